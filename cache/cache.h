@@ -1,0 +1,147 @@
+/*
+ * cache.h - two-level cache of opaque bytes: in-process LRU (L1) + shared Redis (L2).
+ *
+ * This is the whole interface of cache/. It stores opaque byte strings by key and knows
+ * nothing of Stripe or milters. The milter wraps the Stripe client as the fill function.
+ *
+ * Interface:
+ *	cache_new(cfg) / cache_free()	L1, a pool of Redis contexts (none when no Redis is
+ *		configured: the cache then runs on L1 alone), counters, the publisher thread.
+ *	cache_key()		"<prefix>:v1:<mode>:<account>:<sha256(lowercased address)>".
+ *	cache_get_or_fill()	L1 -> Redis -> single-flight fill (one per key per process; a
+ *		SET NX PX lock across processes), stale-on-error within the grace period.
+ *	cache_purge() / cache_flush()	delete one key / everything under the prefix (SCAN).
+ *	cache_counters_get()	this process's counters; cache_fleet_*() read the per-instance
+ *		hashes every instance publishes to Redis.
+ *
+ * Thread safety: every function may be called from any thread.
+ *
+ * TTLs are absolute from fetch time and never extended by reads: positive entries live
+ * ttl_positive_s, negative ones ttl_negative_s, and either may be served as stale for a
+ * further stale_grace_s when a fill fails with a temporary error.
+ *
+ * Failure: Redis down or slow never fails a lookup (the cache degrades to L1 + fill),
+ * never blocks past command_timeout_ms per call nor past the caller's deadline, and is
+ * counted. A broken Redis context is dropped and rebuilt (AUTH/SELECT resent) with backoff.
+ */
+#ifndef CACHE_H
+#define CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CACHE_KEY_MAX		256
+#define CACHE_ERRCLASS_MAX	16	/* fill error classes counted separately (opaque ints) */
+
+struct cache_config {
+	const char *prefix;		/* NULL = "stripe-milter" */
+	/* L1 */
+	size_t l1_max_entries;		/* 0 = 10000; L1 is off when l1_ttl_s < 0 */
+	size_t l1_max_bytes;		/* 0 = 64 MiB */
+	int l1_ttl_s;			/* 0 = 30 */
+	/* TTLs */
+	int ttl_positive_s;		/* 0 = 600 */
+	int ttl_negative_s;		/* 0 = 120 */
+	int stale_grace_s;		/* 0 = 3600; served only when a fill fails temporarily */
+	/* Redis: none of host, unix_path, sentinels set = L1 only */
+	const char *redis_host;
+	int redis_port;			/* 0 = 6379 */
+	const char *redis_unix;
+	const char *redis_user;		/* ACL user, NULL = password-only AUTH */
+	const char *redis_password;	/* NULL = no AUTH */
+	int redis_db;
+	int connect_timeout_ms;		/* 0 = 200 */
+	int command_timeout_ms;		/* 0 = 200 */
+	int pool_size;			/* 0 = 8 */
+	const char *sentinels;		/* "host:port,host:port", NULL = none */
+	const char *sentinel_master;	/* master name */
+	const char *sentinel_password;
+	/* cross-process single-flight */
+	int lock_ttl_ms;		/* 0 = 5000 */
+	int lock_wait_ms;		/* 0 = 1000: how long to wait for another instance's fill */
+	/* counters published to Redis as hash "<prefix>:stats:<instance>" */
+	const char *instance;		/* NULL = "<hostname>:<pid>" */
+	int publish_interval_s;		/* 0 = 10; <0 = never */
+};
+
+enum cache_kind { CACHE_POSITIVE = 0, CACHE_NEGATIVE = 1 };
+enum cache_source { CACHE_SRC_NONE = 0, CACHE_SRC_L1, CACHE_SRC_REDIS, CACHE_SRC_FILL, CACHE_SRC_STALE };
+/* "none", "l1", "redis", "fill", "stale" */
+const char *cache_source_name(enum cache_source s);
+
+/* What a fill function returns. On success errclass is 0 and data (malloc'd, ownership
+ * passes to the cache) holds the value, or kind is CACHE_NEGATIVE (data may be NULL).
+ * On failure errclass is 1..CACHE_ERRCLASS_MAX-1 and temporary says whether a stale
+ * entry may be served instead. */
+struct cache_fill_out {
+	unsigned char *data;
+	size_t len;
+	enum cache_kind kind;
+	int errclass;
+	bool temporary;
+};
+typedef void (*cache_fill_fn)(void *arg, int64_t deadline_ms, struct cache_fill_out *out);
+
+/* What a lookup returns. data is malloc'd and owned by the caller (free()); it is NULL
+ * for negative entries stored without bytes. */
+struct cache_value {
+	unsigned char *data;
+	size_t len;
+	enum cache_kind kind;
+	enum cache_source source;
+	int64_t fetched_at_ms;		/* wall clock when the fill that made it ran */
+	bool stale;			/* served past its TTL because the fill failed */
+	int fill_errclass;		/* the fill's error (also set when stale was served) */
+};
+
+struct cache;
+
+/* NULL with a reason in err on bad config. Redis being unreachable is not an error here. */
+struct cache *cache_new(const struct cache_config *cfg, char *err, size_t errlen);
+void cache_free(struct cache *c);
+
+/* Builds the key for an address. 0, or -1 when it does not fit. */
+int cache_key(const struct cache *c, const char *mode, const char *account, const char *address,
+    char *buf, size_t len);
+/* Like cache_key for an arbitrary name space ("product") and id, not hashed. */
+int cache_key_raw(const struct cache *c, const char *space, const char *id, char *buf, size_t len);
+
+/* Returns 0 with *out filled, or -1 when there is nothing to serve (the fill failed and no
+ * entry is within grace); out->fill_errclass then says why. deadline_ms is sm_now_ms()-based;
+ * the fill is given the same deadline. fill may be NULL (read only: L1 and Redis). */
+int cache_get_or_fill(struct cache *c, const char *key, cache_fill_fn fill, void *arg,
+    int64_t deadline_ms, struct cache_value *out);
+void cache_value_free(struct cache_value *v);
+
+/* Stores a value as if a fill had produced it now (used for product names). */
+int cache_put(struct cache *c, const char *key, const void *data, size_t len, enum cache_kind kind);
+
+/* Deletes one key from L1 and Redis; 0 on success (also when absent), -1 on Redis error. */
+int cache_purge(struct cache *c, const char *key);
+/* Deletes every key under the prefix (SCAN + UNLINK) and clears L1; *deleted counts Redis keys. */
+int cache_flush(struct cache *c, long *deleted);
+
+/* True when a Redis is configured and the last command to it succeeded. */
+bool cache_redis_ok(struct cache *c);
+
+struct cache_counters {
+	uint64_t lookups, l1_hits, l2_hits, misses, negative_hits, stale_served;
+	uint64_t fills, fill_errors[CACHE_ERRCLASS_MAX], lock_waits, lock_wait_hits;
+	uint64_t redis_errors, redis_reconnects;
+	uint64_t l2_latency_ms_sum, l2_calls;
+	uint64_t l1_entries, l1_bytes;
+};
+void cache_counters_get(struct cache *c, struct cache_counters *out);
+
+/* Names for fill_errors[] indexes in published stats (index -> name, NULL-terminated at
+ * CACHE_ERRCLASS_MAX); the caller owns the strings for the cache's lifetime. */
+void cache_set_errclass_names(struct cache *c, const char *const *names);
+
+/* Publishes this instance's counters now (also done every publish_interval_s), merging in
+ * extra "name value" fields the caller supplies (e.g. Stripe counters). */
+typedef void (*cache_extra_fn)(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx);
+void cache_set_publish_extra(struct cache *c, cache_extra_fn fn, void *arg);
+int cache_publish(struct cache *c);
+
+#endif

@@ -1,0 +1,74 @@
+#!/bin/sh
+# install-deps.sh - install every build and test dependency of stripe-milter.
+#
+# Run as root on Debian 12 (bookworm). Idempotent: packages already present are not
+# reinstalled, and when everything is there it prints nothing and exits 0.
+#
+#   ./install-deps.sh          build + test dependencies (apt) and Prism (npm, for tests)
+#   ./install-deps.sh --build  only what `./configure && make` needs
+#
+# Diagnostics: apt/npm errors are shown with the failing command; exit status is non-zero
+# when anything could not be installed.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+build_pkgs="build-essential autoconf automake pkg-config libmilter-dev libcurl4-openssl-dev
+ libjansson-dev libhiredis-dev libmicrohttpd-dev check clang libclang-rt-14-dev"
+test_pkgs="redis-server redis-sentinel redis-tools miltertest postfix swaks python3
+ valgrind dovecot-sieve groff-base mandoc curl procps iproute2"
+
+want="$build_pkgs"
+[ "${1:-}" = "--build" ] || want="$want $test_pkgs"
+
+# Node.js and npm may come from Debian or from NodeSource (whose nodejs conflicts with
+# Debian's npm package): ask for them only when the commands are absent.
+if [ "${1:-}" != "--build" ] && ! command -v npm >/dev/null 2>&1; then
+	want="$want nodejs npm"
+fi
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps.sh: missing packages:$missing (run as root)" >&2
+		exit 1
+	fi
+	echo "install-deps.sh: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# postfix asks questions at install time; answer them so no prompt appears.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	echo "postfix postfix/mailname string localhost" | debconf-set-selections
+	apt-get update -qq >/dev/null || { echo "install-deps.sh: apt-get update failed" >&2; exit 1; }
+	# Never let package scripts start daemons (redis, postfix) on this machine:
+	# the tests start their own on private ports.
+	rc_policy=/usr/sbin/policy-rc.d
+	made_policy=0
+	if [ ! -e "$rc_policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' > "$rc_policy"; chmod 755 "$rc_policy"; made_policy=1
+	fi
+	apt-get install -y -qq --no-install-recommends $missing >/tmp/stripe-milter-apt.log 2>&1 || {
+		[ $made_policy -eq 1 ] && rm -f "$rc_policy"
+		echo "install-deps.sh: apt-get install failed, see /tmp/stripe-milter-apt.log:" >&2
+		tail -20 /tmp/stripe-milter-apt.log >&2
+		exit 1
+	}
+	[ $made_policy -eq 1 ] && rm -f "$rc_policy"
+fi
+
+[ "${1:-}" = "--build" ] && exit 0
+
+# Prism validates the Stripe client's requests against Stripe's OpenAPI spec (tests only).
+prism_dir="$here/tests/prism"
+if [ ! -x "$prism_dir/node_modules/.bin/prism" ]; then
+	mkdir -p "$prism_dir"
+	echo "install-deps.sh: installing @stoplight/prism-cli@5.14.2 into tests/prism"
+	(cd "$prism_dir" && [ -f package.json ] || printf '{"private":true}\n' > package.json
+	 npm install --silent --no-audit --no-fund @stoplight/prism-cli@5.14.2 >/tmp/stripe-milter-npm.log 2>&1) || {
+		echo "install-deps.sh: npm install failed (Prism tests will be skipped):" >&2
+		tail -10 /tmp/stripe-milter-npm.log >&2
+	}
+fi
+exit 0

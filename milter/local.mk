@@ -1,0 +1,10 @@
+# milter/local.mk - the daemon (stripe-milter) and its ops tool (stripe-milterctl).
+noinst_LIBRARIES += milter/libmf.a
+milter_libmf_a_CFLAGS = $(AM_CFLAGS) $(MILTER_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(HIREDIS_CFLAGS)
+milter_libmf_a_SOURCES = common/sm_util.h
+
+sbin_PROGRAMS += milter/stripe-milter
+milter_stripe_milter_CFLAGS = $(milter_libmf_a_CFLAGS)
+milter_stripe_milter_SOURCES = milter/main.c
+milter_stripe_milter_LDADD = milter/libmf.a stripe/libstripe.a cache/libcache.a common/libsmcommon.a \
+	$(MILTER_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)

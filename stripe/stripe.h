@@ -1,0 +1,269 @@
+/*
+ * stripe.h - read-only Stripe client that turns an email address into a customer summary.
+ *
+ * This is the whole interface of stripe/. It knows nothing of milters or Redis: JSON stays
+ * inside stripe/, callers see plain C structs.
+ *
+ * Interface:
+ *	stripe_client_new(cfg) / stripe_client_free()	a client: curl handle pool, token bucket,
+ *		counters. Thread-safe: many threads may call stripe_lookup() at once.
+ *	stripe_lookup(client, email, deadline, &summary, &result)
+ *		customers -> (subscriptions + plan names) and charges, concurrently; never runs
+ *		past deadline_ms (an sm_now_ms() value). Not found is not an error.
+ *	stripe_summary_encode() / stripe_summary_decode()	versioned, exact round trip
+ *		(for the cache). Unknown versions are rejected.
+ *	stripe_money_format()	minor units -> "49.00 USD" by the currency's exponent.
+ *	stripe_key_*()		load (file/config/env), validate, mask, mode.
+ *
+ * Memory: every struct here is fixed-size (strings are truncated at a UTF-8 boundary to
+ * their array size), so a summary is copied by value and owns nothing. Functions that
+ * return malloc'd memory say so.
+ *
+ * Diagnostics: failures come back as enum stripe_errclass in struct stripe_result with a
+ * sanitised message (never the key) and Stripe's Request-Id; the library logs through
+ * sm_log() only for once-per-process conditions (e.g. a missing permission).
+ */
+#ifndef STRIPE_H
+#define STRIPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STRIPE_ID_MAX		64	/* cus_..., sub_..., prod_..., req_... */
+#define STRIPE_TEXT_MAX		256	/* names, plan names, emails: UTF-8, untrusted */
+#define STRIPE_CUR_MAX		4	/* ISO 4217 lowercase + NUL */
+#define STRIPE_META_MAX		8	/* metadata keys copied (those the config names) */
+#define STRIPE_META_KEY_MAX	40	/* Stripe's own limit on metadata key length */
+#define STRIPE_SUBS_MAX		4	/* subscriptions kept, best first */
+#define STRIPE_TOTALS_MAX	8	/* currencies in charge totals */
+#define STRIPE_CODE_MAX		48	/* failure_code, status words, permission names */
+
+#define STRIPE_SUMMARY_VERSION	1
+
+/* Error classes. Not found is STRIPE_OK with summary.found == false. */
+enum stripe_errclass {
+	STRIPE_OK = 0,
+	STRIPE_E_AUTH,		/* 401: bad, expired or revoked key */
+	STRIPE_E_PERMISSION,	/* 403: restricted key lacks a rak_* permission */
+	STRIPE_E_RATELIMIT,	/* 429, or the local token bucket was empty until the deadline */
+	STRIPE_E_TIMEOUT,	/* deadline reached */
+	STRIPE_E_NETWORK,	/* connect/DNS/TLS/reset */
+	STRIPE_E_SERVER,	/* 5xx, or 409 after retries */
+	STRIPE_E_MALFORMED,	/* not JSON, wrong shape, too large */
+	STRIPE_E_REQUEST,	/* other 4xx: our request was wrong (a bug or config error) */
+	STRIPE_E_INTERNAL,	/* out of memory, curl init failure */
+	STRIPE_E__COUNT
+};
+/* "ok", "auth", "permission", "rate-limited", "timeout", "network", "server", "malformed",
+ * "request", "internal": fixed vocabulary used in headers, logs and metrics. */
+const char *stripe_errclass_name(enum stripe_errclass e);
+/* True for classes worth serving stale data for (rate-limit, timeout, network, server). */
+bool stripe_errclass_temporary(enum stripe_errclass e);
+
+/* Subscription statuses, ordered from worst to best (the enum value is the rank). */
+enum stripe_sub_status {
+	STRIPE_SUB_NONE = 0,
+	STRIPE_SUB_UNKNOWN,		/* a status this version does not know */
+	STRIPE_SUB_INCOMPLETE_EXPIRED,
+	STRIPE_SUB_CANCELED,
+	STRIPE_SUB_PAUSED,
+	STRIPE_SUB_INCOMPLETE,
+	STRIPE_SUB_UNPAID,
+	STRIPE_SUB_PAST_DUE,
+	STRIPE_SUB_TRIALING,
+	STRIPE_SUB_ACTIVE,
+	STRIPE_SUB__COUNT
+};
+/* "none", "unknown", "incomplete_expired", "canceled", ... as Stripe spells them. */
+const char *stripe_sub_status_name(enum stripe_sub_status s);
+enum stripe_sub_status stripe_sub_status_parse(const char *s);
+
+/* Parts of a summary; a restricted key missing a permission loses only that part. */
+#define STRIPE_PART_CUSTOMER		0x01u	/* rak_customer_read */
+#define STRIPE_PART_SUBSCRIPTIONS	0x02u	/* rak_subscription_read */
+#define STRIPE_PART_PLAN_NAMES		0x04u	/* rak_product_read */
+#define STRIPE_PART_CHARGES		0x08u	/* rak_charge_read */
+/* "rak_customer_read" etc. for one STRIPE_PART_* bit, NULL for anything else. */
+const char *stripe_part_permission(unsigned part);
+/* "customer", "subscriptions", "plan-names", "charges". */
+const char *stripe_part_name(unsigned part);
+
+struct stripe_money {
+	int64_t amount;			/* minor units */
+	char currency[STRIPE_CUR_MAX];	/* lowercase ISO code, "" when unknown */
+};
+
+struct stripe_subscription {
+	char id[STRIPE_ID_MAX];
+	enum stripe_sub_status status;
+	bool cancel_at_period_end;
+	int64_t cancel_at;		/* Unix seconds, 0 = none */
+	int64_t trial_end;		/* Unix seconds, 0 = none */
+	int64_t period_end;		/* item's current_period_end (or the subscription's, pre-basil) */
+	int64_t created;
+	int item_count;
+	/* From the first item's price: */
+	char price_id[STRIPE_ID_MAX];
+	char product_id[STRIPE_ID_MAX];
+	char plan[STRIPE_TEXT_MAX];	/* product name; else price nickname; else "" */
+	struct stripe_money unit_amount;
+	int quantity;
+	char interval[8];		/* "day", "week", "month", "year", "" when one-off */
+	int interval_count;
+};
+
+struct stripe_charges {
+	int window_days;		/* the window asked for */
+	int count;			/* charges seen in the window (at most the configured max) */
+	bool truncated;			/* more existed than the max */
+	int succeeded, failed, pending;
+	int refunded;			/* fully refunded */
+	int partially_refunded;
+	int disputed;
+	int ntotals;
+	struct stripe_money totals[STRIPE_TOTALS_MAX];	/* sum of succeeded amounts minus refunds */
+	bool has_last;
+	int64_t last_created;		/* Unix seconds */
+	char last_status[16];		/* "succeeded", "failed", "pending" */
+	struct stripe_money last_amount;
+	char last_failure_code[STRIPE_CODE_MAX];	/* "" when none */
+};
+
+struct stripe_meta {
+	char key[STRIPE_META_KEY_MAX + 1];
+	char value[STRIPE_TEXT_MAX];
+};
+
+struct stripe_summary {
+	bool found;			/* a customer matched */
+	bool livemode;
+	int64_t fetched_at;		/* Unix seconds when Stripe answered */
+	unsigned parts_missing;		/* STRIPE_PART_* that could not be read (permission) */
+	/* customer */
+	int matches;			/* customers with this email (as far as the list showed) */
+	char customer_id[STRIPE_ID_MAX];
+	char email[STRIPE_TEXT_MAX];
+	char name[STRIPE_TEXT_MAX];
+	int64_t created;
+	bool delinquent;
+	struct stripe_money balance;	/* customer balance; negative = credit */
+	int nmeta;
+	struct stripe_meta meta[STRIPE_META_MAX];
+	/* subscriptions, best first (see enum stripe_sub_status, then newest) */
+	int subs_total;			/* all subscriptions of the customer */
+	int subs_by_status[STRIPE_SUB__COUNT];
+	int nsubs;			/* kept in subs[] */
+	struct stripe_subscription subs[STRIPE_SUBS_MAX];
+	/* charges */
+	struct stripe_charges charges;
+};
+
+struct stripe_result {
+	enum stripe_errclass err;
+	int http_status;		/* last HTTP status, 0 when none */
+	int requests;			/* HTTP requests this lookup made (retries included) */
+	char request_id[STRIPE_ID_MAX];	/* Request-Id of the failing (or last) response */
+	char permission[STRIPE_CODE_MAX];	/* rak_* name on STRIPE_E_PERMISSION */
+	char message[256];		/* one line, sanitised, never contains the key */
+};
+
+/* Product-name cache hooks: the caller may keep plan names in its own cache. get returns
+ * 0 and fills name when known (name may be "" for a product without one), -1 otherwise. */
+typedef int (*stripe_product_get_fn)(void *arg, const char *product_id, char *name, size_t len);
+typedef void (*stripe_product_put_fn)(void *arg, const char *product_id, const char *name);
+
+struct stripe_config {
+	const char *api_key;		/* required: sk_/rk_ live/test (copied) */
+	const char *base_url;		/* NULL = https://api.stripe.com; http:// only to loopback */
+	const char *api_version;	/* NULL = STRIPE_API_VERSION_DEFAULT */
+	const char *account;		/* Stripe-Account for Connect, NULL = none */
+	const char *ca_file;		/* NULL = system store */
+	long connect_timeout_ms;	/* 0 = 2000 */
+	size_t max_response_bytes;	/* 0 = 4 MiB */
+	int max_retries;		/* -1 = 2 */
+	bool retry_rate_limited;	/* retry 429 within the deadline (default: report it) */
+	double rate_limit;		/* requests per second per process, 0 = 20 */
+	int rate_burst;			/* 0 = rate_limit */
+	int max_concurrent;		/* concurrent HTTP requests, 0 = 8 */
+	int charges_window_days;	/* 0 = 90 */
+	int charges_max;		/* 0 = 100 (one page) */
+	bool no_subscriptions;		/* header groups turned off: skip those calls */
+	bool no_charges;
+	bool no_plan_names;
+	const char *const *metadata_keys;	/* copied */
+	int nmetadata_keys;
+	stripe_product_get_fn product_get;
+	stripe_product_put_fn product_put;
+	void *product_arg;
+};
+
+#define STRIPE_API_VERSION_DEFAULT "2025-03-31.basil"
+
+struct stripe_client;
+
+/* Returns NULL and writes why into err on bad config (never echoing the key). */
+struct stripe_client *stripe_client_new(const struct stripe_config *cfg, char *err, size_t errlen);
+void stripe_client_free(struct stripe_client *c);
+
+/* Looks up email. Fills *out (zeroed first) and *res; returns res->err. On STRIPE_OK with
+ * out->found false, no customer matched. A missing permission for subscriptions, plan names
+ * or charges is not an error: the part is flagged in out->parts_missing. */
+enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, int64_t deadline_ms,
+    struct stripe_summary *out, struct stripe_result *res);
+
+/* Serialises a summary; *buf is malloc'd (caller frees). 0 on success, -1 on OOM. */
+int stripe_summary_encode(const struct stripe_summary *s, char **buf, size_t *len);
+/* Parses what encode wrote. 0 on success; -1 with a reason in err for anything else,
+ * including an unknown version. */
+int stripe_summary_decode(const char *buf, size_t len, struct stripe_summary *out,
+    char *err, size_t errlen);
+
+/* Decimal places of a currency (0 for JPY, 3 for KWD, 2 for most). */
+int stripe_currency_exponent(const char *currency);
+/* Writes "49.00 USD", "-5.00 USD", "1200 JPY", "1.500 KWD". Returns chars written, or -1. */
+int stripe_money_format(int64_t minor, const char *currency, char *buf, size_t len);
+
+/* Keys. A key is sk_ or rk_, live or test; pk_ is refused. */
+#define STRIPE_KEY_MAX 256
+/* Loads a key: from file (must not be group/world-readable; first line, trimmed) when file
+ * is set, else from inline_key, else from the environment's STRIPE_API_KEY. 0 or -1 with err. */
+int stripe_key_load(const char *file, const char *inline_key, char *out, size_t outlen,
+    char *err, size_t errlen);
+/* 0 when key looks like a usable secret or restricted key, -1 with err otherwise. */
+int stripe_key_check(const char *key, char *err, size_t errlen);
+/* "sk_live_...abcd": safe to log. */
+void stripe_key_mask(const char *key, char *out, size_t len);
+bool stripe_key_livemode(const char *key);
+
+/* Per-client counters, for stats and metrics. */
+enum stripe_outcome {
+	STRIPE_OUT_OK = 0, STRIPE_OUT_NOT_FOUND, STRIPE_OUT_401, STRIPE_OUT_403, STRIPE_OUT_429,
+	STRIPE_OUT_5XX, STRIPE_OUT_TIMEOUT, STRIPE_OUT_NETWORK, STRIPE_OUT_OTHER, STRIPE_OUT__COUNT
+};
+/* "ok", "not_found", "401", "403", "429", "5xx", "timeout", "network", "other" */
+const char *stripe_outcome_name(enum stripe_outcome o);
+#define STRIPE_LATENCY_BUCKETS 12	/* upper bounds in ms: 5,10,25,50,100,250,500,1000,2500,5000,10000,+Inf */
+extern const int64_t stripe_latency_bounds_ms[STRIPE_LATENCY_BUCKETS];
+struct stripe_stats {
+	uint64_t requests[STRIPE_OUT__COUNT];	/* HTTP requests by outcome */
+	uint64_t latency_hist[STRIPE_LATENCY_BUCKETS];	/* per request */
+	uint64_t latency_sum_ms;
+	uint64_t lookups;
+	uint64_t inflight;			/* requests in flight now */
+};
+void stripe_stats_get(struct stripe_client *c, struct stripe_stats *out);
+
+/* Permission check for `stripe-milterctl check-key`: one probe per resource. */
+struct stripe_perm {
+	unsigned part;			/* STRIPE_PART_* */
+	const char *permission;		/* rak_* */
+	const char *dashboard;		/* "Customers: Read" */
+	bool granted;
+	enum stripe_errclass err;	/* STRIPE_OK when the probe got an answer */
+};
+#define STRIPE_PERMS 4
+int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
+    struct stripe_perm out[STRIPE_PERMS], struct stripe_result *res);
+
+#endif

@@ -1,0 +1,26 @@
+# tests/local.mk - the test harness library and every test folder's fragment.
+#
+# Each folder's tests print TAP. C tests link libth.a (tests/harness/th.h) and Check.
+TH_LDADD = tests/harness/libth.a stripe/libstripe.a cache/libcache.a common/libsmcommon.a \
+	$(CHECK_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(PTHREAD_LIBS)
+TH_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)
+
+if HAVE_CHECK
+noinst_LIBRARIES += tests/harness/libth.a
+tests_harness_libth_a_CFLAGS = $(TH_CFLAGS)
+tests_harness_libth_a_SOURCES = tests/harness/th.c tests/harness/th.h
+
+check_PROGRAMS += tests/harness/test_harness
+tests_harness_test_harness_CFLAGS = $(TH_CFLAGS)
+tests_harness_test_harness_SOURCES = tests/harness/test_harness.c
+tests_harness_test_harness_LDADD = $(TH_LDADD)
+TESTS += tests/harness/test_harness
+endif
+
+include $(srcdir)/tests/standin/local.mk
+include $(srcdir)/tests/stripe/local.mk
+include $(srcdir)/tests/cache/local.mk
+include $(srcdir)/tests/milter/local.mk
+include $(srcdir)/tests/e2e/local.mk
+include $(srcdir)/tests/fuzz/local.mk
+EXTRA_DIST += tests/bench/run.sh

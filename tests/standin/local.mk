@@ -1,0 +1,1 @@
+# tests/standin/local.mk

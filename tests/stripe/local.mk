@@ -1,0 +1,1 @@
+# tests/stripe/local.mk
