@@ -8,3 +8,4 @@ milter_stripe_milter_CFLAGS = $(milter_libmf_a_CFLAGS)
 milter_stripe_milter_SOURCES = milter/main.c
 milter_stripe_milter_LDADD = milter/libmf.a stripe/libstripe.a cache/libcache.a common/libsmcommon.a \
 	$(MILTER_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
+include $(srcdir)/milter/units.mk

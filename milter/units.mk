@@ -1,0 +1,1 @@
+# milter/units.mk - pure modules of the daemon (From parser, header rendering, policy).

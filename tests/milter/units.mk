@@ -1,0 +1,1 @@
+# tests/milter/units.mk - unit tests of mf_addr, mf_hdr, mf_policy.
