@@ -11,8 +11,9 @@
  *	cache_get_or_fill()	L1 -> Redis -> single-flight fill (one per key per process; a
  *		SET NX PX lock across processes), stale-on-error within the grace period.
  *	cache_purge() / cache_flush()	delete one key / everything under the prefix (SCAN).
- *	cache_counters_get()	this process's counters; cache_fleet_*() read the per-instance
- *		hashes every instance publishes to Redis.
+ *	cache_counters_get()	this process's counters; cache_fleet_read() reads the
+ *		per-instance hashes every instance publishes to Redis and sums them;
+ *		cache_keyspace() counts the entries under the prefix and samples their memory.
  *
  * Thread safety: every function may be called from any thread.
  *
@@ -63,6 +64,10 @@ struct cache_config {
 	/* counters published to Redis as hash "<prefix>:stats:<instance>" */
 	const char *instance;		/* NULL = "<hostname>:<pid>" */
 	int publish_interval_s;		/* 0 = 10; <0 = never */
+	/* added after the first cut; zero keeps the defaults */
+	const char *redis_password_file; /* used when redis_password is NULL: first line; the
+					 * file must not be world-readable */
+	int reconnect_max_ms;		/* 0 = 5000: longest backoff between connect attempts */
 };
 
 enum cache_kind { CACHE_POSITIVE = 0, CACHE_NEGATIVE = 1 };
@@ -93,6 +98,8 @@ struct cache_value {
 	int64_t fetched_at_ms;		/* wall clock when the fill that made it ran */
 	bool stale;			/* served past its TTL because the fill failed */
 	int fill_errclass;		/* the fill's error (also set when stale was served) */
+	bool deadline_passed;		/* the deadline ran out before a result (fill_errclass
+					 * is then 0; a stale entry may still be served) */
 };
 
 struct cache;
@@ -131,7 +138,13 @@ struct cache_counters {
 	uint64_t redis_errors, redis_reconnects;
 	uint64_t l2_latency_ms_sum, l2_calls;
 	uint64_t l1_entries, l1_bytes;
+	/* added after the first cut */
+	uint64_t flight_joins;		/* lookups that waited for another thread's fill */
+	uint64_t redis_skipped;		/* Redis calls not tried: backoff after a failure */
+	uint64_t sentinel_discoveries;	/* master addresses obtained from a sentinel */
 };
+/* Invariant: lookups == l1_hits + l2_hits + misses (a lookup that waited for another
+ * thread or instance counts as what that wait produced). */
 void cache_counters_get(struct cache *c, struct cache_counters *out);
 
 /* Names for fill_errors[] indexes in published stats (index -> name, NULL-terminated at
@@ -143,5 +156,42 @@ void cache_set_errclass_names(struct cache *c, const char *const *names);
 typedef void (*cache_extra_fn)(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx);
 void cache_set_publish_extra(struct cache *c, cache_extra_fn fn, void *arg);
 int cache_publish(struct cache *c);
+
+/* Fleet view: every instance's published hash "<prefix>:stats:<instance>" (the hashes
+ * expire when an instance stops publishing), and the per-field sums over instances
+ * ("ts" is not summed). All memory is owned by the struct; cache_fleet_free() frees it. */
+struct cache_fleet_field {
+	char name[64];
+	uint64_t value;
+};
+struct cache_fleet_instance {
+	char instance[128];
+	int64_t ts_ms;			/* wall clock of its last publish, 0 when absent */
+	size_t nfields;
+	struct cache_fleet_field *fields;
+};
+struct cache_fleet {
+	size_t ninstances;
+	struct cache_fleet_instance *instances;
+	size_t ntotals;
+	struct cache_fleet_field *totals;
+};
+/* 0, or -1 when no Redis is configured or it failed (out is then empty but freeable). */
+int cache_fleet_read(struct cache *c, struct cache_fleet *out);
+void cache_fleet_free(struct cache_fleet *f);
+/* Value of a field in a list, 0 when absent. */
+uint64_t cache_fleet_get(const struct cache_fleet_field *fields, size_t n, const char *name);
+
+/* Size of the cached data in Redis: SCAN over "<prefix>:v1:*" (at most max_keys keys,
+ * never past deadline_ms) and MEMORY USAGE on up to max_samples of them. */
+struct cache_keyspace {
+	uint64_t keys;			/* keys seen */
+	bool complete;			/* the SCAN ended: keys is the exact count */
+	uint64_t sampled;		/* keys measured */
+	uint64_t sampled_bytes;
+	uint64_t est_bytes;		/* sampled_bytes scaled up to keys */
+};
+int cache_keyspace(struct cache *c, uint64_t max_keys, unsigned max_samples, int64_t deadline_ms,
+    struct cache_keyspace *out);
 
 #endif
