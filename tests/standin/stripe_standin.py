@@ -1,0 +1,1752 @@
+#!/usr/bin/env python3
+"""stripe_standin.py - a Stripe stand-in for stripe-milter's tests (never part of the product).
+
+Python 3 standard library only. Serves the read endpoints stripe-milter uses the way Stripe
+does (objects with every field of Stripe's example objects, list objects, pagination, Stripe's
+error bodies, Request-Id headers, key checks) and lets each test script it through an admin API
+under /_standin/ (state, fault rules, request log and counters). See README.md next to this file.
+
+    python3 stripe_standin.py --port 0 --port-file DIR/port [--seed FILE] [--log FILE]
+"""
+
+import argparse
+import base64
+import copy
+import json
+import os
+import random
+import re
+import select
+import signal
+import socket
+import string
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DEFAULT_STRIPE_VERSION = "2026-10-28.endive"
+HANG_MAX_S = 120.0
+LOG_MAX = 10000
+
+# ---------------------------------------------------------------------------------------------
+# Templates: Stripe's own example objects (fixtures3.json, resources.*), every field kept, with
+# the example's dummy values replaced by what a plain object looks like (nullable fields that a
+# fresh object has unset are null; a subscription's items are built from its prices; a
+# subscription item's legacy `plan` is derived from its price). Checked against fixtures3.json
+# by test_fixtures.py.
+# ---------------------------------------------------------------------------------------------
+
+TEMPLATE_CUSTOMER = json.loads(r'''{
+    "address": {
+        "city": null,
+        "country": null,
+        "line1": null,
+        "line2": null,
+        "postal_code": null,
+        "state": null
+    },
+    "balance": 0,
+    "created": 1234567890,
+    "currency": "usd",
+    "default_source": null,
+    "delinquent": false,
+    "description": null,
+    "discount": null,
+    "email": null,
+    "id": "cus_QXg1o8vcGmoR32",
+    "invoice_prefix": "7FE1103",
+    "invoice_settings": {
+        "custom_fields": null,
+        "default_payment_method": null,
+        "footer": null,
+        "rendering_options": {
+            "amount_tax_display": null,
+            "template": null
+        }
+    },
+    "livemode": false,
+    "metadata": {},
+    "name": null,
+    "next_invoice_sequence": 1,
+    "object": "customer",
+    "phone": null,
+    "preferred_locales": [],
+    "shipping": null,
+    "tax_exempt": "none",
+    "test_clock": null
+}''')
+
+TEMPLATE_SUBSCRIPTION = json.loads(r'''{
+    "application": null,
+    "application_fee_percent": null,
+    "automatic_tax": {
+        "enabled": false,
+        "liability": null,
+        "disabled_reason": null
+    },
+    "billing_cycle_anchor": 1234567890,
+    "billing_cycle_anchor_config": null,
+    "cancel_at": null,
+    "canceled_at": null,
+    "cancellation_details": {
+        "comment": null,
+        "feedback": null,
+        "reason": null
+    },
+    "collection_method": "charge_automatically",
+    "created": 1234567890,
+    "currency": "usd",
+    "customer": "cus_QXg1o8vcGmoR32",
+    "days_until_due": null,
+    "default_payment_method": null,
+    "default_source": null,
+    "default_tax_rates": [],
+    "description": null,
+    "discounts": [],
+    "ended_at": null,
+    "id": "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw",
+    "invoice_settings": {
+        "account_tax_ids": null,
+        "issuer": {
+            "type": "self"
+        },
+        "custom_fields": null,
+        "description": null,
+        "footer": null
+    },
+    "items": {
+        "object": "list",
+        "data": [],
+        "has_more": false,
+        "url": "/v1/subscription_items?subscription=sub_1Pgc6rB7WZ01zgkWNy0Cn5nw"
+    },
+    "latest_invoice": null,
+    "livemode": false,
+    "metadata": {},
+    "next_pending_invoice_item_invoice": null,
+    "object": "subscription",
+    "on_behalf_of": null,
+    "pause_collection": null,
+    "payment_settings": {
+        "payment_method_options": null,
+        "payment_method_types": null,
+        "save_default_payment_method": null
+    },
+    "pending_invoice_item_interval": null,
+    "pending_setup_intent": null,
+    "pending_update": null,
+    "schedule": null,
+    "start_date": 1234567890,
+    "status": "active",
+    "test_clock": null,
+    "transfer_data": null,
+    "trial_end": null,
+    "trial_settings": {
+        "end_behavior": {
+            "missing_payment_method": "create_invoice"
+        }
+    },
+    "trial_start": null,
+    "cancel_at_period_end": false,
+    "billing_thresholds": null,
+    "billing_mode": {
+        "type": "classic",
+        "flexible": {}
+    },
+    "customer_account": null,
+    "managed_payments": {
+        "enabled": false
+    },
+    "billing_schedules": []
+}''')
+
+TEMPLATE_SUBSCRIPTION_ITEM = json.loads(r'''{
+    "created": 1721954060,
+    "discounts": [],
+    "id": "si_QXhVBoJ7NQdNXh",
+    "metadata": {},
+    "object": "subscription_item",
+    "price": {
+        "active": true,
+        "billing_scheme": "per_unit",
+        "created": 1721948530,
+        "currency": "usd",
+        "custom_unit_amount": {
+            "maximum": null,
+            "minimum": null,
+            "preset": null
+        },
+        "id": "price_1PgafmB7WZ01zgkW6dKueIc5",
+        "livemode": false,
+        "lookup_key": null,
+        "metadata": {},
+        "nickname": null,
+        "object": "price",
+        "product": "prod_QXg1hqf4jFNsqG",
+        "recurring": {
+            "interval": "month",
+            "interval_count": 1,
+            "meter": null,
+            "usage_type": "licensed",
+            "trial_period_days": null
+        },
+        "tax_behavior": "unspecified",
+        "tiers_mode": null,
+        "transform_quantity": {
+            "divide_by": 1592560163,
+            "round": "down"
+        },
+        "type": "recurring",
+        "unit_amount": 2000,
+        "unit_amount_decimal": "2000"
+    },
+    "quantity": 1,
+    "subscription": "sub_1Pgc6xB7WZ01zgkWJMvZp5ja",
+    "tax_rates": [],
+    "plan": null,
+    "current_period_end": 976287773,
+    "current_period_start": 1896570518,
+    "billing_thresholds": null
+}''')
+
+TEMPLATE_PRICE = json.loads(r'''{
+    "active": true,
+    "billing_scheme": "per_unit",
+    "created": 1234567890,
+    "currency": "usd",
+    "custom_unit_amount": null,
+    "id": "price_1PgafmB7WZ01zgkW6dKueIc5",
+    "livemode": false,
+    "lookup_key": null,
+    "metadata": {},
+    "nickname": null,
+    "object": "price",
+    "product": "prod_QXg1hqf4jFNsqG",
+    "recurring": {
+        "interval": "month",
+        "interval_count": 1,
+        "meter": null,
+        "usage_type": "licensed",
+        "trial_period_days": null
+    },
+    "tax_behavior": "unspecified",
+    "tiers_mode": null,
+    "transform_quantity": null,
+    "type": "recurring",
+    "unit_amount": 2000,
+    "unit_amount_decimal": "2000"
+}''')
+
+TEMPLATE_PRODUCT = json.loads(r'''{
+    "active": true,
+    "created": 1234567890,
+    "default_price": "price_1PgafmB7WZ01zgkW02Hf9z6c",
+    "description": "Comfortable gray cotton t-shirt",
+    "id": "prod_QXg1hqf4jFNsqG",
+    "images": [],
+    "livemode": false,
+    "marketing_features": [],
+    "metadata": {},
+    "name": "T-shirt",
+    "object": "product",
+    "package_dimensions": null,
+    "shippable": null,
+    "statement_descriptor": null,
+    "tax_code": null,
+    "unit_label": null,
+    "updated": 1234567890,
+    "url": null,
+    "type": "good"
+}''')
+
+TEMPLATE_CHARGE = json.loads(r'''{
+    "amount": 2000,
+    "amount_captured": 2000,
+    "amount_refunded": 0,
+    "application": null,
+    "application_fee": null,
+    "application_fee_amount": null,
+    "balance_transaction": "txn_1PgaxNB7WZ01zgkWEV3TLf40",
+    "billing_details": {
+        "address": {
+            "city": null,
+            "country": null,
+            "line1": null,
+            "line2": null,
+            "postal_code": null,
+            "state": null
+        },
+        "email": null,
+        "name": "Jenny Rosen",
+        "phone": null,
+        "tax_id": null
+    },
+    "calculated_statement_descriptor": null,
+    "captured": true,
+    "created": 1234567890,
+    "currency": "usd",
+    "customer": null,
+    "description": null,
+    "disputed": false,
+    "failure_balance_transaction": null,
+    "failure_code": null,
+    "failure_message": null,
+    "fraud_details": {},
+    "id": "ch_1PgafuB7WZ01zgkWXYmPNZs8",
+    "livemode": false,
+    "metadata": {},
+    "object": "charge",
+    "on_behalf_of": null,
+    "outcome": {
+        "advice_code": null,
+        "network_advice_code": null,
+        "network_decline_code": null,
+        "network_status": "approved_by_network",
+        "reason": null,
+        "seller_message": "Payment complete.",
+        "type": "authorized"
+    },
+    "paid": true,
+    "payment_intent": null,
+    "payment_method": "card_1PgaftB7WZ01zgkWm3waTcFp",
+    "payment_method_details": {
+        "card": {
+            "amount_authorized": null,
+            "brand": "visa",
+            "checks": {
+                "address_line1_check": null,
+                "address_postal_code_check": null,
+                "cvc_check": "pass"
+            },
+            "country": "US",
+            "exp_month": 8,
+            "exp_year": 2030,
+            "extended_authorization": {
+                "status": "disabled"
+            },
+            "fingerprint": "AOB934RVNwzk6xtn",
+            "funding": "credit",
+            "incremental_authorization": {
+                "status": "unavailable"
+            },
+            "installments": {
+                "plan": {
+                    "count": null,
+                    "interval": null,
+                    "type": "fixed_count"
+                }
+            },
+            "last4": "4242",
+            "mandate": null,
+            "multicapture": {
+                "status": "unavailable"
+            },
+            "network": "visa",
+            "network_token": {
+                "used": false
+            },
+            "overcapture": {
+                "maximum_amount_capturable": 2000,
+                "status": "unavailable"
+            },
+            "three_d_secure": {
+                "authentication_flow": null,
+                "electronic_commerce_indicator": null,
+                "exemption_indicator": null,
+                "result": null,
+                "result_reason": null,
+                "transaction_id": null,
+                "version": null
+            },
+            "wallet": {
+                "dynamic_last4": null,
+                "type": "link"
+            },
+            "authorization_code": null,
+            "regulated_status": null,
+            "network_transaction_id": null,
+            "transaction_link_id": null
+        },
+        "type": "card"
+    },
+    "receipt_email": null,
+    "receipt_number": null,
+    "receipt_url": "https://sangeekp-15t6ai--manage-mydev.dev.stripe.me/receipts/payment/CAcaFwoVYWNjdF8xUGdhZlRCN1daMDF6Z2tXKI_ei7UGMgZv2S_KfiY6LCJrxC7awazgQA9I88krZKw5uuCkZ5Nup2tomEtAbSpdfzjVZHO3ZYP5KFZP",
+    "refunded": false,
+    "refunds": {
+        "data": [],
+        "has_more": false,
+        "object": "list",
+        "url": "/v1/charges/ch_1PgafuB7WZ01zgkWXYmPNZs8/refunds"
+    },
+    "review": null,
+    "shipping": null,
+    "source_transfer": null,
+    "statement_descriptor": null,
+    "statement_descriptor_suffix": null,
+    "status": "succeeded",
+    "transfer_data": null,
+    "transfer_group": null,
+    "source": null
+}''')
+
+TEMPLATE_ACCOUNT = json.loads(r'''{
+    "business_profile": {
+        "annual_revenue": {
+            "amount": null,
+            "currency": null,
+            "fiscal_year_end": null
+        },
+        "estimated_worker_count": null,
+        "mcc": null,
+        "name": null,
+        "product_description": null,
+        "support_address": {
+            "city": null,
+            "country": null,
+            "line1": null,
+            "line2": null,
+            "postal_code": null,
+            "state": null
+        },
+        "support_email": null,
+        "support_phone": null,
+        "support_url": null,
+        "url": null,
+        "minority_owned_business_designation": null
+    },
+    "business_type": null,
+    "capabilities": {
+        "card_payments": "active",
+        "transfers": "active"
+    },
+    "charges_enabled": false,
+    "controller": {
+        "type": "account"
+    },
+    "country": "US",
+    "created": 1234567890,
+    "default_currency": "usd",
+    "details_submitted": false,
+    "email": "site@stripe.com",
+    "external_accounts": {
+        "data": [],
+        "has_more": false,
+        "object": "list",
+        "url": "/v1/accounts/acct_1PgafTB7WZ01zgkW/external_accounts"
+    },
+    "future_requirements": {
+        "alternatives": [],
+        "current_deadline": null,
+        "currently_due": [],
+        "disabled_reason": null,
+        "errors": [],
+        "eventually_due": [],
+        "past_due": [],
+        "pending_verification": []
+    },
+    "id": "acct_1PgafTB7WZ01zgkW",
+    "metadata": {},
+    "object": "account",
+    "payouts_enabled": false,
+    "requirements": {
+        "alternatives": [],
+        "current_deadline": null,
+        "currently_due": [
+            "business_profile.product_description",
+            "business_profile.support_phone",
+            "business_profile.url",
+            "external_account",
+            "tos_acceptance.date",
+            "tos_acceptance.ip"
+        ],
+        "disabled_reason": "requirements.past_due",
+        "errors": [],
+        "eventually_due": [
+            "business_profile.product_description",
+            "business_profile.support_phone",
+            "business_profile.url",
+            "external_account",
+            "tos_acceptance.date",
+            "tos_acceptance.ip"
+        ],
+        "past_due": [],
+        "pending_verification": []
+    },
+    "settings": {
+        "bacs_debit_payments": {
+            "display_name": null,
+            "service_user_number": null
+        },
+        "branding": {
+            "icon": null,
+            "logo": null,
+            "primary_color": null,
+            "secondary_color": null
+        },
+        "card_issuing": {
+            "tos_acceptance": {
+                "date": null,
+                "ip": null
+            }
+        },
+        "card_payments": {
+            "decline_on": {
+                "avs_failure": true,
+                "cvc_failure": true
+            },
+            "statement_descriptor_prefix": null,
+            "statement_descriptor_prefix_kana": null,
+            "statement_descriptor_prefix_kanji": null
+        },
+        "dashboard": {
+            "display_name": null,
+            "timezone": "Etc/UTC"
+        },
+        "invoices": {
+            "default_account_tax_ids": null,
+            "hosted_payment_method_save": null
+        },
+        "payments": {
+            "statement_descriptor": null,
+            "statement_descriptor_kana": null,
+            "statement_descriptor_kanji": null,
+            "statement_descriptor_prefix_kana": null,
+            "statement_descriptor_prefix_kanji": null
+        },
+        "payouts": {
+            "debit_negative_balances": true,
+            "schedule": {
+                "delay_days": 2,
+                "interval": "daily"
+            },
+            "statement_descriptor": null
+        },
+        "sepa_debit_payments": {}
+    },
+    "tos_acceptance": {
+        "date": null,
+        "ip": null,
+        "user_agent": null
+    },
+    "type": "standard"
+}''')
+
+TEMPLATES = {
+    "customer": TEMPLATE_CUSTOMER,
+    "subscription": TEMPLATE_SUBSCRIPTION,
+    "subscription_item": TEMPLATE_SUBSCRIPTION_ITEM,
+    "price": TEMPLATE_PRICE,
+    "product": TEMPLATE_PRODUCT,
+    "charge": TEMPLATE_CHARGE,
+    "account": TEMPLATE_ACCOUNT,
+}
+
+# Field set to this string in a state object: the field is left out of the served object.
+ABSENT = "$absent"
+
+ENDPOINTS = ["customers", "customers_search", "customer", "subscriptions", "subscription",
+             "charges", "charge", "products", "product", "prices", "price", "account", "unknown"]
+
+PERMISSIONS = {
+    "customers": "rak_customer_read", "customers_search": "rak_customer_read",
+    "customer": "rak_customer_read", "subscriptions": "rak_subscription_read",
+    "subscription": "rak_subscription_read", "charges": "rak_charge_read",
+    "charge": "rak_charge_read", "products": "rak_product_read", "product": "rak_product_read",
+    "prices": "rak_plan_read", "price": "rak_plan_read", "account": "rak_account_read",
+}
+
+SUB_STATUSES = ["active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
+                "trialing", "paused"]
+
+RULE_FIELDS = {"status", "should_retry", "latency_ms", "hang", "hang_s", "reset", "malformed",
+               "partial", "huge_mb", "body", "content_type", "headers", "permission", "times",
+               "after", "type", "code", "message", "param"}
+
+ALNUM = string.ascii_letters + string.digits
+_rng = random.SystemRandom()
+
+
+def rand_str(n):
+    return "".join(_rng.choice(ALNUM) for _ in range(n))
+
+
+class StandinError(Exception):
+    """A Stripe-shaped error answer."""
+
+    def __init__(self, status, message, type_="invalid_request_error", code=None, param=None,
+                 headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self):
+        e = {"type": self.type}
+        if self.code:
+            e["code"] = self.code
+            e["doc_url"] = "https://stripe.com/docs/error-codes/" + self.code.replace("_", "-")
+        e["message"] = self.message
+        if self.param:
+            e["param"] = self.param
+        return {"error": e}
+
+
+class AdminError(Exception):
+    pass
+
+
+def deep_merge(base, over):
+    """Return base with over merged in: objects merge recursively, anything else replaces;
+    a value of "$absent" removes the field."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, str) and v == ABSENT:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def mask_key(key):
+    m = re.match(r"^((?:sk|rk|pk)_(?:test|live)_)", key or "")
+    prefix = m.group(1) if m else ""
+    return "%s***...%s" % (prefix, (key or "")[-4:])
+
+
+def sort_key(o):
+    return (o.get("created") or 0, o.get("id") or "")
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+# ---------------------------------------------------------------------------------------------
+
+class State:
+    KINDS = ["customers", "products", "prices", "subscriptions", "charges"]
+
+    def __init__(self):
+        self.coll = {k: {} for k in self.KINDS}     # kind -> id -> object (insertion order)
+        self.account = copy.deepcopy(TEMPLATE_ACCOUNT)
+        self.keys = {}
+        self.strict_keys = False
+        self.connected_accounts = None
+        self.search_lag_s = 0
+        self._now = int(time.time())
+        self._seq = 0
+
+    # -- ids and times --
+    def new_id(self, prefix, n):
+        while True:
+            i = prefix + rand_str(n)
+            if all(i not in c for c in self.coll.values()):
+                return i
+
+    def next_created(self):
+        """Objects without `created` get increasing times in the order they are given (the last
+        given is the newest), all in the past."""
+        self._seq += 1
+        return self._now - 100000 + self._seq
+
+    # -- loading --
+    def load(self, body, replace=True):
+        if not isinstance(body, dict):
+            raise AdminError("state must be a JSON object")
+        known = set(self.KINDS) | {"account", "keys", "strict_keys", "connected_accounts",
+                                   "search_lag_s"}
+        for k in body:
+            if k not in known:
+                raise AdminError("unknown state field %r (known: %s)" % (k, ", ".join(sorted(known))))
+        if replace:
+            self.__init__()
+        ids = {k: [] for k in self.KINDS}
+        if "account" in body:
+            if not isinstance(body["account"], dict):
+                raise AdminError("account must be an object")
+            self.account = deep_merge(TEMPLATE_ACCOUNT, body["account"])
+        if "keys" in body:
+            if not isinstance(body["keys"], dict):
+                raise AdminError("keys must be an object")
+            self.keys.update(body["keys"])
+        if "strict_keys" in body:
+            self.strict_keys = bool(body["strict_keys"])
+        if "connected_accounts" in body:
+            self.connected_accounts = body["connected_accounts"]
+        if "search_lag_s" in body:
+            self.search_lag_s = float(body["search_lag_s"])
+        for kind in ["products", "prices", "customers", "subscriptions", "charges"]:
+            items = body.get(kind, [])
+            if not isinstance(items, list):
+                raise AdminError("%s must be a list" % kind)
+            for it in items:
+                if not isinstance(it, dict):
+                    raise AdminError("each of %s must be an object" % kind)
+                getattr(self, "add_" + kind[:-1])(it, ids)
+        return ids
+
+    def _put(self, kind, obj, ids):
+        self.coll[kind][obj["id"]] = obj
+        ids[kind].append(obj["id"])
+
+    def _base(self, template, partial, prefix, n, drop=()):
+        p = {k: v for k, v in partial.items() if k not in drop}
+        obj = deep_merge(template, p)
+        if "id" not in partial:
+            obj["id"] = self.new_id(prefix, n)
+        if "created" not in partial:
+            obj["created"] = self.next_created()
+        return obj
+
+    def add_product(self, partial, ids):
+        obj = self._base(TEMPLATE_PRODUCT, partial, "prod_", 14)
+        if "updated" not in partial:
+            obj["updated"] = obj["created"]
+        if "default_price" not in partial:
+            obj["default_price"] = None
+        self._put("products", obj, ids)
+        return obj
+
+    def add_price(self, partial, ids):
+        partial = dict(partial)
+        prod = partial.get("product")
+        if isinstance(prod, dict):
+            if prod.get("id") in self.coll["products"] and len(prod) == 1:
+                partial["product"] = prod["id"]
+            else:
+                partial["product"] = self.add_product(prod, ids)["id"]
+        obj = self._base(TEMPLATE_PRICE, partial, "price_", 24)
+        if "unit_amount" in partial and "unit_amount_decimal" not in partial:
+            ua = obj.get("unit_amount")
+            obj["unit_amount_decimal"] = None if ua is None else str(ua)
+        if partial.get("type") == "one_time" and "recurring" not in partial:
+            obj["recurring"] = None
+        self._put("prices", obj, ids)
+        return obj
+
+    def add_customer(self, partial, ids):
+        obj = self._base(TEMPLATE_CUSTOMER, partial, "cus_", 14,
+                         drop=("subscriptions", "charges"))
+        if partial.get("deleted"):
+            obj = {"id": obj["id"], "object": "customer", "deleted": True,
+                   "created": obj["created"]}
+        self._put("customers", obj, ids)
+        for s in partial.get("subscriptions") or []:
+            self.add_subscription(dict(s, customer=obj["id"]), ids)
+        for c in partial.get("charges") or []:
+            self.add_charge(dict(c, customer=obj["id"]), ids)
+        return obj
+
+    @staticmethod
+    def plan_from_price(price):
+        rec = price.get("recurring") or {}
+        return {
+            "active": price.get("active", True), "amount": price.get("unit_amount"),
+            "amount_decimal": price.get("unit_amount_decimal"),
+            "billing_scheme": price.get("billing_scheme", "per_unit"),
+            "created": price.get("created"), "currency": price.get("currency"),
+            "id": price.get("id"), "interval": rec.get("interval"),
+            "interval_count": rec.get("interval_count"), "livemode": price.get("livemode", False),
+            "metadata": price.get("metadata", {}), "meter": rec.get("meter"),
+            "nickname": price.get("nickname"), "object": "plan", "product": price.get("product"),
+            "tiers_mode": price.get("tiers_mode"), "transform_usage": None,
+            "trial_period_days": rec.get("trial_period_days"),
+            "usage_type": rec.get("usage_type", "licensed"),
+        }
+
+    def add_subscription(self, partial, ids):
+        partial = dict(partial)
+        items_in = partial.pop("items", None)
+        cust = partial.get("customer")
+        if isinstance(cust, dict):
+            partial["customer"] = self.add_customer(cust, ids)["id"]
+        obj = self._base(TEMPLATE_SUBSCRIPTION, partial, "sub_", 24)
+        sid = obj["id"]
+        for f in ("start_date", "billing_cycle_anchor"):
+            if f not in partial:
+                obj[f] = obj["created"]
+        status = obj.get("status")
+        now = int(time.time())
+        if status in ("canceled", "incomplete_expired"):
+            for f in ("canceled_at", "ended_at"):
+                if f not in partial:
+                    obj[f] = now - 86400
+        if status == "trialing":
+            if "trial_start" not in partial:
+                obj["trial_start"] = obj["created"]
+            if "trial_end" not in partial:
+                obj["trial_end"] = now + 14 * 86400
+        # Items: a list object, a plain list of items, or absent (one item of the template price).
+        if isinstance(items_in, dict):
+            items_in = items_in.get("data", [])
+        if items_in is None:
+            items_in = [{}]
+        if not isinstance(items_in, list):
+            raise AdminError("subscription items must be a list or a list object")
+        period_on_sub = "current_period_end" in partial or "current_period_start" in partial
+        data = []
+        for it in items_in:
+            it = dict(it)
+            price = it.pop("price", None)
+            if isinstance(price, str):
+                if price not in self.coll["prices"]:
+                    raise AdminError("subscription item price %r is not in prices" % price)
+                price = self.coll["prices"][price]
+            else:
+                pin = dict(price or {})
+                if pin.get("id") in self.coll["prices"] and len(pin) == 1:
+                    price = self.coll["prices"][pin["id"]]
+                else:
+                    price = self.add_price(pin, ids)
+            si = deep_merge(TEMPLATE_SUBSCRIPTION_ITEM, {k: v for k, v in it.items()})
+            if "id" not in it:
+                si["id"] = self.new_id("si_", 14)
+            if "created" not in it:
+                si["created"] = obj["created"]
+            si["price"] = copy.deepcopy(price)
+            if "plan" not in it:
+                si["plan"] = self.plan_from_price(price)
+            si["subscription"] = sid
+            if not period_on_sub:
+                if "current_period_start" not in it:
+                    si["current_period_start"] = now - 10 * 86400
+                if "current_period_end" not in it:
+                    si["current_period_end"] = now + 20 * 86400
+            else:
+                for f in ("current_period_start", "current_period_end"):
+                    if f not in it:
+                        si.pop(f, None)
+            data.append(si)
+        obj["items"] = {"object": "list", "data": data, "has_more": False,
+                        "url": "/v1/subscription_items?subscription=" + sid}
+        if "currency" not in partial and data:
+            obj["currency"] = data[0]["price"].get("currency", "usd")
+        self._put("subscriptions", obj, ids)
+        return obj
+
+    def add_charge(self, partial, ids):
+        partial = dict(partial)
+        cust = partial.get("customer")
+        if isinstance(cust, dict):
+            partial["customer"] = self.add_customer(cust, ids)["id"]
+        amount = partial.get("amount", TEMPLATE_CHARGE["amount"])
+        status = partial.get("status", "succeeded")
+        derived = {}
+        if status == "failed":
+            derived = {"paid": False, "captured": False, "amount_captured": 0,
+                       "balance_transaction": None, "failure_code": "card_declined",
+                       "failure_message": "Your card was declined.",
+                       "outcome": {"network_status": "declined_by_network",
+                                   "reason": "generic_decline", "type": "issuer_declined",
+                                   "seller_message": "The bank did not return any further "
+                                                     "details with this decline."}}
+        elif status == "pending":
+            derived = {"paid": False, "amount_captured": amount,
+                       "outcome": {"seller_message": "Payment pending."}}
+        else:
+            derived = {"amount_captured": amount}
+        if "amount_refunded" not in partial and partial.get("refunded") is True:
+            derived["amount_refunded"] = amount
+        if "refunded" not in partial and isinstance(partial.get("amount_refunded"), int):
+            derived["refunded"] = partial["amount_refunded"] >= amount and amount > 0
+        derived["payment_method_details"] = {"card": {"overcapture": {
+            "maximum_amount_capturable": amount}}}
+        base = deep_merge(TEMPLATE_CHARGE, derived)
+        obj = self._base(base, partial, "ch_", 24)
+        obj["refunds"]["url"] = "/v1/charges/%s/refunds" % obj["id"]
+        self._put("charges", obj, ids)
+        return obj
+
+    def dump(self):
+        d = {k: list(v.values()) for k, v in self.coll.items()}
+        d["account"] = self.account
+        d["keys"] = self.keys
+        d["strict_keys"] = self.strict_keys
+        d["connected_accounts"] = self.connected_accounts
+        d["search_lag_s"] = self.search_lag_s
+        return d
+
+
+# ---------------------------------------------------------------------------------------------
+# Query parameters (Stripe's form encoding: a[]=x, a[0]=x, a[b]=x)
+# ---------------------------------------------------------------------------------------------
+
+def parse_params(query):
+    params = {}
+    for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        m = re.match(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$", k)
+        if not m:
+            raise StandinError(400, "Invalid parameter name: %s" % k, param=k)
+        name, sub = m.group(1), m.group(2)
+        if not sub:
+            params[name] = v
+            continue
+        parts = re.findall(r"\[([^\[\]]*)\]", sub)
+        if len(parts) == 1 and (parts[0] == "" or parts[0].isdigit()):
+            cur = params.setdefault(name, [])
+            if not isinstance(cur, list):
+                raise StandinError(400, "Invalid array", param=name)
+            cur.append(v)
+        elif len(parts) == 1:
+            cur = params.setdefault(name, {})
+            if not isinstance(cur, dict):
+                raise StandinError(400, "Invalid hash", param=name)
+            cur[parts[0]] = v
+        else:
+            raise StandinError(400, "Invalid parameter nesting: %s" % k, param=k)
+    return params
+
+
+def p_int(params, name, lo=None, hi=None):
+    v = params.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, str) or not re.match(r"^-?\d+$", v):
+        raise StandinError(400, "Invalid integer: %s" % (v if isinstance(v, str) else "array"),
+                           code="parameter_invalid_integer", param=name)
+    n = int(v)
+    if lo is not None and n < lo or hi is not None and n > hi:
+        raise StandinError(400, "Invalid %s: must be between %d and %d" % (name, lo, hi),
+                           param=name)
+    return n
+
+
+def p_str(params, name):
+    v = params.get(name)
+    if v is not None and not isinstance(v, str):
+        raise StandinError(400, "Invalid string: %s" % name, param=name)
+    return v
+
+
+def p_bool(params, name):
+    v = p_str(params, name)
+    if v is None:
+        return None
+    if v not in ("true", "false"):
+        raise StandinError(400, "Invalid boolean: %s" % v, code="parameter_invalid_boolean",
+                           param=name)
+    return v == "true"
+
+
+def created_filter(params, name="created"):
+    v = params.get(name)
+    if v is None:
+        return lambda o: True
+    if isinstance(v, str):
+        n = p_int(params, name)
+        return lambda o: o.get(name) == n
+    if not isinstance(v, dict):
+        raise StandinError(400, "Invalid %s" % name, param=name)
+    ops = {}
+    for op, s in v.items():
+        if op not in ("gt", "gte", "lt", "lte"):
+            raise StandinError(400, "Received unknown parameter: %s[%s]" % (name, op),
+                               code="parameter_unknown", param="%s[%s]" % (name, op))
+        if not re.match(r"^-?\d+$", s):
+            raise StandinError(400, "Invalid integer: %s" % s, code="parameter_invalid_integer",
+                               param="%s[%s]" % (name, op))
+        ops[op] = int(s)
+
+    def f(o):
+        c = o.get(name) or 0
+        return ((("gt" not in ops) or c > ops["gt"]) and (("gte" not in ops) or c >= ops["gte"])
+                and (("lt" not in ops) or c < ops["lt"]) and (("lte" not in ops) or c <= ops["lte"]))
+    return f
+
+
+LIST_COMMON = {"limit", "starting_after", "ending_before", "expand"}
+ALLOWED = {
+    "customers": LIST_COMMON | {"email", "created", "test_clock"},
+    "customers_search": {"query", "limit", "page", "expand"},
+    "customer": {"expand"},
+    "subscriptions": LIST_COMMON | {"customer", "price", "status", "created", "collection_method",
+                                    "current_period_end", "current_period_start", "test_clock",
+                                    "automatic_tax"},
+    "subscription": {"expand"},
+    "charges": LIST_COMMON | {"customer", "created", "payment_intent", "transfer_group"},
+    "charge": {"expand"},
+    "products": LIST_COMMON | {"active", "ids", "created", "shippable", "url"},
+    "product": {"expand"},
+    "prices": LIST_COMMON | {"active", "currency", "product", "type", "created", "lookup_keys",
+                             "recurring"},
+    "price": {"expand"},
+    "account": {"expand"},
+}
+
+# Where an id can be expanded into its object: field name -> collection.
+EXPANDABLE = {"customer": "customers", "product": "products", "price": "prices",
+              "default_price": "prices"}
+
+
+def route(path):
+    """Map a /v1 path to (endpoint name, id or None)."""
+    m = re.match(r"^/v1/(customers|subscriptions|charges|products|prices)(?:/([^/]+))?$", path)
+    if m:
+        coll, ident = m.group(1), m.group(2)
+        if ident is None:
+            return coll, None
+        if coll == "customers" and ident == "search":
+            return "customers_search", None
+        return coll[:-1], urllib.parse.unquote(ident)
+    if path == "/v1/account":
+        return "account", None
+    return "unknown", None
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+class Standin:
+    def __init__(self, logfile=None):
+        self.lock = threading.Lock()
+        self.state = State()
+        self.faults = {}        # endpoint -> [rule dict with "_seen"]
+        self.total = 0
+        self.by_endpoint = {}
+        self.by_status = {}
+        self.log = []
+        self.stop = threading.Event()
+        self.logfile = open(logfile, "a", buffering=1) if logfile else None
+        self.log_lock = threading.Lock()
+
+    def say(self, line):
+        with self.log_lock:
+            f = self.logfile or sys.stderr
+            try:
+                f.write(time.strftime("%H:%M:%S ") + line + "\n")
+                f.flush()
+            except (OSError, ValueError):
+                pass
+
+    # -- faults --
+    def set_faults(self, body):
+        if not isinstance(body, dict):
+            raise AdminError("faults must be a JSON object {endpoint: rule or [rules]}")
+        faults = {}
+        for ep, rules in body.items():
+            if ep != "*" and ep not in ENDPOINTS:
+                raise AdminError("unknown endpoint %r (known: *, %s)" % (ep, ", ".join(ENDPOINTS)))
+            if isinstance(rules, dict):
+                rules = [rules]
+            if not isinstance(rules, list):
+                raise AdminError("fault rule for %s must be an object or a list" % ep)
+            out = []
+            for r in rules:
+                if not isinstance(r, dict):
+                    raise AdminError("fault rule for %s must be an object" % ep)
+                bad = set(r) - RULE_FIELDS
+                if bad:
+                    raise AdminError("unknown fault rule field(s) %s (known: %s)"
+                                     % (", ".join(sorted(bad)), ", ".join(sorted(RULE_FIELDS))))
+                r = dict(r)
+                r["_seen"] = 0
+                out.append(r)
+            faults[ep] = out
+        with self.lock:
+            self.faults = faults
+
+    def pick_fault(self, endpoint):
+        """Every rule of the endpoint, then of "*", sees the request (its counter moves); the
+        first whose after/times window holds the request applies."""
+        chosen = None
+        for r in self.faults.get(endpoint, []) + self.faults.get("*", []):
+            idx = r["_seen"]
+            r["_seen"] += 1
+            after = int(r.get("after") or 0)
+            times = r.get("times")
+            if chosen is None and idx >= after and (times is None or idx < after + int(times)):
+                chosen = r
+        return chosen
+
+    # -- auth --
+    def check_auth(self, headers, endpoint):
+        auth = headers.get("Authorization")
+        key = None
+        if auth:
+            m = re.match(r"^\s*Bearer\s+(\S+)\s*$", auth, re.I)
+            if m:
+                key = m.group(1)
+            else:
+                m = re.match(r"^\s*Basic\s+(\S+)\s*$", auth, re.I)
+                if m:
+                    try:
+                        key = base64.b64decode(m.group(1)).decode("utf-8", "replace").split(":")[0]
+                    except (ValueError, TypeError):
+                        key = None
+        www = {"WWW-Authenticate": 'Basic realm="Stripe"'}
+        if not key:
+            raise StandinError(401, "You did not provide an API key. You need to provide your API "
+                               "key in the Authorization header, using Bearer auth (e.g. "
+                               "'Authorization: Bearer YOUR_SECRET_KEY'). See "
+                               "https://stripe.com/docs/api#authentication for details, or we "
+                               "can help at https://support.stripe.com/.", headers=www)
+        if key.startswith("pk_"):
+            raise StandinError(401, "This API call cannot be made with a publishable API key. "
+                               "Please use a secret API key. You can find a list of your API "
+                               "keys at https://dashboard.stripe.com/account/apikeys.",
+                               headers=www)
+        info = self.state.keys.get(key)
+        if not re.match(r"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$", key) or (
+                self.state.strict_keys and info is None):
+            raise StandinError(401, "Invalid API Key provided: %s" % mask_key(key), headers=www)
+        info = info or {}
+        if info.get("revoked") or info.get("expired"):
+            raise StandinError(401, "Expired API Key provided: %s" % mask_key(key), headers=www)
+        perm = PERMISSIONS.get(endpoint)
+        if perm and perm in (info.get("missing") or []):
+            raise StandinError(403, self.permission_message(key, perm))
+        acct = headers.get("Stripe-Account")
+        ca = self.state.connected_accounts
+        if acct and ca is not None and acct not in ca:
+            raise StandinError(403, "The provided key '%s' does not have access to account "
+                               "'%s' (or that account does not exist). Application access may "
+                               "have been revoked." % (mask_key(key), acct),
+                               code="account_invalid")
+        return key
+
+    def permission_message(self, key, perm):
+        return ("The provided key '%s' does not have the required permissions for this endpoint "
+                "on account '%s'. Having the '%s' permission would allow this request to "
+                "continue." % (mask_key(key or "rk_test_0000"), self.state.account.get("id"), perm))
+
+    # -- Stripe endpoints (called with the lock held) --
+    def list_obj(self, objs, params, url, coll):
+        limit = p_int(params, "limit", 1, 100)
+        limit = 10 if limit is None else limit
+        sa = p_str(params, "starting_after")
+        eb = p_str(params, "ending_before")
+        objs = sorted(objs, key=sort_key, reverse=True)
+        if sa and eb:
+            raise StandinError(400, "You may only specify one of these parameters: "
+                               "ending_before, starting_after.", param="starting_after")
+        for name, cur in (("starting_after", sa), ("ending_before", eb)):
+            if cur is None:
+                continue
+            ref = self.state.coll[coll].get(cur)
+            if ref is None:
+                raise StandinError(400, "No such %s: '%s'" % (coll[:-1], cur),
+                                   code="resource_missing", param=name)
+            k = sort_key(ref)
+            if name == "starting_after":
+                objs = [o for o in objs if sort_key(o) < k]
+            else:
+                objs = [o for o in objs if sort_key(o) > k]
+                if len(objs) > limit:
+                    objs = objs[-limit:]
+                    return {"object": "list", "data": objs, "has_more": True, "url": url}
+        return {"object": "list", "data": objs[:limit], "has_more": len(objs) > limit, "url": url}
+
+    def get_one(self, coll, ident, what):
+        o = self.state.coll[coll].get(ident)
+        if o is None:
+            raise StandinError(404, "No such %s: '%s'" % (what, ident), code="resource_missing",
+                               param="id")
+        return o
+
+    def serve(self, endpoint, ident, params):
+        allowed = ALLOWED.get(endpoint)
+        if allowed is None:
+            return None
+        for k in params:
+            if k not in allowed:
+                raise StandinError(400, "Received unknown parameter: %s" % k,
+                                   code="parameter_unknown", param=k)
+        st = self.state
+        c = st.coll
+        if endpoint == "customers":
+            email = p_str(params, "email")
+            cf = created_filter(params)
+            objs = [o for o in c["customers"].values() if not o.get("deleted") and cf(o)
+                    and (email is None or o.get("email") == email)]
+            res = self.list_obj(objs, params, "/v1/customers", "customers")
+        elif endpoint == "customers_search":
+            res = self.search(params)
+        elif endpoint == "customer":
+            res = self.get_one("customers", ident, "customer")
+        elif endpoint == "subscriptions":
+            status = p_str(params, "status")
+            if status is not None and status not in SUB_STATUSES + ["all", "ended"]:
+                raise StandinError(400, "Invalid status: must be one of %s"
+                                   % ", ".join(SUB_STATUSES + ["all", "ended"]),
+                                   param="status")
+            cust = p_str(params, "customer")
+            price = p_str(params, "price")
+            cf = created_filter(params)
+
+            def ok(o):
+                s = o.get("status")
+                if status is None and s == "canceled":
+                    return False
+                if status == "ended" and s not in ("canceled", "incomplete_expired"):
+                    return False
+                if status not in (None, "all", "ended") and s != status:
+                    return False
+                if cust is not None and o.get("customer") != cust:
+                    return False
+                if price is not None and not any(
+                        i["price"].get("id") == price for i in o["items"]["data"]):
+                    return False
+                return cf(o)
+            res = self.list_obj([o for o in c["subscriptions"].values() if ok(o)], params,
+                                "/v1/subscriptions", "subscriptions")
+        elif endpoint == "subscription":
+            res = self.get_one("subscriptions", ident, "subscription")
+        elif endpoint == "charges":
+            cust = p_str(params, "customer")
+            pi = p_str(params, "payment_intent")
+            cf = created_filter(params)
+            objs = [o for o in c["charges"].values() if cf(o)
+                    and (cust is None or o.get("customer") == cust)
+                    and (pi is None or o.get("payment_intent") == pi)]
+            res = self.list_obj(objs, params, "/v1/charges", "charges")
+        elif endpoint == "charge":
+            res = self.get_one("charges", ident, "charge")
+        elif endpoint == "products":
+            ids = params.get("ids")
+            if ids is not None and not isinstance(ids, list):
+                raise StandinError(400, "Invalid array", param="ids")
+            if ids is not None and "starting_after" in params:
+                raise StandinError(400, "You may only specify one of these parameters: ids, "
+                                   "starting_after.", param="ids")
+            active = p_bool(params, "active")
+            cf = created_filter(params)
+            objs = [o for o in c["products"].values() if cf(o)
+                    and (ids is None or o["id"] in ids)
+                    and (active is None or o.get("active") == active)]
+            res = self.list_obj(objs, params, "/v1/products", "products")
+        elif endpoint == "product":
+            res = self.get_one("products", ident, "product")
+        elif endpoint == "prices":
+            prod = p_str(params, "product")
+            active = p_bool(params, "active")
+            cur = p_str(params, "currency")
+            typ = p_str(params, "type")
+            lk = params.get("lookup_keys")
+            cf = created_filter(params)
+            objs = [o for o in c["prices"].values() if cf(o)
+                    and (prod is None or o.get("product") == prod)
+                    and (active is None or o.get("active") == active)
+                    and (cur is None or o.get("currency") == cur)
+                    and (typ is None or o.get("type") == typ)
+                    and (lk is None or o.get("lookup_key") in lk)]
+            res = self.list_obj(objs, params, "/v1/prices", "prices")
+        elif endpoint == "price":
+            res = self.get_one("prices", ident, "price")
+        elif endpoint == "account":
+            res = st.account
+        else:
+            return None
+        res = copy.deepcopy(res)
+        exp = params.get("expand")
+        if exp is not None:
+            if not isinstance(exp, list):
+                raise StandinError(400, "Invalid array", param="expand")
+            for path in exp:
+                self.expand(res, path)
+        return res
+
+    def expand(self, obj, path):
+        parts = path.split(".")
+        if len(parts) > 4:
+            raise StandinError(400, "You cannot expand more than 4 levels of a property. "
+                               "Property: %s" % path, param="expand")
+
+        def walk(o, rest):
+            if isinstance(o, list):
+                for x in o:
+                    walk(x, rest)
+                return
+            if not isinstance(o, dict):
+                return
+            f = rest[0]
+            if f not in o:
+                raise StandinError(400, "This property cannot be expanded (%s)." % path,
+                                   param="expand")
+            if len(rest) > 1:
+                walk(o[f], rest[1:])
+                return
+            v = o[f]
+            if isinstance(v, str):
+                coll = EXPANDABLE.get(f)
+                if coll is None:
+                    raise StandinError(400, "This property cannot be expanded (%s)." % path,
+                                       param="expand")
+                got = self.state.coll[coll].get(v)
+                if got is not None:
+                    o[f] = copy.deepcopy(got)
+        walk(obj, parts)
+
+    def search(self, params):
+        q = p_str(params, "query")
+        if q is None:
+            raise StandinError(400, "Missing required param: query.", code="parameter_missing",
+                               param="query")
+        limit = p_int(params, "limit", 1, 100)
+        limit = 10 if limit is None else limit
+        page = p_str(params, "page")
+        clauses = []
+        rest = q.strip()
+        while True:
+            m = re.match(r"""^(email|name|phone|metadata\[['"]([^'"]+)['"]\])\s*:\s*"""
+                         r"""(['"])((?:\\.|(?!\3).)*)\3\s*""", rest)
+            if not m:
+                raise StandinError(400, "Invalid search query: %s" % q, param="query")
+            field = m.group(1)
+            val = re.sub(r"\\(.)", r"\1", m.group(4))
+            clauses.append(("metadata", m.group(2), val) if m.group(2) else (field, None, val))
+            rest = rest[m.end():]
+            if not rest:
+                break
+            m2 = re.match(r"^AND\s+", rest, re.I)
+            if not m2:
+                raise StandinError(400, "Invalid search query: %s" % q, param="query")
+            rest = rest[m2.end():]
+
+        def ok(o):
+            for field, mk, val in clauses:
+                have = (o.get("metadata") or {}).get(mk) if field == "metadata" else o.get(field)
+                # Stripe's search matches string fields case-insensitively.
+                if not isinstance(have, str) or have.lower() != val.lower():
+                    return False
+            return True
+        cutoff = time.time() - self.state.search_lag_s
+        objs = sorted([o for o in self.state.coll["customers"].values()
+                       if not o.get("deleted") and ok(o)
+                       and (self.state.search_lag_s <= 0 or (o.get("created") or 0) <= cutoff)],
+                      key=sort_key, reverse=True)
+        off = 0
+        if page:
+            m = re.match(r"^page_(\d+)$", page)
+            if not m:
+                raise StandinError(400, "Invalid page: %s" % page, param="page")
+            off = int(m.group(1))
+        data = objs[off:off + limit]
+        more = len(objs) > off + limit
+        return {"object": "search_result", "data": data, "has_more": more,
+                "next_page": "page_%d" % (off + limit) if more else None,
+                "url": "/v1/customers/search"}
+
+    # -- counters --
+    def count(self, entry):
+        with self.lock:
+            self.total += 1
+            ep = entry["endpoint"]
+            self.by_endpoint[ep] = self.by_endpoint.get(ep, 0) + 1
+            self.log.append(entry)
+            if len(self.log) > LOG_MAX:
+                del self.log[:len(self.log) - LOG_MAX]
+
+    def requests_report(self, query):
+        params = urllib.parse.parse_qs(query)
+        with self.lock:
+            by = {e: 0 for e in ENDPOINTS}
+            by.update(self.by_endpoint)
+            log = self.log
+            if "endpoint" in params:
+                log = [e for e in log if e["endpoint"] in params["endpoint"]]
+            return {"total": self.total, "by_endpoint": by, "by_status": dict(self.by_status),
+                    "log": copy.deepcopy(log)}
+
+
+def huge_body(size, url, item):
+    """A valid JSON list object of exactly `size` bytes, as a generator of chunks."""
+    prefix = b'{"object":"list","data":['
+    suffix = ('],"has_more":false,"url":%s}' % json.dumps(url)).encode()
+    room = size - len(prefix) - len(suffix)
+    yield prefix
+    if room > 0:
+        it = json.dumps(item, separators=(",", ":")).encode()
+        n = max(0, (room + 1) // (len(it) + 1))
+        while n > 0 and n * (len(it) + 1) - 1 > room:
+            n -= 1
+        used = n * (len(it) + 1) - 1 if n else 0
+        chunk = b",".join([it] * min(n, 64))
+        sent = 0
+        first = True
+        while sent < n:
+            k = min(64, n - sent)
+            piece = chunk if k == 64 else b",".join([it] * k)
+            yield (b"" if first else b",") + piece
+            first = False
+            sent += k
+        pad = room - used
+        while pad > 0:
+            k = min(pad, 65536)
+            yield b" " * k
+            pad -= k
+    yield suffix
+
+
+SAMPLE_FOR = {"customers": "customer", "customers_search": "customer", "customer": "customer",
+              "subscriptions": "subscription", "subscription": "subscription",
+              "charges": "charge", "charge": "charge", "products": "product",
+              "product": "product", "prices": "price", "price": "price", "account": "account",
+              "unknown": "customer"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "stripe-standin"
+    sys_version = ""
+    S = None    # the Standin
+
+    def log_message(self, fmt, *args):
+        pass
+
+    # -- output helpers --
+    def send_bytes(self, status, body, ctype="application/json", headers=None, rid=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Request-Id", rid or self.rid)
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    @staticmethod
+    def dumps(obj, compact=False):
+        seps = (",", ":") if compact else (", ", ": ")
+        try:
+            return json.dumps(obj, ensure_ascii=False, separators=seps).encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: escape instead
+            return json.dumps(obj, ensure_ascii=True, separators=seps).encode("ascii")
+
+    def admin_json(self, status, obj):
+        self.send_bytes(status, self.dumps(obj, compact=True))
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    # -- dispatch --
+    def do_GET(self):
+        self.handle_any()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
+
+    def handle_any(self):
+        self.rid = "req_" + rand_str(14)
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
+        if path.startswith("/_standin/"):
+            try:
+                self.admin(path, url.query)
+            except AdminError as e:
+                self.admin_json(400, {"error": str(e)})
+            return
+        self.stripe(path, url.query)
+
+    def admin(self, path, query):
+        S = self.S
+        m = self.command
+        body = self.read_body() if m in ("PUT", "POST") else b""
+
+        def js():
+            try:
+                return json.loads(body.decode("utf-8") or "{}")
+            except (ValueError, UnicodeDecodeError) as e:
+                raise AdminError("body is not JSON: %s" % e)
+        if path == "/_standin/health":
+            return self.admin_json(200, {"ok": True})
+        if path == "/_standin/state" and m in ("PUT", "POST"):
+            new = js()
+            with S.lock:
+                if m == "PUT":
+                    st = State()
+                    ids = st.load(new, replace=True)
+                    S.state = st
+                else:
+                    ids = S.state.load(new, replace=False)
+            return self.admin_json(200, {"ok": True, "ids": ids})
+        if path == "/_standin/state" and m == "GET":
+            with S.lock:
+                return self.admin_json(200, S.state.dump())
+        if path == "/_standin/faults" and m == "PUT":
+            S.set_faults(js())
+            return self.admin_json(200, {"ok": True})
+        if path == "/_standin/faults" and m == "GET":
+            with S.lock:
+                return self.admin_json(200, S.faults)
+        if path == "/_standin/requests" and m == "GET":
+            return self.admin_json(200, S.requests_report(query))
+        if path == "/_standin/requests/reset" and m == "POST":
+            with S.lock:
+                S.total = 0
+                S.by_endpoint = {}
+                S.by_status = {}
+                S.log = []
+            return self.admin_json(200, {"ok": True})
+        return self.admin_json(404, {"error": "no such admin call: %s %s" % (m, path)})
+
+    def stripe(self, path, query):
+        S = self.S
+        t0 = time.time()
+        endpoint, ident = route(path)
+        if self.command in ("POST", "PUT", "PATCH", "DELETE"):
+            self.read_body()
+        try:
+            params = parse_params(query)
+        except StandinError:
+            params = {}
+        entry = {"id": self.rid, "time": round(t0, 3), "method": self.command, "path": path,
+                 "query": query, "params": params, "endpoint": endpoint,
+                 "headers": {k: v for k, v in self.headers.items()}, "status": None,
+                 "fault": None}
+        S.count(entry)
+        with S.lock:
+            rule = S.pick_fault(endpoint)
+            rule = dict(rule) if rule else None
+        status = None
+        try:
+            status = self.stripe_answer(endpoint, ident, query, rule, entry)
+        except (BrokenPipeError, ConnectionResetError):
+            status = status or 0
+        finally:
+            with S.lock:
+                entry["status"] = status
+                entry["ms"] = int((time.time() - t0) * 1000)
+                S.by_status[str(status)] = S.by_status.get(str(status), 0) + 1
+            S.say("%s %s%s -> %s %s%s %dms" % (self.command, path, "?" + query if query else "",
+                                               status, endpoint,
+                                               " fault=" + entry["fault"] if entry["fault"] else "",
+                                               entry["ms"]))
+
+    def normal_answer(self, endpoint, ident, query):
+        """(status, body dict, extra headers)"""
+        S = self.S
+        with S.lock:
+            try:
+                S.check_auth(self.headers, endpoint)
+                ver = self.headers.get("Stripe-Version")
+                if ver is not None and not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", ver):
+                    raise StandinError(400, "Invalid Stripe API version: %s" % ver,
+                                       code="api_version_invalid")
+                if self.command not in ("GET", "HEAD"):
+                    raise StandinError(405, "The Stripe stand-in is read-only: %s %s is not "
+                                       "served." % (self.command, self.path))
+                params = parse_params(query)
+                res = S.serve(endpoint, ident, params)
+                if res is None:
+                    raise StandinError(404, "Unrecognized request URL (%s: %s). Please see "
+                                       "https://stripe.com/docs or we can help at "
+                                       "https://support.stripe.com/." % (self.command,
+                                                                          urllib.parse.urlsplit(
+                                                                              self.path).path))
+                return 200, res, {}
+            except StandinError as e:
+                return e.status, e.body(), e.headers
+
+    def std_headers(self):
+        return {"Stripe-Version": self.headers.get("Stripe-Version") or DEFAULT_STRIPE_VERSION}
+
+    def fault_error(self, rule, endpoint):
+        st = int(rule.get("status") or (403 if rule.get("permission") else 500))
+        perm = rule.get("permission") or PERMISSIONS.get(endpoint, "rak_customer_read")
+        key = None
+        m = re.match(r"^\s*Bearer\s+(\S+)", self.headers.get("Authorization") or "", re.I)
+        if m:
+            key = m.group(1)
+        defaults = {
+            400: ("invalid_request_error", None, "Invalid request (stand-in fault)."),
+            401: ("invalid_request_error", None,
+                  "Invalid API Key provided: %s" % mask_key(key or "sk_test_0000")),
+            402: ("card_error", "card_declined", "Your card was declined."),
+            403: ("invalid_request_error", None, self.S.permission_message(key, perm)),
+            404: ("invalid_request_error", "resource_missing", "No such object: 'unknown'"),
+            409: ("invalid_request_error", "lock_timeout",
+                  "This object cannot be accessed right now because another API request or "
+                  "Stripe process is currently accessing it. If you see this error "
+                  "intermittently, retry the request. If you see this error frequently and are "
+                  "making multiple concurrent requests to a single object, make your requests "
+                  "serially or at a lower rate."),
+            429: ("invalid_request_error", "rate_limit",
+                  "Request rate limit exceeded. Learn more about rate limits here "
+                  "https://stripe.com/docs/rate-limits."),
+        }
+        typ, code, msg = defaults.get(st, ("api_error", None,
+                                           "Sorry, something went wrong. We've already been "
+                                           "notified of the problem, but if you need any help, "
+                                           "you can reach us at support.stripe.com/contact."))
+        e = StandinError(st, rule.get("message", msg), rule.get("type", typ),
+                         rule.get("code", code), rule.get("param"))
+        return st, e.body()
+
+    def wait(self, seconds, watch_client=False):
+        """Sleep up to `seconds`; stop early on server stop or (watch_client) client EOF."""
+        end = time.time() + seconds
+        conn = self.connection
+        while not self.S.stop.is_set():
+            left = end - time.time()
+            if left <= 0:
+                return "timeout"
+            if watch_client:
+                try:
+                    r, _, _ = select.select([conn], [], [], min(left, 0.2))
+                    if r:
+                        data = conn.recv(1, socket.MSG_PEEK)
+                        if not data:
+                            return "client-closed"
+                        time.sleep(min(left, 0.05))
+                except (OSError, ValueError):
+                    return "client-closed"
+            else:
+                self.S.stop.wait(min(left, 0.05))
+        return "stopped"
+
+    def abort(self, rst):
+        self.close_connection = True
+        try:
+            if rst:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    def stripe_answer(self, endpoint, ident, query, rule, entry):
+        hdrs = self.std_headers()
+        if rule is None:
+            st, body, extra = self.normal_answer(endpoint, ident, query)
+            hdrs.update(extra)
+            self.send_bytes(st, self.dumps(body), headers=hdrs)
+            return st
+        kinds = [k for k in ("hang", "reset", "partial", "malformed", "huge_mb", "body",
+                             "permission", "status", "latency_ms") if rule.get(k)]
+        entry["fault"] = ",".join(kinds) or "none"
+        if rule.get("latency_ms"):
+            self.wait(float(rule["latency_ms"]) / 1000.0)
+        if rule.get("hang"):
+            how = self.wait(float(rule.get("hang_s") or HANG_MAX_S), watch_client=True)
+            entry["fault"] += ":" + how
+            self.abort(rst=False)
+            return 0
+        if rule.get("reset"):
+            self.abort(rst=True)
+            return 0
+        if "should_retry" in rule and rule["should_retry"] is not None:
+            hdrs["Stripe-Should-Retry"] = "true" if rule["should_retry"] else "false"
+        hdrs.update(rule.get("headers") or {})
+        ctype = rule.get("content_type", "application/json")
+        if rule.get("huge_mb"):
+            size = int(float(rule["huge_mb"]) * 1048576)
+            st = int(rule.get("status") or 200)
+            self.send_response(st)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(size))
+            self.send_header("Request-Id", self.rid)
+            for k, v in hdrs.items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            item = TEMPLATES[SAMPLE_FOR.get(endpoint, "customer")]
+            for chunk in huge_body(size, urllib.parse.urlsplit(self.path).path, item):
+                if self.S.stop.is_set():
+                    self.abort(rst=False)
+                    break
+                self.wfile.write(chunk)
+            return st
+        if "body" in rule and rule["body"] is not None:
+            st = int(rule.get("status") or 200)
+            raw = rule["body"]
+            raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else \
+                self.dumps(raw)
+            self.send_bytes(st, raw, ctype, hdrs)
+            return st
+        if rule.get("malformed") or rule.get("partial"):
+            st0, body, extra = self.normal_answer(endpoint, ident, query)
+            raw = self.dumps(body)
+            cut = raw[:max(1, len(raw) // 2)]
+            if rule.get("partial"):
+                st = int(rule.get("status") or st0)
+                self.send_response(st)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(raw)))
+                self.send_header("Request-Id", self.rid)
+                for k, v in hdrs.items():
+                    self.send_header(k, str(v))
+                self.end_headers()
+                self.wfile.write(cut)
+                self.abort(rst=False)
+                return st
+            st = int(rule.get("status") or 200)
+            self.send_bytes(st, cut, ctype, hdrs)
+            return st
+        if rule.get("status") or rule.get("permission"):
+            st, body = self.fault_error(rule, endpoint)
+            self.send_bytes(st, self.dumps(body), ctype, hdrs)
+            return st
+        # latency (and/or should_retry) only: the normal answer
+        st, body, extra = self.normal_answer(endpoint, ident, query)
+        hdrs.update(extra)
+        self.send_bytes(st, self.dumps(body), headers=hdrs)
+        return st
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Stripe stand-in for stripe-milter tests")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--seed", help="state file (same body as PUT /_standin/state)")
+    ap.add_argument("--faults", help="fault rules file (same body as PUT /_standin/faults)")
+    ap.add_argument("--log", help="append a line per request here (default: stderr)")
+    a = ap.parse_args(argv)
+
+    S = Standin(a.log)
+    if a.seed:
+        with open(a.seed, encoding="utf-8") as f:
+            S.state.load(json.load(f))
+    if a.faults:
+        with open(a.faults, encoding="utf-8") as f:
+            S.set_faults(json.load(f))
+    Handler.S = S
+    srv = Server(("127.0.0.1", a.port), Handler)
+    port = srv.server_address[1]
+
+    def on_signal(signum, frame):
+        S.stop.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    if a.port_file:
+        tmp = a.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.rename(tmp, a.port_file)
+    S.say("stripe stand-in listening on 127.0.0.1:%d" % port)
+    while not S.stop.wait(0.1):
+        pass
+    srv.shutdown()
+    srv.server_close()
+    S.say("stripe stand-in stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except AdminError as e:
+        sys.stderr.write("stripe_standin: %s\n" % e)
+        sys.exit(2)
