@@ -183,6 +183,8 @@ struct stripe_config {
 	size_t max_response_bytes;	/* 0 = 4 MiB */
 	int max_retries;		/* -1 = 2 */
 	bool retry_rate_limited;	/* retry 429 within the deadline (default: report it) */
+	long retry_base_ms;		/* 0 = 500: backoff min(base * 2^(n-1), max), jitter 50-100% */
+	long retry_max_ms;		/* 0 = 5000 */
 	double rate_limit;		/* requests per second per process, 0 = 20 */
 	int rate_burst;			/* 0 = rate_limit */
 	int max_concurrent;		/* concurrent HTTP requests, 0 = 8 */

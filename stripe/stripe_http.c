@@ -1,0 +1,410 @@
+/*
+ * stripe_http.c - one logical GET to Stripe: token bucket, concurrency cap, curl handle
+ * pool, retries with backoff, error classification, all within a deadline.
+ *
+ * Interface (stripe_int.h): stripe_http_get(c, "/v1/customers?email=...", deadline, &call).
+ *
+ * Rules: a request first takes a token (waiting for one only while the deadline allows;
+ *	else STRIPE_E_RATELIMIT), then a slot (at most max_concurrent in flight; else
+ *	STRIPE_E_TIMEOUT), then an easy handle from the pool. CURLOPT_TIMEOUT_MS is the time
+ *	left, so no attempt outlives the deadline. Retries follow Stripe's clients: at most
+ *	max_retries; Stripe-Should-Retry: false forbids one and true asks for one; else 409,
+ *	5xx and connection errors are retried; 429 only with retry_rate_limited; backoff
+ *	min(base * 2^(n-1), max) with jitter in [50%, 100%], skipped (no retry) when it would
+ *	cross the deadline. Bodies over max_response_bytes are STRIPE_E_MALFORMED.
+ *
+ * Diagnostics: call->message is one sanitised line (Stripe's message without anything
+ *	that looks like a key); call->request_id is Stripe's Request-Id.
+ *
+ * Known limits: no redirects are followed; only GET.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/sm_log.h"
+#include "stripe/stripe_int.h"
+
+struct stripe_attempt {
+	struct stripe_call *call;
+	size_t cap;
+	int should_retry;	/* -1 absent, 0 false, 1 true */
+	bool too_large;
+};
+
+void stripe_call_init(struct stripe_call *call)
+{
+	memset(call, 0, sizeof(*call));
+	sm_buf_init(&call->body, 0);
+}
+
+void stripe_call_free(struct stripe_call *call)
+{
+	sm_buf_free(&call->body);
+}
+
+int stripe_url_encode(const char *s, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+			if (o + 1 >= len)
+				return -1;
+			out[o++] = (char)ch;
+		} else {
+			if (o + 3 >= len)
+				return -1;
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	if (o >= len)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+void stripe_sanitise_message(const char *in, char *out, size_t len)
+{
+	size_t o = 0, i = 0;
+
+	while (in[i] && o + 1 < len) {
+		/* A word starting like a key (sk_/rk_/pk_ + live/test) is masked. */
+		if ((i == 0 || !isalnum((unsigned char)in[i - 1])) &&
+		    (strncmp(in + i + 1, "k_live_", 7) == 0 || strncmp(in + i + 1, "k_test_", 7) == 0) &&
+		    (in[i] == 's' || in[i] == 'r' || in[i] == 'p')) {
+			size_t n = snprintf(out + o, len - o, "%.8s***", in + i);
+
+			o = o + n < len ? o + n : len - 1;
+			i += 8;
+			while (isalnum((unsigned char)in[i]) || in[i] == '_' || in[i] == '*' || in[i] == '.')
+				i++;
+			continue;
+		}
+		out[o++] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
+		i++;
+	}
+	out[o] = '\0';
+}
+
+enum stripe_errclass stripe_http_class(long status)
+{
+	if (status >= 200 && status < 300)
+		return STRIPE_OK;
+	if (status == 401)
+		return STRIPE_E_AUTH;
+	if (status == 403)
+		return STRIPE_E_PERMISSION;
+	if (status == 429)
+		return STRIPE_E_RATELIMIT;
+	if (status == 409 || status >= 500)
+		return STRIPE_E_SERVER;
+	return STRIPE_E_REQUEST;
+}
+
+bool stripe_http_retryable(enum stripe_errclass err, long status, int should_retry,
+    bool retry_rate_limited)
+{
+	if (err == STRIPE_OK || err == STRIPE_E_MALFORMED || err == STRIPE_E_TIMEOUT ||
+	    err == STRIPE_E_INTERNAL)
+		return false;
+	if (err == STRIPE_E_RATELIMIT && !retry_rate_limited)
+		return false;	/* reported at once: the caller serves stale data */
+	if (should_retry == 0)
+		return false;
+	if (should_retry == 1)
+		return true;
+	return err == STRIPE_E_NETWORK || err == STRIPE_E_SERVER || err == STRIPE_E_RATELIMIT ||
+	    status == 409;
+}
+
+int64_t stripe_http_backoff_ms(int n, int64_t base_ms, int64_t max_ms, double rnd)
+{
+	int64_t d = base_ms;
+
+	while (--n > 0 && d < max_ms)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	return (int64_t)((double)d * (0.5 + 0.5 * rnd));
+}
+
+static double stripe_random(struct stripe_client *c)
+{
+	uint64_t z = __atomic_add_fetch(&c->rng, 0x9E3779B97F4A7C15ULL, __ATOMIC_RELAXED);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	z ^= z >> 31;
+	return (double)(z >> 11) / (double)(1ULL << 53);
+}
+
+static void stripe_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Takes one token, waiting for it while the deadline allows. 0 or -1. */
+static int stripe_bucket_take(struct stripe_client *c, int64_t deadline_ms)
+{
+	int64_t now = sm_now_ms(), wait;
+
+	pthread_mutex_lock(&c->lock);
+	c->tokens += (double)(now - c->bucket_ms) * c->rate / 1000.0;
+	if (c->tokens > c->burst)
+		c->tokens = c->burst;
+	c->bucket_ms = now;
+	/* Reserve a token; a negative balance is the queue of reservations. */
+	wait = c->tokens >= 1.0 ? 0 : (int64_t)((1.0 - c->tokens) * 1000.0 / c->rate + 0.999);
+	if (now + wait >= deadline_ms && wait > 0) {
+		pthread_mutex_unlock(&c->lock);
+		return -1;
+	}
+	c->tokens -= 1.0;
+	pthread_mutex_unlock(&c->lock);
+	stripe_sleep_ms(wait);
+	return 0;
+}
+
+/* Waits for an in-flight slot until the deadline. 0 or -1. */
+static int stripe_slot_take(struct stripe_client *c, int64_t deadline_ms)
+{
+	struct timespec ts;
+	int64_t wall;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + sm_ms_left(deadline_ms);
+	ts.tv_sec = (time_t)(wall / 1000);
+	ts.tv_nsec = (long)(wall % 1000) * 1000000L;
+	pthread_mutex_lock(&c->lock);
+	while (c->inflight >= c->max_concurrent && rc == 0)
+		if (pthread_cond_timedwait(&c->slot_cond, &c->lock, &ts) == ETIMEDOUT)
+			rc = -1;
+	if (c->inflight < c->max_concurrent) {
+		c->inflight++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static CURL *stripe_handle_get(struct stripe_client *c)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->nidle > 0)
+		h = c->idle[--c->nidle];
+	pthread_mutex_unlock(&c->lock);
+	return h ? h : curl_easy_init();
+}
+
+/* Returns the handle to the pool (keeping its connection) and frees the slot. */
+static void stripe_handle_put(struct stripe_client *c, CURL *h)
+{
+	pthread_mutex_lock(&c->lock);
+	if (h && c->nidle < STRIPE_POOL_MAX && c->nidle < c->max_concurrent) {
+		c->idle[c->nidle++] = h;
+		h = NULL;
+	}
+	c->inflight--;
+	pthread_cond_signal(&c->slot_cond);
+	pthread_mutex_unlock(&c->lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+static size_t stripe_on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct stripe_attempt *a = arg;
+
+	if (a->call->body.len + size * n > a->cap) {
+		a->too_large = true;
+		return 0;
+	}
+	return sm_buf_append(&a->call->body, data, size * n) == 0 ? size * n : 0;
+}
+
+/* Header value if line is "name: value", trimmed into out. */
+static bool stripe_header_is(const char *line, size_t n, const char *name, char *out, size_t len)
+{
+	size_t k = strlen(name), v;
+
+	if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
+		return false;
+	for (v = k + 1; v < n && (line[v] == ' ' || line[v] == '\t'); v++)
+		;
+	while (n > v && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' '))
+		n--;
+	stripe_copy_text(out, len, line + v, n - v);
+	return true;
+}
+
+static size_t stripe_on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct stripe_attempt *a = arg;
+	char val[16];
+
+	if (stripe_header_is(data, size * n, "Request-Id", a->call->request_id,
+	    sizeof(a->call->request_id)))
+		return size * n;
+	if (stripe_header_is(data, size * n, "Stripe-Should-Retry", val, sizeof(val)))
+		a->should_retry = strcasecmp(val, "true") == 0 ? 1 : strcasecmp(val, "false") == 0 ? 0 : -1;
+	return size * n;
+}
+
+static void stripe_handle_setup(struct stripe_client *c, CURL *h, const char *url,
+    struct stripe_attempt *a, int64_t left)
+{
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(left < c->connect_timeout_ms ? (left > 0 ? left : 1) : c->connect_timeout_ms));
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stripe_on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, stripe_on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_bytes);
+	if (c->ca_file[0])
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+}
+
+static enum stripe_outcome stripe_outcome_of(enum stripe_errclass e, long status)
+{
+	switch (e) {
+	case STRIPE_OK: return STRIPE_OUT_OK;
+	case STRIPE_E_AUTH: return STRIPE_OUT_401;
+	case STRIPE_E_PERMISSION: return STRIPE_OUT_403;
+	case STRIPE_E_RATELIMIT: return STRIPE_OUT_429;
+	case STRIPE_E_TIMEOUT: return STRIPE_OUT_TIMEOUT;
+	case STRIPE_E_NETWORK: return STRIPE_OUT_NETWORK;
+	default: break;
+	}
+	if (status == 404)
+		return STRIPE_OUT_NOT_FOUND;
+	return status >= 500 ? STRIPE_OUT_5XX : STRIPE_OUT_OTHER;
+}
+
+/* Classifies a finished curl transfer into call->err (and message). */
+static void stripe_attempt_classify(struct stripe_attempt *a, CURLcode cc, int64_t deadline_ms)
+{
+	struct stripe_call *call = a->call;
+
+	if (a->too_large || cc == CURLE_FILESIZE_EXCEEDED) {
+		call->err = STRIPE_E_MALFORMED;
+		snprintf(call->message, sizeof(call->message), "response larger than the cap");
+	} else if (cc == CURLE_OPERATION_TIMEDOUT && sm_ms_left(deadline_ms) <= 5) {
+		call->err = STRIPE_E_TIMEOUT;
+		snprintf(call->message, sizeof(call->message), "deadline reached");
+	} else if (cc == CURLE_OUT_OF_MEMORY) {
+		call->err = STRIPE_E_INTERNAL;
+		snprintf(call->message, sizeof(call->message), "out of memory");
+	} else if (cc != CURLE_OK) {
+		call->err = STRIPE_E_NETWORK;
+		snprintf(call->message, sizeof(call->message), "%s", curl_easy_strerror(cc));
+	} else {
+		call->err = stripe_http_class(call->status);
+		if (call->err != STRIPE_OK)
+			stripe_parse_error(call->body.data, call->body.len, call->message,
+			    sizeof(call->message), call->permission, sizeof(call->permission));
+		if (call->err != STRIPE_OK && call->message[0] == '\0')
+			snprintf(call->message, sizeof(call->message), "HTTP %ld", call->status);
+	}
+}
+
+/* One attempt: token, slot, handle, perform. Returns true when it may be retried. */
+static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t deadline_ms,
+    struct stripe_call *call)
+{
+	struct stripe_attempt a = { call, c->max_response_bytes, -1, false };
+	CURL *h;
+	CURLcode cc;
+	int64_t t0;
+
+	sm_buf_free(&call->body);
+	sm_buf_init(&call->body, c->max_response_bytes);
+	call->status = 0;
+	call->permission[0] = call->message[0] = call->request_id[0] = '\0';
+	if (stripe_bucket_take(c, deadline_ms) != 0) {
+		call->err = STRIPE_E_RATELIMIT;
+		snprintf(call->message, sizeof(call->message), "local rate limit: no token before the deadline");
+		return false;
+	}
+	if (stripe_slot_take(c, deadline_ms) != 0) {
+		call->err = STRIPE_E_TIMEOUT;
+		snprintf(call->message, sizeof(call->message), "deadline reached waiting for a connection slot");
+		return false;
+	}
+	h = stripe_handle_get(c);
+	if (h == NULL) {
+		stripe_handle_put(c, NULL);
+		call->err = STRIPE_E_INTERNAL;
+		snprintf(call->message, sizeof(call->message), "curl_easy_init failed");
+		return false;
+	}
+	stripe_handle_setup(c, h, url, &a, sm_ms_left(deadline_ms));
+	t0 = sm_now_ms();
+	call->requests++;
+	cc = curl_easy_perform(h);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &call->status);
+	stripe_handle_put(c, cc == CURLE_OK ? h : NULL);	/* a failed connection is not reused */
+	stripe_attempt_classify(&a, cc, deadline_ms);
+	stripe_stats_count(c, stripe_outcome_of(call->err, call->status), sm_now_ms() - t0);
+	return stripe_http_retryable(call->err, call->status, a.should_retry, c->retry_rate_limited);
+}
+
+enum stripe_errclass stripe_http_get(struct stripe_client *c, const char *path_query,
+    int64_t deadline_ms, struct stripe_call *call)
+{
+	char url[STRIPE_URL_MAX + STRIPE_PATH_MAX];
+	int n;
+
+	call->requests = 0;
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base_url, path_query) >= sizeof(url)) {
+		call->err = STRIPE_E_INTERNAL;
+		snprintf(call->message, sizeof(call->message), "request URL too long");
+		return call->err;
+	}
+	for (n = 0;; n++) {
+		int64_t backoff;
+
+		if (sm_ms_left(deadline_ms) <= 0) {
+			if (n == 0) {
+				call->err = STRIPE_E_TIMEOUT;
+				snprintf(call->message, sizeof(call->message), "deadline reached");
+			}
+			break;
+		}
+		if (!stripe_attempt(c, url, deadline_ms, call) || n >= c->max_retries)
+			break;
+		backoff = stripe_http_backoff_ms(n + 1, c->retry_base_ms, c->retry_max_ms,
+		    stripe_random(c));
+		if (backoff >= sm_ms_left(deadline_ms))
+			break;	/* no time for another attempt: report this one */
+		stripe_sleep_ms(backoff);
+	}
+	return call->err;
+}

@@ -1,0 +1,151 @@
+/*
+ * stripe_int.h - internals shared by the stripe/ sources (and their unit tests).
+ *
+ * Interface:
+ *	struct stripe_client	the client behind stripe.h's opaque pointer.
+ *	stripe_http_get()	one GET with token bucket, concurrency cap, retries, deadline
+ *				(stripe_http.c).
+ *	stripe_parse_*()	untrusted JSON -> plain structs (stripe_parse.c).
+ *	stripe_choose_customer(), stripe_subs_rank()	pure selection logic (stripe_lookup.c).
+ *	stripe_copy_text()	bounded copy, truncated at a UTF-8 boundary, control chars -> ' '.
+ *
+ * Nothing here is part of the library's public interface; it may change at any time.
+ */
+#ifndef STRIPE_INT_H
+#define STRIPE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "common/sm_util.h"
+#include "stripe/stripe.h"
+
+#define STRIPE_URL_MAX		256
+#define STRIPE_PATH_MAX		2048	/* path + query of one request */
+#define STRIPE_EMAIL_MAX	512	/* Stripe's maxLength for the email filter */
+#define STRIPE_CUSTOMERS_LIMIT	10	/* customers asked for per email variant */
+#define STRIPE_CANDIDATES_MAX	(2 * STRIPE_CUSTOMERS_LIMIT)
+#define STRIPE_CHOOSE_MAX	5	/* candidates whose subscriptions decide the choice */
+#define STRIPE_SUBS_FETCH	100	/* subscriptions read (one page) */
+#define STRIPE_POOL_MAX		64	/* idle curl handles kept */
+
+struct stripe_client {
+	/* configuration, immutable after stripe_client_new() */
+	char key[STRIPE_KEY_MAX];
+	char masked[48];
+	bool livemode;
+	char base_url[STRIPE_URL_MAX];
+	bool allow_http;
+	char api_version[64];
+	char account[STRIPE_ID_MAX];
+	char ca_file[512];
+	long connect_timeout_ms;
+	size_t max_response_bytes;
+	int max_retries;
+	bool retry_rate_limited;
+	int64_t retry_base_ms, retry_max_ms;
+	int charges_window_days, charges_max;
+	bool no_subscriptions, no_charges, no_plan_names;
+	char meta_keys[STRIPE_META_MAX][STRIPE_META_KEY_MAX + 1];
+	int nmeta_keys;
+	stripe_product_get_fn product_get;
+	stripe_product_put_fn product_put;
+	void *product_arg;
+	struct curl_slist *headers;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	/* mutable, under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t slot_cond;
+	int inflight, max_concurrent;
+	CURL *idle[STRIPE_POOL_MAX];
+	int nidle;
+	double tokens, rate, burst;
+	int64_t bucket_ms;
+	struct stripe_stats stats;
+	uint64_t rng;
+	/* log-once flags, one per STRIPE_PART_* bit */
+	int perm_logged[4];
+};
+
+/* Outcome of one logical GET (all its attempts). */
+struct stripe_call {
+	enum stripe_errclass err;
+	long status;
+	int requests;
+	char request_id[STRIPE_ID_MAX];
+	char permission[STRIPE_CODE_MAX];
+	char message[256];
+	struct sm_buf body;	/* the final response body, owned (sm_buf_free) */
+};
+
+void stripe_call_init(struct stripe_call *call);
+void stripe_call_free(struct stripe_call *call);
+/* GET base_url + path_query. Fills call; returns call->err. 404 is STRIPE_E_REQUEST. */
+enum stripe_errclass stripe_http_get(struct stripe_client *c, const char *path_query,
+    int64_t deadline_ms, struct stripe_call *call);
+/* Percent-encodes s for a query value into out; -1 when it does not fit. */
+int stripe_url_encode(const char *s, char *out, size_t len);
+/* Classifies a finished HTTP status; permission-less, no retries. */
+enum stripe_errclass stripe_http_class(long status);
+/* Should an attempt that ended with err/status be retried? should_retry: -1 absent, 0, 1. */
+bool stripe_http_retryable(enum stripe_errclass err, long status, int should_retry,
+    bool retry_rate_limited);
+/* Backoff before retry n (1-based) with jitter in [50%, 100%]; rnd in [0, 1). */
+int64_t stripe_http_backoff_ms(int n, int64_t base_ms, int64_t max_ms, double rnd);
+/* Copies Stripe's message into out, dropping anything that looks like an API key. */
+void stripe_sanitise_message(const char *in, char *out, size_t len);
+
+/* stripe_parse.c: all return 0 on success, -1 (with msg) when the body is not the
+ * expected shape; fields of wrong type read as 0/""/false. */
+struct stripe_customer {
+	char id[STRIPE_ID_MAX];
+	char email[STRIPE_TEXT_MAX];
+	char name[STRIPE_TEXT_MAX];
+	int64_t created;
+	bool delinquent;
+	bool livemode;
+	struct stripe_money balance;
+	int nmeta;
+	struct stripe_meta meta[STRIPE_META_MAX];
+	/* filled by the lookup, not the parser */
+	enum stripe_sub_status best;
+};
+int stripe_parse_customers(const char *buf, size_t len, char meta_keys[][STRIPE_META_KEY_MAX + 1],
+    int nmeta_keys, struct stripe_customer *out, int max, int *n, char *msg, size_t msglen);
+int stripe_parse_subscriptions(const char *buf, size_t len, struct stripe_subscription *out,
+    int max, int *n, bool *has_more, char *msg, size_t msglen);
+/* Adds up to max - acc->count charges to acc; *last_id is the list's last id (for paging). */
+int stripe_parse_charges(const char *buf, size_t len, struct stripe_charges *acc, int max,
+    bool *has_more, char *last_id, size_t last_id_len, char *msg, size_t msglen);
+struct stripe_product {
+	char id[STRIPE_ID_MAX];
+	char name[STRIPE_TEXT_MAX];
+};
+int stripe_parse_products(const char *buf, size_t len, struct stripe_product *out, int max,
+    int *n, char *msg, size_t msglen);
+/* Stripe's error object: message (sanitised) and the rak_* permission it names. */
+void stripe_parse_error(const char *buf, size_t len, char *msg, size_t msglen, char *perm,
+    size_t permlen);
+
+/* Copies at most len-1 bytes of s (n bytes long) into out, cut at a UTF-8 boundary,
+ * with control characters (C0, DEL) replaced by spaces. */
+void stripe_copy_text(char *out, size_t len, const char *s, size_t n);
+
+/* stripe_lookup.c: pure logic, exposed for tests. */
+/* Index of the customer to use: active/trialing first, then past_due, then newest, then
+ * the smallest id. -1 when n == 0. */
+int stripe_choose_customer(const struct stripe_customer *c, int n);
+/* Sorts subs best first (status rank, then newest, then id). */
+void stripe_subs_sort(struct stripe_subscription *subs, int n);
+/* Fills the summary's subscription fields from all subscriptions (sorted here). */
+void stripe_subs_summarise(struct stripe_summary *s, struct stripe_subscription *subs, int n);
+
+/* stripe_http.c: stats */
+void stripe_stats_count(struct stripe_client *c, enum stripe_outcome o, int64_t ms);
+
+#endif

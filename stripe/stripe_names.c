@@ -1,0 +1,103 @@
+/*
+ * stripe_names.c - the fixed vocabularies of stripe.h: error classes, subscription
+ * statuses, summary parts and request outcomes.
+ *
+ * Interface: stripe_errclass_name(), stripe_errclass_temporary(), stripe_sub_status_name(),
+ *	stripe_sub_status_parse(), stripe_part_permission(), stripe_part_name(),
+ *	stripe_outcome_name(), stripe_latency_bounds_ms[].
+ *
+ * Diagnostics: none; out-of-range values map to "unknown" (or NULL for parts).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "stripe/stripe.h"
+
+const int64_t stripe_latency_bounds_ms[STRIPE_LATENCY_BUCKETS] = {
+	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, INT64_MAX
+};
+
+static const char *const stripe_errclass_names[STRIPE_E__COUNT] = {
+	"ok", "auth", "permission", "rate-limited", "timeout", "network", "server",
+	"malformed", "request", "internal"
+};
+
+const char *stripe_errclass_name(enum stripe_errclass e)
+{
+	if ((int)e < 0 || e >= STRIPE_E__COUNT)
+		return "internal";
+	return stripe_errclass_names[e];
+}
+
+bool stripe_errclass_temporary(enum stripe_errclass e)
+{
+	return e == STRIPE_E_RATELIMIT || e == STRIPE_E_TIMEOUT || e == STRIPE_E_NETWORK ||
+	    e == STRIPE_E_SERVER;
+}
+
+static const char *const stripe_sub_status_names[STRIPE_SUB__COUNT] = {
+	"none", "unknown", "incomplete_expired", "canceled", "paused", "incomplete", "unpaid",
+	"past_due", "trialing", "active"
+};
+
+const char *stripe_sub_status_name(enum stripe_sub_status s)
+{
+	if ((int)s < 0 || s >= STRIPE_SUB__COUNT)
+		return "unknown";
+	return stripe_sub_status_names[s];
+}
+
+enum stripe_sub_status stripe_sub_status_parse(const char *s)
+{
+	int i;
+
+	if (s == NULL || *s == '\0')
+		return STRIPE_SUB_UNKNOWN;
+	/* "none" is ours, not Stripe's: a subscription always has a status. */
+	for (i = STRIPE_SUB_INCOMPLETE_EXPIRED; i < STRIPE_SUB__COUNT; i++)
+		if (strcmp(s, stripe_sub_status_names[i]) == 0)
+			return (enum stripe_sub_status)i;
+	return STRIPE_SUB_UNKNOWN;
+}
+
+static const struct {
+	unsigned part;
+	const char *name, *permission;
+} stripe_parts[] = {
+	{ STRIPE_PART_CUSTOMER, "customer", "rak_customer_read" },
+	{ STRIPE_PART_SUBSCRIPTIONS, "subscriptions", "rak_subscription_read" },
+	{ STRIPE_PART_PLAN_NAMES, "plan-names", "rak_product_read" },
+	{ STRIPE_PART_CHARGES, "charges", "rak_charge_read" },
+};
+
+const char *stripe_part_permission(unsigned part)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(stripe_parts) / sizeof(stripe_parts[0]); i++)
+		if (stripe_parts[i].part == part)
+			return stripe_parts[i].permission;
+	return NULL;
+}
+
+const char *stripe_part_name(unsigned part)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(stripe_parts) / sizeof(stripe_parts[0]); i++)
+		if (stripe_parts[i].part == part)
+			return stripe_parts[i].name;
+	return NULL;
+}
+
+static const char *const stripe_outcome_names[STRIPE_OUT__COUNT] = {
+	"ok", "not_found", "401", "403", "429", "5xx", "timeout", "network", "other"
+};
+
+const char *stripe_outcome_name(enum stripe_outcome o)
+{
+	if ((int)o < 0 || o >= STRIPE_OUT__COUNT)
+		return "other";
+	return stripe_outcome_names[o];
+}
