@@ -1,0 +1,739 @@
+#!/usr/bin/env python3
+"""test_standin.py - TAP tests of the Stripe stand-in (tests/standin/stripe_standin.py): Stripe
+behaviour (lists, pagination, filters, errors, keys), every fault kind, counters, admin API,
+command line and signals. Starts the stand-in on a free loopback port."""
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir") or
+                                os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."),
+                                "tests", "lib"))
+import smtest  # noqa: E402
+
+t = smtest.TAP()
+try:
+    S = smtest.Standin()
+except smtest.Unavailable as e:
+    t.skip_all(str(e))
+
+K = "sk_test_standin"
+HOSTILE = "J\u00fcrgen \u2603\r\nX-Stripe-Lookup: forged\u0000end\t\"q\"\\ \u2028"
+
+
+def get(path, key=K, headers=None, timeout=10.0):
+    return S.get(path, key=key, headers=headers, timeout=timeout)
+
+
+def raw_get(path, key=K, timeout=5.0, headers=None):
+    """(status, headers, body bytes); exceptions propagate."""
+    h = dict(headers or {})
+    if key:
+        h["Authorization"] = "Bearer " + key
+    return smtest.http_call(S.url, "GET", path, headers=h, timeout=timeout)
+
+
+def err(body):
+    return body.get("error", {}) if isinstance(body, dict) else {}
+
+
+# ------------------------------------------------------------------ basics, auth, Request-Id
+def t_health():
+    st, h, b = smtest.http_call(S.url, "GET", "/_standin/health")
+    return st == 200 and json.loads(b) == {"ok": True} and h["request-id"].startswith("req_")
+
+
+t.run("health answers 200 {ok:true} with a Request-Id", t_health)
+
+
+def t_noauth():
+    S.reset()
+    st, h, b = get("/v1/customers?email=a%40b.c", key=None)
+    t.diag("no key: %d %s" % (st, b))
+    return (st == 401 and err(b)["type"] == "invalid_request_error"
+            and "did not provide an API key" in err(b)["message"]
+            and S.count("customers") == 1)
+
+
+t.run("no Authorization: 401 Stripe error, still counted", t_noauth)
+
+
+def t_badkeys():
+    S.state({"keys": {"sk_test_revoked": {"revoked": True}}})
+    r = {}
+    for k in ("pk_test_abc", "sk_test_revoked", "nonsense", "sk_test_fine", "rk_live_fine1"):
+        st, _, b = get("/v1/customers", key=k)
+        r[k] = (st, err(b).get("message", ""))
+    t.diag(repr(r))
+    return (r["pk_test_abc"][0] == 401 and "publishable" in r["pk_test_abc"][1]
+            and r["sk_test_revoked"][0] == 401 and r["sk_test_revoked"][1].startswith("Expired")
+            and r["nonsense"][0] == 401 and "Invalid API Key" in r["nonsense"][1]
+            and r["sk_test_fine"][0] == 200 and r["rk_live_fine1"][0] == 200)
+
+
+t.run("pk_ key, revoked key, malformed key: 401; well-formed sk_/rk_ keys accepted", t_badkeys)
+
+
+def t_basic_auth():
+    import base64
+    st, _, b = raw_get("/v1/customers", key=None,
+                       headers={"Authorization": "Basic " + base64.b64encode(b"sk_test_b:").decode()})
+    return st == 200
+
+
+t.run("Basic auth with the key as user name is accepted (curl -u key:)", t_basic_auth)
+
+
+def t_reqid():
+    ids = set()
+    for path, key in (("/v1/customers", K), ("/v1/customers", None), ("/v1/nope", K),
+                      ("/_standin/requests", None)):
+        _, h, _ = raw_get(path, key=key)
+        ids.add(h.get("request-id"))
+    return all(i and re.match(r"^req_[A-Za-z0-9]{14}$", i) for i in ids) and len(ids) == 4
+
+
+t.run("every response (ok, 401, 404, admin) has a distinct Request-Id: req_...", t_reqid)
+
+
+def t_version():
+    st, h, _ = raw_get("/v1/customers", headers={"Stripe-Version": "2025-03-31.basil"})
+    st2, _, b2 = get("/v1/customers", headers={"Stripe-Version": "garbage"})
+    return st == 200 and h.get("stripe-version") == "2025-03-31.basil" and st2 == 400 \
+        and "version" in err(b2)["message"]
+
+
+t.run("Stripe-Version echoed; a malformed version is a 400", t_version)
+
+# ------------------------------------------------------------------ customers, email, pagination
+S.state({"customers": [
+    {"email": "a@b.c", "name": "lower"},
+    {"email": "A@b.c", "name": "upper"},
+    {"email": "p@x.y", "id": "cus_p1", "created": 1000},
+    {"email": "p@x.y", "id": "cus_p2", "created": 2000},
+    {"email": "p@x.y", "id": "cus_p3", "created": 3000},
+    {"email": "p@x.y", "id": "cus_p4a", "created": 4000},
+    {"email": "p@x.y", "id": "cus_p4b", "created": 4000},
+    {"email": "gone@x.y", "id": "cus_gone", "deleted": True},
+]})
+
+
+def t_case():
+    st1, _, b1 = get("/v1/customers?email=a%40b.c")
+    st2, _, b2 = get("/v1/customers?email=A%40b.c")
+    st3, _, b3 = get("/v1/customers?email=a%40B.C")
+    return (st1 == st2 == st3 == 200 and [c["name"] for c in b1["data"]] == ["lower"]
+            and [c["name"] for c in b2["data"]] == ["upper"] and b3["data"] == [])
+
+
+t.run("email filter is exact and case-sensitive", t_case)
+
+
+def t_list_shape():
+    st, _, b = get("/v1/customers?email=a%40b.c")
+    c = b["data"][0]
+    return (b["object"] == "list" and b["has_more"] is False and b["url"] == "/v1/customers"
+            and re.match(r"^cus_[A-Za-z0-9]{14}$", c["id"]) and isinstance(c["created"], int)
+            and c["object"] == "customer" and "invoice_settings" in c and c["delinquent"] is False)
+
+
+t.run("list object shape; generated cus_ id and created; template fields present", t_list_shape)
+
+
+def t_pages():
+    seen = []
+    cursor = None
+    pages = 0
+    while True:
+        q = "/v1/customers?email=p%40x.y&limit=2" + ("&starting_after=" + cursor if cursor else "")
+        st, _, b = get(q)
+        if st != 200:
+            return False
+        pages += 1
+        seen += [c["id"] for c in b["data"]]
+        if not b["has_more"]:
+            break
+        cursor = b["data"][-1]["id"]
+        if pages > 5:
+            return False
+    t.diag("pages=%d order=%s" % (pages, seen))
+    return pages == 3 and seen == ["cus_p4b", "cus_p4a", "cus_p3", "cus_p2", "cus_p1"]
+
+
+t.run("newest first (created, then id) and starting_after pagination with has_more", t_pages)
+
+
+def t_ending_before():
+    st, _, b = get("/v1/customers?email=p%40x.y&limit=2&ending_before=cus_p1")
+    return st == 200 and [c["id"] for c in b["data"]] == ["cus_p3", "cus_p2"] and b["has_more"]
+
+
+t.run("ending_before returns the page just before the cursor", t_ending_before)
+
+
+def t_limits():
+    out = {}
+    for v in ("0", "101", "abc", "-1", "1", "100"):
+        st, _, b = get("/v1/customers?limit=" + v)
+        out[v] = (st, err(b).get("param"), err(b).get("type"))
+    t.diag(repr(out))
+    return (all(out[v] == (400, "limit", "invalid_request_error") for v in ("0", "101", "abc", "-1"))
+            and out["1"][0] == 200 and out["100"][0] == 200)
+
+
+t.run("limit outside 1..100 or not an integer: 400 invalid_request_error param=limit", t_limits)
+
+
+def t_default_limit():
+    S.add({"customers": [{"email": "many@x.y"} for _ in range(12)]})
+    st, _, b = get("/v1/customers?email=many%40x.y")
+    return st == 200 and len(b["data"]) == 10 and b["has_more"] is True
+
+
+t.run("default limit is 10", t_default_limit)
+
+
+def t_bad_cursor_and_param():
+    st1, _, b1 = get("/v1/customers?starting_after=cus_nope")
+    st2, _, b2 = get("/v1/customers?emial=a%40b.c")
+    return (st1 == 400 and err(b1).get("code") == "resource_missing"
+            and err(b1).get("param") == "starting_after"
+            and st2 == 400 and err(b2).get("code") == "parameter_unknown"
+            and err(b2).get("param") == "emial" and "doc_url" in err(b2))
+
+
+t.run("unknown starting_after id and unknown parameter: 400 with code/param/doc_url",
+      t_bad_cursor_and_param)
+
+
+def t_plus_is_space():
+    S.add({"customers": [{"email": "x+tag@b.c", "id": "cus_plus"}]})
+    st1, _, b1 = get("/v1/customers?email=x+tag%40b.c")
+    st2, _, b2 = get("/v1/customers?email=x%2Btag%40b.c")
+    return b1["data"] == [] and [c["id"] for c in b2["data"]] == ["cus_plus"]
+
+
+t.run("'+' in a query string is a space (form encoding); %2B matches '+'", t_plus_is_space)
+
+
+def t_search():
+    st, _, b = get("/v1/customers/search?query=" + "email%3A%27A%40B.C%27")
+    st2, _, b2 = get("/v1/customers/search")
+    st3, _, b3 = get("/v1/customers/search?query=bogus")
+    names = sorted(c["name"] for c in b["data"])
+    t.diag("search: %d %s" % (st, names))
+    return (st == 200 and b["object"] == "search_result" and names == ["lower", "upper"]
+            and "next_page" in b and st2 == 400 and err(b2)["code"] == "parameter_missing"
+            and st3 == 400)
+
+
+t.run("customers/search query=email:'x' (case-insensitive like Stripe's search); errors",
+      t_search)
+
+
+def t_retrieve():
+    st1, _, b1 = get("/v1/customers/cus_p1")
+    st2, _, b2 = get("/v1/customers/cus_nope")
+    st3, _, b3 = get("/v1/customers/cus_gone")
+    st4, _, b4 = get("/v1/customers?email=gone%40x.y")
+    return (st1 == 200 and b1["id"] == "cus_p1" and st2 == 404
+            and err(b2)["code"] == "resource_missing" and "cus_nope" in err(b2)["message"]
+            and st3 == 200 and b3.get("deleted") is True and b4["data"] == [])
+
+
+t.run("retrieve customer; 404 resource_missing; deleted customer stub, not listed", t_retrieve)
+
+
+def t_unknown_and_write():
+    st1, _, b1 = get("/v1/invoices")
+    st2, _, b2 = smtest.http_call(S.url, "POST", "/v1/customers", body="email=x%40y.z",
+                                  headers={"Authorization": "Bearer " + K})
+    log = S.requests()["log"]
+    return (st1 == 404 and "Unrecognized request URL" in err(b1)["message"] and st2 == 405
+            and log[-1]["method"] == "POST" and log[-1]["endpoint"] == "customers")
+
+
+t.run("unknown URL: 404 Unrecognized request URL; writes refused (read-only), logged",
+      t_unknown_and_write)
+
+# ------------------------------------------------------------------ hostile strings
+def t_hostile():
+    S.add({"customers": [{"id": "cus_hostile", "email": "h@x.y", "name": HOSTILE,
+                          "metadata": {"k\r\n": HOSTILE}}]})
+    st, h, raw = raw_get("/v1/customers/cus_hostile")
+    b = json.loads(raw.decode("utf-8"))
+    return (st == 200 and b["name"] == HOSTILE and b["metadata"] == {"k\r\n": HOSTILE}
+            and b"\x00" not in raw and b"\r" not in raw and b"\n" not in raw
+            and b"\\u0000" in raw and b"\\r\\n" in raw and "\u2603".encode() in raw)
+
+
+t.run("CR/LF/NUL/non-ASCII strings round-trip JSON-escaped (raw UTF-8, no raw CR/LF/NUL)",
+      t_hostile)
+
+# ------------------------------------------------------------------ products, prices, subs
+IDS = S.state({
+    "products": [{"id": "prod_a", "name": "Alpha"}, {"id": "prod_b", "name": "Beta"},
+                 {"id": "prod_c", "name": "Gamma", "active": False}],
+    "prices": [{"id": "price_a", "product": "prod_a", "unit_amount": 4900}],
+    "customers": [{"id": "cus_s", "email": "s@x.y", "subscriptions": [
+        {"id": "sub_live", "items": [{"price": "price_a", "quantity": 2}]},
+        {"id": "sub_old", "status": "canceled",
+         "items": [{"price": {"product": "prod_b", "unit_amount": 1000, "currency": "jpy"}}]},
+        {"id": "sub_legacy", "status": "past_due", "current_period_end": 1900000000,
+         "current_period_start": 1800000000,
+         "items": {"object": "list", "data": [{"price": {"product": "prod_a"}}]}},
+    ], "charges": [
+        {"id": "ch_ok", "amount": 4900, "created": 1790000000},
+        {"id": "ch_fail", "amount": 4900, "status": "failed", "created": 1790000100},
+        {"id": "ch_ref", "amount": 3000, "refunded": True, "created": 1790000200},
+        {"id": "ch_part", "amount": 3000, "amount_refunded": 1000, "created": 1790000300},
+        {"id": "ch_disp", "amount": 100, "disputed": True, "status": "pending",
+         "created": 1700000000},
+    ]}],
+})["ids"]
+
+
+def t_products_ids():
+    st, _, b = get("/v1/products?ids[]=prod_a&ids[]=prod_c")
+    st2, _, b2 = get("/v1/products?ids%5B0%5D=prod_b")
+    st3, _, b3 = get("/v1/products?ids[]=prod_a&starting_after=prod_b")
+    st4, _, b4 = get("/v1/products/prod_b")
+    return (st == 200 and sorted(p["id"] for p in b["data"]) == ["prod_a", "prod_c"]
+            and [p["id"] for p in b2["data"]] == ["prod_b"] and st3 == 400
+            and st4 == 200 and b4["name"] == "Beta")
+
+
+t.run("products?ids[]=a&ids[]=b (and ids[0]=) returns exactly those; retrieve by id",
+      t_products_ids)
+
+
+def t_sub_items():
+    st, _, b = get("/v1/subscriptions?customer=cus_s")
+    subs = {s["id"]: s for s in b["data"]}
+    live = subs.get("sub_live", {})
+    it = live.get("items", {}).get("data", [{}])[0]
+    return (st == 200 and set(subs) == {"sub_live", "sub_legacy"}
+            and live["items"]["object"] == "list" and it["object"] == "subscription_item"
+            and it["id"].startswith("si_") and it["quantity"] == 2
+            and it["price"]["id"] == "price_a" and it["price"]["unit_amount"] == 4900
+            and it["price"]["product"] == "prod_a" and it["plan"]["amount"] == 4900
+            and isinstance(it.get("current_period_end"), int)
+            and it["current_period_end"] > time.time() and "current_period_end" not in live)
+
+
+t.run("subscription items are a list object; current_period_* on items; canceled hidden",
+      t_sub_items)
+
+
+def t_sub_legacy():
+    st, _, b = get("/v1/subscriptions?status=past_due")
+    s = b["data"][0]
+    it = s["items"]["data"][0]
+    return (len(b["data"]) == 1 and s["current_period_end"] == 1900000000
+            and "current_period_end" not in it)
+
+
+t.run("current_period_* given on the subscription stay there (pre-basil shape)", t_sub_legacy)
+
+
+def t_sub_status():
+    st1, _, b1 = get("/v1/subscriptions?customer=cus_s&status=all")
+    st2, _, b2 = get("/v1/subscriptions?status=canceled")
+    st3, _, b3 = get("/v1/subscriptions?status=bogus")
+    old = [s for s in b1["data"] if s["id"] == "sub_old"]
+    return (len(b1["data"]) == 3 and [s["id"] for s in b2["data"]] == ["sub_old"]
+            and old[0]["currency"] == "jpy" and isinstance(old[0]["canceled_at"], int)
+            and st3 == 400 and err(b3)["param"] == "status")
+
+
+t.run("status=all / canceled / bogus (400)", t_sub_status)
+
+
+def t_expand():
+    st1, _, b1 = get("/v1/subscriptions?expand[]=data.items.data.price.product")
+    st2, _, b2 = get("/v1/subscriptions/sub_live?expand[]=items.data.price.product"
+                     "&expand[]=customer")
+    it = b2["items"]["data"][0] if st2 == 200 else {}
+    return (st1 == 400 and "4 levels" in err(b1)["message"] and st2 == 200
+            and it["price"]["product"]["name"] == "Alpha" and b2["customer"]["id"] == "cus_s")
+
+
+t.run("expand: more than 4 levels is Stripe's 400; shallower ones expand ids", t_expand)
+
+
+def t_charges():
+    st, _, b = get("/v1/charges?customer=cus_s&limit=100")
+    c = {x["id"]: x for x in b["data"]}
+    f, r, p, d, ok = c["ch_fail"], c["ch_ref"], c["ch_part"], c["ch_disp"], c["ch_ok"]
+    return (st == 200 and [x["id"] for x in b["data"]][:4] == ["ch_part", "ch_ref", "ch_fail", "ch_ok"]
+            and ok["status"] == "succeeded" and ok["paid"] is True and ok["refunded"] is False
+            and f["status"] == "failed" and f["paid"] is False
+            and f["failure_code"] == "card_declined" and f["outcome"]["type"] == "issuer_declined"
+            and r["refunded"] is True and r["amount_refunded"] == 3000
+            and p["refunded"] is False and p["amount_refunded"] == 1000
+            and d["disputed"] is True and d["status"] == "pending")
+
+
+t.run("charges: succeeded/failed (failure_code, outcome)/refunded full only/partial/disputed",
+      t_charges)
+
+
+def t_charges_created():
+    st, _, b = get("/v1/charges?customer=cus_s&created[gte]=1790000100&limit=10")
+    st2, _, b2 = get("/v1/charges?created%5Blt%5D=1790000000")
+    st3, _, b3 = get("/v1/charges?created[gte]=soon")
+    return (sorted(x["id"] for x in b["data"]) == ["ch_fail", "ch_part", "ch_ref"]
+            and [x["id"] for x in b2["data"]] == ["ch_disp"] and st3 == 400)
+
+
+t.run("charges created[gte]/[lt] filters; bad integer 400", t_charges_created)
+
+
+def t_account():
+    st, _, b = get("/v1/account")
+    return st == 200 and b["object"] == "account" and b["id"].startswith("acct_")
+
+
+t.run("/v1/account", t_account)
+
+# ------------------------------------------------------------------ keys and permissions
+PERM_RE = (r"^The provided key 'rk_test_\*\*\*\.\.\.%s' does not have the required permissions "
+           r"for this endpoint on account '(acct_[A-Za-z0-9]+)'\. Having the '%s' permission "
+           r"would allow this request to continue\.$")
+
+
+def t_missing_perm():
+    S.add({"keys": {"rk_test_nocharge": {"missing": ["rak_charge_read"]}},
+           "account": {"id": "acct_standin1"}})
+    st1, _, b1 = get("/v1/charges?customer=cus_s", key="rk_test_nocharge")
+    st2, _, _ = get("/v1/customers?email=s%40x.y", key="rk_test_nocharge")
+    msg = err(b1).get("message", "")
+    t.diag("403 message: " + msg)
+    m = re.match(PERM_RE % ("arge", "rak_charge_read"), msg)
+    return st1 == 403 and m is not None and m.group(1) == "acct_standin1" and st2 == 200
+
+
+t.run("restricted key without rak_charge_read: 403 with Stripe's exact message; other "
+      "endpoints fine", t_missing_perm)
+
+
+def t_connect():
+    S.add({"connected_accounts": ["acct_child"]})
+    st1, _, _ = get("/v1/customers", headers={"Stripe-Account": "acct_child"})
+    st2, _, b2 = get("/v1/customers", headers={"Stripe-Account": "acct_other"})
+    S.add({"connected_accounts": None})
+    return st1 == 200 and st2 == 403 and "acct_other" in err(b2)["message"]
+
+
+t.run("Stripe-Account: allowed connected account 200, other 403", t_connect)
+
+# ------------------------------------------------------------------ faults
+def t_fault_permission():
+    S.faults({"customers": {"status": 403, "permission": "rak_customer_read"}})
+    st, _, b = get("/v1/customers", key="rk_test_abcd1234")
+    S.faults({})
+    return st == 403 and re.match(PERM_RE % ("1234", "rak_customer_read"), err(b)["message"])
+
+
+t.run("fault permission: 403 naming the permission, key masked", t_fault_permission)
+
+
+def t_should_retry():
+    res = []
+    for rule in ({"status": 500, "should_retry": True}, {"status": 500, "should_retry": False},
+                 {"status": 500}):
+        S.faults({"charges": rule})
+        st, h, b = raw_get("/v1/charges")
+        res.append((st, h.get("stripe-should-retry"), json.loads(b)["error"]["type"]))
+    S.faults({})
+    t.diag(repr(res))
+    return res == [(500, "true", "api_error"), (500, "false", "api_error"), (500, None, "api_error")]
+
+
+t.run("status 500 with Stripe-Should-Retry true / false / absent", t_should_retry)
+
+
+def t_statuses():
+    res = {}
+    for code in (400, 401, 404, 409, 429, 502, 503):
+        S.faults({"*": {"status": code}})
+        st, _, b = get("/v1/account")
+        res[code] = (st, err(b).get("type"), err(b).get("code"))
+    S.faults({})
+    t.diag(repr(res))
+    return (all(res[c][0] == c for c in res) and res[429][2] == "rate_limit"
+            and res[409][2] == "lock_timeout" and res[503][1] == "api_error"
+            and res[401][1] == "invalid_request_error")
+
+
+t.run("status faults 400/401/404/409/429/502/503 on '*' with Stripe-shaped bodies", t_statuses)
+
+
+def t_override_error():
+    S.faults({"customers": {"status": 429, "type": "rate_limit_error", "code": "x",
+                            "message": "slow down"}})
+    st, _, b = get("/v1/customers")
+    S.faults({})
+    return st == 429 and err(b)["type"] == "rate_limit_error" and err(b)["message"] == "slow down"
+
+
+t.run("a fault can set the error type/code/message", t_override_error)
+
+
+def t_times():
+    S.faults({"customers": {"status": 503, "times": 2}})
+    sts = [get("/v1/customers")[0] for _ in range(4)]
+    S.faults({})
+    return sts == [503, 503, 200, 200]
+
+
+t.run("times: applies to the next n requests only", t_times)
+
+
+def t_after():
+    S.faults({"customers": {"status": 500, "after": 1, "times": 1}})
+    sts = [get("/v1/customers")[0] for _ in range(3)]
+    S.faults({"customers": {"status": 500, "after": 2}})
+    sts2 = [get("/v1/customers")[0] for _ in range(4)]
+    S.faults({})
+    return sts == [200, 500, 200] and sts2 == [200, 200, 500, 500]
+
+
+t.run("after: lets n requests through first", t_after)
+
+
+def t_rule_list():
+    S.faults({"charges": [{"status": 500, "times": 1}, {"status": 429, "after": 1, "times": 1}]})
+    sts = [get("/v1/charges")[0] for _ in range(3)]
+    S.faults({})
+    return sts == [500, 429, 200]
+
+
+t.run("a list of rules: first applicable wins", t_rule_list)
+
+
+def t_latency():
+    S.faults({"customer": {"latency_ms": 300}})
+    t0 = time.time()
+    st, _, b = get("/v1/customers/cus_s")
+    dt = time.time() - t0
+    t0 = time.time()
+    st2, _, _ = get("/v1/customers?limit=1")
+    dt2 = time.time() - t0
+    S.faults({})
+    t.diag("latency %.3f s, other endpoint %.3f s" % (dt, dt2))
+    return st == 200 and b["id"] == "cus_s" and 0.3 <= dt < 2.0 and dt2 < 0.25 and st2 == 200
+
+
+t.run("latency_ms delays the normal answer of that endpoint only", t_latency)
+
+
+def t_hang():
+    S.faults({"customers": {"hang": True}})
+    t0 = time.time()
+    e = None
+    try:
+        raw_get("/v1/customers", timeout=0.5)
+    except Exception as x:  # noqa: BLE001
+        e = x
+    dt = time.time() - t0
+    S.faults({})
+    # the stand-in notices the client went away and closes its side
+    end = time.time() + 2
+    fault = None
+    while time.time() < end:
+        log = S.requests(endpoint="customers")["log"]
+        fault = log[-1].get("fault") if log else None
+        if fault and fault.endswith("client-closed"):
+            break
+        time.sleep(0.05)
+    t.diag("hang: %r after %.2f s; logged fault %r" % (e, dt, fault))
+    return isinstance(e, (socket.timeout, TimeoutError)) and 0.45 <= dt < 1.5 \
+        and fault == "hang:client-closed"
+
+
+t.run("hang: no answer until the client gives up (client timeout); released on disconnect",
+      t_hang)
+
+
+def t_reset():
+    S.faults({"customers": {"reset": True}})
+    e = None
+    try:
+        raw_get("/v1/customers", timeout=3)
+    except Exception as x:  # noqa: BLE001
+        e = x
+    S.faults({})
+    t.diag("reset: %r" % (e,))
+    return isinstance(e, ConnectionResetError)
+
+
+t.run("reset: connection reset without a response", t_reset)
+
+
+def t_malformed():
+    S.faults({"customers": {"malformed": True}})
+    st, h, raw = raw_get("/v1/customers?email=s%40x.y")
+    S.faults({})
+    try:
+        json.loads(raw)
+        parsed = True
+    except ValueError:
+        parsed = False
+    return st == 200 and not parsed and raw.startswith(b"{") and h["content-type"] == \
+        "application/json"
+
+
+t.run("malformed: 200 with truncated JSON", t_malformed)
+
+
+def t_partial():
+    S.faults({"customers": {"partial": True}})
+    e = None
+    try:
+        raw_get("/v1/customers")
+    except Exception as x:  # noqa: BLE001
+        e = x
+    S.faults({})
+    return isinstance(e, http.client.IncompleteRead)
+
+
+t.run("partial: body shorter than Content-Length, then close", t_partial)
+
+
+def t_huge():
+    S.faults({"customers": {"huge_mb": 2}})
+    st, h, raw = raw_get("/v1/customers", timeout=10)
+    S.faults({})
+    b = json.loads(raw)
+    t.diag("huge: %d bytes, %d objects" % (len(raw), len(b["data"])))
+    return (st == 200 and len(raw) == 2 * 1048576 and int(h["content-length"]) == len(raw)
+            and b["object"] == "list" and len(b["data"]) > 100
+            and b["data"][0]["object"] == "customer")
+
+
+t.run("huge_mb: a valid JSON list of exactly n MiB", t_huge)
+
+
+def t_raw_body():
+    S.faults({"account": {"status": 502, "body": "<html>Bad gateway</html>",
+                          "content_type": "text/html"}})
+    st, h, raw = raw_get("/v1/account")
+    S.faults({})
+    return st == 502 and raw == b"<html>Bad gateway</html>" and h["content-type"] == "text/html"
+
+
+t.run("body: raw text with a chosen status and content type", t_raw_body)
+
+
+def t_bad_rules():
+    bad = []
+    for rules in ({"customers": {"stauts": 500}}, {"custmers": {"status": 500}}, [1]):
+        st, _, _ = smtest.http_call(S.url, "PUT", "/_standin/faults", rules)
+        bad.append(st)
+    st, _, _ = smtest.http_call(S.url, "PUT", "/_standin/state", {"custmers": []})
+    bad.append(st)
+    return bad == [400, 400, 400, 400]
+
+
+t.run("admin rejects misspelt rule fields, endpoints and state fields (400)", t_bad_rules)
+
+# ------------------------------------------------------------------ counters and log
+def t_counters():
+    S.reset()
+    for _ in range(3):
+        get("/v1/customers?email=s%40x.y")
+    get("/v1/charges?customer=cus_s")
+    # admin calls are not counted
+    smtest.http_call(S.url, "GET", "/_standin/health")
+    S.faults({})
+    S.add({})
+    S.requests()
+    st, _, raw = smtest.http_call(S.url, "GET", "/_standin/requests")
+    r = json.loads(raw)
+    txt = raw.decode()
+    log = r["log"]
+    return (r["total"] == 4 and r["by_endpoint"]["customers"] == 3
+            and r["by_endpoint"]["charges"] == 1 and r["by_endpoint"]["products"] == 0
+            and '"total":4' in txt and '"customers":3' in txt
+            and len(log) == 4 and log[0]["path"] == "/v1/customers"
+            and log[0]["query"] == "email=s%40x.y" and log[0]["params"] == {"email": "s@x.y"}
+            and log[0]["headers"].get("Authorization") == "Bearer " + K
+            and log[0]["status"] == 200 and r["by_status"] == {"200": 4})
+
+
+t.run("counters per endpoint, compact JSON, log with headers; admin calls not counted",
+      t_counters)
+
+
+def t_reset_counters():
+    S.reset()
+    r = S.requests()
+    return r["total"] == 0 and r["log"] == [] and r["by_endpoint"]["customers"] == 0
+
+
+t.run("POST /_standin/requests/reset zeroes counters and log", t_reset_counters)
+
+# ------------------------------------------------------------------ command line, signals
+def t_seed_log_sigterm():
+    d = smtest.tempdir()
+    seed = os.path.join(d, "seed.json")
+    logf = os.path.join(d, "req.log")
+    with open(seed, "w") as f:
+        json.dump({"customers": [{"email": "seed@x.y", "id": "cus_seed"}]}, f)
+    s2 = smtest.Standin(args=["--seed", seed, "--log", logf])
+    st, _, b = s2.get("/v1/customers?email=seed%40x.y")
+    with open(logf) as f:
+        logtxt = f.read()
+    p = s2.proc
+    t0 = time.time()
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(5)
+    dt = time.time() - t0
+    t.diag("SIGTERM exit %s after %.2f s" % (rc, dt))
+    return (st == 200 and [c["id"] for c in b["data"]] == ["cus_seed"]
+            and "/v1/customers?email=seed%40x.y -> 200" in logtxt and rc == 0 and dt < 2)
+
+
+t.run("--seed loads state, --log gets a line per request, SIGTERM stops cleanly", t_seed_log_sigterm)
+
+
+def t_sigint_with_hang():
+    s3 = smtest.Standin()
+    s3.faults({"*": {"hang": True}})
+    c = socket.create_connection(("127.0.0.1", s3.port))
+    c.sendall(b"GET /v1/account HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk_test_x\r\n\r\n")
+    time.sleep(0.2)
+    p = s3.proc
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(5)
+    dt = time.time() - t0
+    c.close()
+    t.diag("SIGINT exit %s after %.2f s with a hanging request" % (rc, dt))
+    return rc == 0 and dt < 2
+
+
+t.run("SIGINT stops cleanly even with a hanging request open", t_sigint_with_hang)
+
+
+def t_port_file():
+    # When the port file exists the server is already listening.
+    s4 = smtest.Standin()
+    try:
+        socket.create_connection(("127.0.0.1", s4.port), timeout=1).close()
+        return True
+    finally:
+        s4.stop()
+
+
+t.run("--port 0 --port-file: port written once listening", t_port_file)
+
+S.stop()
+sys.exit(t.done())
