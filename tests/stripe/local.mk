@@ -1,1 +1,8 @@
-# tests/stripe/local.mk
+# tests/stripe/local.mk - tests of the Stripe client (stripe/).
+if HAVE_CHECK
+check_PROGRAMS += tests/stripe/test_stripe_unit
+tests_stripe_test_stripe_unit_CFLAGS = $(TH_CFLAGS)
+tests_stripe_test_stripe_unit_SOURCES = tests/stripe/test_stripe_unit.c
+tests_stripe_test_stripe_unit_LDADD = $(TH_LDADD)
+TESTS += tests/stripe/test_stripe_unit
+endif

@@ -1,0 +1,814 @@
+/*
+ * test_stripe_unit.c - unit tests of stripe/ that need no server: money, keys, names,
+ * hostile JSON, customer choice, subscription ranking, retry rules, summary round trip.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stripe/stripe_int.h"
+#include "tests/harness/th.h"
+
+/* ---- money ---- */
+
+static const char *fmt(int64_t minor, const char *cur)
+{
+	static char buf[64];
+
+	ck_assert_int_gt(stripe_money_format(minor, cur, buf, sizeof(buf)), 0);
+	return buf;
+}
+
+START_TEST(money_by_exponent)
+{
+	ck_assert_str_eq(fmt(4900, "usd"), "49.00 USD");
+	ck_assert_str_eq(fmt(5, "usd"), "0.05 USD");
+	ck_assert_str_eq(fmt(0, "eur"), "0.00 EUR");
+	ck_assert_str_eq(fmt(-500, "usd"), "-5.00 USD");
+	ck_assert_str_eq(fmt(-1, "usd"), "-0.01 USD");
+	ck_assert_str_eq(fmt(1200, "jpy"), "1200 JPY");
+	ck_assert_str_eq(fmt(-1200, "JPY"), "-1200 JPY");
+	ck_assert_str_eq(fmt(50000, "krw"), "50000 KRW");
+	ck_assert_str_eq(fmt(1500, "kwd"), "1.500 KWD");
+	ck_assert_str_eq(fmt(1, "bhd"), "0.001 BHD");
+	ck_assert_str_eq(fmt(-12345, "bhd"), "-12.345 BHD");
+	ck_assert_str_eq(fmt(100, ""), "1.00 XXX");
+	ck_assert_str_eq(fmt(100, "u$d"), "1.00 XXX");
+	ck_assert_str_eq(fmt(INT64_MIN, "usd"), "-92233720368547758.08 USD");
+	ck_assert_str_eq(fmt(INT64_MAX, "jpy"), "9223372036854775807 JPY");
+	ck_assert_int_eq(stripe_currency_exponent("vnd"), 0);
+	ck_assert_int_eq(stripe_currency_exponent("omr"), 3);
+	ck_assert_int_eq(stripe_currency_exponent("gbp"), 2);
+	ck_assert_int_eq(stripe_currency_exponent(NULL), 2);
+}
+END_TEST
+
+START_TEST(money_buffer_too_small)
+{
+	char buf[6];
+
+	ck_assert_int_eq(stripe_money_format(4900, "usd", buf, sizeof(buf)), -1);
+	ck_assert_str_eq(buf, "");
+	ck_assert_int_eq(stripe_money_format(4900, "usd", NULL, 10), -1);
+}
+END_TEST
+
+/* ---- keys ---- */
+
+START_TEST(key_check_and_mask)
+{
+	char err[256], m[64];
+
+	ck_assert_int_eq(stripe_key_check("sk_live_abcdefghijklmnop1234", err, sizeof(err)), 0);
+	ck_assert_int_eq(stripe_key_check("rk_test_nocharge", err, sizeof(err)), 0);
+	ck_assert_int_eq(stripe_key_check("pk_live_abcdefghijkl", err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "publishable"));
+	ck_assert_int_eq(stripe_key_check("sk_live_", err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_check("xk_live_abc", err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_check("sk_live_abc def", err, sizeof(err)), -1);
+	ck_assert_ptr_null(strstr(err, "abc"));
+	ck_assert_int_eq(stripe_key_check("", err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_check(NULL, err, sizeof(err)), -1);
+	stripe_key_mask("sk_live_abcdefghijklmnopabcd", m, sizeof(m));
+	ck_assert_str_eq(m, "sk_live_...abcd");
+	stripe_key_mask("rk_test_short", m, sizeof(m));
+	ck_assert_str_eq(m, "rk_test_...");
+	stripe_key_mask("pk_live_abcdefghijklmnop", m, sizeof(m));
+	ck_assert_str_eq(m, "pk_...");
+	stripe_key_mask("garbage-secret", m, sizeof(m));
+	ck_assert_str_eq(m, "***");
+	ck_assert(stripe_key_livemode("rk_live_x"));
+	ck_assert(!stripe_key_livemode("sk_test_x"));
+}
+END_TEST
+
+static void write_key_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+START_TEST(key_load_file_rules)
+{
+	char dir[256], path[512], key[STRIPE_KEY_MAX], err[256];
+
+	ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/key", dir);
+	write_key_file(path, "  sk_test_abcdefghijkl1234  \nsecond line\n", 0600);
+	ck_assert_int_eq(stripe_key_load(path, "rk_test_ignored", key, sizeof(key), err, sizeof(err)), 0);
+	ck_assert_str_eq(key, "sk_test_abcdefghijkl1234");
+	write_key_file(path, "sk_test_abcdefghijkl1234\n", 0640);
+	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "group or others"));
+	ck_assert_ptr_null(strstr(err, "abcdefghijkl"));
+	ck_assert_str_eq(key, "");
+	write_key_file(path, "sk_test_abcdefghijkl1234\n", 0604);
+	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	write_key_file(path, "pk_test_abcdefghijkl1234\n", 0400);
+	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "publishable"));
+	write_key_file(path, "", 0600);
+	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(dir, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	th_rmdir(dir);
+}
+END_TEST
+
+START_TEST(key_load_inline_and_env)
+{
+	char key[STRIPE_KEY_MAX], err[256];
+
+	unsetenv("STRIPE_API_KEY");
+	ck_assert_int_eq(stripe_key_load(NULL, "rk_live_abcdef", key, sizeof(key), err, sizeof(err)), 0);
+	ck_assert_str_eq(key, "rk_live_abcdef");
+	ck_assert_int_eq(stripe_key_load(NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	setenv("STRIPE_API_KEY", "sk_test_fromenv", 1);
+	ck_assert_int_eq(stripe_key_load(NULL, "", key, sizeof(key), err, sizeof(err)), 0);
+	ck_assert_str_eq(key, "sk_test_fromenv");
+	setenv("STRIPE_API_KEY", "pk_test_fromenv", 1);
+	ck_assert_int_eq(stripe_key_load(NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	unsetenv("STRIPE_API_KEY");
+	ck_assert_int_eq(stripe_key_load(NULL, "sk_test_abc", key, 8, err, sizeof(err)), -1);
+}
+END_TEST
+
+/* ---- names ---- */
+
+START_TEST(names_and_ranks)
+{
+	int i;
+
+	ck_assert_str_eq(stripe_errclass_name(STRIPE_E_RATELIMIT), "rate-limited");
+	ck_assert_str_eq(stripe_errclass_name(STRIPE_OK), "ok");
+	ck_assert_str_eq(stripe_errclass_name((enum stripe_errclass)99), "internal");
+	ck_assert(stripe_errclass_temporary(STRIPE_E_TIMEOUT));
+	ck_assert(stripe_errclass_temporary(STRIPE_E_SERVER));
+	ck_assert(!stripe_errclass_temporary(STRIPE_E_AUTH));
+	ck_assert(!stripe_errclass_temporary(STRIPE_E_PERMISSION));
+	for (i = STRIPE_SUB_INCOMPLETE_EXPIRED; i < STRIPE_SUB__COUNT; i++)
+		ck_assert_int_eq(stripe_sub_status_parse(stripe_sub_status_name(i)), i);
+	ck_assert_int_eq(stripe_sub_status_parse("bogus"), STRIPE_SUB_UNKNOWN);
+	ck_assert_int_eq(stripe_sub_status_parse(NULL), STRIPE_SUB_UNKNOWN);
+	ck_assert_int_eq(stripe_sub_status_parse("none"), STRIPE_SUB_UNKNOWN);
+	/* The issue's order: active > trialing > past_due > unpaid > incomplete > paused > canceled */
+	ck_assert_int_gt(STRIPE_SUB_ACTIVE, STRIPE_SUB_TRIALING);
+	ck_assert_int_gt(STRIPE_SUB_TRIALING, STRIPE_SUB_PAST_DUE);
+	ck_assert_int_gt(STRIPE_SUB_PAST_DUE, STRIPE_SUB_UNPAID);
+	ck_assert_int_gt(STRIPE_SUB_UNPAID, STRIPE_SUB_INCOMPLETE);
+	ck_assert_int_gt(STRIPE_SUB_INCOMPLETE, STRIPE_SUB_PAUSED);
+	ck_assert_int_gt(STRIPE_SUB_PAUSED, STRIPE_SUB_CANCELED);
+	ck_assert_str_eq(stripe_part_permission(STRIPE_PART_CHARGES), "rak_charge_read");
+	ck_assert_str_eq(stripe_part_permission(STRIPE_PART_PLAN_NAMES), "rak_product_read");
+	ck_assert_ptr_null(stripe_part_permission(3));
+	ck_assert_str_eq(stripe_part_name(STRIPE_PART_PLAN_NAMES), "plan-names");
+	ck_assert_str_eq(stripe_outcome_name(STRIPE_OUT_5XX), "5xx");
+	ck_assert_int_eq(stripe_latency_bounds_ms[0], 5);
+}
+END_TEST
+
+/* ---- retry rules ---- */
+
+START_TEST(retry_rules)
+{
+	ck_assert_int_eq(stripe_http_class(200), STRIPE_OK);
+	ck_assert_int_eq(stripe_http_class(401), STRIPE_E_AUTH);
+	ck_assert_int_eq(stripe_http_class(403), STRIPE_E_PERMISSION);
+	ck_assert_int_eq(stripe_http_class(404), STRIPE_E_REQUEST);
+	ck_assert_int_eq(stripe_http_class(400), STRIPE_E_REQUEST);
+	ck_assert_int_eq(stripe_http_class(409), STRIPE_E_SERVER);
+	ck_assert_int_eq(stripe_http_class(429), STRIPE_E_RATELIMIT);
+	ck_assert_int_eq(stripe_http_class(503), STRIPE_E_SERVER);
+	ck_assert(stripe_http_retryable(STRIPE_E_SERVER, 500, -1, false));
+	ck_assert(stripe_http_retryable(STRIPE_E_SERVER, 409, -1, false));
+	ck_assert(stripe_http_retryable(STRIPE_E_NETWORK, 0, -1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_SERVER, 500, 0, false));
+	ck_assert(stripe_http_retryable(STRIPE_E_REQUEST, 400, 1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_REQUEST, 400, -1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_AUTH, 401, -1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_RATELIMIT, 429, -1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_RATELIMIT, 429, 1, false));
+	ck_assert(stripe_http_retryable(STRIPE_E_RATELIMIT, 429, -1, true));
+	ck_assert(!stripe_http_retryable(STRIPE_E_TIMEOUT, 0, 1, true));
+	ck_assert(!stripe_http_retryable(STRIPE_E_MALFORMED, 200, 1, true));
+	ck_assert(!stripe_http_retryable(STRIPE_OK, 200, 1, true));
+	/* min(0.5 s * 2^(n-1), 5 s), jitter 50-100% */
+	ck_assert_int_eq(stripe_http_backoff_ms(1, 500, 5000, 0.999999), 499);
+	ck_assert_int_eq(stripe_http_backoff_ms(1, 500, 5000, 0.0), 250);
+	ck_assert_int_eq(stripe_http_backoff_ms(2, 500, 5000, 0.0), 500);
+	ck_assert_int_eq(stripe_http_backoff_ms(3, 500, 5000, 0.0), 1000);
+	ck_assert_int_eq(stripe_http_backoff_ms(5, 500, 5000, 0.0), 2500);
+	ck_assert_int_eq(stripe_http_backoff_ms(30, 500, 5000, 0.0), 2500);
+}
+END_TEST
+
+START_TEST(url_encode_and_sanitise)
+{
+	char out[64];
+
+	ck_assert_int_eq(stripe_url_encode("A+b@x.com", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "A%2Bb%40x.com");
+	ck_assert_int_eq(stripe_url_encode("a&email=b c", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "a%26email%3Db%20c");
+	ck_assert_int_eq(stripe_url_encode("\xc3\xa9", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "%C3%A9");
+	ck_assert_int_eq(stripe_url_encode("@@@@", out, 12), -1);
+	ck_assert_int_eq(stripe_url_encode("@@@", out, 10), 0);
+	stripe_sanitise_message("Invalid API Key provided: sk_live_abcdefgh1234\r\nX: y", out, sizeof(out));
+	ck_assert_str_eq(out, "Invalid API Key provided: sk_live_***  X: y");
+	stripe_sanitise_message("key 'rk_test_***...x1' lacks", out, sizeof(out));
+	ck_assert_str_eq(out, "key 'rk_test_***' lacks");
+	stripe_sanitise_message("desk_live_ is a word", out, sizeof(out));
+	ck_assert_str_eq(out, "desk_live_ is a word");
+}
+END_TEST
+
+/* ---- parsing hostile JSON ---- */
+
+START_TEST(parse_customers_hostile)
+{
+	char keys[2][STRIPE_META_KEY_MAX + 1] = { "plan_tier", "absent" };
+	struct stripe_customer c[4];
+	char msg[160];
+	int n;
+	const char *js = "{\"object\":\"list\",\"data\":["
+	    "{\"id\":\"cus_A\",\"email\":\"a@x.com\",\"name\":\"Jenny\\r\\nX-Evil: 1\\u0000z\","
+	    "\"created\":123,\"delinquent\":true,\"balance\":-500,\"currency\":\"USD\","
+	    "\"livemode\":true,\"metadata\":{\"plan_tier\":\"gold\",\"other\":\"x\"}},"
+	    "{\"id\":null,\"name\":\"skipped\"}, 42, \"str\","
+	    "{\"id\":\"cus_B\",\"email\":7,\"name\":[1],\"created\":\"9\",\"delinquent\":\"yes\","
+	    "\"balance\":1.5,\"currency\":\"toolong\",\"metadata\":[]},"
+	    "{\"id\":\"cus_bad/../x\"},"
+	    "{\"id\":\"cus_C\",\"created\":1e3,\"balance\":null,\"currency\":null,\"metadata\":{\"plan_tier\":5}}"
+	    "],\"has_more\":false}";
+
+	ck_assert_int_eq(stripe_parse_customers(js, strlen(js), keys, 2, c, 4, &n, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(n, 3);
+	ck_assert_str_eq(c[0].id, "cus_A");
+	ck_assert_str_eq(c[0].name, "Jenny  X-Evil: 1 z");
+	ck_assert_int_eq(c[0].created, 123);
+	ck_assert(c[0].delinquent);
+	ck_assert(c[0].livemode);
+	ck_assert_int_eq(c[0].balance.amount, -500);
+	ck_assert_str_eq(c[0].balance.currency, "usd");
+	ck_assert_int_eq(c[0].nmeta, 1);
+	ck_assert_str_eq(c[0].meta[0].key, "plan_tier");
+	ck_assert_str_eq(c[0].meta[0].value, "gold");
+	ck_assert_str_eq(c[1].id, "cus_B");
+	ck_assert_str_eq(c[1].email, "");
+	ck_assert_str_eq(c[1].name, "");
+	ck_assert_int_eq(c[1].created, 0);
+	ck_assert(!c[1].delinquent);
+	ck_assert_int_eq(c[1].balance.amount, 0);
+	ck_assert_str_eq(c[1].balance.currency, "");
+	ck_assert_int_eq(c[1].nmeta, 0);
+	ck_assert_str_eq(c[2].id, "cus_C");
+	ck_assert_int_eq(c[2].created, 0);
+	ck_assert_int_eq(c[2].nmeta, 0);
+}
+END_TEST
+
+START_TEST(parse_rejects_wrong_shapes)
+{
+	static const char *bad[] = {
+		"", "not json", "[]", "{}", "{\"data\":{}}", "{\"data\":null}", "{\"data\":[",
+		"{\"error\":{\"message\":\"x\"}}", "\"data\"", "null",
+	};
+	struct stripe_customer c[2];
+	struct stripe_subscription s[2];
+	struct stripe_charges ch;
+	struct stripe_product p[2];
+	char msg[160], last[STRIPE_ID_MAX];
+	bool more;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&ch, 0, sizeof(ch));
+		ck_assert_int_eq(stripe_parse_customers(bad[i], strlen(bad[i]), NULL, 0, c, 2, &n, msg, sizeof(msg)), -1);
+		ck_assert_int_eq(stripe_parse_subscriptions(bad[i], strlen(bad[i]), s, 2, &n, &more, msg, sizeof(msg)), -1);
+		ck_assert_int_eq(stripe_parse_charges(bad[i], strlen(bad[i]), &ch, 10, &more, last, sizeof(last), msg, sizeof(msg)), -1);
+		ck_assert_int_eq(stripe_parse_products(bad[i], strlen(bad[i]), p, 2, &n, msg, sizeof(msg)), -1);
+		ck_assert_int_eq(ch.count, 0);
+	}
+	ck_assert_int_eq(stripe_parse_customers(NULL, 0, NULL, 0, c, 2, &n, msg, sizeof(msg)), -1);
+}
+END_TEST
+
+START_TEST(parse_deep_nesting_and_huge_strings)
+{
+	struct sm_buf b;
+	struct stripe_customer c[1];
+	char msg[160];
+	int i, n;
+
+	/* 100000 levels of nesting inside a customer: jansson refuses, we say malformed. */
+	sm_buf_init(&b, 1u << 22);
+	sm_buf_printf(&b, "{\"data\":[{\"id\":\"cus_D\",\"metadata\":");
+	for (i = 0; i < 100000; i++)
+		sm_buf_append(&b, "[", 1);
+	for (i = 0; i < 100000; i++)
+		sm_buf_append(&b, "]", 1);
+	sm_buf_printf(&b, "}]}");
+	ck_assert_int_eq(stripe_parse_customers(b.data, b.len, NULL, 0, c, 1, &n, msg, sizeof(msg)), -1);
+	/* A 1 MB name of 3-byte characters is cut at a character boundary. */
+	sm_buf_reset(&b);
+	sm_buf_printf(&b, "{\"data\":[{\"id\":\"cus_E\",\"name\":\"");
+	for (i = 0; i < 350000; i++)
+		sm_buf_append(&b, "\xe2\x82\xac", 3);
+	sm_buf_printf(&b, "\"}]}");
+	ck_assert_int_eq(stripe_parse_customers(b.data, b.len, NULL, 0, c, 1, &n, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_eq(strlen(c[0].name), 255);	/* 85 euro signs */
+	ck_assert_int_eq(memcmp(c[0].name + 252, "\xe2\x82\xac", 3), 0);
+	sm_buf_free(&b);
+}
+END_TEST
+
+START_TEST(copy_text_utf8_boundary)
+{
+	char out[5];
+
+	stripe_copy_text(out, sizeof(out), "ab\xc3\xa9z", 5);	/* "abéz" is 5 bytes: cut */
+	ck_assert_str_eq(out, "ab\xc3\xa9");
+	stripe_copy_text(out, sizeof(out), "abc\xc3\xa9", 5);	/* é would straddle: dropped */
+	ck_assert_str_eq(out, "abc");
+	stripe_copy_text(out, sizeof(out), "\xf0\x9f\x98\x80!", 5);	/* 4-byte emoji fits */
+	ck_assert_str_eq(out, "\xf0\x9f\x98\x80");
+	stripe_copy_text(out, sizeof(out), "a\tb\x7f", 4);
+	ck_assert_str_eq(out, "a b ");
+	stripe_copy_text(out, sizeof(out), NULL, 3);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+START_TEST(parse_subscriptions_both_period_places)
+{
+	const char *js = "{\"object\":\"list\",\"has_more\":true,\"data\":["
+	    /* basil: period on the item, price with product id and recurring */
+	    "{\"id\":\"sub_1\",\"status\":\"active\",\"created\":10,\"cancel_at_period_end\":true,"
+	    "\"cancel_at\":500,\"trial_end\":null,\"items\":{\"data\":[{\"quantity\":3,"
+	    "\"current_period_end\":1700,\"price\":{\"id\":\"price_1\",\"product\":\"prod_1\","
+	    "\"nickname\":\"Nick\",\"unit_amount\":4900,\"currency\":\"usd\","
+	    "\"recurring\":{\"interval\":\"month\",\"interval_count\":1}}},{\"quantity\":1}]}},"
+	    /* pre-basil: period on the subscription, legacy plan, expanded product */
+	    "{\"id\":\"sub_2\",\"status\":\"weird_new\",\"current_period_end\":1800,"
+	    "\"items\":{\"data\":[{\"plan\":{\"id\":\"plan_2\",\"amount\":1500,\"currency\":\"kwd\","
+	    "\"interval\":\"year\",\"interval_count\":2,\"product\":{\"id\":\"prod_2\",\"name\":\"Gold\"}}}]}},"
+	    /* hostile: items not a list, price one-off with null amount */
+	    "{\"id\":\"sub_3\",\"status\":\"canceled\",\"items\":\"x\"},"
+	    "{\"id\":\"sub_4\",\"status\":7,\"items\":{\"data\":[{\"price\":{\"unit_amount\":null,"
+	    "\"recurring\":null,\"currency\":\"jpy\",\"product\":\"prod with space\"}}]}}"
+	    "]}";
+	struct stripe_subscription s[8];
+	char msg[160];
+	bool more = false;
+	int n;
+
+	ck_assert_int_eq(stripe_parse_subscriptions(js, strlen(js), s, 8, &n, &more, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(n, 4);
+	ck_assert(more);
+	ck_assert_int_eq(s[0].status, STRIPE_SUB_ACTIVE);
+	ck_assert(s[0].cancel_at_period_end);
+	ck_assert_int_eq(s[0].cancel_at, 500);
+	ck_assert_int_eq(s[0].trial_end, 0);
+	ck_assert_int_eq(s[0].period_end, 1700);
+	ck_assert_int_eq(s[0].item_count, 2);
+	ck_assert_int_eq(s[0].quantity, 3);
+	ck_assert_str_eq(s[0].price_id, "price_1");
+	ck_assert_str_eq(s[0].product_id, "prod_1");
+	ck_assert_str_eq(s[0].plan, "Nick");
+	ck_assert_int_eq(s[0].unit_amount.amount, 4900);
+	ck_assert_str_eq(s[0].interval, "month");
+	ck_assert_int_eq(s[0].interval_count, 1);
+	ck_assert_int_eq(s[1].status, STRIPE_SUB_UNKNOWN);
+	ck_assert_int_eq(s[1].period_end, 1800);
+	ck_assert_str_eq(s[1].product_id, "prod_2");
+	ck_assert_str_eq(s[1].plan, "Gold");
+	ck_assert_int_eq(s[1].unit_amount.amount, 1500);
+	ck_assert_str_eq(s[1].unit_amount.currency, "kwd");
+	ck_assert_str_eq(s[1].interval, "year");
+	ck_assert_int_eq(s[1].interval_count, 2);
+	ck_assert_int_eq(s[2].status, STRIPE_SUB_CANCELED);
+	ck_assert_int_eq(s[2].item_count, 0);
+	ck_assert_int_eq(s[3].status, STRIPE_SUB_UNKNOWN);
+	ck_assert_str_eq(s[3].interval, "");
+	ck_assert_str_eq(s[3].product_id, "");
+	ck_assert_int_eq(s[3].unit_amount.amount, 0);
+}
+END_TEST
+
+START_TEST(parse_charges_every_kind)
+{
+	const char *js = "{\"object\":\"list\",\"has_more\":true,\"data\":["
+	    "{\"id\":\"ch_1\",\"status\":\"succeeded\",\"amount\":1000,\"currency\":\"usd\",\"created\":50},"
+	    "{\"id\":\"ch_2\",\"status\":\"failed\",\"amount\":2000,\"currency\":\"usd\",\"created\":90,"
+	    "\"failure_code\":\"card_declined\"},"
+	    "{\"id\":\"ch_3\",\"status\":\"pending\",\"amount\":300,\"currency\":\"eur\",\"created\":40},"
+	    "{\"id\":\"ch_4\",\"status\":\"succeeded\",\"amount\":500,\"amount_refunded\":500,"
+	    "\"refunded\":true,\"currency\":\"usd\",\"created\":30},"
+	    "{\"id\":\"ch_5\",\"status\":\"succeeded\",\"amount\":800,\"amount_refunded\":300,"
+	    "\"currency\":\"usd\",\"created\":20,\"disputed\":true},"
+	    "{\"id\":\"ch_6\",\"status\":\"succeeded\",\"amount\":1200,\"currency\":\"jpy\",\"created\":10},"
+	    "{\"id\":\"ch_7\",\"status\":\"succeeded\",\"amount\":\"lots\",\"currency\":5,\"created\":5}"
+	    "]}";
+	struct stripe_charges ch;
+	char msg[160], last[STRIPE_ID_MAX];
+	bool more = false;
+
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(stripe_parse_charges(js, strlen(js), &ch, 100, &more, last, sizeof(last), msg, sizeof(msg)), 0);
+	ck_assert(more);
+	ck_assert_str_eq(last, "ch_7");
+	ck_assert_int_eq(ch.count, 7);
+	ck_assert_int_eq(ch.succeeded, 5);
+	ck_assert_int_eq(ch.failed, 1);
+	ck_assert_int_eq(ch.pending, 1);
+	ck_assert_int_eq(ch.refunded, 1);
+	ck_assert_int_eq(ch.partially_refunded, 1);
+	ck_assert_int_eq(ch.disputed, 1);
+	ck_assert_int_eq(ch.ntotals, 2);
+	ck_assert_str_eq(ch.totals[0].currency, "usd");
+	ck_assert_int_eq(ch.totals[0].amount, 1000 + 0 + 500);
+	ck_assert_str_eq(ch.totals[1].currency, "jpy");
+	ck_assert_int_eq(ch.totals[1].amount, 1200);
+	ck_assert(ch.has_last);
+	ck_assert_int_eq(ch.last_created, 90);
+	ck_assert_str_eq(ch.last_status, "failed");
+	ck_assert_int_eq(ch.last_amount.amount, 2000);
+	ck_assert_str_eq(ch.last_failure_code, "card_declined");
+	/* The cap: a second page with max already reached is truncated. */
+	ck_assert_int_eq(stripe_parse_charges(js, strlen(js), &ch, 8, &more, last, sizeof(last), msg, sizeof(msg)), 0);
+	ck_assert_int_eq(ch.count, 8);
+	ck_assert(ch.truncated);
+}
+END_TEST
+
+START_TEST(parse_products_and_errors)
+{
+	const char *js = "{\"data\":[{\"id\":\"prod_1\",\"name\":\"Pro \\u00e9\"},{\"id\":\"prod_2\",\"name\":null},{\"name\":\"x\"}]}";
+	const char *err403 = "{\"error\":{\"type\":\"invalid_request_error\",\"message\":\"The provided "
+	    "key 'rk_test_***abcd' does not have the required permissions for this endpoint on "
+	    "account 'acct_1'. Having the 'rak_charge_read' permission would allow this request "
+	    "to continue.\"}}";
+	struct stripe_product p[4];
+	char msg[256], perm[STRIPE_CODE_MAX];
+	int n;
+
+	ck_assert_int_eq(stripe_parse_products(js, strlen(js), p, 4, &n, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(p[0].name, "Pro \xc3\xa9");
+	ck_assert_str_eq(p[1].name, "");
+	stripe_parse_error(err403, strlen(err403), msg, sizeof(msg), perm, sizeof(perm));
+	ck_assert_str_eq(perm, "rak_charge_read");
+	ck_assert_ptr_nonnull(strstr(msg, "rk_test_***"));
+	stripe_parse_error("garbage", 7, msg, sizeof(msg), perm, sizeof(perm));
+	ck_assert_str_eq(msg, "");
+	ck_assert_str_eq(perm, "");
+	{
+		const char *two = "{\"error\":{\"message\":\"rak_ alone and rak_x\"}}";
+
+		stripe_parse_error(two, strlen(two), msg, sizeof(msg), perm, sizeof(perm));
+	}
+	ck_assert_str_eq(perm, "rak_x");
+}
+END_TEST
+
+/* ---- choice and ranking ---- */
+
+static struct stripe_customer cust(const char *id, int64_t created, enum stripe_sub_status best)
+{
+	struct stripe_customer c;
+
+	memset(&c, 0, sizeof(c));
+	sm_strlcpy(c.id, id, sizeof(c.id));
+	c.created = created;
+	c.best = best;
+	return c;
+}
+
+START_TEST(choose_among_customers)
+{
+	struct stripe_customer c[5];
+
+	memset(c, 0, sizeof(c));
+	ck_assert_int_eq(stripe_choose_customer(c, 0), -1);
+	c[0] = cust("cus_new", 300, STRIPE_SUB_NONE);
+	c[1] = cust("cus_pd", 200, STRIPE_SUB_PAST_DUE);
+	c[2] = cust("cus_old", 100, STRIPE_SUB_CANCELED);
+	ck_assert_int_eq(stripe_choose_customer(c, 3), 1);	/* past_due beats newest */
+	c[3] = cust("cus_trial", 50, STRIPE_SUB_TRIALING);
+	ck_assert_int_eq(stripe_choose_customer(c, 4), 3);	/* trialing beats past_due */
+	c[4] = cust("cus_act", 40, STRIPE_SUB_ACTIVE);
+	ck_assert_int_eq(stripe_choose_customer(c, 5), 3);	/* active = trialing: newer wins */
+	c[0] = cust("cus_b", 300, STRIPE_SUB_NONE);
+	c[1] = cust("cus_a", 300, STRIPE_SUB_CANCELED);
+	ck_assert_int_eq(stripe_choose_customer(c, 2), 1);	/* tie: smallest id */
+	c[0] = cust("cus_a", 100, STRIPE_SUB_UNPAID);
+	c[1] = cust("cus_b", 200, STRIPE_SUB_INCOMPLETE);
+	ck_assert_int_eq(stripe_choose_customer(c, 2), 1);	/* neither ranks: newest */
+}
+END_TEST
+
+START_TEST(subs_ranking_and_summary)
+{
+	static const enum stripe_sub_status st[] = {
+		STRIPE_SUB_CANCELED, STRIPE_SUB_PAUSED, STRIPE_SUB_ACTIVE, STRIPE_SUB_INCOMPLETE,
+		STRIPE_SUB_UNPAID, STRIPE_SUB_PAST_DUE, STRIPE_SUB_TRIALING, STRIPE_SUB_ACTIVE,
+		STRIPE_SUB_INCOMPLETE_EXPIRED, STRIPE_SUB_UNKNOWN
+	};
+	struct stripe_subscription subs[10];
+	struct stripe_summary s;
+	int i;
+
+	memset(subs, 0, sizeof(subs));
+	memset(&s, 0, sizeof(s));
+	for (i = 0; i < 10; i++) {
+		snprintf(subs[i].id, sizeof(subs[i].id), "sub_%d", i);
+		subs[i].status = st[i];
+		subs[i].created = 1000 + i;
+	}
+	stripe_subs_summarise(&s, subs, 10);
+	ck_assert_int_eq(s.subs_total, 10);
+	ck_assert_int_eq(s.nsubs, STRIPE_SUBS_MAX);
+	ck_assert_str_eq(s.subs[0].id, "sub_7");	/* the newer active one */
+	ck_assert_str_eq(s.subs[1].id, "sub_2");
+	ck_assert_int_eq(s.subs[2].status, STRIPE_SUB_TRIALING);
+	ck_assert_int_eq(s.subs[3].status, STRIPE_SUB_PAST_DUE);
+	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_ACTIVE], 2);
+	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_CANCELED], 1);
+	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_UNKNOWN], 1);
+	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_NONE], 0);
+}
+END_TEST
+
+/* ---- summary round trip ---- */
+
+static void full_summary(struct stripe_summary *s)
+{
+	int i;
+
+	memset(s, 0, sizeof(*s));
+	s->found = true;
+	s->livemode = true;
+	s->fetched_at = 1764000000;
+	s->parts_missing = STRIPE_PART_PLAN_NAMES | STRIPE_PART_CHARGES;
+	s->matches = 3;
+	sm_strlcpy(s->customer_id, "cus_NffrFeUfNV2Hib", sizeof(s->customer_id));
+	sm_strlcpy(s->email, "Jenny.Rosen@example.com", sizeof(s->email));
+	sm_strlcpy(s->name, "Jenny \"J\" Rosen \xc3\xa9\xe2\x82\xac \\ / end", sizeof(s->name));
+	s->created = 1709251200;
+	s->delinquent = true;
+	s->balance.amount = -12345;
+	sm_strlcpy(s->balance.currency, "kwd", sizeof(s->balance.currency));
+	s->nmeta = STRIPE_META_MAX;
+	for (i = 0; i < STRIPE_META_MAX; i++) {
+		snprintf(s->meta[i].key, sizeof(s->meta[i].key), "key_%d_%s", i, "0123456789012345678901234567890");
+		memset(s->meta[i].value, 'v', sizeof(s->meta[i].value) - 1);
+	}
+	s->subs_total = 17;
+	for (i = 0; i < STRIPE_SUB__COUNT; i++)
+		s->subs_by_status[i] = i * 3;
+	s->nsubs = STRIPE_SUBS_MAX;
+	for (i = 0; i < STRIPE_SUBS_MAX; i++) {
+		struct stripe_subscription *u = &s->subs[i];
+
+		snprintf(u->id, sizeof(u->id), "sub_%d", i);
+		u->status = (enum stripe_sub_status)(STRIPE_SUB_ACTIVE - i * 2);
+		u->cancel_at_period_end = i & 1;
+		u->cancel_at = 1800000000 + i;
+		u->trial_end = 1790000000 + i;
+		u->period_end = INT64_MAX - i;
+		u->created = INT64_MIN + i;
+		u->item_count = 2 + i;
+		snprintf(u->price_id, sizeof(u->price_id), "price_%d", i);
+		snprintf(u->product_id, sizeof(u->product_id), "prod_%d", i);
+		snprintf(u->plan, sizeof(u->plan), "Plan \xe6\x97\xa5\xe6\x9c\xac %d", i);
+		u->unit_amount.amount = 4900 + i;
+		sm_strlcpy(u->unit_amount.currency, "jpy", sizeof(u->unit_amount.currency));
+		u->quantity = 7;
+		sm_strlcpy(u->interval, i ? "year" : "month", sizeof(u->interval));
+		u->interval_count = 1 + i;
+	}
+	s->subs[3].status = STRIPE_SUB_NONE;
+	s->charges.window_days = 90;
+	s->charges.count = 100;
+	s->charges.truncated = true;
+	s->charges.succeeded = 50;
+	s->charges.failed = 20;
+	s->charges.pending = 10;
+	s->charges.refunded = 5;
+	s->charges.partially_refunded = 4;
+	s->charges.disputed = 3;
+	s->charges.ntotals = STRIPE_TOTALS_MAX;
+	for (i = 0; i < STRIPE_TOTALS_MAX; i++) {
+		s->charges.totals[i].amount = -1000 * i;
+		snprintf(s->charges.totals[i].currency, sizeof(s->charges.totals[i].currency), "c%02d", i);
+	}
+	s->charges.has_last = true;
+	s->charges.last_created = 1763000000;
+	sm_strlcpy(s->charges.last_status, "failed", sizeof(s->charges.last_status));
+	s->charges.last_amount.amount = 9999;
+	sm_strlcpy(s->charges.last_amount.currency, "bhd", sizeof(s->charges.last_amount.currency));
+	sm_strlcpy(s->charges.last_failure_code, "card_declined", sizeof(s->charges.last_failure_code));
+}
+
+START_TEST(summary_round_trip_every_field)
+{
+	struct stripe_summary a, b;
+	char *buf = NULL, err[128];
+	size_t len;
+
+	full_summary(&a);
+	ck_assert_int_eq(stripe_summary_encode(&a, &buf, &len), 0);
+	ck_assert_uint_eq(len, strlen(buf));
+	ck_assert_int_eq(stripe_summary_decode(buf, len, &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+	free(buf);
+	/* The empty (not found) summary too. */
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(stripe_summary_encode(&a, &buf, &len), 0);
+	ck_assert_int_eq(stripe_summary_decode(buf, len, &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+	free(buf);
+}
+END_TEST
+
+START_TEST(summary_rejects_unknown_version_and_garbage)
+{
+	struct stripe_summary b;
+	char err[128];
+	static const char *bad[] = {
+		"{\"v\":2,\"found\":true}", "{\"v\":0}", "{\"found\":true}", "{\"v\":\"1\"}",
+		"[1]", "", "{\"v\":1,\"found\":\"yes\"}", "{\"v\":1,\"subs\":[1]}",
+		"{\"v\":1,\"bal\":[1]}", "{\"v\":1,\"m\":99999999999}", "{\"v\":1,\"meta\":[[1,2]]}",
+		"{\"v\":1,\"ch\":{\"tot\":[[\"x\",1]]}}",
+	};
+	size_t i;
+
+	ck_assert_int_eq(stripe_summary_decode("{\"v\":2}", 7, &b, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "unknown summary version 2");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&b, 0x55, sizeof(b));
+		ck_assert_msg(stripe_summary_decode(bad[i], strlen(bad[i]), &b, err, sizeof(err)) == -1,
+		    "accepted %s", bad[i]);
+		ck_assert(!b.found);
+	}
+	ck_assert_int_eq(stripe_summary_decode(NULL, 0, &b, err, sizeof(err)), -1);
+	/* Missing fields read as zero; a too-long name is cut at a UTF-8 boundary. */
+	{
+		struct sm_buf s;
+		int k;
+
+		sm_buf_init(&s, 1 << 16);
+		sm_buf_printf(&s, "{\"v\":1,\"found\":true,\"name\":\"");
+		for (k = 0; k < 200; k++)
+			sm_buf_append(&s, "\xc3\xa9", 2);
+		sm_buf_printf(&s, "\"}");
+		ck_assert_int_eq(stripe_summary_decode(s.data, s.len, &b, err, sizeof(err)), 0);
+		ck_assert(b.found);
+		ck_assert_uint_eq(strlen(b.name), 254);
+		ck_assert_int_eq(b.matches, 0);
+		sm_buf_free(&s);
+	}
+}
+END_TEST
+
+START_TEST(summary_encode_rejects_bad_utf8)
+{
+	struct stripe_summary a;
+	char *buf = NULL;
+	size_t len = 99;
+
+	memset(&a, 0, sizeof(a));
+	sm_strlcpy(a.name, "bad \xff utf8", sizeof(a.name));
+	ck_assert_int_eq(stripe_summary_encode(&a, &buf, &len), -1);
+	ck_assert_ptr_null(buf);
+	ck_assert_uint_eq(len, 0);
+}
+END_TEST
+
+/* ---- client config ---- */
+
+START_TEST(client_config_checks)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	char err[256];
+	static const char *bad_urls[] = {
+		"http://api.stripe.com", "ftp://127.0.0.1", "http://127.0.0.1.evil.com",
+		"http://localhostx:1", "https://x/?a=b", "file:///etc/passwd",
+	};
+	static const char *good_urls[] = {
+		"https://api.stripe.com", "http://127.0.0.1:4010", "http://localhost", "http://[::1]:9/",
+	};
+	size_t i;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_retries = -1;
+	cfg.api_key = "pk_live_abcdefghijklmnop";
+	ck_assert_ptr_null(stripe_client_new(&cfg, err, sizeof(err)));
+	ck_assert_ptr_null(strstr(err, "abcdefgh"));
+	cfg.api_key = "sk_test_abcdefghijklmnop";
+	for (i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
+		cfg.base_url = bad_urls[i];
+		ck_assert_msg(stripe_client_new(&cfg, err, sizeof(err)) == NULL, "accepted %s", bad_urls[i]);
+	}
+	for (i = 0; i < sizeof(good_urls) / sizeof(good_urls[0]); i++) {
+		cfg.base_url = good_urls[i];
+		c = stripe_client_new(&cfg, err, sizeof(err));
+		ck_assert_msg(c != NULL, "refused %s: %s", good_urls[i], err);
+		stripe_client_free(c);
+	}
+	cfg.base_url = NULL;
+	cfg.account = "not_an_account";
+	ck_assert_ptr_null(stripe_client_new(&cfg, err, sizeof(err)));
+	cfg.account = "acct_123";
+	cfg.api_version = "2024-01-01\r\nX-Evil: 1";
+	ck_assert_ptr_null(stripe_client_new(&cfg, err, sizeof(err)));
+	cfg.api_version = NULL;
+	cfg.nmetadata_keys = STRIPE_META_MAX + 1;
+	ck_assert_ptr_null(stripe_client_new(&cfg, err, sizeof(err)));
+	cfg.nmetadata_keys = 0;
+	c = stripe_client_new(&cfg, err, sizeof(err));
+	ck_assert_ptr_nonnull(c);
+	stripe_client_free(c);
+	stripe_client_free(NULL);
+}
+END_TEST
+
+START_TEST(lookup_rejects_bad_address_without_requests)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+	char err[256], big[600];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_retries = -1;
+	cfg.api_key = "sk_test_abcdefghijklmnop";
+	cfg.base_url = "http://127.0.0.1:1";
+	c = stripe_client_new(&cfg, err, sizeof(err));
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(stripe_lookup(c, "", sm_now_ms() + 1000, &s, &r), STRIPE_E_REQUEST);
+	ck_assert_int_eq(stripe_lookup(c, "a\r\nb@x", sm_now_ms() + 1000, &s, &r), STRIPE_E_REQUEST);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(stripe_lookup(c, big, sm_now_ms() + 1000, &s, &r), STRIPE_E_REQUEST);
+	ck_assert_int_eq(r.requests, 0);
+	/* Nothing listens on port 1: a network error, fast. */
+	ck_assert_int_eq(stripe_lookup(c, "a@x.com", sm_now_ms() + 2000, &s, &r), STRIPE_E_NETWORK);
+	ck_assert(!s.found);
+	ck_assert_int_ge(r.requests, 1);
+	stripe_client_free(c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("stripe-unit");
+	TCase *tc = tcase_create("unit");
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, money_by_exponent);
+	tcase_add_test(tc, money_buffer_too_small);
+	tcase_add_test(tc, key_check_and_mask);
+	tcase_add_test(tc, key_load_file_rules);
+	tcase_add_test(tc, key_load_inline_and_env);
+	tcase_add_test(tc, names_and_ranks);
+	tcase_add_test(tc, retry_rules);
+	tcase_add_test(tc, url_encode_and_sanitise);
+	tcase_add_test(tc, parse_customers_hostile);
+	tcase_add_test(tc, parse_rejects_wrong_shapes);
+	tcase_add_test(tc, parse_deep_nesting_and_huge_strings);
+	tcase_add_test(tc, copy_text_utf8_boundary);
+	tcase_add_test(tc, parse_subscriptions_both_period_places);
+	tcase_add_test(tc, parse_charges_every_kind);
+	tcase_add_test(tc, parse_products_and_errors);
+	tcase_add_test(tc, choose_among_customers);
+	tcase_add_test(tc, subs_ranking_and_summary);
+	tcase_add_test(tc, summary_round_trip_every_field);
+	tcase_add_test(tc, summary_rejects_unknown_version_and_garbage);
+	tcase_add_test(tc, summary_encode_rejects_bad_utf8);
+	tcase_add_test(tc, client_config_checks);
+	tcase_add_test(tc, lookup_rejects_bad_address_without_requests);
+	suite_add_tcase(s, tc);
+	{
+		int rc = th_run(s);
+
+		curl_global_cleanup();
+		return rc;
+	}
+}
