@@ -1,0 +1,131 @@
+/*
+ * cache_int.h - internals shared by the files of cache/; not part of the interface.
+ *
+ *	cache_entry.c	an entry (bytes + kind + fetch time + TTLs) and its Redis encoding.
+ *	cache_l1.c	the in-process LRU.
+ *	cache_redis.c	the pool of Redis contexts: connect, AUTH, SELECT, Sentinel, backoff.
+ *	cache_core.c	cache_new/free, keys, purge, flush.
+ *	cache_fill.c	get-or-fill: L1 -> Redis -> single-flight fill, locks, stale; put.
+ *	cache_stats.c	counters, the publisher thread, fleet read, keyspace sampling.
+ */
+#ifndef CACHE_INT_H
+#define CACHE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cache/cache.h"
+
+/* Counters: plain fields of the public struct, touched only with these. */
+#define CACHE_CTR_ADD(ctr, field, n) __atomic_fetch_add(&(ctr)->field, (uint64_t)(n), __ATOMIC_RELAXED)
+#define CACHE_CTR_INC(ctr, field) CACHE_CTR_ADD(ctr, field, 1)
+#define CACHE_CTR_GET(ctr, field) __atomic_load_n(&(ctr)->field, __ATOMIC_RELAXED)
+
+/* ---- cache_entry.c ------------------------------------------------------------------ */
+
+/* One cached value. Times are wall clock (ms since the epoch) so that every host reading
+ * a Redis entry agrees on its age. The holder owns data (malloc'd, NULL when len is 0). */
+struct cache_entry {
+	unsigned char *data;
+	size_t len;
+	enum cache_kind kind;
+	int64_t fetched_ms;
+	int64_t ttl_ms;			/* fresh until fetched_ms + ttl_ms */
+	int64_t grace_ms;		/* then servable as stale for grace_ms more */
+};
+
+#define CACHE_ENTRY_HDR_LEN 24
+
+static inline int64_t cache_entry_fresh_until(const struct cache_entry *e)
+{
+	return e->fetched_ms + e->ttl_ms;
+}
+
+static inline int64_t cache_entry_stale_until(const struct cache_entry *e)
+{
+	return e->fetched_ms + e->ttl_ms + e->grace_ms;
+}
+
+/* Header + bytes in one malloc'd buffer (caller frees); NULL on out of memory. */
+unsigned char *cache_entry_encode(const struct cache_entry *e, size_t *outlen);
+/* Parses an encoded entry; data is copied (e owns it). -1 on a bad header or no memory. */
+int cache_entry_decode(const void *buf, size_t len, struct cache_entry *e);
+/* Deep copy into dst (which must not own data); -1 on out of memory. */
+int cache_entry_copy(struct cache_entry *dst, const struct cache_entry *src);
+/* Frees data and zeroes the entry. */
+void cache_entry_clear(struct cache_entry *e);
+
+/* ---- cache_l1.c --------------------------------------------------------------------- */
+
+struct cache_l1;
+enum cache_l1_hit { CACHE_L1_MISS = 0, CACHE_L1_FRESH, CACHE_L1_STALE };
+
+struct cache_l1 *cache_l1_new(size_t max_entries, size_t max_bytes);
+void cache_l1_free(struct cache_l1 *l1);
+/* FRESH: within its L1 time and its own TTL; STALE: kept as a stale candidate only (within
+ * grace). Either way *out gets a copy the caller owns. MISS leaves *out zeroed. */
+enum cache_l1_hit cache_l1_get(struct cache_l1 *l1, const char *key, struct cache_entry *out);
+/* Stores a copy of e, fresh in L1 until l1_until_mono (sm_now_ms based) and never past
+ * the entry's own TTL. -1 when it cannot be stored (too big, out of memory). */
+int cache_l1_put(struct cache_l1 *l1, const char *key, const struct cache_entry *e,
+    int64_t l1_until_mono);
+void cache_l1_del(struct cache_l1 *l1, const char *key);
+void cache_l1_clear(struct cache_l1 *l1);
+void cache_l1_size(struct cache_l1 *l1, uint64_t *entries, uint64_t *bytes);
+
+/* ---- cache_redis.c ------------------------------------------------------------------ */
+
+struct cache_rp;
+
+/* cfg and ctr belong to the struct cache and outlive the pool. NULL with err on bad
+ * config (e.g. an unparsable sentinel list); an unreachable Redis is not an error. */
+struct cache_rp *cache_rp_new(const struct cache_config *cfg, struct cache_counters *ctr,
+    char *err, size_t errlen);
+void cache_rp_free(struct cache_rp *rp);
+/* Runs one command (printf-like, hiredis format: %s, %b, %lld...) on a pooled context,
+ * waiting at most command_timeout_ms and never past deadline_ms (INT64_MAX = none).
+ * Returns the reply (caller frees with freeReplyObject), or NULL when Redis failed, was
+ * skipped (backoff) or answered with an error (all counted and logged). */
+redisReply *cache_rp_cmd(struct cache_rp *rp, int64_t deadline_ms, const char *fmt, ...);
+redisReply *cache_rp_argv(struct cache_rp *rp, int64_t deadline_ms, int argc, const char **argv,
+    const size_t *argvlen);
+bool cache_rp_ok(struct cache_rp *rp);
+
+/* ---- cache_core.c / cache_stats.c ---------------------------------------------------- */
+
+struct cache_flight;
+
+struct cache {
+	struct cache_config cfg;	/* defaults resolved; strings point at the copies below */
+	char *strs[12];			/* owned copies of the config's strings */
+	char instance[128];
+	bool pwfile_given;
+	char pwfile[512];		/* redis_password_file, read at cache_new */
+	struct cache_l1 *l1;		/* NULL when L1 is off */
+	struct cache_rp *rp;		/* NULL when no Redis is configured */
+	struct cache_counters ctr;	/* CACHE_CTR_* only */
+	int64_t l1_ttl_ms;
+
+	pthread_mutex_t flight_mu;	/* guards flights */
+	pthread_cond_t flight_cv;	/* broadcast when a flight lands */
+	struct cache_flight *flights;
+
+	pthread_mutex_t pub_mu;		/* guards the fields below */
+	pthread_cond_t pub_cv;
+	pthread_t pub_thread;
+	bool pub_running, pub_stop;
+	const char *const *errclass_names;
+	cache_extra_fn extra_fn;
+	void *extra_arg;
+};
+
+/* Escapes glob characters so a prefix can go into SCAN MATCH; -1 when it does not fit. */
+int cache_glob_escape(const char *in, char *out, size_t outlen);
+/* Starts / stops the publisher thread (cache_stats.c). */
+int cache_stats_start(struct cache *c);
+void cache_stats_stop(struct cache *c);
+
+#endif
