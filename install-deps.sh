@@ -66,7 +66,7 @@ if [ ! -x "$prism_dir/node_modules/.bin/prism" ]; then
 	mkdir -p "$prism_dir"
 	echo "install-deps.sh: installing @stoplight/prism-cli@5.14.2 into tests/prism"
 	(cd "$prism_dir" && [ -f package.json ] || printf '{"private":true}\n' > package.json
-	 npm install --silent --no-audit --no-fund @stoplight/prism-cli@5.14.2 >/tmp/stripe-milter-npm.log 2>&1) || {
+	 npm install --silent --no-audit --no-fund --save-exact @stoplight/prism-cli@5.14.2 >/tmp/stripe-milter-npm.log 2>&1) || {
 		echo "install-deps.sh: npm install failed (Prism tests will be skipped):" >&2
 		tail -10 /tmp/stripe-milter-npm.log >&2
 	}

@@ -1,7 +1,8 @@
 # milter/local.mk - the daemon (stripe-milter) and its ops tool (stripe-milterctl).
 noinst_LIBRARIES += milter/libmf.a
-milter_libmf_a_CFLAGS = $(AM_CFLAGS) $(MILTER_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(HIREDIS_CFLAGS)
-milter_libmf_a_SOURCES = common/sm_util.h
+milter_libmf_a_CFLAGS = $(AM_CFLAGS) $(MILTER_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(HIREDIS_CFLAGS)
+milter_libmf_a_SOURCES = milter/mf_conf.c milter/mf_conf.h milter/mf_runtime.c milter/mf_runtime.h \
+	milter/mf_lookup.c milter/mf_lookup.h milter/mf_milter.c milter/mf_milter.h milter/mf_stats.c milter/mf_stats.h
 
 sbin_PROGRAMS += milter/stripe-milter
 milter_stripe_milter_CFLAGS = $(milter_libmf_a_CFLAGS)

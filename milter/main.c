@@ -1,12 +1,343 @@
 /*
- * main.c - stripe-milter daemon entry point (placeholder until the milter issue lands).
+ * main.c - stripe-milter: command line, start-up order, signals, reload, stop.
+ *
+ * Start-up order matters:
+ *	1. read the config and the Stripe key (as root, before dropping privileges);
+ *	2. block HUP, TERM, INT, USR1, USR2 before any thread exists (libmilter's signal
+ *	   thread then sees TERM/INT/HUP and stops the milter; our own thread takes USR1 =
+ *	   reload and USR2 = dump counters);
+ *	3. detach (fork) while still single-threaded;
+ *	4. open the milter socket, set its group, drop privileges;
+ *	5. curl_global_init and json seed once, build the runtime (its threads start here);
+ *	6. smfi_main() until stopped; then stop the lookup threads and free everything.
+ *
+ * Diagnostics: start-up errors go to stderr (and syslog when configured) and exit 1;
+ * usage errors exit 2. A failed reload keeps the old config and logs why.
  */
 #include "config.h"
 
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int main(void)
+#include <libmilter/mfapi.h>
+
+#include "common/sm_log.h"
+#include "common/sm_util.h"
+#include "milter/mf_conf.h"
+#include "milter/mf_lookup.h"
+#include "milter/mf_milter.h"
+#include "milter/mf_runtime.h"
+#include "milter/mf_stats.h"
+
+#define MF_DEFAULT_CONF SM_SYSCONFDIR "/stripe-milter.conf"
+
+static const char *mf_conf_path = MF_DEFAULT_CONF;
+
+static void mf_usage(FILE *out)
 {
-	fprintf(stderr, "stripe-milter: the daemon is not built yet\n");
-	return 1;
+	fprintf(out,
+	    "usage: stripe-milter [-c config] [-f] [-n] [-v] [-V]\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -f       stay in the foreground (overrides Background)\n"
+	    "  -n       check the configuration and the key, print the effective settings, exit\n"
+	    "  -v       log to standard error instead of syslog\n"
+	    "  -V       print the version and exit\n", MF_DEFAULT_CONF);
+}
+
+static int mf_drop_privileges(const char *spec)
+{
+	char user[128], *grp;
+	struct passwd *pw;
+	gid_t gid;
+
+	sm_strlcpy(user, spec, sizeof(user));
+	grp = strchr(user, ':');
+	if (grp)
+		*grp++ = '\0';
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		sm_log(LOG_ERR, "UserID: no user '%s'", user);
+		return -1;
+	}
+	gid = pw->pw_gid;
+	if (grp) {
+		struct group *gr = getgrnam(grp);
+
+		if (gr == NULL) {
+			sm_log(LOG_ERR, "UserID: no group '%s'", grp);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
+		sm_log(LOG_ERR, "UserID: cannot become %s: %s", spec, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		sm_log(LOG_ERR, "UserID: could regain root after dropping privileges");
+		return -1;
+	}
+	return 0;
+}
+
+static int mf_socket_group(const char *sock, const char *group)
+{
+	const char *path = NULL;
+	struct group *gr;
+
+	if (strncmp(sock, "unix:", 5) == 0)
+		path = sock + 5;
+	else if (strncmp(sock, "local:", 6) == 0)
+		path = sock + 6;
+	else if (sock[0] == '/')
+		path = sock;
+	if (path == NULL) {
+		sm_log(LOG_WARNING, "SocketGroup applies to unix sockets only; ignored for %s", sock);
+		return 0;
+	}
+	gr = getgrnam(group);
+	if (gr == NULL || chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+		sm_log(LOG_ERR, "SocketGroup: cannot give %s to group %s: %s", path, group,
+		    gr ? strerror(errno) : "no such group");
+		return -1;
+	}
+	return 0;
+}
+
+static int mf_detach(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return chdir("/");
+}
+
+static int mf_write_pid(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		sm_log(LOG_ERR, "PidFile %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f);
+}
+
+/* Builds a snapshot from the config file; NULL with the reason logged. */
+static struct mf_runtime *mf_build(const struct mf_runtime *prev)
+{
+	char err[512];
+	struct mf_conf *conf = mf_conf_load(mf_conf_path, err, sizeof(err));
+	struct mf_runtime *rt;
+
+	if (conf == NULL) {
+		sm_log(LOG_ERR, "%s", err);
+		return NULL;
+	}
+	rt = mf_runtime_new(conf, prev, err, sizeof(err));
+	if (rt == NULL)
+		sm_log(LOG_ERR, "%s: %s", mf_conf_path, err);
+	return rt;
+}
+
+static void mf_reload(void)
+{
+	struct mf_runtime *cur = mf_runtime_get(), *rt;
+
+	rt = mf_build(cur);
+	if (rt) {
+		mf_runtime_install(rt);
+		sm_log(LOG_NOTICE, "configuration reloaded from %s (Stripe key %s, %s mode)",
+		    mf_conf_path, rt->rt_key_masked, rt->rt_mode);
+	} else {
+		sm_log(LOG_ERR, "reload failed: keeping the previous configuration");
+	}
+	mf_runtime_put(cur);
+}
+
+static void *mf_signal_thread(void *arg)
+{
+	sigset_t *set = arg;
+
+	for (;;) {
+		int sig;
+
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGUSR1)
+			mf_reload();
+		else if (sig == SIGUSR2)
+			mf_stats_log();
+	}
+	return NULL;
+}
+
+static int mf_check_only(struct mf_runtime *rt)
+{
+	printf("# %s: OK (Stripe key %s, %s mode)\n", mf_conf_path, rt->rt_key_masked, rt->rt_mode);
+	mf_conf_dump(rt->rt_conf, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	bool check = false, foreground = false, to_stderr = false;
+	static sigset_t sigs, ours;
+	struct mf_runtime *rt = NULL;
+	const struct mf_conf *conf;
+	pthread_t sigthread;
+	int opt, rc = 1, level, facility;
+
+	while ((opt = getopt(argc, argv, "c:fnvVh")) != -1) {
+		switch (opt) {
+		case 'c': mf_conf_path = optarg; break;
+		case 'f': foreground = true; break;
+		case 'n': check = true; break;
+		case 'v': to_stderr = true; break;
+		case 'V': printf("stripe-milter %s\n", PACKAGE_VERSION); return 0;
+		case 'h': mf_usage(stdout); return 0;
+		default: mf_usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		mf_usage(stderr);
+		return 2;
+	}
+	/* 2. before any thread: curl, Redis and libmilter threads inherit this mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "stripe-milter: curl_global_init failed\n");
+		return 1;
+	}
+	json_object_seed(0);
+
+	if (check) {
+		to_stderr = true;
+		sm_log_open("stripe-milter", LOG_MAIL, true);
+		rt = mf_build(NULL);
+		rc = rt ? mf_check_only(rt) : 1;
+		mf_runtime_put(rt);
+		curl_global_cleanup();
+		return rc;
+	}
+
+	/* 1. config and key, as the starting user (the key file may be root-only). Threads of
+	 * the cache start in mf_build, so detach first when running in the background. */
+	{
+		char err[512];
+		struct mf_conf *probe = mf_conf_load(mf_conf_path, err, sizeof(err));
+
+		if (probe == NULL) {
+			fprintf(stderr, "stripe-milter: %s\n", err);
+			return 1;
+		}
+		if (!foreground && probe->background && mf_detach() != 0) {
+			fprintf(stderr, "stripe-milter: cannot detach: %s\n", strerror(errno));
+			mf_conf_free(probe);
+			return 1;
+		}
+		level = sm_log_level_from_name(probe->log_level);
+		facility = sm_log_facility_from_name(probe->syslog_facility);
+		sm_log_open(probe->syslog_name, facility < 0 ? LOG_MAIL : facility, to_stderr || !probe->syslog);
+		sm_log_set_level(level < 0 ? LOG_INFO : level);
+		if (level < 0 || facility < 0)
+			sm_log(LOG_WARNING, "unknown LogLevel or SyslogFacility; using info/mail");
+		mf_conf_free(probe);
+	}
+	rt = mf_build(NULL);
+	if (rt == NULL)
+		goto out;
+	mf_runtime_install(rt);
+	/* Our own reference: a reload may replace the installed snapshot at any time. */
+	rt = mf_runtime_get();
+	conf = rt->rt_conf;
+
+	/* 4. the socket, as root, then its group, then drop privileges. */
+	if (smfi_register(*mf_milter_desc()) != MI_SUCCESS || smfi_setconn(conf->socket) != MI_SUCCESS ||
+	    smfi_settimeout((int)conf->milter_timeout_s) != MI_SUCCESS) {
+		sm_log(LOG_ERR, "cannot register the milter on %s", conf->socket);
+		goto out;
+	}
+	umask((mode_t)conf->umask);
+	if (smfi_opensocket(true) != MI_SUCCESS) {
+		sm_log(LOG_ERR, "cannot open milter socket %s", conf->socket);
+		goto out;
+	}
+	if (conf->socket_group && mf_socket_group(conf->socket, conf->socket_group) != 0)
+		goto out;
+	if (conf->pid_file && mf_write_pid(conf->pid_file) != 0)
+		goto out;
+	if (conf->user_id && mf_drop_privileges(conf->user_id) != 0)
+		goto out;
+
+	/* 5. our threads. */
+	sigemptyset(&ours);
+	sigaddset(&ours, SIGUSR1);
+	sigaddset(&ours, SIGUSR2);
+	if (pthread_create(&sigthread, NULL, mf_signal_thread, &ours) != 0 ||
+	    pthread_detach(sigthread) != 0) {
+		sm_log(LOG_ERR, "cannot start the signal thread");
+		goto out;
+	}
+	if (mf_lookup_pool_start((int)conf->lookup_threads, 4096) != 0) {
+		sm_log(LOG_ERR, "cannot start lookup threads");
+		goto out;
+	}
+	if (conf->metrics_listen && mf_stats_listen(conf->metrics_listen) != 0)
+		goto out;
+	sm_log(LOG_NOTICE, "stripe-milter %s listening on %s (Stripe key %s, %s mode, cache %s)",
+	    PACKAGE_VERSION, conf->socket, rt->rt_key_masked, rt->rt_mode,
+	    conf->redis_host || conf->redis_socket || conf->redis_sentinels ? "in-process + Redis" : "in-process only");
+
+	/* 6. */
+	rc = smfi_main() == MI_SUCCESS ? 0 : 1;
+	sm_log(LOG_NOTICE, "stopping");
+	mf_stats_stop();
+	mf_lookup_pool_stop();
+out:
+	if (rt && rt->rt_conf->pid_file)
+		unlink(rt->rt_conf->pid_file);
+	mf_runtime_put(rt);
+	mf_runtime_shutdown();
+	curl_global_cleanup();
+	return rc;
 }

@@ -1,0 +1,545 @@
+/*
+ * mf_milter.c - libmilter callbacks: per-connection and per-message state, skip rules,
+ * forged-header stripping and header insertion. See mf_milter.h.
+ *
+ * Flow of a message:
+ *	envfrom	 take a config snapshot; skip authenticated, internal and null senders;
+ *		 start the envelope sender's lookup (at the first matching RCPT when a
+ *		 Recipients filter is set), so it runs while the message arrives.
+ *	header	 remember every header with our prefix (any case) and its index among
+ *		 headers of that name; the first From (start its lookup when it names another
+ *		 address); Authentication-Results for the optional DMARC gate.
+ *	eom	 delete the forged headers, highest index first (Postfix renumbers after each
+ *		 delete); pick the address; wait for its lookup until its deadline; add headers.
+ *
+ * Failure actions: a Stripe or Redis failure shows as "X-Stripe-Lookup: error=<class>" and
+ * the mail is accepted. What the milter itself cannot do (no memory, a failed header
+ * delete or add) follows On-InternalError: accept (logged) or tempfail.
+ *
+ * TCP: libmilter never sets TCP_NODELAY on accepted connections, so with inet: sockets
+ * small replies wait for delayed ACKs (~40 ms each). mf_nodelay() sets it on the
+ * connection's socket (read from libmilter's context, checked to be a TCP socket first).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "common/sm_log.h"
+#include "common/sm_util.h"
+#include "milter/mf_addr.h"
+#include "milter/mf_hdr.h"
+#include "milter/mf_lookup.h"
+#include "milter/mf_milter.h"
+#include "milter/mf_policy.h"
+#include "milter/mf_runtime.h"
+
+
+#define MF_AUTHRES_MAX	8
+
+struct mf_forged {
+	char *fg_name;
+	int fg_index;		/* 1-based among headers of this name (case-insensitive) */
+};
+
+struct mf_msg {
+	struct mf_runtime *msg_rt;
+	const char *msg_skip;			/* skip reason, NULL = look up */
+	bool msg_null_sender;
+	char msg_envfrom[MF_ADDR_MAX + 1];		/* "" when unparseable */
+	bool msg_rcpt_match;
+	struct mf_job *msg_env_job;
+	struct mf_job *msg_hdr_job;
+	int msg_from_headers;
+	enum mf_addr_rc msg_from_rc;
+	int msg_from_naddrs;
+	char msg_from[MF_ADDR_MAX + 1];
+	struct mf_forged *msg_forged;
+	int msg_nforged, msg_forged_alloc;
+	char *msg_authres[MF_AUTHRES_MAX];
+	int msg_nauthres;
+	int64_t msg_t0;
+};
+
+struct mf_conn {
+	char conn_addr[INET6_ADDRSTRLEN];
+	bool conn_internal;
+	struct mf_msg *conn_msg;
+};
+
+/* ---- helpers ---- */
+
+static void mf_nodelay(SMFICTX *ctx)
+{
+	/* libmilter's private struct smfi_str starts with the thread id and the socket. */
+	struct mf_ctx_head { pthread_t id; int sd; } *head = (struct mf_ctx_head *)(void *)ctx;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int type = 0, one = 1;
+	socklen_t tl = sizeof(type);
+
+	if (head->sd < 0 || getsockopt(head->sd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+		return;
+	if (getsockname(head->sd, (struct sockaddr *)&ss, &sl) != 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return;
+	if (setsockopt(head->sd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		sm_log(LOG_DEBUG, "TCP_NODELAY on milter connection failed");
+}
+
+/* "j***@example.com" unless LogAddresses is on. */
+static void mf_mask_addr(const struct mf_runtime *rt, const char *addr, char *out, size_t len)
+{
+	const char *at = strrchr(addr, '@');
+
+	if (rt->rt_conf->log_addresses || at == NULL || at == addr)
+		snprintf(out, len, "%s", *addr ? addr : "<>");
+	else
+		snprintf(out, len, "%c***%s", addr[0], at);
+}
+
+static sfsistat mf_internal_error(SMFICTX *ctx, const struct mf_runtime *rt, const char *what)
+{
+	sm_log(LOG_ERR, "internal error: %s; On-InternalError %s", what,
+	    rt && rt->rt_conf->on_internal_error == MF_ON_TEMPFAIL ? "tempfail" : "accept");
+	if (rt && rt->rt_conf->on_internal_error == MF_ON_TEMPFAIL) {
+		smfi_setreply(ctx, "451", "4.3.0", "Temporary local problem, please try again later");
+		return SMFIS_TEMPFAIL;
+	}
+	return SMFIS_ACCEPT;
+}
+
+static void mf_msg_free(struct mf_msg *m)
+{
+	int i;
+
+	if (m == NULL)
+		return;
+	mf_lookup_release(m->msg_env_job);
+	mf_lookup_release(m->msg_hdr_job);
+	for (i = 0; i < m->msg_nforged; i++)
+		free(m->msg_forged[i].fg_name);
+	free(m->msg_forged);
+	for (i = 0; i < m->msg_nauthres; i++)
+		free(m->msg_authres[i]);
+	mf_runtime_put(m->msg_rt);
+	free(m);
+}
+
+static struct mf_conn *mf_conn_of(SMFICTX *ctx)
+{
+	return smfi_getpriv(ctx);
+}
+
+/* Would an address be looked up at all? NULL = yes, else the skip reason. */
+static const char *mf_addr_skip(const struct mf_runtime *rt, const char *addr)
+{
+	const char *dom = mf_addr_domain(addr);
+
+	if (mf_addr_is_bounce(addr))
+		return "bounce";
+	if (rt->rt_skip_domains && dom && mf_match_addr(rt->rt_skip_domains, addr))
+		return "sender-domain";
+	return NULL;
+}
+
+static bool mf_may_start(const struct mf_msg *m)
+{
+	return m->msg_skip == NULL && (m->msg_rt->rt_recipients == NULL || m->msg_rcpt_match);
+}
+
+static void mf_start_env(struct mf_msg *m)
+{
+	if (m->msg_env_job || !mf_may_start(m) || m->msg_envfrom[0] == '\0' ||
+	    mf_addr_skip(m->msg_rt, m->msg_envfrom))
+		return;
+	m->msg_env_job = mf_lookup_start(m->msg_rt, m->msg_envfrom);
+}
+
+static void mf_start_hdr(struct mf_msg *m)
+{
+	if (m->msg_hdr_job || !mf_may_start(m) || m->msg_from_rc != MF_ADDR_OK ||
+	    m->msg_rt->rt_conf->lookup_address == MF_ADDR_ENVELOPE ||
+	    strcmp(m->msg_from, m->msg_envfrom) == 0 || mf_addr_skip(m->msg_rt, m->msg_from))
+		return;
+	m->msg_hdr_job = mf_lookup_start(m->msg_rt, m->msg_from);
+}
+
+/* ---- callbacks ---- */
+
+static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+    unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	unsigned long want = SMFIP_NOBODY | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NR_HDR | SMFIP_NOEOH;
+
+	(void)f2;
+	(void)f3;
+	mf_nodelay(ctx);
+	if ((f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) != (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) {
+		sm_log(LOG_ERR, "MTA does not allow adding and changing headers: milter disabled for this connection");
+		return SMFIS_REJECT;
+	}
+	*pf0 = SMFIF_ADDHDRS | SMFIF_CHGHDRS | (f0 & SMFIF_SETSYMLIST);
+	*pf1 = f1 & want;
+	*pf2 = 0;
+	*pf3 = 0;
+	if (f0 & SMFIF_SETSYMLIST) {
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "{auth_authen}");
+		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+	struct mf_conn *c = calloc(1, sizeof(*c));
+	struct mf_runtime *rt;
+
+	(void)host;
+	if (c == NULL)
+		return mf_internal_error(ctx, NULL, "out of memory at connect");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, c->conn_addr, sizeof(c->conn_addr));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, c->conn_addr, sizeof(c->conn_addr));
+	else
+		sm_strlcpy(c->conn_addr, "local", sizeof(c->conn_addr));
+	rt = mf_runtime_get();
+	if (rt && sa && rt->rt_internal)
+		c->conn_internal = mf_cidr_match(rt->rt_internal, sa);
+	mf_runtime_put(rt);
+	smfi_setpriv(ctx, c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct mf_conn *c = mf_conn_of(ctx);
+	struct mf_msg *m;
+	const char *auth;
+	enum mf_addr_rc rc;
+
+	if (c == NULL)
+		return SMFIS_ACCEPT;
+	mf_msg_free(c->conn_msg);
+	c->conn_msg = m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return mf_internal_error(ctx, NULL, "out of memory at MAIL FROM");
+	m->msg_t0 = sm_now_ms();
+	m->msg_rt = mf_runtime_get();
+	m->msg_from_rc = MF_ADDR_EMPTY;
+	rc = mf_addr_envelope(argv && argv[0] ? argv[0] : "", m->msg_envfrom, sizeof(m->msg_envfrom));
+	if (rc == MF_ADDR_NULL)
+		m->msg_null_sender = true;
+	else if (rc != MF_ADDR_OK)
+		m->msg_envfrom[0] = '\0';
+	auth = smfi_getsymval(ctx, "{auth_authen}");
+	if (m->msg_rt->rt_conf->skip_authenticated && auth && *auth)
+		m->msg_skip = "authenticated";
+	else if (c->conn_internal)
+		m->msg_skip = "internal-host";
+	mf_start_env(m);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mlfi_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct mf_conn *c = mf_conn_of(ctx);
+	struct mf_msg *m = c ? c->conn_msg : NULL;
+	char rcpt[MF_ADDR_MAX + 1];
+
+	if (m == NULL || m->msg_rt->rt_recipients == NULL || m->msg_rcpt_match)
+		return SMFIS_CONTINUE;
+	if (argv && argv[0] && mf_addr_envelope(argv[0], rcpt, sizeof(rcpt)) == MF_ADDR_OK &&
+	    mf_match_addr(m->msg_rt->rt_recipients, rcpt)) {
+		m->msg_rcpt_match = true;
+		mf_start_env(m);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mlfi_data(SMFICTX *ctx)
+{
+	(void)ctx;
+	return SMFIS_CONTINUE;
+}
+
+static int mf_count_name(const struct mf_msg *m, const char *name)
+{
+	int i, n = 0;
+
+	for (i = 0; i < m->msg_nforged; i++)
+		if (strcasecmp(m->msg_forged[i].fg_name, name) == 0)
+			n++;
+	return n;
+}
+
+static int mf_note_forged(struct mf_msg *m, const char *name)
+{
+	if (m->msg_nforged == m->msg_forged_alloc) {
+		int n = m->msg_forged_alloc ? m->msg_forged_alloc * 2 : 8;
+		struct mf_forged *p = realloc(m->msg_forged, (size_t)n * sizeof(*p));
+
+		if (p == NULL)
+			return -1;
+		m->msg_forged = p;
+		m->msg_forged_alloc = n;
+	}
+	m->msg_forged[m->msg_nforged].fg_index = mf_count_name(m, name) + 1;
+	m->msg_forged[m->msg_nforged].fg_name = strdup(name);
+	if (m->msg_forged[m->msg_nforged].fg_name == NULL)
+		return -1;
+	m->msg_nforged++;
+	return 0;
+}
+
+static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct mf_conn *c = mf_conn_of(ctx);
+	struct mf_msg *m = c ? c->conn_msg : NULL;
+
+	if (m == NULL)
+		return SMFIS_CONTINUE;
+	if (mf_hdr_has_prefix(name, m->msg_rt->rt_hdr.prefix)) {
+		if (mf_note_forged(m, name) != 0)
+			return mf_internal_error(ctx, m->msg_rt, "out of memory noting a forged header");
+		return SMFIS_CONTINUE;
+	}
+	if (strcasecmp(name, "From") == 0) {
+		if (m->msg_from_headers++ == 0) {
+			m->msg_from_rc = mf_addr_from_header(value, m->msg_from, sizeof(m->msg_from),
+			    &m->msg_from_naddrs);
+			mf_start_hdr(m);
+		}
+	} else if (strcasecmp(name, "Authentication-Results") == 0 && m->msg_nauthres < MF_AUTHRES_MAX) {
+		char *dup = strdup(value);
+
+		if (dup)
+			m->msg_authres[m->msg_nauthres++] = dup;
+	}
+	return SMFIS_CONTINUE;
+}
+
+/* Deletes forged headers, last seen first: for each name that is the highest index. */
+static int mf_strip(SMFICTX *ctx, struct mf_msg *m)
+{
+	int i;
+
+	for (i = m->msg_nforged - 1; i >= 0; i--)
+		if (smfi_chgheader(ctx, m->msg_forged[i].fg_name, m->msg_forged[i].fg_index, NULL) != MI_SUCCESS)
+			return -1;
+	return 0;
+}
+
+static bool mf_verified(const struct mf_msg *m, const char *addr)
+{
+	const char *dom = mf_addr_domain(addr);
+	int i;
+
+	for (i = 0; dom && i < m->msg_nauthres; i++)
+		if (mf_authres_dmarc_pass(m->msg_authres[i], m->msg_rt->rt_authserv, dom,
+		    m->msg_rt->rt_conf->allow_aligned_dkim))
+			return true;
+	return false;
+}
+
+/* Chooses the address to report on; NULL with *skip set when none is looked up. */
+static const char *mf_pick_addr(struct mf_msg *m, const char **skip)
+{
+	const struct mf_conf *conf = m->msg_rt->rt_conf;
+	const char *addr = NULL;
+
+	*skip = m->msg_skip;
+	if (*skip)
+		return NULL;
+	if (m->msg_rt->rt_recipients && !m->msg_rcpt_match) {
+		*skip = "recipient";
+		return NULL;
+	}
+	if (conf->lookup_address == MF_ADDR_ENVELOPE ||
+	    (conf->lookup_address == MF_ADDR_HEADER_OR_ENVELOPE && m->msg_from_rc != MF_ADDR_OK)) {
+		if (m->msg_null_sender)
+			*skip = "null-sender";
+		else if (m->msg_envfrom[0] == '\0')
+			*skip = "malformed-sender";
+		else
+			addr = m->msg_envfrom;
+	} else if (m->msg_null_sender) {
+		*skip = "null-sender";
+	} else if (m->msg_from_headers == 0 || m->msg_from_rc == MF_ADDR_EMPTY) {
+		*skip = "no-sender";
+	} else if (m->msg_from_headers > 1) {
+		*skip = "multiple-from";
+	} else if (m->msg_from_rc != MF_ADDR_OK) {
+		*skip = "malformed-sender";
+	} else {
+		addr = m->msg_from;
+	}
+	if (addr && (*skip = mf_addr_skip(m->msg_rt, addr)) != NULL)
+		return NULL;
+	if (addr && conf->require_auth_results && !mf_verified(m, addr)) {
+		*skip = "unverified";
+		return NULL;
+	}
+	return addr;
+}
+
+/* Fills li (and *sum) for addr from its lookup, waiting up to the lookup's deadline. */
+static void mf_result(struct mf_msg *m, const char *addr, struct mf_lookup_info *li,
+    const struct stripe_summary **sum, const struct mf_lookup_result **res_out)
+{
+	struct mf_job *job = NULL;
+	const struct mf_lookup_result *res;
+
+	if (m->msg_env_job && strcmp(mf_lookup_addr(m->msg_env_job), addr) == 0)
+		job = m->msg_env_job;
+	else if (m->msg_hdr_job && strcmp(mf_lookup_addr(m->msg_hdr_job), addr) == 0)
+		job = m->msg_hdr_job;
+	else
+		job = m->msg_hdr_job = mf_lookup_start(m->msg_rt, addr);
+	if (job == NULL) {
+		li->state = MF_LK_ERROR;
+		li->error_class = "internal";
+		return;
+	}
+	if (!mf_lookup_wait(job, mf_lookup_started(job) + m->msg_rt->rt_conf->lookup_timeout_ms)) {
+		mf_lookup_count_timeout();
+		li->state = MF_LK_ERROR;
+		li->error_class = "timeout";
+		return;
+	}
+	res = *res_out = mf_lookup_result(job);
+	li->state = res->lr_state;
+	li->error_class = res->lr_error;
+	li->stale = res->lr_stale;
+	li->cache = res->lr_stale ? "stale" : res->lr_source == CACHE_SRC_FILL ? "miss" : "hit";
+	li->age_s = res->lr_fetched_at_ms > 0 ? (long)((sm_wall_ms() - res->lr_fetched_at_ms) / 1000) : 0;
+	if (li->age_s < 0)
+		li->age_s = 0;
+	if (res->lr_state == MF_LK_FOUND)
+		*sum = &res->lr_summary;
+}
+
+static void mf_log_line(SMFICTX *ctx, const struct mf_msg *m, const char *addr,
+    const struct mf_lookup_info *li, const struct mf_lookup_result *res, int nforged)
+{
+	const char *qid = smfi_getsymval(ctx, "i");
+	char who[MF_ADDR_MAX + 8], result[96];
+
+	mf_mask_addr(m->msg_rt, addr ? addr : "", who, sizeof(who));
+	switch (li->state) {
+	case MF_LK_FOUND: snprintf(result, sizeof(result), "found"); break;
+	case MF_LK_NOT_FOUND: snprintf(result, sizeof(result), "not-found"); break;
+	case MF_LK_ERROR: snprintf(result, sizeof(result), "error=%s", li->error_class ? li->error_class : "internal"); break;
+	case MF_LK_SKIPPED: snprintf(result, sizeof(result), "skipped=%s", li->skip_reason); break;
+	}
+	sm_log(LOG_INFO, "%s: sender=%s result=%s%s cache=%s latency_ms=%lld forged_removed=%d%s%s%s%s",
+	    qid && *qid ? qid : "NOQUEUE", addr ? who : "-", result, li->stale ? " stale=yes" : "",
+	    li->cache ? li->cache : "-",
+	    (long long)(sm_now_ms() - m->msg_t0), nforged,
+	    res && res->lr_request_id[0] ? " stripe_request_id=" : "", res ? res->lr_request_id : "",
+	    res && res->lr_error_message[0] && li->state == MF_LK_ERROR ? " why=" : "",
+	    res && li->state == MF_LK_ERROR ? res->lr_error_message : "");
+}
+
+static sfsistat mlfi_eom(SMFICTX *ctx)
+{
+	struct mf_conn *c = mf_conn_of(ctx);
+	struct mf_msg *m = c ? c->conn_msg : NULL;
+	const struct stripe_summary *sum = NULL;
+	const struct mf_lookup_result *res = NULL;
+	struct mf_lookup_info li;
+	struct mf_hdr_list *hl = NULL;
+	const char *addr, *skip = NULL;
+	sfsistat st = SMFIS_ACCEPT;
+	int i;
+
+	if (m == NULL)
+		return SMFIS_ACCEPT;
+	if (mf_strip(ctx, m) != 0) {
+		st = mf_internal_error(ctx, m->msg_rt, "could not delete a forged header");
+		if (st != SMFIS_ACCEPT)
+			goto out;
+	}
+	memset(&li, 0, sizeof(li));
+	li.livemode = m->msg_rt->rt_livemode;
+	li.from_count = m->msg_from_naddrs;
+	addr = mf_pick_addr(m, &skip);
+	if (addr == NULL) {
+		li.state = MF_LK_SKIPPED;
+		li.skip_reason = skip;
+	} else {
+		mf_result(m, addr, &li, &sum, &res);
+	}
+	hl = calloc(1, sizeof(*hl));
+	if (hl == NULL || mf_hdr_render(&m->msg_rt->rt_hdr, &li, sum, hl) < 0) {
+		st = mf_internal_error(ctx, m->msg_rt, "could not render headers");
+		goto out;
+	}
+	for (i = 0; i < hl->n; i++)
+		if (smfi_addheader(ctx, hl->h[i].name, hl->h[i].value) != MI_SUCCESS) {
+			st = mf_internal_error(ctx, m->msg_rt, "could not add a header");
+			if (st != SMFIS_ACCEPT)
+				goto out;
+			break;
+		}
+	mf_log_line(ctx, m, addr, &li, res, m->msg_nforged);
+out:
+	free(hl);
+	mf_msg_free(m);
+	c->conn_msg = NULL;
+	return st;
+}
+
+static sfsistat mlfi_abort(SMFICTX *ctx)
+{
+	struct mf_conn *c = mf_conn_of(ctx);
+
+	if (c) {
+		mf_msg_free(c->conn_msg);
+		c->conn_msg = NULL;
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat mlfi_close(SMFICTX *ctx)
+{
+	struct mf_conn *c = mf_conn_of(ctx);
+
+	if (c) {
+		mf_msg_free(c->conn_msg);
+		free(c);
+		smfi_setpriv(ctx, NULL);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc mf_desc = {
+	.xxfi_name = "stripe-milter",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
+	.xxfi_connect = mlfi_connect,
+	.xxfi_helo = NULL,
+	.xxfi_envfrom = mlfi_envfrom,
+	.xxfi_envrcpt = mlfi_envrcpt,
+	.xxfi_header = mlfi_header,
+	.xxfi_eoh = NULL,
+	.xxfi_body = NULL,
+	.xxfi_eom = mlfi_eom,
+	.xxfi_abort = mlfi_abort,
+	.xxfi_close = mlfi_close,
+	.xxfi_unknown = NULL,
+	.xxfi_data = mlfi_data,
+	.xxfi_negotiate = mlfi_negotiate,
+};
+
+struct smfiDesc *mf_milter_desc(void)
+{
+	return &mf_desc;
+}

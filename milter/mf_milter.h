@@ -1,0 +1,19 @@
+/*
+ * mf_milter.h - the libmilter callbacks of stripe-milter.
+ *
+ * Interface:
+ *	mf_milter_desc()	the filled struct smfiDesc to pass to smfi_register().
+ *
+ * Per connection (smfi_setpriv) a struct mf_conn; per message a struct mf_msg that holds
+ * a reference to the config snapshot it started with, the lookups it started and the
+ * forged headers it saw. Callbacks may run on different threads for one connection;
+ * nothing here is thread-local.
+ */
+#ifndef MF_MILTER_H
+#define MF_MILTER_H
+
+#include <libmilter/mfapi.h>
+
+struct smfiDesc *mf_milter_desc(void);
+
+#endif

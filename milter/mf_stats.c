@@ -1,0 +1,252 @@
+/*
+ * mf_stats.c - counters as Prometheus text, health, and the metrics HTTP listener.
+ * See mf_stats.h.
+ *
+ * The listener is libmicrohttpd with its own thread (started after main() blocked the
+ * signals, so it inherits the mask), at most 16 connections, 5 s connection timeout,
+ * GET only. It is meant for loopback; it serves no secrets (no addresses, no key).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/cache.h"
+#include "common/sm_log.h"
+#include "milter/mf_lookup.h"
+#include "milter/mf_runtime.h"
+#include "milter/mf_stats.h"
+#include "stripe/stripe.h"
+
+static struct MHD_Daemon *mf_httpd;
+
+static void mf_counter(struct sm_buf *b, const char *name, const char *help, const char *labels,
+    uint64_t v, bool head)
+{
+	if (head)
+		sm_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	sm_buf_printf(b, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+}
+
+static void mf_gauge(struct sm_buf *b, const char *name, const char *help, uint64_t v)
+{
+	sm_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+	    (unsigned long long)v);
+}
+
+static void mf_render_lookups(struct sm_buf *b)
+{
+	struct mf_lookup_counters lc;
+
+	mf_lookup_counters_get(&lc);
+	mf_counter(b, "stripe_milter_lookups_total", "Lookups by result.", "{result=\"found\"}", lc.found, true);
+	mf_counter(b, "stripe_milter_lookups_total", NULL, "{result=\"not_found\"}", lc.not_found, false);
+	mf_counter(b, "stripe_milter_lookups_total", NULL, "{result=\"error\"}", lc.errors, false);
+	mf_counter(b, "stripe_milter_lookups_stale_total", "Lookups answered with stale data.", NULL, lc.stale, true);
+	mf_counter(b, "stripe_milter_lookups_overloaded_total", "Lookups refused because the queue was full.",
+	    NULL, lc.overloaded, true);
+	mf_counter(b, "stripe_milter_lookup_wait_timeouts_total",
+	    "Messages that stopped waiting for a lookup at LookupTimeout.", NULL, lc.timed_out_waits, true);
+	mf_gauge(b, "stripe_milter_lookups_inflight", "Lookups running now.", lc.running);
+	mf_gauge(b, "stripe_milter_lookups_queued", "Lookups waiting for a worker.", lc.queued);
+}
+
+static void mf_render_cache(struct sm_buf *b, struct cache *c)
+{
+	static const char *const classes[] = { "ok", "auth", "permission", "rate-limited", "timeout",
+	    "network", "server", "malformed", "request", "internal" };
+	struct cache_counters cc;
+	size_t i;
+
+	cache_counters_get(c, &cc);
+	mf_counter(b, "stripe_milter_cache_lookups_total", "Cache lookups.", NULL, cc.lookups, true);
+	mf_counter(b, "stripe_milter_cache_hits_total", "Cache hits by level.", "{level=\"l1\"}", cc.l1_hits, true);
+	mf_counter(b, "stripe_milter_cache_hits_total", NULL, "{level=\"redis\"}", cc.l2_hits, false);
+	mf_counter(b, "stripe_milter_cache_misses_total", "Cache misses.", NULL, cc.misses, true);
+	mf_counter(b, "stripe_milter_cache_negative_hits_total", "Hits on not-found entries.", NULL,
+	    cc.negative_hits, true);
+	mf_counter(b, "stripe_milter_cache_stale_served_total", "Stale entries served after a failed fill.",
+	    NULL, cc.stale_served, true);
+	mf_counter(b, "stripe_milter_cache_fills_total", "Fills (Stripe lookups) started.", NULL, cc.fills, true);
+	for (i = 1; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		char lab[64];
+
+		snprintf(lab, sizeof(lab), "{class=\"%s\"}", classes[i]);
+		mf_counter(b, "stripe_milter_cache_fill_errors_total", "Failed fills by error class.", lab,
+		    cc.fill_errors[i], i == 1);
+	}
+	mf_counter(b, "stripe_milter_cache_lock_waits_total", "Waits for another instance's fill.", NULL,
+	    cc.lock_waits, true);
+	mf_counter(b, "stripe_milter_redis_errors_total", "Redis errors.", NULL, cc.redis_errors, true);
+	mf_counter(b, "stripe_milter_redis_reconnects_total", "Redis reconnections.", NULL, cc.redis_reconnects, true);
+	mf_gauge(b, "stripe_milter_cache_l1_entries", "Entries in the in-process cache.", cc.l1_entries);
+	mf_gauge(b, "stripe_milter_redis_up", "1 when the last Redis command succeeded.", cache_redis_ok(c));
+}
+
+static void mf_render_stripe(struct sm_buf *b, struct stripe_client *sc)
+{
+	struct stripe_stats ss;
+	uint64_t cum = 0;
+	int i;
+
+	stripe_stats_get(sc, &ss);
+	for (i = 0; i < STRIPE_OUT__COUNT; i++) {
+		char lab[64];
+
+		snprintf(lab, sizeof(lab), "{outcome=\"%s\"}", stripe_outcome_name((enum stripe_outcome)i));
+		mf_counter(b, "stripe_milter_stripe_requests_total", "Stripe HTTP requests by outcome.", lab,
+		    ss.requests[i], i == 0);
+	}
+	sm_buf_printf(b, "# HELP stripe_milter_stripe_request_duration_seconds Stripe request latency.\n"
+	    "# TYPE stripe_milter_stripe_request_duration_seconds histogram\n");
+	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
+		cum += ss.latency_hist[i];
+		if (i == STRIPE_LATENCY_BUCKETS - 1)
+			sm_buf_printf(b, "stripe_milter_stripe_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+			    (unsigned long long)cum);
+		else
+			sm_buf_printf(b, "stripe_milter_stripe_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			    (double)stripe_latency_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+	}
+	sm_buf_printf(b, "stripe_milter_stripe_request_duration_seconds_sum %.3f\n"
+	    "stripe_milter_stripe_request_duration_seconds_count %llu\n",
+	    (double)ss.latency_sum_ms / 1000.0, (unsigned long long)cum);
+	mf_gauge(b, "stripe_milter_stripe_inflight", "Stripe requests in flight.", ss.inflight);
+}
+
+int mf_stats_render(struct sm_buf *b)
+{
+	struct mf_runtime *rt = mf_runtime_get();
+
+	sm_buf_printf(b, "# HELP stripe_milter_build_info Version of stripe-milter.\n"
+	    "# TYPE stripe_milter_build_info gauge\nstripe_milter_build_info{version=\"%s\"} 1\n",
+	    PACKAGE_VERSION);
+	mf_render_lookups(b);
+	if (rt) {
+		mf_render_cache(b, rt->rt_cache);
+		mf_render_stripe(b, rt->rt_stripe);
+	}
+	mf_runtime_put(rt);
+	return b->overflow ? -1 : 0;
+}
+
+int mf_stats_health(struct sm_buf *b)
+{
+	struct mf_runtime *rt = mf_runtime_get();
+	int status = 200;
+
+	if (rt == NULL) {
+		sm_buf_printf(b, "not serving: no configuration loaded\n");
+		status = 503;
+	} else if ((rt->rt_conf->redis_host || rt->rt_conf->redis_socket || rt->rt_conf->redis_sentinels) &&
+	    !cache_redis_ok(rt->rt_cache)) {
+		sm_buf_printf(b, "degraded: Redis unreachable (serving from the in-process cache and Stripe)\n");
+	} else {
+		sm_buf_printf(b, "ok\n");
+	}
+	mf_runtime_put(rt);
+	return status;
+}
+
+void mf_stats_log(void)
+{
+	struct mf_runtime *rt = mf_runtime_get();
+	struct mf_lookup_counters lc;
+	struct cache_counters cc;
+	struct stripe_stats ss;
+
+	if (rt == NULL)
+		return;
+	mf_lookup_counters_get(&lc);
+	cache_counters_get(rt->rt_cache, &cc);
+	stripe_stats_get(rt->rt_stripe, &ss);
+	sm_log(LOG_NOTICE, "stats: lookups found=%llu not_found=%llu error=%llu stale=%llu wait_timeouts=%llu "
+	    "cache l1_hits=%llu redis_hits=%llu misses=%llu redis_errors=%llu stripe ok=%llu 429=%llu 5xx=%llu "
+	    "timeout=%llu network=%llu",
+	    (unsigned long long)lc.found, (unsigned long long)lc.not_found, (unsigned long long)lc.errors,
+	    (unsigned long long)lc.stale, (unsigned long long)lc.timed_out_waits,
+	    (unsigned long long)cc.l1_hits, (unsigned long long)cc.l2_hits, (unsigned long long)cc.misses,
+	    (unsigned long long)cc.redis_errors, (unsigned long long)ss.requests[STRIPE_OUT_OK],
+	    (unsigned long long)ss.requests[STRIPE_OUT_429], (unsigned long long)ss.requests[STRIPE_OUT_5XX],
+	    (unsigned long long)ss.requests[STRIPE_OUT_TIMEOUT], (unsigned long long)ss.requests[STRIPE_OUT_NETWORK]);
+	mf_runtime_put(rt);
+}
+
+static enum MHD_Result mf_http(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *data, size_t *size, void **state)
+{
+	struct MHD_Response *resp;
+	struct sm_buf b;
+	unsigned status = 200;
+	enum MHD_Result rc;
+
+	(void)cls; (void)version; (void)data; (void)size; (void)state;
+	sm_buf_init(&b, 1u << 20);
+	if (strcmp(method, "GET") != 0) {
+		status = 405;
+		sm_buf_printf(&b, "GET only\n");
+	} else if (strcmp(url, "/metrics") == 0) {
+		if (mf_stats_render(&b) != 0)
+			status = 500;
+	} else if (strcmp(url, "/healthz") == 0) {
+		status = (unsigned)mf_stats_health(&b);
+	} else {
+		status = 404;
+		sm_buf_printf(&b, "not found: try /metrics or /healthz\n");
+	}
+	resp = MHD_create_response_from_buffer(b.len, b.data ? b.data : (char *)"", MHD_RESPMEM_MUST_COPY);
+	sm_buf_free(&b);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type",
+	    strcmp(url, "/metrics") == 0 ? "text/plain; version=0.0.4" : "text/plain");
+	rc = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+int mf_stats_listen(const char *addr)
+{
+	struct sockaddr_in sa;
+	char host[64];
+	const char *colon = strrchr(addr, ':');
+	long port;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host) ||
+	    sm_parse_long(colon + 1, 1, 65535, &port) != 0) {
+		sm_log(LOG_ERR, "MetricsListen '%s': expected address:port, e.g. 127.0.0.1:9899", addr);
+		return -1;
+	}
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		sm_log(LOG_ERR, "MetricsListen '%s': not an IPv4 address", addr);
+		return -1;
+	}
+	sa.sin_port = htons((unsigned short)port);
+	mf_httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+	    (unsigned short)port, NULL, NULL, mf_http, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)5,
+	    MHD_OPTION_END);
+	if (mf_httpd == NULL) {
+		sm_log(LOG_ERR, "MetricsListen %s: cannot listen (address in use?)", addr);
+		return -1;
+	}
+	sm_log(LOG_INFO, "metrics on http://%s/metrics", addr);
+	return 0;
+}
+
+void mf_stats_stop(void)
+{
+	if (mf_httpd)
+		MHD_stop_daemon(mf_httpd);
+	mf_httpd = NULL;
+}
