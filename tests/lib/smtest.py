@@ -53,6 +53,7 @@ class TAP:
         self.indent = indent
         self.n = 0
         self.failed = 0
+        self.skipped = 0
         self.planned = None
         if plan is not None:
             self.plan(plan)
@@ -93,7 +94,8 @@ class TAP:
     def skip(self, name, reason):
         """A skipped test: counted in the plan, never as a pass of anything it did not run."""
         self.n += 1
-        self._p("ok %d - %s # SKIP %s" % (self.n, name, reason))
+        self.skipped += 1
+        self._p("ok %d - %s # SKIP %s" % (self.n, str(name).replace("#", "\\#"), reason))
 
     def run(self, name, fn, *args, **kw):
         """Run fn as one test; an exception makes it fail with the traceback as diagnostics.
@@ -106,7 +108,8 @@ class TAP:
 
     def subtest(self, name, fn, *args, **kw):
         """Run fn(sub_tap) with a child TAP (indented lines); counts as one test here, passing
-        only when every child test passed, at least one ran, and its plan (if any) was met."""
+        only when every child test passed, at least one ran, and its plan (if any) was met.
+        A subtest whose tests were all skipped is reported as skipped, never as a pass."""
         self._p("# Subtest: %s" % name)
         sub = TAP(out=self.out, indent=self.indent + "    ")
         try:
@@ -114,6 +117,9 @@ class TAP:
         except Exception:  # noqa: BLE001
             sub.ok(False, "subtest raised", traceback.format_exc())
         ok = sub.finish_plan()
+        if ok and sub.n > 0 and sub.skipped == sub.n:
+            self.skip(name, "all %d subtest(s) skipped" % sub.n)
+            return False
         return self.ok(ok and sub.n > 0, name)
 
     def finish_plan(self):

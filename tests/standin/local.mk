@@ -4,7 +4,8 @@
 TESTS += \
 	tests/standin/test_standin.py \
 	tests/standin/test_fixtures.py \
-	tests/standin/test_prism.py
+	tests/standin/test_prism.py \
+	tests/lib/test_smtest.py
 
 EXTRA_DIST += \
 	tests/standin/README.md \
@@ -12,4 +13,5 @@ EXTRA_DIST += \
 	tests/standin/test_standin.py \
 	tests/standin/test_fixtures.py \
 	tests/standin/test_prism.py \
-	tests/lib/smtest.py
+	tests/lib/smtest.py \
+	tests/lib/test_smtest.py

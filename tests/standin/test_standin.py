@@ -644,6 +644,42 @@ def t_bad_rules():
 
 t.run("admin rejects misspelt rule fields, endpoints and state fields (400)", t_bad_rules)
 
+def t_extras():
+    S.state({"customers": [
+        {"id": "cus_new", "email": "lag@x.y", "created": int(time.time())},
+        {"id": "cus_old", "email": "lag@x.y", "created": int(time.time()) - 3600,
+         "phone": "$absent", "address": {"city": "Z\u00fcrich"}}],
+        "search_lag_s": 60, "strict_keys": True, "keys": {"sk_test_only": {}}})
+    st1, _, b1 = get("/v1/customers/search?query=email%3A%27lag%40x.y%27", key="sk_test_only")
+    st2, _, b2 = get("/v1/customers?email=lag%40x.y", key="sk_test_only")
+    st3, _, _ = get("/v1/customers", key="sk_test_other")
+    st4, _, b4 = smtest.http_call(S.url, "GET", "/_standin/state")
+    dump = json.loads(b4)
+    old = [c for c in b2["data"] if c["id"] == "cus_old"][0]
+    S.state({})
+    t.diag("search with lag: %s; list: %s" % ([c["id"] for c in b1["data"]],
+                                              [c["id"] for c in b2["data"]]))
+    return ([c["id"] for c in b1["data"]] == ["cus_old"]
+            and [c["id"] for c in b2["data"]] == ["cus_new", "cus_old"]
+            and st3 == 401 and "phone" not in old and old["address"]["city"] == "Z\u00fcrich"
+            and old["address"]["country"] is None and st4 == 200
+            and [c["id"] for c in dump["customers"]] == ["cus_new", "cus_old"])
+
+
+t.run("search_lag_s hides new customers from search only; strict_keys; \"$absent\" drops a "
+      "field; deep merge keeps sibling fields; GET /_standin/state", t_extras)
+
+
+def t_add_keeps():
+    S.state({"customers": [{"id": "cus_k1", "email": "k@x.y"}]})
+    r = S.add({"customers": [{"id": "cus_k2", "email": "k@x.y"}]})
+    st, _, b = get("/v1/customers?email=k%40x.y")
+    return r["ids"]["customers"] == ["cus_k2"] and \
+        sorted(c["id"] for c in b["data"]) == ["cus_k1", "cus_k2"]
+
+
+t.run("POST /_standin/state adds objects and keeps the others", t_add_keeps)
+
 # ------------------------------------------------------------------ counters and log
 def t_counters():
     S.reset()
@@ -685,10 +721,14 @@ def t_seed_log_sigterm():
     d = smtest.tempdir()
     seed = os.path.join(d, "seed.json")
     logf = os.path.join(d, "req.log")
+    faults = os.path.join(d, "faults.json")
     with open(seed, "w") as f:
         json.dump({"customers": [{"email": "seed@x.y", "id": "cus_seed"}]}, f)
-    s2 = smtest.Standin(args=["--seed", seed, "--log", logf])
+    with open(faults, "w") as f:
+        json.dump({"account": {"status": 503, "times": 1}}, f)
+    s2 = smtest.Standin(args=["--seed", seed, "--log", logf, "--faults", faults])
     st, _, b = s2.get("/v1/customers?email=seed%40x.y")
+    fst = [s2.get("/v1/account")[0] for _ in range(2)]
     with open(logf) as f:
         logtxt = f.read()
     p = s2.proc
@@ -697,11 +737,12 @@ def t_seed_log_sigterm():
     rc = p.wait(5)
     dt = time.time() - t0
     t.diag("SIGTERM exit %s after %.2f s" % (rc, dt))
-    return (st == 200 and [c["id"] for c in b["data"]] == ["cus_seed"]
+    return (st == 200 and [c["id"] for c in b["data"]] == ["cus_seed"] and fst == [503, 200]
             and "/v1/customers?email=seed%40x.y -> 200" in logtxt and rc == 0 and dt < 2)
 
 
-t.run("--seed loads state, --log gets a line per request, SIGTERM stops cleanly", t_seed_log_sigterm)
+t.run("--seed loads state, --faults loads rules, --log gets a line per request, SIGTERM stops "
+      "cleanly", t_seed_log_sigterm)
 
 
 def t_sigint_with_hang():
