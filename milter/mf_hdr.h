@@ -1,0 +1,82 @@
+/*
+ * mf_hdr.h - renders a lookup result into the X-Stripe-* header lines (the header contract).
+ *
+ * Interface:
+ *	mf_hdr_render(opts, info, summary, &list)	the header lines to add, in order.
+ *	mf_hdr_has_prefix(name, prefix)			case-insensitive prefix test, for stripping.
+ *	mf_hdr_rfc2047(utf8, len, out, outlen)		cleaned text: plain when ASCII, else
+ *							encoded words.
+ *
+ * The exact forms are documented at the top of mf_hdr.c. Pure functions: no allocation
+ * beyond the caller's structs, no logging; thread-safe.
+ */
+#ifndef MF_HDR_H
+#define MF_HDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "stripe/stripe.h"
+
+#define MF_HG_LOOKUP		0x01	/* always on */
+#define MF_HG_CUSTOMER_ID	0x02
+#define MF_HG_CUSTOMER		0x04	/* name, created, delinquent, balance, matches */
+#define MF_HG_SUBSCRIPTION	0x08	/* -Subscription-Status and -Subscription lines */
+#define MF_HG_CHARGES		0x10
+#define MF_HG_METADATA		0x20
+#define MF_HG_ALL		0x3f
+
+#define MF_HDR_NAME_MAX		80
+#define MF_HDR_VALUE_MAX	1024
+#define MF_HDR_LINES_MAX	12
+#define MF_HDR_MAX_VALUE_DEFAULT 900
+#define MF_HDR_FOLD_COLUMN	78
+
+struct mf_hdr_opts {
+	const char *prefix;	/* "X-Stripe-"; NULL = that default */
+	unsigned groups;	/* MF_HG_*; MF_HG_LOOKUP is added */
+	size_t max_value;	/* cap per header value; 0 = 900; at most 1023 */
+	int max_subs;		/* subscription lines; <= 0 = 1; at most STRIPE_SUBS_MAX */
+	bool privacy;		/* statuses only: no names, amounts, ids */
+};
+
+enum mf_lookup_state { MF_LK_FOUND, MF_LK_NOT_FOUND, MF_LK_ERROR, MF_LK_SKIPPED };
+
+struct mf_lookup_info {
+	enum mf_lookup_state state;
+	const char *error_class;	/* "timeout", "rate-limited", ... (MF_LK_ERROR) */
+	const char *skip_reason;	/* "authenticated", "internal-host", ... (MF_LK_SKIPPED) */
+	const char *cache;		/* "hit", "miss", "stale"; NULL = not said */
+	long age_s;			/* age of cached data; shown unless cache is "miss" */
+	bool livemode;
+	bool stale;			/* data served past its TTL (with an error, usually) */
+	int from_count;			/* > 1: several From addresses, say so */
+};
+
+struct mf_hdr {
+	char name[MF_HDR_NAME_MAX];
+	char value[MF_HDR_VALUE_MAX];	/* printable US-ASCII, folded with "\n\t" only */
+};
+
+struct mf_hdr_list {
+	int n;
+	struct mf_hdr h[MF_HDR_LINES_MAX];
+};
+
+/* Fills out (n = number of lines) and returns n, or -1 when the options are unusable (a
+ * prefix that is not a header field name or too long); out->n is 0 then. s may be NULL
+ * unless data is to be shown (state FOUND/NOT_FOUND, or ERROR with stale data). */
+int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
+    const struct stripe_summary *s, struct mf_hdr_list *out);
+
+/* True when header_name starts with prefix, ignoring case. False for an empty prefix. */
+bool mf_hdr_has_prefix(const char *header_name, const char *prefix);
+
+/* Cleans len bytes of UTF-8 (invalid sequences -> U+FFFD, controls -> space, white space
+ * runs -> one space, trimmed, bidi overrides removed) and writes it plain when it is all
+ * ASCII, else as RFC 2047 encoded words ("=?UTF-8?Q?...?=" or "?B?", the shorter; each at
+ * most 75 characters, separated by one space). Returns the length written, or -1 when it
+ * does not fit in outlen (out is then ""). */
+int mf_hdr_rfc2047(const char *utf8, size_t len, char *out, size_t outlen);
+
+#endif
