@@ -6,3 +6,11 @@ tests_stripe_test_stripe_unit_SOURCES = tests/stripe/test_stripe_unit.c
 tests_stripe_test_stripe_unit_LDADD = $(TH_LDADD)
 TESTS += tests/stripe/test_stripe_unit
 endif
+
+if HAVE_CHECK
+check_PROGRAMS += tests/stripe/test_stripe_lookup
+tests_stripe_test_stripe_lookup_CFLAGS = $(TH_CFLAGS)
+tests_stripe_test_stripe_lookup_SOURCES = tests/stripe/test_stripe_lookup.c
+tests_stripe_test_stripe_lookup_LDADD = $(TH_LDADD)
+TESTS += tests/stripe/test_stripe_lookup
+endif
