@@ -24,6 +24,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -1443,6 +1444,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.admin(path, url.query)
             except AdminError as e:
                 self.admin_json(400, {"error": str(e)})
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            except Exception as e:  # noqa: BLE001 - bad admin input that slipped through checks
+                self.S.say("admin %s %s: %s\n%s" % (self.command, path, e, traceback.format_exc()))
+                self.admin_json(400, {"error": "%s: %s" % (type(e).__name__, e)})
             return
         self.stripe(path, url.query)
 
@@ -1545,6 +1551,10 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, res, {}
             except StandinError as e:
                 return e.status, e.body(), e.headers
+            except Exception as e:  # noqa: BLE001 - a stand-in bug: say so, answer like Stripe's 500
+                S.say("BUG answering %s: %s\n%s" % (self.path, e, traceback.format_exc()))
+                return 500, StandinError(500, "stand-in bug: %s: %s" % (type(e).__name__, e),
+                                         "api_error").body(), {}
 
     def std_headers(self):
         return {"Stripe-Version": self.headers.get("Stripe-Version") or DEFAULT_STRIPE_VERSION}

@@ -637,12 +637,16 @@ def t_bad_rules():
     for rules in ({"customers": {"stauts": 500}}, {"custmers": {"status": 500}}, [1]):
         st, _, _ = smtest.http_call(S.url, "PUT", "/_standin/faults", rules)
         bad.append(st)
-    st, _, _ = smtest.http_call(S.url, "PUT", "/_standin/state", {"custmers": []})
-    bad.append(st)
-    return bad == [400, 400, 400, 400]
+    for state in ({"custmers": []}, {"customers": [{"subscriptions": 5}]},
+                  {"subscriptions": [{"items": "x"}]}, {"customers": {}}):
+        st, _, _ = smtest.http_call(S.url, "PUT", "/_standin/state", state)
+        bad.append(st)
+    st, _, b = get("/v1/customers")
+    return bad == [400] * 7 and st == 200
 
 
-t.run("admin rejects misspelt rule fields, endpoints and state fields (400)", t_bad_rules)
+t.run("admin rejects misspelt rule fields, endpoints, state fields and bad shapes (400); "
+      "the stand-in keeps serving", t_bad_rules)
 
 def t_extras():
     S.state({"customers": [
