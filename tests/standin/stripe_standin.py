@@ -641,6 +641,7 @@ class State:
         self.strict_keys = False
         self.connected_accounts = None
         self.search_lag_s = 0
+        self.rate_limit_per_s = None
         self._now = int(time.time())
         self._seq = 0
 
@@ -662,7 +663,7 @@ class State:
         if not isinstance(body, dict):
             raise AdminError("state must be a JSON object")
         known = set(self.KINDS) | {"account", "keys", "strict_keys", "connected_accounts",
-                                   "search_lag_s"}
+                                   "search_lag_s", "rate_limit_per_s"}
         for k in body:
             if k not in known:
                 raise AdminError("unknown state field %r (known: %s)" % (k, ", ".join(sorted(known))))
@@ -683,6 +684,9 @@ class State:
             self.connected_accounts = body["connected_accounts"]
         if "search_lag_s" in body:
             self.search_lag_s = float(body["search_lag_s"])
+        if "rate_limit_per_s" in body:
+            v = body["rate_limit_per_s"]
+            self.rate_limit_per_s = None if v is None else int(v)
         for kind in ["products", "prices", "customers", "subscriptions", "charges"]:
             items = body.get(kind, [])
             if not isinstance(items, list):
@@ -872,6 +876,7 @@ class State:
         d["strict_keys"] = self.strict_keys
         d["connected_accounts"] = self.connected_accounts
         d["search_lag_s"] = self.search_lag_s
+        d["rate_limit_per_s"] = self.rate_limit_per_s
         return d
 
 
@@ -1014,6 +1019,7 @@ class Standin:
         self.by_endpoint = {}
         self.by_status = {}
         self.log = []
+        self.rate_window = []
         self.stop = threading.Event()
         self.logfile = open(logfile, "a", buffering=1) if logfile else None
         self.log_lock = threading.Lock()
@@ -1112,6 +1118,21 @@ class Standin:
                                "have been revoked." % (mask_key(key), acct),
                                code="account_invalid")
         return key
+
+    def check_rate(self):
+        """state.rate_limit_per_s: at most n answered Stripe requests in any 1 s window (per
+        stand-in, like Stripe's per-account limit); beyond that 429 code rate_limit."""
+        n = self.state.rate_limit_per_s
+        if n is None:
+            return
+        now = time.monotonic()
+        w = self.rate_window
+        while w and w[0] <= now - 1.0:
+            w.pop(0)
+        if len(w) >= n:
+            raise StandinError(429, "Request rate limit exceeded. Learn more about rate limits "
+                               "here https://stripe.com/docs/rate-limits.", code="rate_limit")
+        w.append(now)
 
     def permission_message(self, key, perm):
         return ("The provided key '%s' does not have the required permissions for this endpoint "
@@ -1533,6 +1554,7 @@ class Handler(BaseHTTPRequestHandler):
         with S.lock:
             try:
                 S.check_auth(self.headers, endpoint)
+                S.check_rate()
                 ver = self.headers.get("Stripe-Version")
                 if ver is not None and not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", ver):
                     raise StandinError(400, "Invalid Stripe API version: %s" % ver,

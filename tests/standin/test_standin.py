@@ -684,6 +684,19 @@ def t_add_keeps():
 
 t.run("POST /_standin/state adds objects and keeps the others", t_add_keeps)
 
+def t_rate_limit():
+    S.state({"rate_limit_per_s": 3})
+    sts = [get("/v1/account")[0] for _ in range(5)]
+    _, _, b = get("/v1/account")
+    time.sleep(1.05)
+    after = get("/v1/account")[0]
+    S.state({})
+    t.diag("rate limit 3/s: %s, then %d" % (sts, after))
+    return sts == [200, 200, 200, 429, 429] and err(b).get("code") == "rate_limit" and after == 200
+
+
+t.run("rate_limit_per_s: beyond n requests in a second, 429 code rate_limit", t_rate_limit)
+
 # ------------------------------------------------------------------ counters and log
 def t_counters():
     S.reset()
