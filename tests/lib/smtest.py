@@ -18,8 +18,9 @@ What it has:
   `stop()` (SIGTERM, then SIGKILL after a grace period; by PID or process group).
 * Fixtures (each raises `Unavailable(reason)` when it cannot run, for the caller to skip):
   `Redis` (private redis-server on a free loopback port and a unix socket in a temp dir, with a
-  tiny RESP client: `r.cmd("GET", "k")`), `Standin` (tests/standin/stripe_standin.py: `state`,
-  `add`, `faults`, `requests`, `count`, `reset`, `get`), `Prism` (Prism mock server on
+  tiny RESP client: `r.cmd("GET", "k")`, `kill()` to crash it, `start()` again), `Standin`
+  (tests/standin/stripe_standin.py: `state`, `add`, `faults`, `requests`, `count`, `wait_count`,
+  `reset`, `get`; admin API in tests/standin/README.md), `Prism` (Prism mock server on
   ../shared/stripe/openapi-lookup-strict.json).
 """
 
@@ -322,7 +323,8 @@ def http_call(base_url, method, path, body=None, headers=None, timeout=10.0):
 
 class Redis:
     """A private redis-server: r.port (loopback TCP), r.unix_path, r.dir; r.cmd(*args) sends
-    one command and returns the reply (str, int, list, None; errors as RedisReplyError)."""
+    one command and returns the reply (str, int, list, None; an error reply raises
+    Redis.ReplyError). kill() is a crash (SIGKILL); start() again reuses the port and dir."""
 
     class ReplyError(Exception):
         pass
@@ -463,6 +465,15 @@ class Standin:
 
     def reset(self):
         return self.admin("POST", "/_standin/requests/reset", {})
+
+    def wait_count(self, endpoint, n, timeout=5.0):
+        """Wait until at least n requests reached endpoint ("*" for all); returns the count."""
+        end = time.time() + timeout
+        while True:
+            c = self.count(endpoint)
+            if c >= n or time.time() >= end:
+                return c
+            time.sleep(0.02)
 
     def get(self, path, key=KEY, headers=None, timeout=10.0):
         """GET a Stripe path; returns (status, headers, parsed JSON or raw bytes)."""
