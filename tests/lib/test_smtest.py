@@ -196,4 +196,23 @@ def redis_sub(s):
 
 t.subtest("Redis fixture: private redis-server on a free port", redis_sub)
 
+
+def standin_sub(s):
+    import threading
+    st = smtest.Standin()
+    ids = st.state({"customers": [{"email": "a@example.com"}]})["ids"]
+    s.ok(len(ids["customers"]) == 1 and ids["customers"][0].startswith("cus_"), "state() gives ids")
+    code, hdrs, body = st.get("/v1/customers?email=a%40example.com")
+    s.ok(code == 200 and body["data"][0]["id"] == ids["customers"][0], "get() with the default key")
+    threading.Timer(0.2, lambda: st.get("/v1/account")).start()
+    s.is_(st.wait_count("account", 1, timeout=3), 1, "wait_count waits for a request")
+    s.is_(st.wait_count("charges", 1, timeout=0.1), 0, "wait_count gives up after its timeout")
+    s.is_(st.count("*"), 2, "count('*')")
+    pid = st.proc.pid
+    st.stop()
+    s.ok(not alive(pid), "stop() ends it")
+
+
+t.subtest("Standin fixture", standin_sub)
+
 sys.exit(t.done())
