@@ -634,7 +634,7 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 	mf_line_item(&l, "mode=%s", li->livemode ? "live" : "test");
 	if (li->stale)
 		mf_line_item(&l, "stale=yes");
-	if (li->state == MF_LK_ERROR)
+	if (li->state == MF_LK_ERROR || (li->stale && li->error_class))
 		mf_line_item(&l, "error=%s", mf_word_ok(li->error_class) ? li->error_class : "internal");
 	if (found && s->parts_missing != 0) {
 		char miss[128] = "";

@@ -1,1 +1,3 @@
-# tests/e2e/local.mk
+# tests/e2e/local.mk - end-to-end tests: the daemon behind a real Postfix (swaks).
+TESTS += tests/e2e/test_postfix.py
+EXTRA_DIST += tests/e2e/test_postfix.py

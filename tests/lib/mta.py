@@ -178,6 +178,9 @@ class Postfix:
             "biff = no",
             "milter_default_action = %s" % default_action,
             "milter_protocol = 6",
+            # Mail from loopback is treated as remote mail: headers are not rewritten, as on
+            # an MX receiving from the Internet.
+            "local_header_rewrite_clients =",
         ]
         if milter_socket:
             main.append("smtpd_milters = %s" % milter_socket)

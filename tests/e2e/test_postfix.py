@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""test_postfix.py - stripe-milter behind a real Postfix on loopback, mail sent with swaks.
+
+Real parts only: a private redis-server, the Stripe stand-in, the built daemon, a private
+Postfix (its own config, queue and Maildirs; chroot n; virtual delivery). Checks the
+delivered files: the header contract byte for byte, forged headers gone, skip rules, every
+failure of Stripe and Redis still delivering mail within the lookup deadline, stale data,
+reload, the header_checks defence in depth with the milter down, and the shipped
+milter_header_checks routing example.
+"""
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+import mta  # noqa: E402
+import smtest  # noqa: E402
+
+DAY = 86400
+NOW = int(time.time())
+
+
+def ymd(t):
+    return time.strftime("%Y-%m-%d", time.gmtime(t))
+
+
+STATE = {
+    "products": [{"id": "prod_pro", "name": "Pro"}, {"id": "prod_team", "name": "Team"}],
+    "customers": [
+        {"id": "cus_jenny", "email": "jenny@customer.test", "name": "Jenny Rosen",
+         "created": 1709251200, "balance": 0, "currency": "usd", "delinquent": False},
+        {"id": "cus_pat", "email": "pat@customer.test", "name": "Pat Late",
+         "created": 1704067200, "balance": 4900, "currency": "usd", "delinquent": True},
+    ],
+    "subscriptions": [
+        {"id": "sub_jenny", "customer": "cus_jenny", "status": "active", "created": NOW - 90 * DAY,
+         "items": [{"price": {"id": "price_pro", "unit_amount": 4900, "currency": "usd",
+                              "recurring": {"interval": "month", "interval_count": 1},
+                              "product": "prod_pro"},
+                    "quantity": 1, "current_period_end": NOW + 10 * DAY}]},
+        {"id": "sub_pat", "customer": "cus_pat", "status": "past_due", "created": NOW - 60 * DAY,
+         "items": [{"price": {"id": "price_team", "unit_amount": 9900, "currency": "usd",
+                              "recurring": {"interval": "month", "interval_count": 1},
+                              "product": "prod_team"},
+                    "quantity": 1, "current_period_end": NOW + 3 * DAY}]},
+    ],
+    "charges": [
+        {"customer": "cus_jenny", "amount": 4900, "currency": "usd", "status": "succeeded",
+         "paid": True, "created": NOW - 40 * DAY},
+        {"customer": "cus_jenny", "amount": 4900, "currency": "usd", "status": "succeeded",
+         "paid": True, "created": NOW - 10 * DAY},
+        {"customer": "cus_pat", "amount": 9900, "currency": "usd", "status": "failed",
+         "paid": False, "failure_code": "card_declined", "created": NOW - 2 * DAY},
+    ],
+}
+
+JENNY_HEADERS = (
+    "X-Stripe-Lookup: found; cache=miss; mode=test\n"
+    "X-Stripe-Customer-Id: cus_jenny\n"
+    "X-Stripe-Customer: name=\"Jenny Rosen\"; created=2024-03-01; delinquent=no;\n"
+    "\tbalance=0.00 USD; matches=1\n"
+    "X-Stripe-Subscription-Status: active\n"
+    "X-Stripe-Subscription: plan=\"Pro\"; amount=49.00 USD/month; status=active;\n"
+    "\tperiod_end=%s; cancel_at_period_end=no\n"
+    "X-Stripe-Charges: window=90d; count=2; succeeded=2; failed=0; refunded=0;\n"
+    "\tdisputed=0; total=98.00 USD; last=%s succeeded\n"
+) % (ymd(NOW + 10 * DAY), ymd(NOW - 10 * DAY))
+
+
+def stripe_block(msg):
+    """The X-Stripe-* lines (with continuations) of a delivered message, as text."""
+    out, keep = [], False
+    for line in mta.header_block(msg).decode("utf-8", "replace").splitlines(True):
+        if line[:1] in (" ", "\t"):
+            if keep:
+                out.append(line)
+            continue
+        keep = line.lower().startswith("x-stripe-")
+        if keep:
+            out.append(line)
+    return "".join(out)
+
+
+def hdr(msg, name):
+    return [v for k, v in mta.headers(msg) if k.lower() == name.lower()]
+
+
+class Env:
+    def __init__(self):
+        self.redis = smtest.Redis()
+        self.standin = smtest.Standin()
+        self.standin.state(STATE)
+        self.milter = mta.Milter(self.standin, self.redis, options={"LookupTimeout": "1500"})
+        self.postfix = mta.Postfix(
+            self.milter.socket, recipients=("support", "billing", "bob", "sales"),
+            milter_header_checks=open(os.path.join(smtest.srcdir(), "conf",
+                                                   "milter_header_checks")).read())
+        self.sent = {}
+
+    def send(self, sender, rcpt="support@example.test", headers=None, from_hdr=True, **kw):
+        local = rcpt.split("@")[0]
+        before = len(self.postfix.mails(local))
+        h = list(headers or [])
+        if from_hdr and not any(x.lower().startswith("from:") for x in h):
+            h.insert(0, "From: <%s>" % sender)
+        t0 = time.time()
+        rc, out = self.postfix.send(sender, rcpt, headers=h, **kw)
+        elapsed = time.time() - t0
+        if rc != 0:
+            raise AssertionError("swaks failed:\n%s" % out[-1500:])
+        msgs = self.postfix.wait_mail(local, before + 1)
+        if len(msgs) <= before:
+            raise AssertionError("not delivered to %s; Postfix log:\n%s\nmilter log:\n%s" % (
+                local, self.postfix.log()[-2000:], self.milter.log()[-2000:]))
+        return msgs[-1], elapsed
+
+    def stop(self):
+        for x in (self.postfix, self.milter, self.standin, self.redis):
+            x.stop()
+
+
+def main():
+    t = smtest.TAP()
+    try:
+        env = Env()
+    except smtest.Unavailable as e:
+        smtest.TAP.skip_all(str(e))
+    try:
+        run(t, env)
+    finally:
+        env.stop()
+    return t.done()
+
+
+def run(t, env):
+    s = env.standin
+
+    def contract():
+        msg, _ = env.send("jenny@customer.test", headers=["From: Jenny Rosen <jenny@customer.test>"])
+        got = stripe_block(msg)
+        return t.is_(got, JENNY_HEADERS, "paying customer: header block byte for byte") or None
+    t.run("paying customer via Postfix", contract)
+
+    def cached():
+        s.reset()
+        msg, _ = env.send("jenny@customer.test")
+        t.like(hdr(msg, "X-Stripe-Lookup")[0], r"^found; cache=hit; age=\d+; mode=test$",
+               "second message from the sender is a cache hit")
+        t.is_(s.count("*"), 0, "a cache hit costs no Stripe request")
+    t.run("cache hit", cached)
+
+    def forged():
+        msg, _ = env.send("jenny@customer.test", headers=[
+            "X-Stripe-Subscription-Status: past_due",
+            "x-stripe-subscription-status: past_due",
+            "X-STRIPE-LOOKUP: found; cache=hit",
+            "X-Stripe-Customer: name=\"CEO\";\r\n\tdelinquent=no",
+            "X-Stripe-Lookup: found",
+            "X-Stripe-Unknown-Header: anything"])
+        block = stripe_block(msg)
+        t.is_(hdr(msg, "X-Stripe-Subscription-Status"), ["active"],
+              "forged status copies (any case) are gone, ours says active")
+        t.is_(len(hdr(msg, "X-Stripe-Lookup")), 1, "exactly one X-Stripe-Lookup")
+        t.ok("CEO" not in block and "Unknown-Header" not in block,
+             "folded and unknown forged prefix headers are gone", block)
+        t.like(hdr(msg, "X-Stripe-Customer")[0], r"delinquent=no", "ours says not delinquent")
+    t.run("forged headers stripped", forged)
+
+    def routing():
+        rc, out = env.postfix.send("pat@customer.test", "sales@example.test",
+                                   headers=["From: <pat@customer.test>"])
+        t.is_(rc, 0, "sent")
+        billing = env.postfix.wait_mail("billing", 1)
+        t.ok(len(billing) >= 1 and b"cus_pat" in billing[-1],
+             "conf/milter_header_checks: past_due mail REDIRECTed to billing@")
+    t.run("milter_header_checks routing example", routing)
+
+    def not_found():
+        s.reset()
+        msg, _ = env.send("nobody@elsewhere.test")
+        t.is_(stripe_block(msg), "X-Stripe-Lookup: not-found; cache=miss; mode=test\n",
+              "unknown sender: not-found only")
+        t.ok(s.count("customers") >= 1, "it asked Stripe")
+    t.run("not found", not_found)
+
+    def null_sender():
+        msg, _ = env.send("<>", headers=["From: MAILER-DAEMON@elsewhere.test"], from_hdr=False)
+        t.is_(hdr(msg, "X-Stripe-Lookup"), ["skipped=null-sender"], "null sender skipped")
+    t.run("null sender", null_sender)
+
+    def failure(name, fault, want, addr):
+        s.faults(fault)
+        try:
+            msg, elapsed = env.send(addr)
+        finally:
+            s.faults({})
+        t.like(hdr(msg, "X-Stripe-Lookup")[0], want, "%s: delivered, %s" % (name, want))
+        return elapsed
+
+    def stripe_down():
+        failure("Stripe 500", {"*": {"status": 500}}, r"^error=server$", "e1@elsewhere.test")
+        failure("Stripe 429", {"*": {"status": 429}}, r"^error=rate-limited$", "e2@elsewhere.test")
+        failure("Stripe 401", {"*": {"status": 401}}, r"^error=auth$", "e3@elsewhere.test")
+        failure("Stripe garbage", {"*": {"malformed": True}}, r"^error=malformed$", "e4@elsewhere.test")
+        failure("Stripe resets", {"*": {"reset": True}}, r"^error=network$", "e5@elsewhere.test")
+        el = failure("Stripe hangs", {"*": {"hang": True}}, r"^error=timeout$", "e6@elsewhere.test")
+        t.ok(el < 1.5 + 2.5, "hanging Stripe held the message %.2f s (LookupTimeout 1.5 s)" % el)
+    t.run("Stripe failures deliver mail", stripe_down)
+
+    def permission():
+        # a restricted key without Charges: Read
+        with open(env.milter.keyfile, "w") as f:
+            f.write("rk_test_nocharges\n")
+        st = dict(STATE)
+        st["keys"] = {"rk_test_nocharges": {"missing": ["rak_charge_read"]}}
+        s.state(st)
+        tail = env.milter.reload({"CachePrefix": "perm"})
+        t.ok("reloaded" in tail, "SIGUSR1 reload with a new key", tail)
+        msg, _ = env.send("jenny@customer.test")
+        t.like(hdr(msg, "X-Stripe-Lookup")[0], r"^found; .*missing=charges", "missing permission said")
+        t.is_(hdr(msg, "X-Stripe-Charges"), [], "no charges header without rak_charge_read")
+        t.is_(hdr(msg, "X-Stripe-Subscription-Status"), ["active"], "other groups still there")
+        with open(env.milter.keyfile, "w") as f:
+            f.write(mta.Milter.KEY + "\n")
+        s.state(STATE)
+        env.milter.reload({"CachePrefix": "stripe-milter"})
+    t.run("restricted key missing a permission", permission)
+
+    def stale():
+        env.milter.reload({"CachePrefix": "stale", "CacheTTL": "1", "CacheL1TTL": "1"})
+        env.send("jenny@customer.test")
+        time.sleep(2.2)
+        s.faults({"*": {"status": 503}})
+        try:
+            msg, _ = env.send("jenny@customer.test")
+        finally:
+            s.faults({})
+        t.like(hdr(msg, "X-Stripe-Lookup")[0], r"^found; cache=stale; age=\d+; mode=test; stale=yes; error=server",
+               "Stripe down after the TTL: stale data served and marked")
+        t.is_(hdr(msg, "X-Stripe-Subscription-Status"), ["active"], "stale data is the customer's")
+        env.milter.reload({"CachePrefix": "stripe-milter", "CacheTTL": "600", "CacheL1TTL": "30"})
+    t.run("stale on error", stale)
+
+    def skips():
+        env.milter.reload({"Recipients": "support@example.test", "SkipSenderDomains": "example.test"})
+        s.reset()
+        msg, _ = env.send("jenny@customer.test", rcpt="bob@example.test")
+        t.is_(hdr(msg, "X-Stripe-Lookup"), ["skipped=recipient"], "recipient filter")
+        t.is_(s.count("*"), 0, "a filtered recipient costs no Stripe request")
+        msg, _ = env.send("colleague@example.test")
+        t.is_(hdr(msg, "X-Stripe-Lookup"), ["skipped=sender-domain"], "own domain skipped")
+        env.milter.reload({"Recipients": None, "SkipSenderDomains": None, "InternalHosts": "127.0.0.0/8"})
+        msg, _ = env.send("jenny@customer.test")
+        t.is_(hdr(msg, "X-Stripe-Lookup"), ["skipped=internal-host"], "internal host skipped")
+        env.milter.reload({"InternalHosts": "192.0.2.250"})
+        msg, _ = env.send("jenny@customer.test", headers=["From: a@x.test, jenny@customer.test"])
+        t.like(hdr(msg, "X-Stripe-Lookup")[0], r"^not-found; .*from-count=2", "several From addresses said")
+        msg, _ = env.send("jenny@customer.test", headers=["From: <<<broken"])
+        t.is_(hdr(msg, "X-Stripe-Lookup"), ["skipped=malformed-sender"], "malformed From")
+    t.run("skip rules", skips)
+
+    def header_groups():
+        env.milter.reload({"HeaderGroups": "lookup, subscription", "HeaderPrefix": "X-Billing-"})
+        msg, _ = env.send("pat@customer.test", headers=["X-Billing-Lookup: forged"])
+        t.is_([k for k, _ in mta.headers(msg) if k.lower().startswith("x-billing-")],
+              ["X-Billing-Lookup", "X-Billing-Subscription-Status", "X-Billing-Subscription"],
+              "groups and prefix from the reloaded config; forged copy of the new prefix gone")
+        env.milter.reload({"HeaderGroups": "all", "HeaderPrefix": "X-Stripe-"})
+    t.run("header groups and prefix", header_groups)
+
+    def redis_down():
+        env.milter.reload({"CacheL1TTL": "1", "CachePrefix": "redisdown"})
+        time.sleep(1.1)
+        env.redis.kill()
+        msg, el = env.send("jenny@customer.test")
+        t.like(hdr(msg, "X-Stripe-Lookup")[0], r"^found;", "Redis dead: still found through Stripe")
+        t.ok(el < 3.0, "Redis dead cost %.2f s" % el)
+    t.run("Redis down", redis_down)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
