@@ -545,6 +545,10 @@ static redisReply *cache_rp_exec(struct cache_rp *rp, int64_t deadline_ms, const
 			cache_rp_put(rp, &conn, true);
 			if (retry) {
 				CACHE_CTR_INC(rp->ctr, redis_errors);
+				pthread_mutex_lock(&rp->mu);
+				if (rp->nsentinels > 0)
+					rp->master.port = 0;	/* closed by a failover? ask again */
+				pthread_mutex_unlock(&rp->mu);
 				continue;
 			}
 			cache_rp_fail(rp, true, "command", why);

@@ -1,0 +1,722 @@
+/*
+ * test_cache_redis.c - the cache against real redis-servers started here: TTLs per kind
+ * (absolute, not refreshed by reads), sharing between instances, cross-process
+ * single-flight, stale from Redis, purge and flush, publishing and the fleet view,
+ * keyspace sampling, exact counters, unix socket, SELECT, corrupt entries, a slow Redis
+ * held to the command timeout, and AUTH (ACL user, password only, wrong password).
+ *
+ * Every case uses its own key prefix on the shared servers.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/cache/tc.h"
+#include "tests/harness/th.h"
+
+static struct th_redis R;	/* plain */
+static struct th_redis A;	/* requirepass s3cret + ACL user alice */
+
+static void cfg_r(struct cache_config *k, const char *prefix)
+{
+	tc_config(k, prefix);
+	k->redis_host = "127.0.0.1";
+	k->redis_port = R.port;
+}
+
+static struct cache *new_cache(struct cache_config *k)
+{
+	char err[256] = "";
+	struct cache *c = cache_new(k, err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "cache_new: %s", err);
+	return c;
+}
+
+static long rcmd_long(struct th_redis *r, const char *fmt, const char *arg)
+{
+	char out[256];
+	long v = -999;
+
+	ck_assert_int_eq(th_redis_cmd(r, out, sizeof(out), fmt, arg), 0);
+	if (sm_parse_long(out, -100, 1L << 40, &v) != 0)
+		ck_abort_msg("not a number from Redis: %s", out);
+	return v;
+}
+
+START_TEST(ttl_per_kind_absolute)
+{
+	struct cache_config k;
+	struct cache_value v;
+	struct tc_fill pos = { .data = "P", .len = 1 }, neg = { .kind = CACHE_NEGATIVE };
+	struct cache *c;
+	long pttl1, pttl2;
+	int i;
+
+	cfg_r(&k, "ttl");
+	k.l1_ttl_s = -1;	/* Redis only */
+	k.ttl_positive_s = 2;
+	k.ttl_negative_s = 1;
+	k.stale_grace_s = 1;
+	c = new_cache(&k);
+	ck_assert_int_eq(tc_get(c, "ttl:v1:p", &pos, 1000, &v), 0);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(c, "ttl:v1:n", &neg, 1000, &v), 0);
+	cache_value_free(&v);
+	/* Redis keeps each entry for ttl + grace */
+	pttl1 = rcmd_long(&R, "PTTL %s", "ttl:v1:p");
+	ck_assert_int_gt(pttl1, 2700);
+	ck_assert_int_le(pttl1, 3000);
+	ck_assert_int_le(rcmd_long(&R, "PTTL %s", "ttl:v1:n"), 2000);
+	ck_assert_int_gt(rcmd_long(&R, "PTTL %s", "ttl:v1:n"), 1700);
+	tc_sleep_ms(300);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(tc_get(c, "ttl:v1:p", &pos, 1000, &v), 0);
+		ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+		cache_value_free(&v);
+	}
+	/* reads never extend it */
+	pttl2 = rcmd_long(&R, "PTTL %s", "ttl:v1:p");
+	ck_assert_int_le(pttl2, pttl1 - 250);
+	tc_sleep_ms(800);
+	/* 1.1 s: negative is past its TTL (refilled), positive still fresh */
+	ck_assert_int_eq(tc_get(c, "ttl:v1:n", &neg, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(c, "ttl:v1:p", &pos, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+	cache_value_free(&v);
+	tc_sleep_ms(1000);
+	ck_assert_int_eq(tc_get(c, "ttl:v1:p", &pos, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_calls(&pos), 2);
+	ck_assert_int_eq(tc_calls(&neg), 2);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(shared_between_instances_binary_safe)
+{
+	static const char bin[] = "a\0b\r\n\xff";
+	struct cache_config k;
+	struct cache_value v, w;
+	struct tc_fill f = { .data = bin, .len = sizeof(bin) }, none = { .errclass = 1 };
+	struct cache *a, *b;
+
+	cfg_r(&k, "share");
+	k.instance = "a";
+	a = new_cache(&k);
+	k.instance = "b";
+	b = new_cache(&k);
+	ck_assert_int_eq(tc_get(a, "share:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	ck_assert_int_eq(tc_get(b, "share:v1:k", &none, 1000, &w), 0);
+	ck_assert_int_eq(w.source, CACHE_SRC_REDIS);
+	ck_assert_int_eq((int)w.len, (int)sizeof(bin));
+	ck_assert(memcmp(w.data, bin, sizeof(bin)) == 0);
+	ck_assert(w.fetched_at_ms == v.fetched_at_ms);
+	ck_assert_int_eq(tc_calls(&none), 0);
+	cache_value_free(&v);
+	cache_value_free(&w);
+	/* the second instance now has it in L1 */
+	ck_assert_int_eq(tc_get(b, "share:v1:k", NULL, 1000, &w), 0);
+	ck_assert_int_eq(w.source, CACHE_SRC_L1);
+	cache_value_free(&w);
+	/* the value in Redis has the v1 header in front of the bytes */
+	{
+		char out[64];
+
+		ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "GETRANGE %s 0 3", "share:v1:k"), 0);
+		ck_assert(memcmp(out, "SMC\x01", 4) == 0);
+		ck_assert_int_eq(rcmd_long(&R, "STRLEN %s", "share:v1:k"), 24 + (long)sizeof(bin));
+	}
+	cache_free(a);
+	cache_free(b);
+}
+END_TEST
+
+/* One process of the cross-process test: waits for "go", looks up, reports. */
+struct xp_report {
+	int rc, source, calls;
+	uint64_t lock_waits, lock_wait_hits;
+};
+
+static void xp_child(int ready_fd, int go_fd, int report_fd)
+{
+	struct cache_config k;
+	struct cache_counters n;
+	struct cache_value v;
+	struct tc_fill f = { .data = "filled", .len = 6, .delay_ms = 400 };
+	struct xp_report rep;
+	struct cache *c;
+	char err[256], b;
+
+	cfg_r(&k, "xp");
+	k.lock_wait_ms = 3000;
+	c = cache_new(&k, err, sizeof(err));
+	if (c == NULL)
+		_exit(2);
+	if (write(ready_fd, "r", 1) != 1 || read(go_fd, &b, 1) != 0)
+		_exit(3);
+	rep.rc = tc_get(c, "xp:v1:k", &f, 5000, &v);
+	rep.source = v.source;
+	cache_value_free(&v);
+	rep.calls = tc_calls(&f);
+	cache_counters_get(c, &n);
+	rep.lock_waits = n.lock_waits;
+	rep.lock_wait_hits = n.lock_wait_hits;
+	if (write(report_fd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+		_exit(4);
+	cache_free(c);
+	_exit(0);
+}
+
+START_TEST(cross_process_single_flight)
+{
+	int ready[2], go[2], report[2], i, st, fills = 0, fill_src = 0, redis_src = 0;
+	pid_t pid[2];
+	struct xp_report rep[2];
+	char b;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(report), 0);
+	for (i = 0; i < 2; i++) {
+		pid[i] = fork();
+		ck_assert_int_ge(pid[i], 0);
+		if (pid[i] == 0) {
+			close(go[1]);
+			xp_child(ready[1], go[0], report[1]);
+		}
+	}
+	close(go[0]);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(read(ready[0], &b, 1), 1);
+	close(go[1]);		/* both start now */
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(read(report[0], &rep[i], sizeof(rep[i])), (ssize_t)sizeof(rep[i]));
+		ck_assert_int_eq(rep[i].rc, 0);
+		fills += rep[i].calls;
+		fill_src += rep[i].source == CACHE_SRC_FILL;
+		redis_src += rep[i].source == CACHE_SRC_REDIS;
+	}
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(waitpid(pid[i], &st, 0), pid[i]);
+		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	ck_assert_int_eq(fills, 1);
+	ck_assert_int_eq(fill_src, 1);
+	ck_assert_int_eq(redis_src, 1);
+	ck_assert_int_eq((int)(rep[0].lock_waits + rep[1].lock_waits), 1);
+	ck_assert_int_eq((int)(rep[0].lock_wait_hits + rep[1].lock_wait_hits), 1);
+	/* the lock was released by its holder */
+	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "xp:v1:k:lock"), 0);
+}
+END_TEST
+
+START_TEST(lock_of_another_holder_not_released)
+{
+	struct cache_config k;
+	struct cache_counters n;
+	struct cache_value v;
+	struct tc_fill f = { .data = "x", .len = 1 };
+	struct cache *c;
+	char out[64];
+	int64_t t0;
+
+	cfg_r(&k, "lk");
+	k.lock_wait_ms = 300;
+	c = new_cache(&k);
+	/* someone else holds the lock and never delivers: we wait lock_wait_ms, then fill */
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s PX %s", "lk:v1:k:lock", "other", "10000"), 0);
+	t0 = sm_now_ms();
+	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 2000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	ck_assert_int_ge((int)(sm_now_ms() - t0), 290);
+	ck_assert_int_lt((int)(sm_now_ms() - t0), 800);
+	cache_value_free(&v);
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "GET %s", "lk:v1:k:lock"), 0);
+	ck_assert_str_eq(out, "other");
+	cache_counters_get(c, &n);
+	ck_assert_int_eq((int)n.lock_waits, 1);
+	ck_assert_int_eq((int)n.lock_wait_hits, 0);
+	/* the deadline bounds the wait too */
+	cache_purge(c, "lk:v1:k");
+	t0 = sm_now_ms();
+	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 100, &v), -1);
+	ck_assert(v.deadline_passed);
+	ck_assert_int_lt((int)(sm_now_ms() - t0), 200);
+	cache_value_free(&v);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(stale_from_redis_until_grace_ends)
+{
+	struct cache_config k;
+	struct cache_value v;
+	struct tc_fill ok = { .data = "old", .len = 3 }, tmp = { .errclass = 5, .temporary = true };
+	struct cache *c;
+
+	cfg_r(&k, "st");
+	k.l1_ttl_s = -1;
+	k.ttl_positive_s = 1;
+	k.stale_grace_s = 1;
+	c = new_cache(&k);
+	ck_assert_int_eq(tc_get(c, "st:v1:k", &ok, 1000, &v), 0);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(c, "st:v1:k", &tmp, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+	cache_value_free(&v);
+	tc_sleep_ms(1100);
+	ck_assert_int_eq(tc_get(c, "st:v1:k", &tmp, 1000, &v), 0);
+	ck_assert(v.stale);
+	ck_assert_int_eq(v.source, CACHE_SRC_STALE);
+	ck_assert_int_eq(v.fill_errclass, 5);
+	ck_assert_int_eq((int)v.len, 3);
+	cache_value_free(&v);
+	tc_sleep_ms(1000);
+	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "st:v1:k"), 0);
+	ck_assert_int_eq(tc_get(c, "st:v1:k", &tmp, 1000, &v), -1);
+	ck_assert_int_eq(v.fill_errclass, 5);
+	cache_value_free(&v);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(purge_and_flush)
+{
+	struct cache_config k;
+	struct cache_value v;
+	struct cache *c;
+	char key[CACHE_KEY_MAX], out[64];
+	long deleted = -1;
+	int i;
+
+	cfg_r(&k, "fl[1]*");
+	k.l1_max_entries = 100;
+	c = new_cache(&k);
+	ck_assert_int_eq(cache_key(c, "live", "-", "a@b.c", key, sizeof(key)), 0);
+	ck_assert_int_eq(cache_put(c, key, "v", 1, CACHE_POSITIVE), 0);
+	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", key), 1);
+	ck_assert_int_eq(cache_purge(c, key), 0);
+	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", key), 0);
+	ck_assert_int_eq(tc_get(c, key, NULL, 500, &v), -1);
+	cache_value_free(&v);
+	ck_assert_int_eq(cache_purge(c, key), 0);	/* absent is fine */
+	for (i = 0; i < 1200; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "id%d", i);
+		ck_assert_int_eq(cache_key_raw(c, "product", id, key, sizeof(key)), 0);
+		ck_assert_int_eq(cache_put(c, key, id, strlen(id), CACHE_POSITIVE), 0);
+	}
+	/* not ours: another prefix that the unescaped glob "fl[1]*" would match */
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s", "fl1x:v1:product:z", "keep"), 0);
+	ck_assert_int_eq(cache_publish(c), 0);
+	ck_assert_int_eq(cache_flush(c, &deleted), 0);
+	ck_assert_int_eq((int)deleted, 1200);
+	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "fl1x:v1:product:z"), 1);
+	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "fl[1]*:stats:test"), 1);
+	ck_assert_int_eq(tc_get(c, "fl[1]*:v1:product:id5", NULL, 500, &v), -1);
+	cache_value_free(&v);
+	cache_free(c);
+}
+END_TEST
+
+static void extra_fields(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx)
+{
+	emit(ctx, "stripe_calls", *(uint64_t *)arg);
+}
+
+START_TEST(publish_and_fleet_totals)
+{
+	static const char *const names[CACHE_ERRCLASS_MAX + 1] = { "none", "timeout", "http5xx" };
+	struct cache_config k;
+	struct cache_counters n1, n2;
+	struct cache_fleet fl;
+	struct cache_value v;
+	struct tc_fill f = { .data = "x", .len = 1 }, bad = { .errclass = 2, .temporary = true };
+	struct cache *a, *b;
+	uint64_t ea = 7, eb = 5;
+	char out[64];
+	size_t i;
+
+	cfg_r(&k, "pub");
+	k.instance = "host-a:1";
+	a = new_cache(&k);
+	k.instance = "host-b:2";
+	b = new_cache(&k);
+	cache_set_errclass_names(a, names);
+	cache_set_publish_extra(a, extra_fields, &ea);
+	cache_set_publish_extra(b, extra_fields, &eb);
+	ck_assert_int_eq(tc_get(a, "pub:v1:1", &f, 1000, &v), 0);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(a, "pub:v1:1", &f, 1000, &v), 0);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(a, "pub:v1:2", &bad, 1000, &v), -1);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(b, "pub:v1:1", &f, 1000, &v), 0);
+	cache_value_free(&v);
+	ck_assert_int_eq(cache_publish(a), 0);
+	ck_assert_int_eq(cache_publish(b), 0);
+	cache_counters_get(a, &n1);
+	cache_counters_get(b, &n2);
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "HGET %s %s", "pub:stats:host-a:1", "lookups"), 0);
+	ck_assert_str_eq(out, "3");
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "HGET %s %s", "pub:stats:host-a:1",
+	    "fill_errors_timeout"), 0);
+	ck_assert_str_eq(out, "0");
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "HGET %s %s", "pub:stats:host-a:1",
+	    "fill_errors_http5xx"), 0);
+	ck_assert_str_eq(out, "1");
+	ck_assert_int_gt(rcmd_long(&R, "TTL %s", "pub:stats:host-a:1"), 0);
+	ck_assert_int_le(rcmd_long(&R, "TTL %s", "pub:stats:host-a:1"), 30);
+	ck_assert_int_eq(cache_fleet_read(a, &fl), 0);
+	ck_assert_int_eq((int)fl.ninstances, 2);
+	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "lookups"), (int)(n1.lookups + n2.lookups));
+	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "l2_hits"), 1);
+	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "stripe_calls"), 12);
+	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "fill_errors"), 1);
+	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "ts"), 0);
+	for (i = 0; i < fl.ninstances; i++) {
+		ck_assert(strcmp(fl.instances[i].instance, "host-a:1") == 0 ||
+		    strcmp(fl.instances[i].instance, "host-b:2") == 0);
+		ck_assert(fl.instances[i].ts_ms > sm_wall_ms() - 60000);
+	}
+	cache_fleet_free(&fl);
+	cache_free(a);
+	cache_free(b);
+}
+END_TEST
+
+START_TEST(publisher_thread_publishes_and_stops_promptly)
+{
+	struct cache_config k;
+	struct cache *c;
+	int64_t t0;
+
+	cfg_r(&k, "pt");
+	k.publish_interval_s = 1;
+	k.instance = "auto";
+	c = new_cache(&k);
+	tc_sleep_ms(1300);
+	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "pt:stats:auto"), 1);
+	ck_assert_int_eq(rcmd_long(&R, "TTL %s", "pt:stats:auto") > 0, 1);
+	t0 = sm_now_ms();
+	cache_free(c);
+	ck_assert_int_lt((int)(sm_now_ms() - t0), 200);
+}
+END_TEST
+
+START_TEST(keyspace_sample)
+{
+	struct cache_config k;
+	struct cache_keyspace ks;
+	struct cache *c;
+	char key[CACHE_KEY_MAX];
+	int i;
+
+	cfg_r(&k, "ks");
+	c = new_cache(&k);
+	for (i = 0; i < 50; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "%d", i);
+		ck_assert_int_eq(cache_key_raw(c, "p", id, key, sizeof(key)), 0);
+		ck_assert_int_eq(cache_put(c, key, "0123456789", 10, CACHE_POSITIVE), 0);
+	}
+	ck_assert_int_eq(cache_publish(c), 0);	/* stats are not entries */
+	ck_assert_int_eq(cache_keyspace(c, 100000, 10, sm_now_ms() + 2000, &ks), 0);
+	ck_assert(ks.complete);
+	ck_assert_int_eq((int)ks.keys, 50);
+	ck_assert_int_eq((int)ks.sampled, 10);
+	ck_assert_uint_ge(ks.est_bytes, 50 * 34);
+	ck_assert_int_eq(cache_keyspace(c, 10, 0, sm_now_ms() + 2000, &ks), 0);
+	ck_assert(!ks.complete || ks.keys == 50);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(counters_match_with_redis)
+{
+	struct cache_config k;
+	struct cache_counters n;
+	struct cache_value v;
+	struct tc_fill f = { .data = "x", .len = 1 }, neg = { .kind = CACHE_NEGATIVE };
+	struct cache *a, *b;
+
+	cfg_r(&k, "ctr");
+	k.instance = "a";
+	a = new_cache(&k);
+	k.instance = "b";
+	b = new_cache(&k);
+	ck_assert_int_eq(tc_get(a, "ctr:v1:k", &f, 1000, &v), 0);	/* miss, fill */
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(a, "ctr:v1:k", &f, 1000, &v), 0);	/* L1 */
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(b, "ctr:v1:n", &neg, 1000, &v), 0);	/* b fills a negative */
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(a, "ctr:v1:n", &neg, 1000, &v), 0);	/* Redis, negative */
+	ck_assert_int_eq(v.kind, CACHE_NEGATIVE);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(a, "ctr:v1:none", NULL, 1000, &v), -1);	/* read-only miss */
+	cache_value_free(&v);
+	cache_counters_get(a, &n);
+	ck_assert_int_eq((int)n.lookups, 4);
+	ck_assert_int_eq((int)n.l1_hits, 1);
+	ck_assert_int_eq((int)n.l2_hits, 1);
+	ck_assert_int_eq((int)n.misses, 2);
+	ck_assert_int_eq((int)n.negative_hits, 1);
+	ck_assert_int_eq((int)n.fills, 1);
+	ck_assert_int_eq((int)n.stale_served, 0);
+	ck_assert_int_eq((int)n.redis_errors, 0);
+	ck_assert_int_eq((int)n.lock_waits, 0);
+	/* GET, SET NX (lock), SET, EVAL (unlock); GET; GET */
+	ck_assert_int_eq((int)n.l2_calls, 6);
+	ck_assert_int_eq((int)n.l1_entries, 2);
+	ck_assert(cache_redis_ok(a));
+	cache_free(a);
+	cache_free(b);
+}
+END_TEST
+
+START_TEST(unix_socket)
+{
+	struct cache_config k;
+	struct cache_value v;
+	struct tc_fill f = { .data = "u", .len = 1 };
+	struct cache *u, *t;
+
+	tc_config(&k, "ux");
+	k.redis_unix = R.unix_path;
+	u = new_cache(&k);
+	cfg_r(&k, "ux");
+	t = new_cache(&k);
+	ck_assert_int_eq(tc_get(u, "ux:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	ck_assert(cache_redis_ok(u));
+	ck_assert_int_eq(tc_get(t, "ux:v1:k", NULL, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+	cache_value_free(&v);
+	cache_free(u);
+	cache_free(t);
+}
+END_TEST
+
+START_TEST(select_db)
+{
+	struct cache_config k;
+	struct cache_value v;
+	struct cache *d2, *d2b, *d0;
+
+	cfg_r(&k, "db");
+	k.redis_db = 2;
+	d2 = new_cache(&k);
+	d2b = new_cache(&k);
+	k.redis_db = 0;
+	d0 = new_cache(&k);
+	ck_assert_int_eq(cache_put(d2, "db:v1:k", "v", 1, CACHE_POSITIVE), 0);
+	ck_assert_int_eq(tc_get(d0, "db:v1:k", NULL, 1000, &v), -1);
+	cache_value_free(&v);
+	ck_assert_int_eq(tc_get(d2b, "db:v1:k", NULL, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+	cache_value_free(&v);
+	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "db:v1:k"), 0);
+	cache_free(d2);
+	cache_free(d2b);
+	cache_free(d0);
+}
+END_TEST
+
+START_TEST(corrupt_entry_is_a_miss)
+{
+	struct cache_config k;
+	struct cache_value v;
+	struct tc_fill f = { .data = "good", .len = 4 };
+	struct cache *c;
+	char out[64];
+
+	cfg_r(&k, "bad");
+	c = new_cache(&k);
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s", "bad:v1:k", "SMC\x02garbage-of-v2-format"), 0);
+	ck_assert_int_eq(tc_get(c, "bad:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "GETRANGE %s 0 3", "bad:v1:k"), 0);
+	ck_assert(memcmp(out, "SMC\x01", 4) == 0);
+	cache_free(c);
+}
+END_TEST
+
+static void *debug_sleep(void *arg)
+{
+	char out[64];
+
+	th_redis_cmd(&R, out, sizeof(out), "DEBUG SLEEP %s", (const char *)arg);
+	return NULL;
+}
+
+START_TEST(slow_redis_held_to_timeout)
+{
+	struct cache_config k;
+	struct cache_counters n;
+	struct cache_value v;
+	struct tc_fill f = { .data = "x", .len = 1 };
+	struct cache *c;
+	pthread_t th;
+	int64_t t0, took;
+	int i;
+
+	cfg_r(&k, "slow");
+	k.l1_ttl_s = -1;
+	k.command_timeout_ms = 150;
+	k.reconnect_max_ms = 200;
+	c = new_cache(&k);
+	ck_assert_int_eq(tc_get(c, "slow:v1:warm", &f, 1000, &v), 0);	/* pool warm */
+	cache_value_free(&v);
+	pthread_create(&th, NULL, debug_sleep, "1.2");
+	tc_sleep_ms(100);
+	/* a deadline shorter than the command timeout wins */
+	t0 = sm_now_ms();
+	ck_assert_int_eq(tc_get(c, "slow:v1:a", &f, 60, &v), -1);
+	took = sm_now_ms() - t0;
+	ck_assert(v.deadline_passed);
+	cache_value_free(&v);
+	ck_assert_int_lt((int)took, 130);
+	tc_sleep_ms(250);	/* let the backoff pass */
+	t0 = sm_now_ms();
+	ck_assert_int_eq(tc_get(c, "slow:v1:b", &f, 3000, &v), 0);
+	took = sm_now_ms() - t0;
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	ck_assert_int_lt((int)took, 150 * 3 + 100);	/* GET, SET NX, SET at most, each held to 150 */
+	/* while backing off, lookups do not wait for Redis at all */
+	t0 = sm_now_ms();
+	ck_assert_int_eq(tc_get(c, "slow:v1:c", &f, 3000, &v), 0);
+	ck_assert_int_lt((int)(sm_now_ms() - t0), 100);
+	cache_value_free(&v);
+	cache_counters_get(c, &n);
+	ck_assert_int_ge((int)n.redis_errors, 2);
+	ck_assert_int_ge((int)n.redis_skipped, 1);
+	ck_assert(!cache_redis_ok(c));
+	pthread_join(th, NULL);
+	/* Redis answers again: recovery within a few backoff periods */
+	for (i = 0; i < 40 && !cache_redis_ok(c); i++) {
+		tc_sleep_ms(50);
+		ck_assert_int_eq(tc_get(c, "slow:v1:d", &f, 1000, &v), 0);
+		cache_value_free(&v);
+	}
+	ck_assert(cache_redis_ok(c));
+	cache_free(c);
+}
+END_TEST
+
+static struct cache *auth_cache(const char *user, const char *pw, const char *prefix)
+{
+	struct cache_config k;
+
+	tc_config(&k, prefix);
+	k.redis_host = "127.0.0.1";
+	k.redis_port = A.port;
+	k.redis_user = user;
+	k.redis_password = pw;
+	k.l1_ttl_s = -1;
+	return new_cache(&k);
+}
+
+START_TEST(auth_acl_user_and_password_only)
+{
+	struct cache_value v;
+	struct tc_fill f = { .data = "x", .len = 1 };
+	struct cache *acl, *pwonly;
+
+	acl = auth_cache("alice", "alicepw", "au");
+	pwonly = auth_cache(NULL, "s3cret", "au");
+	ck_assert_int_eq(tc_get(acl, "au:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	ck_assert(cache_redis_ok(acl));
+	ck_assert_int_eq(tc_get(pwonly, "au:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+	cache_value_free(&v);
+	ck_assert(cache_redis_ok(pwonly));
+	ck_assert_int_eq(tc_calls(&f), 1);
+	cache_free(acl);
+	cache_free(pwonly);
+}
+END_TEST
+
+START_TEST(auth_wrong_password_counted)
+{
+	struct cache_counters n;
+	struct cache_value v;
+	struct tc_fill f = { .data = "x", .len = 1 };
+	struct cache *bad, *baduser, *none;
+
+	bad = auth_cache(NULL, "wrong", "aw");
+	baduser = auth_cache("alice", "wrong", "aw");
+	none = auth_cache(NULL, NULL, "aw");
+	ck_assert_int_eq(tc_get(bad, "aw:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	cache_counters_get(bad, &n);
+	ck_assert_int_eq((int)n.redis_errors, 1);
+	ck_assert(!cache_redis_ok(bad));
+	ck_assert_int_eq(tc_get(baduser, "aw:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	cache_counters_get(baduser, &n);
+	ck_assert_int_eq((int)n.redis_errors, 1);
+	/* no AUTH at all: the server says NOAUTH, counted too */
+	ck_assert_int_eq(tc_get(none, "aw:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	cache_value_free(&v);
+	cache_counters_get(none, &n);
+	ck_assert_int_ge((int)n.redis_errors, 1);
+	ck_assert(!cache_redis_ok(none));
+	cache_free(bad);
+	cache_free(baduser);
+	cache_free(none);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cache_redis");
+	TCase *tc = tcase_create("redis");
+	int rc;
+
+	if (th_redis_start(&R, 0, NULL) != 0)
+		th_skip_all("redis-server not available");
+	if (th_redis_start(&A, 0, "requirepass s3cret\nuser alice on >alicepw ~* &* +@all\n") != 0) {
+		th_redis_stop(&R);
+		th_skip_all("redis-server with ACL did not start");
+	}
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, ttl_per_kind_absolute);
+	tcase_add_test(tc, shared_between_instances_binary_safe);
+	tcase_add_test(tc, cross_process_single_flight);
+	tcase_add_test(tc, lock_of_another_holder_not_released);
+	tcase_add_test(tc, stale_from_redis_until_grace_ends);
+	tcase_add_test(tc, purge_and_flush);
+	tcase_add_test(tc, publish_and_fleet_totals);
+	tcase_add_test(tc, publisher_thread_publishes_and_stops_promptly);
+	tcase_add_test(tc, keyspace_sample);
+	tcase_add_test(tc, counters_match_with_redis);
+	tcase_add_test(tc, unix_socket);
+	tcase_add_test(tc, select_db);
+	tcase_add_test(tc, corrupt_entry_is_a_miss);
+	tcase_add_test(tc, slow_redis_held_to_timeout);
+	tcase_add_test(tc, auth_acl_user_and_password_only);
+	tcase_add_test(tc, auth_wrong_password_counted);
+	suite_add_tcase(s, tc);
+	rc = th_run(s);
+	th_redis_stop(&R);
+	th_redis_stop(&A);
+	return rc;
+}
