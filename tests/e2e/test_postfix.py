@@ -199,7 +199,7 @@ def run(t, env):
         return elapsed
 
     def stripe_down():
-        failure("Stripe 500", {"*": {"status": 500}}, r"^error=server$", "e1@elsewhere.test")
+        failure("Stripe 500", {"*": {"status": 500, "should_retry": False}}, r"^error=server$", "e1@elsewhere.test")
         failure("Stripe 429", {"*": {"status": 429}}, r"^error=rate-limited$", "e2@elsewhere.test")
         failure("Stripe 401", {"*": {"status": 401}}, r"^error=auth$", "e3@elsewhere.test")
         failure("Stripe garbage", {"*": {"malformed": True}}, r"^error=malformed$", "e4@elsewhere.test")

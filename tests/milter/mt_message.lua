@@ -1,0 +1,82 @@
+-- mt_message.lua - one message through stripe-milter under miltertest, described by the
+-- environment (set by test_miltertest.py):
+--   MT_SOCKET   milter socket (unix:/path or inet:port@host)
+--   MT_IP       client address (default 198.51.100.7)
+--   MT_AUTH     {auth_authen} at MAIL FROM (default none)
+--   MT_ENVFROM  envelope sender (default <jenny@customer.test>)
+--   MT_RCPT     recipient (default <support@example.test>)
+--   MT_FROM     From header value ("" = no From header)
+--   MT_FORGED   "yes": send forged prefix headers (several copies, case variants, folded)
+--   MT_EXPECT   Lua pattern the added X-Stripe-Lookup must match
+--   MT_STATUS   expected X-Stripe-Subscription-Status ("" = must not be added)
+-- Errors end the script with a message and a non-zero exit status.
+
+local function env(name, default)
+	local v = os.getenv(name)
+	if v == nil then return default end
+	return v
+end
+
+local conn = mt.connect(env("MT_SOCKET", ""), 40, 0.05)
+if conn == nil then error("cannot connect to the milter") end
+
+-- Postfix's defaults: protocol 6, every action, every step offered.
+if mt.negotiate(conn, nil, nil, nil) ~= nil then error("negotiate failed") end
+if mt.conninfo(conn, "client.example.net", env("MT_IP", "198.51.100.7")) ~= nil then
+	error("conninfo failed")
+end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("connect not continued") end
+
+local auth = env("MT_AUTH", "")
+if auth ~= "" then
+	mt.macro(conn, SMFIC_MAIL, "{auth_authen}", auth)
+end
+if mt.mailfrom(conn, env("MT_ENVFROM", "<jenny@customer.test>")) ~= nil then error("mailfrom failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("mailfrom not continued") end
+if mt.rcptto(conn, env("MT_RCPT", "<support@example.test>")) ~= nil then error("rcptto failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("rcpt not continued") end
+
+local from = env("MT_FROM", "Jenny Rosen <jenny@customer.test>")
+if from ~= "" then
+	if mt.header(conn, "From", from) ~= nil then error("header From failed") end
+end
+mt.header(conn, "Subject", "miltertest")
+local forged = env("MT_FORGED", "") == "yes"
+if forged then
+	mt.header(conn, "X-Stripe-Lookup", "found; cache=hit")
+	mt.header(conn, "X-Stripe-Subscription-Status", "active")
+	mt.header(conn, "x-stripe-subscription-status", "active")
+	mt.header(conn, "X-STRIPE-CUSTOMER", "name=\"CEO\";\r\n\tdelinquent=no")
+end
+-- no mt.eoh(): the milter negotiates SMFIP_NOEOH, as Postfix sees it
+if mt.eom(conn) ~= nil then error("eom failed") end
+if mt.getreply(conn) ~= SMFIR_ACCEPT then error("message not accepted") end
+
+if forged then
+	for _, h in ipairs({"X-Stripe-Lookup", "X-Stripe-Subscription-Status",
+	    "x-stripe-subscription-status", "X-STRIPE-CUSTOMER"}) do
+		if not mt.eom_check(conn, MT_HDRDELETE, h) then
+			error("forged header " .. h .. " not deleted")
+		end
+	end
+elseif mt.eom_check(conn, MT_HDRDELETE) then
+	error("a header was deleted from a message without forged ones")
+end
+
+local lookup = mt.getheader(conn, "X-Stripe-Lookup", 0)
+if lookup == nil then error("X-Stripe-Lookup not added") end
+local want = env("MT_EXPECT", "^found;")
+if not string.find(lookup, want) then
+	error("X-Stripe-Lookup '" .. lookup .. "' does not match '" .. want .. "'")
+end
+mt.echo("X-Stripe-Lookup: " .. lookup)
+
+local status = env("MT_STATUS", "")
+local got = mt.getheader(conn, "X-Stripe-Subscription-Status", 0)
+if status == "" then
+	if got ~= nil then error("unexpected X-Stripe-Subscription-Status: " .. got) end
+elseif got ~= status then
+	error("X-Stripe-Subscription-Status '" .. tostring(got) .. "', want '" .. status .. "'")
+end
+
+mt.disconnect(conn)

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""test_miltertest.py - the milter protocol under miltertest (tests/milter/mt_message.lua).
+
+Starts a private redis-server, the Stripe stand-in and the daemon, then runs the Lua script
+once per case: headers added, forged copies deleted (several, case variants, folded),
+every skip rule, Stripe hanging (deadline held), 429, 5xx, a restricted key without
+permission, Redis down, and the same over an inet: socket.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+import mta  # noqa: E402
+import smtest  # noqa: E402
+
+SCRIPT = os.path.join(smtest.srcdir(), "tests", "milter", "mt_message.lua")
+STATE = {
+    "products": [{"id": "prod_pro", "name": "Pro"}],
+    "customers": [{"id": "cus_jenny", "email": "jenny@customer.test", "name": "Jenny Rosen"},
+                  {"id": "cus_pat", "email": "pat@customer.test", "name": "Pat Late",
+                   "delinquent": True}],
+    "subscriptions": [
+        {"customer": "cus_jenny", "status": "active",
+         "items": [{"price": {"unit_amount": 4900, "currency": "usd", "product": "prod_pro",
+                              "recurring": {"interval": "month", "interval_count": 1}}}]},
+        {"customer": "cus_pat", "status": "past_due",
+         "items": [{"price": {"unit_amount": 4900, "currency": "usd", "product": "prod_pro",
+                              "recurring": {"interval": "month", "interval_count": 1}}}]}],
+    "keys": {"rk_test_nocust": {"missing": ["rak_customer_read"]}},
+}
+
+
+def main():
+    t = smtest.TAP()
+    try:
+        if not os.path.exists("/usr/bin/miltertest"):
+            raise smtest.Unavailable("miltertest is not installed (apt-get install miltertest)")
+        redis = smtest.Redis()
+        s = smtest.Standin()
+        s.state(STATE)
+        m = mta.Milter(s, redis, options={
+            "LookupTimeout": "1000", "InternalHosts": "10.0.0.0/8, 2001:db8::/32",
+            "Recipients": "support@example.test, @billing.example.test",
+            "SkipSenderDomains": "example.test"})
+    except smtest.Unavailable as e:
+        smtest.TAP.skip_all(str(e))
+
+    def case(name, expect, status="", **env):
+        e = {"MT_SOCKET": m.socket, "MT_EXPECT": expect, "MT_STATUS": status}
+        e.update({k.upper(): v for k, v in env.items()})
+        t0 = time.time()
+        rc, out = mta.miltertest(SCRIPT, e)
+        t.ok(rc == 0, name, out + "\nmilter log tail:\n" + m.log()[-1500:])
+        return time.time() - t0
+
+    try:
+        case("found, headers added", r"^found; cache=miss; mode=test$", "active")
+        case("second time: cache hit", r"^found; cache=hit; age=%d+; mode=test$", "active")
+        case("forged copies deleted, ours added", r"^found;", "past_due",
+             mt_envfrom="<pat@customer.test>", mt_from="<pat@customer.test>", mt_forged="yes")
+        case("forged copies deleted on a skipped message too", r"^skipped=authenticated$",
+             mt_auth="jenny", mt_forged="yes")
+        case("SMTP AUTH skipped", r"^skipped=authenticated$", mt_auth="jenny")
+        case("internal IPv4 host skipped", r"^skipped=internal%-host$", mt_ip="10.1.2.3")
+        case("internal IPv6 host skipped", r"^skipped=internal%-host$", mt_ip="2001:db8::25")
+        case("recipient filter: other recipient skipped", r"^skipped=recipient$",
+             mt_rcpt="<sales@example.test>")
+        case("recipient filter: domain entry matches", r"^found;", "active",
+             mt_rcpt="<anyone@billing.example.test>")
+        case("own sender domain skipped", r"^skipped=sender%-domain$",
+             mt_envfrom="<me@example.test>", mt_from="me@example.test")
+        case("null sender skipped", r"^skipped=null%-sender$", mt_envfrom="<>", mt_from="")
+        case("bounce sender skipped", r"^skipped=bounce$",
+             mt_envfrom="<MAILER-DAEMON@elsewhere.test>", mt_from="MAILER-DAEMON@elsewhere.test")
+        case("no From header", r"^skipped=no%-sender$", mt_from="")
+        case("malformed From header", r"^skipped=malformed%-sender$", mt_from="<<<oops")
+        case("From names another address: its lookup", r"^not%-found;",
+             mt_from="Someone <someone@elsewhere.test>")
+
+        s.faults({"*": {"hang": True}})
+        el = case("Stripe hangs: error=timeout", r"^error=timeout$", mt_envfrom="<h1@elsewhere.test>",
+                  mt_from="h1@elsewhere.test")
+        t.ok(el < 1.0 + 2.0, "deadline held: message done in %.2f s (LookupTimeout 1 s)" % el)
+        s.faults({"*": {"status": 429}})
+        case("Stripe 429: error=rate-limited", r"^error=rate%-limited$",
+             mt_envfrom="<h2@elsewhere.test>", mt_from="h2@elsewhere.test")
+        s.faults({"*": {"status": 500, "should_retry": False}})
+        case("Stripe 5xx: error=server", r"^error=server$", mt_envfrom="<h3@elsewhere.test>",
+             mt_from="h3@elsewhere.test")
+        s.faults({})
+        with open(m.keyfile, "w") as f:
+            f.write("rk_test_nocust\n")
+        m.reload({"CachePrefix": "nocust"})
+        case("restricted key without Customers: Read: error=permission", r"^error=permission$",
+             mt_envfrom="<h4@elsewhere.test>", mt_from="h4@elsewhere.test")
+        with open(m.keyfile, "w") as f:
+            f.write(mta.Milter.KEY + "\n")
+        m.reload({"CachePrefix": "stripe-milter"})
+        redis.kill()
+        el = case("Redis down: found through Stripe", r"^found;", "past_due",
+                  mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
+        t.ok(el < 3.0, "Redis down cost %.2f s" % el)
+        m.stop()
+        m2 = mta.Milter(s, None, socket="inet")
+        try:
+            rc, out = mta.miltertest(SCRIPT, {"MT_SOCKET": m2.socket, "MT_EXPECT": "^found;",
+                                              "MT_STATUS": "active"})
+            t.ok(rc == 0, "inet: socket, no Redis configured: found", out + m2.log()[-1000:])
+        finally:
+            m2.stop()
+    finally:
+        m.stop()
+        s.stop()
+        redis.stop()
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
