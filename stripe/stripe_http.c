@@ -274,7 +274,12 @@ static void stripe_handle_setup(struct stripe_client *c, CURL *h, const char *ur
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(c->allow_http ? CURLPROTO_HTTP | CURLPROTO_HTTPS :
+	    CURLPROTO_HTTPS));
+#endif
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);

@@ -1,8 +1,8 @@
 /*
  * stripe_summary.c - struct stripe_summary <-> compact versioned JSON, for the cache.
  *
- * Interface: stripe_summary_encode() writes {"v":1,...} (malloc'd, compact, keys sorted
- *	as written); stripe_summary_decode() reads it back into an identical struct (the
+ * Interface: stripe_summary_encode() writes {"v":1,...} (malloc'd, compact, short keys);
+ *	stripe_summary_decode() reads it back into an identical struct (the
  *	round trip is exact for any summary whose strings are valid UTF-8).
  *
  * Rules for decode: "v" must be STRIPE_SUMMARY_VERSION (anything else is rejected with
@@ -183,7 +183,7 @@ static void stripe_dec_money(struct stripe_dec *d, json_t *v, struct stripe_mone
 		return;
 	}
 	m->amount = (int64_t)json_integer_value(json_array_get(v, 0));
-	sm_strlcpy(m->currency, json_string_value(json_array_get(v, 1)), sizeof(m->currency));
+	stripe_dec_copy(m->currency, sizeof(m->currency), json_string_value(json_array_get(v, 1)));
 }
 
 static enum stripe_sub_status stripe_dec_status(const char *name)

@@ -1,0 +1,69 @@
+/*
+ * fuzz_stripe_parse.c - libFuzzer harness: untrusted Stripe JSON -> summary.
+ *
+ * The input is fed to every list parser of stripe/ (customers, subscriptions, charges,
+ * products) and to the error parser; what they accept is assembled into a struct
+ * stripe_summary the way a lookup does, which must then survive the cache encoding
+ * exactly (encode -> decode -> identical). Any crash, sanitizer report or mismatch is a bug.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "stripe/stripe_int.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fuzz_round_trip(const struct stripe_summary *s)
+{
+	struct stripe_summary back;
+	char *buf = NULL, err[128];
+	size_t len;
+
+	if (stripe_summary_encode(s, &buf, &len) != 0)
+		abort();	/* parsed strings are valid UTF-8: encoding cannot fail */
+	if (stripe_summary_decode(buf, len, &back, err, sizeof(err)) != 0 ||
+	    memcmp(s, &back, sizeof(back)) != 0)
+		abort();
+	free(buf);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char keys[2][STRIPE_META_KEY_MAX + 1] = { "tier", "plan" };
+	static struct stripe_customer custs[STRIPE_CUSTOMERS_LIMIT];
+	static struct stripe_subscription subs[STRIPE_SUBS_FETCH];
+	struct stripe_product prods[STRIPE_SUBS_MAX];
+	struct stripe_summary s;
+	const char *buf = (const char *)data;
+	char msg[160], perm[STRIPE_CODE_MAX], last[STRIPE_ID_MAX];
+	bool more;
+	int n, ns, np;
+
+	memset(&s, 0, sizeof(s));
+	if (stripe_parse_customers(buf, size, keys, 2, custs, STRIPE_CUSTOMERS_LIMIT, &n, msg,
+	    sizeof(msg)) == 0 && n > 0) {
+		int k = stripe_choose_customer(custs, n);
+
+		s.found = true;
+		s.matches = n;
+		memcpy(s.customer_id, custs[k].id, sizeof(s.customer_id));
+		memcpy(s.email, custs[k].email, sizeof(s.email));
+		memcpy(s.name, custs[k].name, sizeof(s.name));
+		s.created = custs[k].created;
+		s.balance = custs[k].balance;
+		s.nmeta = custs[k].nmeta;
+		memcpy(s.meta, custs[k].meta, sizeof(s.meta));
+	}
+	if (stripe_parse_subscriptions(buf, size, subs, STRIPE_SUBS_FETCH, &ns, &more, msg,
+	    sizeof(msg)) == 0)
+		stripe_subs_summarise(&s, subs, ns);
+	stripe_parse_charges(buf, size, &s.charges, 100, &more, last, sizeof(last), msg, sizeof(msg));
+	if (stripe_parse_products(buf, size, prods, STRIPE_SUBS_MAX, &np, msg, sizeof(msg)) == 0 &&
+	    np > 0 && s.nsubs > 0)
+		memcpy(s.subs[0].plan, prods[0].name, sizeof(s.subs[0].plan));
+	stripe_parse_error(buf, size, msg, sizeof(msg), perm, sizeof(perm));
+	fuzz_round_trip(&s);
+	return 0;
+}
