@@ -375,7 +375,11 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 	cc = curl_easy_perform(h);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &call->status);
-	stripe_handle_put(c, cc == CURLE_OK ? h : NULL);	/* a failed connection is not reused */
+	if (cc != CURLE_OK) {	/* a failed connection is not reused */
+		curl_easy_cleanup(h);
+		h = NULL;
+	}
+	stripe_handle_put(c, h);
 	stripe_attempt_classify(&a, cc, deadline_ms);
 	stripe_stats_count(c, stripe_outcome_of(call->err, call->status), sm_now_ms() - t0);
 	return stripe_http_retryable(call->err, call->status, a.should_retry, c->retry_rate_limited);
