@@ -139,6 +139,14 @@ static bool replica_linked(void)
 	    strstr(out, "master_link_status:up") != NULL;
 }
 
+static bool replica_has_before(void)
+{
+	char out[64];
+
+	return th_redis_cmd(&S, out, sizeof(out), "EXISTS %s", "sn:v1:before") == 0 &&
+	    strcmp(out, "1") == 0;
+}
+
 static bool failed_over(void)
 {
 	return sentinel_master_port() == S.port;
@@ -172,6 +180,8 @@ START_TEST(follows_failover)
 	cache_counters_get(c, &n);
 	ck_assert_int_eq((int)n.sentinel_discoveries, 1);
 
+	/* replication is asynchronous: fail over only once the replica has the entry */
+	ck_assert_msg(wait_for(replica_has_before, 5000), "entry did not reach the replica");
 	{
 		redisReply *r = NULL;
 
@@ -201,8 +211,12 @@ START_TEST(follows_failover)
 	ck_assert_int_eq(th_redis_cmd(&S, out, sizeof(out), "EXISTS %s", "sn:v1:after"), 0);
 	ck_assert_str_eq(out, "1");
 	/* the entry written before the failover was replicated and is read from the new master */
-	ck_assert_int_eq(tc_get(c, "sn:v1:before", NULL, 1000, &v), 0);
-	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+	rc = tc_get(c, "sn:v1:before", NULL, 1000, &v);
+	cache_counters_get(c, &n);
+	th_redis_cmd(&S, out, sizeof(out), "EXISTS %s", "sn:v1:before");
+	ck_assert_msg(rc == 0 && v.source == CACHE_SRC_REDIS, "rc %d source %d, redis errors %llu, "
+	    "skipped %llu, on the new master: %s", rc, v.source, (unsigned long long)n.redis_errors,
+	    (unsigned long long)n.redis_skipped, out);
 	cache_value_free(&v);
 	cache_counters_get(c, &n);
 	ck_assert_int_ge((int)n.sentinel_discoveries, 2);
