@@ -15,6 +15,8 @@
  * comments or literals, two words in a row in a local part, an empty "<>" in a header, domain
  * atoms other than letters, digits, '-', '_' and 8-bit bytes.
  *
+ * Interface: see mf_addr.h. Diagnostics: none; the result code says what went wrong.
+ *
  * Known limits: encoded words are not decoded (they only appear in display names, which are
  * skipped); a local part is returned as written (quoted forms are not canonicalised, so
  * "a"@b and a@b differ); IDNs are not converted to A-labels.

@@ -1,6 +1,8 @@
 /*
  * mf_hdr.c - the header contract: a lookup result as X-Stripe-* header lines.
  *
+ * Interface: see mf_hdr.h. This comment is the header contract's reference.
+ *
  * Lines, in this order (prefix "X-Stripe-" configurable; groups configurable):
  *	Lookup			found; cache=hit; age=120; mode=live[; stale=yes][; error=<class>]
  *				[; missing=charges,plan-names][; from-count=2]

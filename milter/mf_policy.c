@@ -18,6 +18,7 @@
  * quoting "dmarc=pass" is never mistaken for a result), CFWS around '=', '.' and '/' is
  * allowed. Values longer than 8 KB fail closed (false).
  *
+ * Interface: see mf_policy.h.
  * Diagnostics: parse functions return -1 and write "bad item 'x': why" into err.
  * Known limits: no organisational-domain (public suffix) lookup for DKIM alignment.
  */
@@ -554,6 +555,26 @@ static bool mf_ar_aligned(const char *d, const char *from)
 	return dl > fl + 1 && d[dl - fl - 1] == '.' && strcasecmp(d + dl - fl, from) == 0;
 }
 
+/* Next ';'-separated segment of *p (quoted strings kept whole), NUL-terminated in place;
+ * NULL when *p is exhausted. */
+static char *mf_ar_segment(char **p)
+{
+	char *s = *p, *e;
+	bool quoted = false;
+
+	if (s == NULL)
+		return NULL;
+	for (e = s; *e != '\0' && (quoted || *e != ';'); e++) {
+		if (*e == '\\' && quoted && e[1] != '\0')
+			e++;
+		else if (*e == '"')
+			quoted = !quoted;
+	}
+	*p = *e != '\0' ? e + 1 : NULL;
+	*e = '\0';
+	return s;
+}
+
 /* One resinfo (between ';'): true when it passes the gate. */
 static bool mf_ar_resinfo(char *seg, const char *from_domain, bool allow_dkim)
 {
@@ -595,36 +616,19 @@ bool mf_authres_dmarc_pass(const char *header_value, const struct mf_match_list 
     const char *from_domain, bool allow_aligned_dkim)
 {
 	char buf[MF_AR_MAX];
-	char *p, *seg, *id;
-	bool quoted = false, first = true;
+	char *p = buf, *seg, *id;
 
 	if (header_value == NULL || from_domain == NULL || from_domain[0] == '\0' ||
 	    mf_match_count(trusted_authserv_ids) == 0)
 		return false;
 	if (mf_ar_strip(header_value, buf, sizeof(buf)) != 0)
 		return false;
-	for (p = seg = buf;; p++) {
-		if (*p == '"' && (p == buf || p[-1] != '\\'))
-			quoted = !quoted;
-		if (*p != '\0' && (quoted || *p != ';'))
-			continue;
-		{
-			bool end = *p == '\0';
-
-			*p = '\0';
-			if (first) {
-				char *q = seg;
-
-				if ((id = mf_ar_word(&q)) == NULL ||
-				    !mf_match_addr(trusted_authserv_ids, mf_ar_unquote(id)))
-					return false;
-				first = false;
-			} else if (mf_ar_resinfo(seg, from_domain, allow_aligned_dkim)) {
-				return true;
-			}
-			if (end)
-				return false;
-			seg = p + 1;
-		}
-	}
+	/* authserv-id [version] */
+	if ((seg = mf_ar_segment(&p)) == NULL || (id = mf_ar_word(&seg)) == NULL ||
+	    !mf_match_addr(trusted_authserv_ids, mf_ar_unquote(id)))
+		return false;
+	while ((seg = mf_ar_segment(&p)) != NULL)
+		if (mf_ar_resinfo(seg, from_domain, allow_aligned_dkim))
+			return true;
+	return false;
 }
