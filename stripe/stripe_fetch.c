@@ -6,8 +6,9 @@
  *	stripe_jobs_run(jobs, n) runs them at once (n-1 threads plus the caller) and returns
  *	when all are done. Each job records its requests and its error, if any.
  *
- * Rules: a 403 on subscriptions, products or charges is not an error: the job flags the
- *	part in job->missing and carries on without it. A 403 on customers is an error.
+ * Rules: a 403 naming a rak_* permission on subscriptions, products or charges is not an
+ *	error: the job flags the part in job->missing and carries on without it. A 403 on
+ *	customers, or one naming no permission, is an error.
  *	Plan names come first from the caller's product cache (product_get), then from one
  *	GET /v1/products?ids[]=... for the rest; names fetched are offered to product_put.
  *
@@ -42,13 +43,15 @@ void stripe_job_free(struct stripe_job *j)
 	j->subs = NULL;
 }
 
-/* One GET; a 403 on an optional part becomes missing |= part. 0 when data is in call. */
+/* One GET; a 403 naming a rak_* permission on an optional part becomes missing |= part
+ * (a 403 naming none, e.g. no access to a Connect account, stays an error). 0 when data
+ * is in call. */
 static int stripe_job_get(struct stripe_job *j, const char *path, unsigned optional_part)
 {
 	enum stripe_errclass e = stripe_http_get(j->c, path, j->deadline_ms, &j->call);
 
 	j->requests += j->call.requests;
-	if (e == STRIPE_E_PERMISSION && optional_part) {
+	if (e == STRIPE_E_PERMISSION && optional_part && j->call.permission[0]) {
 		j->missing |= optional_part;
 		return -1;
 	}

@@ -414,6 +414,11 @@ START_TEST(error_classes_and_retry_rules)
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"status\":401}}", &n, &r), STRIPE_E_AUTH);
 	ck_assert_int_eq(n, 1);
+	/* Even if Stripe echoed the whole key, the result never carries it. */
+	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"status\":401,\"message\":"
+	    "\"Invalid API Key provided: sk_test_4eC39HqLyjWDarjtT1zdp7dc\"}}", &n, &r), STRIPE_E_AUTH);
+	ck_assert_ptr_null(strstr(r.message, "4eC39HqLyjWDarjtT1zdp7dc"));
+	ck_assert_ptr_nonnull(strstr(r.message, "Invalid API Key provided: sk_test_***"));
 	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"malformed\":true}}", &n, &r), STRIPE_E_MALFORMED);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"body\":\"[1,2,3]\"}}", &n, &r), STRIPE_E_MALFORMED);
@@ -458,6 +463,17 @@ START_TEST(errors_on_later_calls_fail_the_lookup)
 	given(BASIC_STATE);
 	faults("{\"subscriptions\":{\"status\":401}}");
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_E_AUTH);
+	/* A 403 that names no rak_* permission is not a missing part: an error. */
+	given(BASIC_STATE);
+	faults("{\"charges\":{\"status\":403,\"message\":\"No access to this account.\"}}");
+	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_E_PERMISSION);
+	ck_assert_str_eq(r.permission, "");
+	ck_assert_str_eq(r.message, "No access to this account.");
+	/* One that does (a fault rule this time, not a key) is. */
+	given(BASIC_STATE);
+	faults("{\"products\":{\"permission\":\"rak_product_read\"}}");
+	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_PLAN_NAMES);
 	stripe_client_free(c);
 }
 END_TEST
