@@ -11,7 +11,8 @@
  *				skipped=<reason>
  *		age= is shown when the data came from a cache (cache is not "miss"). Stale data
  *		served because Stripe failed reads "found; cache=stale; age=...; mode=...;
- *		stale=yes; error=timeout", so "^found" still means customer data follows.
+ *		stale=yes; error=timeout", so "^found" still means customer data follows (the
+ *		caller may pass that as state FOUND or ERROR with stale set and the summary).
  *	Customer-Id		cus_NffrFeUfNV2Hib
  *	Customer		name="Jenny Rosen"; created=2024-03-01; delinquent=no;
  *				balance=0.00 USD; matches=1

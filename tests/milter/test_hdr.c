@@ -234,6 +234,20 @@ START_TEST(stale_missing_from_count)
 	    "\tperiod_end=2026-12-01; cancel_at_period_end=no");
 	ck_assert_ptr_null(find(&l, "X-Stripe-Charges"));
 
+	/* the same, passed as FOUND with stale set */
+	li.state = MF_LK_FOUND;
+	ck_assert_int_eq(mf_hdr_render(&o, &li, &s, &l), 5);
+	want(&l, 0, "X-Stripe-Lookup",
+	    "found; cache=stale; age=4000; mode=live; stale=yes;\n"
+	    "\terror=timeout; missing=plan-names,charges; from-count=2");
+	li.error_class = NULL;
+	ck_assert_int_eq(mf_hdr_render(&o, &li, &s, &l), 5);
+	want(&l, 0, "X-Stripe-Lookup",
+	    "found; cache=stale; age=4000; mode=live; stale=yes;\n"
+	    "\tmissing=plan-names,charges; from-count=2");
+	li.state = MF_LK_ERROR;
+	li.error_class = "timeout";
+
 	/* stale negative entry */
 	s.found = false;
 	ck_assert_int_eq(mf_hdr_render(&o, &li, &s, &l), 1);
