@@ -1,3 +1,5 @@
 # tests/e2e/local.mk - end-to-end tests: the daemon behind a real Postfix (swaks).
 TESTS += tests/e2e/test_postfix.py
 EXTRA_DIST += tests/e2e/test_postfix.py
+TESTS += tests/e2e/test_examples.py
+EXTRA_DIST += tests/e2e/test_examples.py

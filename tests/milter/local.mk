@@ -2,3 +2,10 @@
 include $(srcdir)/tests/milter/units.mk
 TESTS += tests/milter/test_miltertest.py
 EXTRA_DIST += tests/milter/test_miltertest.py tests/milter/mt_message.lua
+if HAVE_CHECK
+check_PROGRAMS += tests/milter/test_conf
+tests_milter_test_conf_CFLAGS = $(TH_CFLAGS)
+tests_milter_test_conf_SOURCES = tests/milter/test_conf.c
+tests_milter_test_conf_LDADD = milter/libmf.a $(TH_LDADD)
+TESTS += tests/milter/test_conf
+endif
