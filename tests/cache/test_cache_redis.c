@@ -154,6 +154,7 @@ static void xp_child(int ready_fd, int go_fd, int report_fd)
 	struct cache *c;
 	char err[256], b;
 
+	memset(&rep, 0, sizeof(rep));
 	cfg_r(&k, "xp");
 	k.lock_wait_ms = 3000;
 	c = cache_new(&k, err, sizeof(err));
