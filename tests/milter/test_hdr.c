@@ -787,6 +787,84 @@ START_TEST(rfc2047_round_trip)
 }
 END_TEST
 
+/* Decodes mf_hdr_rfc2047() output (words separated by spaces) back to UTF-8. */
+static void decode_all(const char *enc, char *dec)
+{
+	const char *p = enc;
+	size_t d = 0;
+
+	while (*p != '\0') {
+		const char *sp = strchr(p, ' ');
+		size_t wl = sp != NULL ? (size_t)(sp - p) : strlen(p);
+
+		d += decode_word(p, wl, dec + d);
+		p += wl + (sp != NULL);
+	}
+	dec[d] = '\0';
+}
+
+START_TEST(invalid_utf8_replaced)
+{
+	static const char *const cases[][2] = {
+		{ "a\xe2\x82", "a\xef\xbf\xbd\xef\xbf\xbd" },		/* truncated */
+		{ "\xe2\x28\xa1x", "\xef\xbf\xbd(\xef\xbf\xbdx" },	/* bad continuation */
+		{ "\xe0\x80\xaf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },	/* overlong */
+		{ "\xc1\xbf", "\xef\xbf\xbd\xef\xbf\xbd" },		/* overlong 2-byte */
+		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },	/* surrogate */
+		{ "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xf0\x9f\x98\x80!", "\xf0\x9f\x98\x80!" },		/* valid 4-byte */
+		{ "\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf" },		/* U+10FFFF */
+	};
+	char enc[512], dec[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_gt(mf_hdr_rfc2047(cases[i][0], strlen(cases[i][0]), enc, sizeof(enc)), 0);
+		decode_all(enc, dec);
+		ck_assert_msg(strcmp(dec, cases[i][1]) == 0, "case %zu: [%s] decodes to [%s]", i, enc,
+		    dec);
+	}
+}
+END_TEST
+
+START_TEST(odd_arguments)
+{
+	struct stripe_summary s;
+	struct mf_hdr_opts o = opts_all();
+	struct mf_hdr_list l;
+
+	jenny(&s);
+	ck_assert_int_eq(mf_hdr_render(NULL, &found_hit, &s, &l), -1);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(mf_hdr_render(&o, NULL, &s, &l), -1);
+	ck_assert_int_eq(mf_hdr_render(&o, &found_hit, &s, NULL), -1);
+	/* a cap below 32 is raised to 32; whole items only */
+	o.max_value = 10;
+	o.groups = 0;
+	ck_assert_int_eq(mf_hdr_render(&o, &found_hit, &s, &l), 1);
+	want(&l, 0, "X-Stripe-Lookup", "found; cache=hit; age=120");
+	/* a total without a currency is left out */
+	o = opts_all();
+	o.groups = MF_HG_CHARGES;
+	s.charges.ntotals = 2;
+	s.charges.totals[0].currency[0] = '\0';
+	s.charges.totals[1].amount = 100;
+	sm_strlcpy(s.charges.totals[1].currency, "eur", sizeof(s.charges.totals[1].currency));
+	ck_assert_int_eq(mf_hdr_render(&o, &found_hit, &s, &l), 2);
+	want(&l, 1, "X-Stripe-Charges",
+	    "window=90d; count=3; succeeded=2; failed=1; refunded=0;\n"
+	    "\tdisputed=0; total=1.00 EUR; last=2026-11-20 failed card_declined");
+	/* the public encoder with no output or no input */
+	ck_assert_int_eq(mf_hdr_rfc2047("x", 1, NULL, 10), -1);
+	{
+		char out[8] = "junk";
+
+		ck_assert_int_eq(mf_hdr_rfc2047(NULL, 0, out, sizeof(out)), 0);
+		ck_assert_str_eq(out, "");
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mf_hdr");
@@ -809,6 +887,8 @@ int main(void)
 	tcase_add_test(tc, metadata_capped_by_items);
 	tcase_add_test(tc, has_prefix);
 	tcase_add_test(tc, rfc2047_round_trip);
+	tcase_add_test(tc, invalid_utf8_replaced);
+	tcase_add_test(tc, odd_arguments);
 	suite_add_tcase(s, tc);
 	return th_run(s);
 }

@@ -158,6 +158,17 @@ START_TEST(cidr_errors_name_the_item)
 	cidr_bad("[::1", "bad item '[::1': unbalanced '['");
 	cidr_bad("10.0.0", "bad item '10.0.0': not an IPv4 or IPv6 address");
 	cidr_bad("1.2.3.4.5", "bad item '1.2.3.4.5': not an IPv4 or IPv6 address");
+	{
+		char big[400], err[512];
+		struct mf_cidr_list *l = NULL;
+
+		memset(big, '1', 300);
+		big[300] = '\0';
+		ck_assert_int_eq(mf_cidr_parse(big, &l, err, sizeof(err)), -1);
+		ck_assert_ptr_null(l);
+		ck_assert_msg(strncmp(err, "bad item '111", 13) == 0 &&
+		    strstr(err, "': item too long") != NULL, "[%s]", err);
+	}
 }
 END_TEST
 
@@ -303,6 +314,13 @@ START_TEST(authres_comments_quotes_folding)
 	    "example.com", false));
 	ck_assert(ar("mx.example.net;\r\n\tspf=pass smtp.mailfrom=a@example.com;\r\n\tdmarc=pass\r\n"
 	    "\theader.from=example.com", "example.com", false));
+	/* quoted-pairs in comments and quoted strings */
+	ck_assert(ar("mx.example.net; dmarc=pass (a \\) b; c) header.from=example.com", "example.com",
+	    false));
+	ck_assert(!ar("mx.example.net; dmarc=fail reason=\"x \\\"; dmarc=pass header.from=example.com\"",
+	    "example.com", false));
+	ck_assert(ar("mx.example.net; spf=pass reason=\"a \\\" b\"; dmarc=pass header.from=example.com",
+	    "example.com", false));
 	ck_assert(!ar("mx.example.net; dmarc=pass (unterminated header.from=example.com", "example.com",
 	    false));
 	ck_assert(!ar("mx.example.net; dmarc=pass header.from=\"example.com", "example.com", false));
