@@ -41,7 +41,7 @@ def main():
         redis = smtest.Redis()
         standin = smtest.Standin(args=["--seed", os.path.join(HERE, "seed.json")])
         milter = mta.Milter(standin, redis)
-        postfix = mta.Postfix(milter.socket)
+        postfix = mta.Postfix(milter.mta_socket)
     except smtest.Unavailable as e:
         print("demo cannot run here: %s" % e)
         return 1

@@ -46,7 +46,7 @@ def main():
         s = smtest.Standin(args=["--seed", SEED])
         m = mta.Milter(s, redis)
         hc = open(os.path.join(CONF, "header_checks")).read()
-        p = mta.Postfix(m.socket, header_checks=hc)
+        p = mta.Postfix(m.mta_socket, header_checks=hc)
     except smtest.Unavailable as e:
         smtest.TAP.skip_all(str(e))
     tmp = smtest.tempdir("sm-sieve-")
@@ -85,7 +85,7 @@ def main():
         msg = deliver("mallory@attacker.test", FORGED)
         t.is_(stripe_names(msg), [], "milter down + header_checks: forged headers dropped, mail delivered")
         p.stop()
-        p2 = mta.Postfix(m.socket)
+        p2 = mta.Postfix(m.mta_socket)
         try:
             n = len(p2.mails("support"))
             p2.send("mallory@attacker.test", "support@example.test",

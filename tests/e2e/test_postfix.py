@@ -93,7 +93,7 @@ class Env:
         self.standin.state(STATE)
         self.milter = mta.Milter(self.standin, self.redis, options={"LookupTimeout": "1500"})
         self.postfix = mta.Postfix(
-            self.milter.socket, recipients=("support", "billing", "bob", "sales"),
+            self.milter.mta_socket, recipients=("support", "billing", "bob", "sales"),
             milter_header_checks=open(os.path.join(smtest.srcdir(), "conf",
                                                    "milter_header_checks")).read())
         self.sent = {}

@@ -45,10 +45,12 @@ class Milter:
         if socket == "unix":
             self.path = os.path.join(self.dir, "milter.sock")
             self.socket = "unix:" + self.path
+            self.mta_socket = self.socket
             self.port = None
         else:
             self.port = smtest.free_port()
-            self.socket = "inet:%d@127.0.0.1" % self.port
+            self.socket = "inet:%d@127.0.0.1" % self.port      # libmilter's spelling
+            self.mta_socket = "inet:127.0.0.1:%d" % self.port  # Postfix's spelling
             self.path = None
         self.standin = standin
         self.redis = redis
@@ -79,7 +81,8 @@ class Milter:
         try:
             import grp
             grp.getgrnam("postfix")
-            o["SocketGroup"] = "postfix"    # so Postfix's smtpd may connect
+            if self.path:
+                o["SocketGroup"] = "postfix"    # so Postfix's smtpd may connect
         except (KeyError, ImportError):
             pass
         if self.redis is not None:
@@ -176,6 +179,8 @@ class Postfix:
             "default_transport = error:no outside delivery in tests",
             "smtp_dns_support_level = disabled",
             "biff = no",
+            "alias_maps =",
+            "alias_database =",
             "milter_default_action = %s" % default_action,
             "milter_protocol = 6",
             # Mail from loopback is treated as remote mail: headers are not rewritten, as on
