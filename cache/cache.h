@@ -15,7 +15,8 @@
  *		per-instance hashes every instance publishes to Redis and sums them;
  *		cache_keyspace() counts the entries under the prefix and samples their memory.
  *
- * Thread safety: every function may be called from any thread.
+ * Thread safety: every function may be called from any thread. hiredis writes with plain
+ * write(2): a process using the cache must ignore SIGPIPE (the daemon does, in main).
  *
  * TTLs are absolute from fetch time and never extended by reads: positive entries live
  * ttl_positive_s, negative ones ttl_negative_s, and either may be served as stale for a

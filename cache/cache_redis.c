@@ -412,70 +412,89 @@ static redisContext *cache_rp_open(struct cache_rp *rp, int64_t deadline_ms, cha
 	return ctx;
 }
 
+enum cache_rp_take { CACHE_RP_IDLE, CACHE_RP_CONNECT, CACHE_RP_SKIP, CACHE_RP_BUSY };
+
+/* Decides under mu what a caller may do: take an idle context (*conn), connect a new one
+ * (a slot is reserved; *conn has the generation), skip (backing off), or give up (every
+ * context stayed busy until wait_until). */
+static enum cache_rp_take cache_rp_take(struct cache_rp *rp, int64_t wait_until,
+    struct cache_rp_conn *conn)
+{
+	enum cache_rp_take t;
+
+	pthread_mutex_lock(&rp->mu);
+	for (;;) {
+		int64_t now = sm_now_ms();
+		struct timespec ts = { (time_t)(wait_until / 1000), (long)(wait_until % 1000) * 1000000L };
+
+		if (rp->down && now < rp->next_try_ms) {
+			t = CACHE_RP_SKIP;
+			break;
+		}
+		if (rp->nidle > 0) {
+			*conn = rp->idle[--rp->nidle];
+			t = CACHE_RP_IDLE;
+			break;
+		}
+		if (rp->nctx < rp->cfg->pool_size) {
+			/* while down, this call is the one connect attempt of the period */
+			if (rp->down)
+				rp->next_try_ms = now + rp->backoff_ms;
+			rp->nctx++;
+			conn->ctx = NULL;
+			conn->gen = rp->gen;
+			t = CACHE_RP_CONNECT;
+			break;
+		}
+		if (now >= wait_until) {
+			t = CACHE_RP_BUSY;
+			break;
+		}
+		pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
+	}
+	pthread_mutex_unlock(&rp->mu);
+	return t;
+}
+
 /* Takes a context: an idle one, or a new one while below pool_size and not backing off,
  * or waits for one to come back. 0 with *conn (the caller gives it back with
  * cache_rp_put), or -1 (skipped, timed out or failed; counted). */
 static int cache_rp_get(struct cache_rp *rp, int64_t deadline_ms, struct cache_rp_conn *conn,
     bool *reused)
 {
+	int64_t wait_until = sm_now_ms() + cache_rp_budget(rp->cfg->command_timeout_ms, deadline_ms);
 	char why[256];
-	int64_t wait_until;
-	unsigned gen;
 	int rc = -1;
 
-	wait_until = sm_now_ms() + cache_rp_budget(rp->cfg->command_timeout_ms, deadline_ms);
-	pthread_mutex_lock(&rp->mu);
-	for (;;) {
-		int64_t now = sm_now_ms();
-
-		if (rp->down && now < rp->next_try_ms) {
-			pthread_mutex_unlock(&rp->mu);
-			CACHE_CTR_INC(rp->ctr, redis_skipped);
-			return -1;
-		}
-		if (rp->nidle > 0) {
-			*conn = rp->idle[--rp->nidle];
-			*reused = true;
-			pthread_mutex_unlock(&rp->mu);
-			return 0;
-		}
-		if (rp->nctx < rp->cfg->pool_size)
-			break;
-		if (now >= wait_until) {
-			pthread_mutex_unlock(&rp->mu);
-			cache_rp_fail(rp, false, "pool", "every context busy until the timeout");
-			return -1;
-		}
-		{
-			struct timespec ts = { (time_t)(wait_until / 1000), (long)(wait_until % 1000) * 1000000L };
-
-			pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
-		}
-	}
-	/* connect a new one; while down, this call is the one attempt of the period */
-	if (rp->down)
-		rp->next_try_ms = sm_now_ms() + rp->backoff_ms;
-	rp->nctx++;
-	gen = rp->gen;
-	pthread_mutex_unlock(&rp->mu);
-
-	conn->ctx = cache_rp_open(rp, deadline_ms, why, sizeof(why));
-	conn->gen = gen;
 	*reused = false;
-	if (conn->ctx == NULL) {
-		pthread_mutex_lock(&rp->mu);
-		rp->nctx--;
-		pthread_cond_broadcast(&rp->cv);
-		pthread_mutex_unlock(&rp->mu);
-		cache_rp_fail(rp, true, "connect", why);
+	switch (cache_rp_take(rp, wait_until, conn)) {
+	case CACHE_RP_SKIP:
+		CACHE_CTR_INC(rp->ctr, redis_skipped);
 		goto out;
+	case CACHE_RP_BUSY:
+		cache_rp_fail(rp, false, "pool", "every context stayed busy until the timeout");
+		goto out;
+	case CACHE_RP_IDLE:
+		*reused = true;
+		rc = 0;
+		goto out;
+	case CACHE_RP_CONNECT:
+		break;
 	}
+	conn->ctx = cache_rp_open(rp, deadline_ms, why, sizeof(why));
 	pthread_mutex_lock(&rp->mu);
-	if (rp->recovering) {
+	if (conn->ctx == NULL) {
+		rp->nctx--;		/* give the reserved slot back */
+		pthread_cond_broadcast(&rp->cv);
+	} else if (rp->recovering) {
 		rp->recovering = false;
 		CACHE_CTR_INC(rp->ctr, redis_reconnects);
 	}
 	pthread_mutex_unlock(&rp->mu);
+	if (conn->ctx == NULL) {
+		cache_rp_fail(rp, true, "connect", why);
+		goto out;
+	}
 	rc = 0;
 out:
 	return rc;
@@ -505,75 +524,84 @@ static bool cache_rp_fatal_reply(const redisReply *r, bool *rediscover)
 	return *rediscover || strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0;
 }
 
+enum cache_rp_outcome { CACHE_RP_OK, CACHE_RP_RETRY, CACHE_RP_FAILED };
+
+/* One attempt of a formatted command on one context: *out gets the reply (caller frees)
+ * on CACHE_RP_OK. CACHE_RP_RETRY: a pooled context found closed by the server (idle
+ * timeout, failover), worth one more try on a fresh connection when may_retry. */
+static enum cache_rp_outcome cache_rp_once(struct cache_rp *rp, int64_t deadline_ms, const char *cmd,
+    size_t len, bool may_retry, redisReply **out)
+{
+	enum cache_rp_outcome rc = CACHE_RP_FAILED;
+	struct cache_rp_conn conn;
+	bool reused, broken = false, failed = false, rediscover = true;
+	void *reply = NULL;
+	int64_t t, start;
+	char why[160] = "";
+	int err;
+
+	*out = NULL;
+	if (cache_rp_get(rp, deadline_ms, &conn, &reused) != 0)
+		return CACHE_RP_FAILED;		/* counted there; nothing taken */
+	t = cache_rp_budget(rp->cfg->command_timeout_ms, deadline_ms);
+	if (t <= 0)
+		goto out;
+	redisSetTimeout(conn.ctx, cache_rp_tv(t));
+	start = sm_now_ms();
+	if (redisAppendFormattedCommand(conn.ctx, cmd, len) == REDIS_OK)
+		redisGetReply(conn.ctx, &reply);
+	err = errno;
+	CACHE_CTR_ADD(rp->ctr, l2_latency_ms_sum, sm_now_ms() - start);
+	CACHE_CTR_INC(rp->ctr, l2_calls);
+	if (reply == NULL || conn.ctx->err) {
+		broken = true;
+		snprintf(why, sizeof(why), "%s", conn.ctx->errstr[0] ? conn.ctx->errstr : "no reply");
+		if (may_retry && reused && (conn.ctx->err == REDIS_ERR_EOF ||
+		    (conn.ctx->err == REDIS_ERR_IO && err != EAGAIN && err != EWOULDBLOCK)))
+			rc = CACHE_RP_RETRY;
+		else
+			failed = true;
+		goto out;
+	}
+	if (((redisReply *)reply)->type == REDIS_REPLY_ERROR) {
+		redisReply *r = reply;
+
+		snprintf(why, sizeof(why), "%.*s", (int)r->len, r->str);
+		broken = failed = cache_rp_fatal_reply(r, &rediscover);
+		if (!broken) {
+			CACHE_CTR_INC(rp->ctr, redis_errors);
+			sm_log(LOG_WARNING, "cache: Redis error reply: %s", why);
+		}
+		goto out;
+	}
+	*out = reply;
+	reply = NULL;
+	rc = CACHE_RP_OK;
+out:
+	if (reply)
+		freeReplyObject(reply);
+	cache_rp_put(rp, &conn, broken);
+	if (failed)
+		cache_rp_fail(rp, rediscover, "command", why);
+	else if (rc == CACHE_RP_OK)
+		cache_rp_succeeded(rp);
+	return rc;
+}
+
 /* Sends a formatted command; see cache_rp_cmd(). Owns nothing of cmd. */
 static redisReply *cache_rp_exec(struct cache_rp *rp, int64_t deadline_ms, const char *cmd, size_t len)
 {
-	struct cache_rp_conn conn;
 	redisReply *r = NULL;
-	bool reused, rediscover;
-	int attempt, err;
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		int64_t t, start;
-		void *reply = NULL;
-
-		if (cache_rp_get(rp, deadline_ms, &conn, &reused) != 0)
-			return NULL;
-		t = cache_rp_budget(rp->cfg->command_timeout_ms, deadline_ms);
-		if (t <= 0) {
-			cache_rp_put(rp, &conn, false);
-			return NULL;
-		}
-		redisSetTimeout(conn.ctx, cache_rp_tv(t));
-		start = sm_now_ms();
-		if (redisAppendFormattedCommand(conn.ctx, cmd, len) == REDIS_OK)
-			redisGetReply(conn.ctx, &reply);
-		err = errno;
-		CACHE_CTR_ADD(rp->ctr, l2_latency_ms_sum, sm_now_ms() - start);
-		CACHE_CTR_INC(rp->ctr, l2_calls);
-		r = reply;
-		if (r == NULL || conn.ctx->err) {
-			/* a pooled context the server closed while idle gets one fresh retry */
-			bool retry = attempt == 0 && reused && (conn.ctx->err == REDIS_ERR_EOF ||
-			    (conn.ctx->err == REDIS_ERR_IO && err != EAGAIN && err != EWOULDBLOCK));
-			char why[160];
-
-			snprintf(why, sizeof(why), "%s", conn.ctx->errstr[0] ? conn.ctx->errstr : "no reply");
-			if (r)
-				freeReplyObject(r);
-			r = NULL;
-			cache_rp_put(rp, &conn, true);
-			if (retry) {
-				CACHE_CTR_INC(rp->ctr, redis_errors);
-				pthread_mutex_lock(&rp->mu);
-				if (rp->nsentinels > 0)
-					rp->master.port = 0;	/* closed by a failover? ask again */
-				pthread_mutex_unlock(&rp->mu);
-				continue;
-			}
-			cache_rp_fail(rp, true, "command", why);
-			return NULL;
-		}
-		if (r->type == REDIS_REPLY_ERROR) {
-			char why[160];
-			bool fatal = cache_rp_fatal_reply(r, &rediscover);
-
-			snprintf(why, sizeof(why), "%.*s", (int)r->len, r->str);
-			freeReplyObject(r);
-			cache_rp_put(rp, &conn, fatal);
-			if (fatal) {
-				cache_rp_fail(rp, rediscover, "command", why);
-			} else {
-				CACHE_CTR_INC(rp->ctr, redis_errors);
-				sm_log(LOG_WARNING, "cache: Redis error reply: %s", why);
-			}
-			return NULL;
-		}
-		cache_rp_put(rp, &conn, false);
-		cache_rp_succeeded(rp);
-		return r;
+	if (cache_rp_once(rp, deadline_ms, cmd, len, true, &r) == CACHE_RP_RETRY) {
+		CACHE_CTR_INC(rp->ctr, redis_errors);
+		pthread_mutex_lock(&rp->mu);
+		if (rp->nsentinels > 0)
+			rp->master.port = 0;	/* closed by a failover? ask Sentinel again */
+		pthread_mutex_unlock(&rp->mu);
+		cache_rp_once(rp, deadline_ms, cmd, len, false, &r);
 	}
-	return NULL;
+	return r;
 }
 
 redisReply *cache_rp_cmd(struct cache_rp *rp, int64_t deadline_ms, const char *fmt, ...)

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -554,6 +555,34 @@ START_TEST(corrupt_entry_is_a_miss)
 }
 END_TEST
 
+START_TEST(idle_context_closed_by_server_retried)
+{
+	struct cache_config k;
+	struct cache_counters n;
+	struct cache_value v;
+	struct tc_fill f = { .data = "x", .len = 1 };
+	struct cache *c;
+	char out[64];
+
+	cfg_r(&k, "idle");
+	k.l1_ttl_s = -1;
+	c = new_cache(&k);
+	ck_assert_int_eq(tc_get(c, "idle:v1:k", &f, 1000, &v), 0);
+	cache_value_free(&v);
+	/* the server drops every client (as its idle timeout or a failover does) */
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "CLIENT KILL TYPE %s", "normal"), 0);
+	ck_assert_int_eq(tc_get(c, "idle:v1:k", &f, 1000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+	cache_value_free(&v);
+	cache_counters_get(c, &n);
+	ck_assert_int_eq((int)n.redis_errors, 1);
+	ck_assert_int_eq((int)n.redis_skipped, 0);
+	ck_assert(cache_redis_ok(c));
+	ck_assert_int_eq(tc_calls(&f), 1);
+	cache_free(c);
+}
+END_TEST
+
 static void *debug_sleep(void *arg)
 {
 	char out[64];
@@ -692,6 +721,7 @@ int main(void)
 	TCase *tc = tcase_create("redis");
 	int rc;
 
+	signal(SIGPIPE, SIG_IGN);	/* as the daemon does: hiredis writes with write(2) */
 	if (th_redis_start(&R, 0, NULL) != 0)
 		th_skip_all("redis-server not available");
 	if (th_redis_start(&A, 0, "requirepass s3cret\nuser alice on >alicepw ~* &* +@all\n") != 0) {
@@ -712,6 +742,7 @@ int main(void)
 	tcase_add_test(tc, unix_socket);
 	tcase_add_test(tc, select_db);
 	tcase_add_test(tc, corrupt_entry_is_a_miss);
+	tcase_add_test(tc, idle_context_closed_by_server_retried);
 	tcase_add_test(tc, slow_redis_held_to_timeout);
 	tcase_add_test(tc, auth_acl_user_and_password_only);
 	tcase_add_test(tc, auth_wrong_password_counted);
