@@ -14,7 +14,7 @@ tests_milter_test_policy_LDADD = milter/libmf.a $(TH_LDADD)
 endif
 
 if ENABLE_FUZZING
-noinst_PROGRAMS += tests/fuzz/fuzz_mf_addr tests/fuzz/fuzz_mf_hdr
+noinst_PROGRAMS += tests/fuzz/fuzz_mf_addr tests/fuzz/fuzz_mf_hdr tests/fuzz/fuzz_mf_policy
 tests_fuzz_fuzz_mf_addr_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_fuzz_mf_addr_SOURCES = tests/fuzz/fuzz_mf_addr.c
 tests_fuzz_fuzz_mf_addr_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
@@ -24,4 +24,8 @@ tests_fuzz_fuzz_mf_hdr_SOURCES = tests/fuzz/fuzz_mf_hdr.c
 tests_fuzz_fuzz_mf_hdr_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_mf_hdr_LDADD = milter/libmf.a stripe/libstripe.a common/libsmcommon.a \
 	$(CURL_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
+tests_fuzz_fuzz_mf_policy_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_mf_policy_SOURCES = tests/fuzz/fuzz_mf_policy.c
+tests_fuzz_fuzz_mf_policy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_mf_policy_LDADD = milter/libmf.a common/libsmcommon.a
 endif
