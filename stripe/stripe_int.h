@@ -145,7 +145,7 @@ void stripe_subs_sort(struct stripe_subscription *subs, int n);
 /* Fills the summary's subscription fields from all subscriptions (sorted here). */
 void stripe_subs_summarise(struct stripe_summary *s, struct stripe_subscription *subs, int n);
 
-/* stripe_http.c: stats */
+/* stripe_client.c: counts one HTTP request in the client's stats. */
 void stripe_stats_count(struct stripe_client *c, enum stripe_outcome o, int64_t ms);
 
 #endif

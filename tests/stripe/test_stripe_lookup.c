@@ -491,15 +491,16 @@ START_TEST(deadline_held_when_stripe_hangs)
 	given(BASIC_STATE);
 	faults("{\"customers\":{\"hang\":true}}");
 	t0 = sm_now_ms();
+	/* Elapsed may pass the deadline by 150 ms of scheduling slack on a loaded machine. */
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 300, &s, &r), STRIPE_E_TIMEOUT);
-	ck_assert_int_le(sm_now_ms() - t0, 300 + 100);
+	ck_assert_int_le(sm_now_ms() - t0, 300 + 150);
 	ck_assert_int_eq(r.requests, 1);
 	/* A hang on one of the parallel calls. */
 	given(BASIC_STATE);
 	faults("{\"charges\":{\"hang\":true}}");
 	t0 = sm_now_ms();
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 400, &s, &r), STRIPE_E_TIMEOUT);
-	ck_assert_int_le(sm_now_ms() - t0, 400 + 100);
+	ck_assert_int_le(sm_now_ms() - t0, 400 + 150);
 	/* Slow but within the deadline: fine. */
 	given(BASIC_STATE);
 	faults("{\"*\":{\"latency_ms\":50}}");
@@ -509,7 +510,7 @@ START_TEST(deadline_held_when_stripe_hangs)
 	faults("{\"customers\":{\"latency_ms\":1000}}");
 	t0 = sm_now_ms();
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 250, &s, &r), STRIPE_E_TIMEOUT);
-	ck_assert_int_le(sm_now_ms() - t0, 250 + 100);
+	ck_assert_int_le(sm_now_ms() - t0, 250 + 150);
 	/* A deadline already past makes no request. */
 	th_standin_reset_counts(&S);
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", -1, &s, &r), STRIPE_E_TIMEOUT);
@@ -702,7 +703,7 @@ START_TEST(fetches_run_concurrently)
 	t0 = sm_now_ms();
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_OK);
 	ms = sm_now_ms() - t0;
-	ck_assert_msg(ms >= 300 && ms < 550, "took %lld ms", (long long)ms);
+	ck_assert_msg(ms >= 300 && ms < 580, "took %lld ms", (long long)ms);
 	ck_assert_int_eq(s.charges.count, 2);
 	ck_assert_str_eq(s.subs[0].plan, "Pro");
 	/* Both email variants at once. */
@@ -711,7 +712,7 @@ START_TEST(fetches_run_concurrently)
 	t0 = sm_now_ms();
 	ck_assert_int_eq(lookup_ms(c, "Jenny@example.com", 3000, &s, &r), STRIPE_OK);
 	ms = sm_now_ms() - t0;
-	ck_assert_msg(ms >= 300 && ms < 550, "took %lld ms", (long long)ms);
+	ck_assert_msg(ms >= 300 && ms < 580, "took %lld ms", (long long)ms);
 	ck_assert_int_eq(served("customers"), 2);
 	stripe_client_free(c);
 }
