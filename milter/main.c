@@ -3,13 +3,15 @@
  *
  * Start-up order matters:
  *	1. read the config and the Stripe key (as root, before dropping privileges);
- *	2. block HUP, TERM, INT, USR1, USR2 before any thread exists (libmilter's signal
- *	   thread then sees TERM/INT/HUP and stops the milter; our own thread takes USR1 =
- *	   reload and USR2 = dump counters);
+ *	2. block HUP, TERM, INT, USR1, USR2 before any thread exists; main() itself then
+ *	   sigwaits for them (USR1 = reload, USR2 = log counters, the rest = stop), which
+ *	   makes Linux deliver them to main() rather than to libmilter's own signal thread;
  *	3. detach (fork) while still single-threaded;
  *	4. open the milter socket, set its group, drop privileges;
  *	5. curl_global_init and json seed once, build the runtime (its threads start here);
- *	6. smfi_main() until stopped; then stop the lookup threads and free everything.
+ *	6. smfi_main() in a thread until stopped; a stop also wakes libmilter's listener (it
+ *	   holds a lock through a 5 s select(), so a stop alone takes up to 5 s to be seen);
+ *	   then stop the lookup threads and free everything.
  *
  * Diagnostics: start-up errors go to stderr (and syslog when configured) and exit 1;
  * usage errors exit 2. A failed reload keeps the old config and logs why.
@@ -27,7 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
@@ -186,21 +193,114 @@ static void mf_reload(void)
 	mf_runtime_put(cur);
 }
 
-static void *mf_signal_thread(void *arg)
+/* Connects to our own listening socket and closes: libmilter's listener holds a lock while
+ * it waits up to 5 s in select(), so a stop request alone takes that long to be seen. */
+static void mf_poke(const char *conn)
 {
-	sigset_t *set = arg;
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	char host[256];
+	const char *at;
+	long port;
+	int fd;
 
+	memset(&ss, 0, sizeof(ss));
+	if (strncmp(conn, "unix:", 5) == 0 || strncmp(conn, "local:", 6) == 0 || conn[0] == '/') {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+		const char *path = conn[0] == '/' ? conn : strchr(conn, ':') + 1;
+
+		un->sun_family = AF_UNIX;
+		sm_strlcpy(un->sun_path, path, sizeof(un->sun_path));
+		len = sizeof(*un);
+	} else if ((at = strchr(conn, '@')) != NULL && strchr(conn, ':') != NULL) {
+		const char *colon = strchr(conn, ':');
+
+		snprintf(host, sizeof(host), "%.*s", (int)(at - colon - 1), colon + 1);
+		if (sm_parse_long(host, 1, 65535, &port) != 0)
+			return;
+		sm_strlcpy(host, at + 1, sizeof(host));
+		if (strncmp(conn, "inet6:", 6) == 0) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons((unsigned short)port);
+			if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1 ||
+			    IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+				in6->sin6_addr = in6addr_loopback;
+			len = sizeof(*in6);
+		} else {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+			in->sin_family = AF_INET;
+			in->sin_port = htons((unsigned short)port);
+			if (inet_pton(AF_INET, host, &in->sin_addr) != 1 || in->sin_addr.s_addr == INADDR_ANY)
+				in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			len = sizeof(*in);
+		}
+	}
+	if (len == 0)
+		return;
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&ss, len) != 0)
+		sm_log(LOG_DEBUG, "waking the listener failed: %s", strerror(errno));
+	close(fd);
+}
+
+static int mf_milter_rc;
+static int mf_milter_done;
+
+static void *mf_stopper_thread(void *arg)
+{
+	(void)arg;
+	smfi_stop();	/* blocks until the listener lets go of its lock */
+	return NULL;
+}
+
+static void *mf_milter_thread(void *arg)
+{
+	(void)arg;
+	mf_milter_rc = smfi_main() == MI_SUCCESS ? 0 : 1;
+	__atomic_store_n(&mf_milter_done, 1, __ATOMIC_RELEASE);
+	/* smfi_main() may end on its own (an error): wake main()'s sigwait. */
+	kill(getpid(), SIGTERM);
+	return NULL;
+}
+
+/* main()'s loop: it waits for the signals itself, so the kernel hands process signals to it
+ * (the thread-group leader) rather than to libmilter's signal thread. */
+static void mf_signal_loop(const sigset_t *set, const char *conn)
+{
 	for (;;) {
 		int sig;
 
 		if (sigwait(set, &sig) != 0)
 			continue;
-		if (sig == SIGUSR1)
+		if (sig == SIGUSR1) {
 			mf_reload();
-		else if (sig == SIGUSR2)
+		} else if (sig == SIGUSR2) {
 			mf_stats_log();
+		} else {
+			pthread_t stopper;
+			int i;
+
+			sm_log(LOG_NOTICE, "signal %d: stopping", sig);
+			if (pthread_create(&stopper, NULL, mf_stopper_thread, NULL) != 0) {
+				smfi_stop();
+				return;
+			}
+			/* The stop request waits for the listener's lock; a connection wakes it. */
+			for (i = 0; i < 500 && !__atomic_load_n(&mf_milter_done, __ATOMIC_ACQUIRE); i++) {
+				struct timespec ts = { 0, 20 * 1000000L };
+
+				mf_poke(conn);
+				nanosleep(&ts, NULL);
+			}
+			pthread_join(stopper, NULL);
+			return;
+		}
 	}
-	return NULL;
 }
 
 static int mf_check_only(struct mf_runtime *rt)
@@ -213,10 +313,10 @@ static int mf_check_only(struct mf_runtime *rt)
 int main(int argc, char **argv)
 {
 	bool check = false, foreground = false, to_stderr = false;
-	static sigset_t sigs, ours;
+	static sigset_t sigs;
 	struct mf_runtime *rt = NULL;
 	const struct mf_conf *conf;
-	pthread_t sigthread;
+	pthread_t milter_thread;
 	int opt, rc = 1, level, facility;
 
 	while ((opt = getopt(argc, argv, "c:fnvVh")) != -1) {
@@ -310,14 +410,6 @@ int main(int argc, char **argv)
 		goto out;
 
 	/* 5. our threads. */
-	sigemptyset(&ours);
-	sigaddset(&ours, SIGUSR1);
-	sigaddset(&ours, SIGUSR2);
-	if (pthread_create(&sigthread, NULL, mf_signal_thread, &ours) != 0 ||
-	    pthread_detach(sigthread) != 0) {
-		sm_log(LOG_ERR, "cannot start the signal thread");
-		goto out;
-	}
 	if (mf_lookup_pool_start((int)conf->lookup_threads, 4096) != 0) {
 		sm_log(LOG_ERR, "cannot start lookup threads");
 		goto out;
@@ -328,9 +420,15 @@ int main(int argc, char **argv)
 	    PACKAGE_VERSION, conf->socket, rt->rt_key_masked, rt->rt_mode,
 	    conf->redis_host || conf->redis_socket || conf->redis_sentinels ? "in-process + Redis" : "in-process only");
 
-	/* 6. */
-	rc = smfi_main() == MI_SUCCESS ? 0 : 1;
-	sm_log(LOG_NOTICE, "stopping");
+	/* 6. libmilter runs in its own thread; this one takes the signals. */
+	if (pthread_create(&milter_thread, NULL, mf_milter_thread, NULL) != 0) {
+		sm_log(LOG_ERR, "cannot start the milter thread");
+		goto out;
+	}
+	mf_signal_loop(&sigs, conf->socket);
+	pthread_join(milter_thread, NULL);
+	rc = mf_milter_rc;
+	sm_log(LOG_NOTICE, "stopped");
 	mf_stats_stop();
 	mf_lookup_pool_stop();
 out:

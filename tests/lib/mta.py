@@ -36,7 +36,7 @@ class Milter:
     KEY = "sk_test_smtest"
 
     def __init__(self, standin=None, redis=None, socket="unix", options=None, key=None,
-                 wait=True):
+                 wait=True, port=None):
         self.dir = smtest.tempdir("sm-milter-")
         os.chmod(self.dir, 0o755)
         self.conf = os.path.join(self.dir, "stripe-milter.conf")
@@ -48,7 +48,7 @@ class Milter:
             self.mta_socket = self.socket
             self.port = None
         else:
-            self.port = smtest.free_port()
+            self.port = port or smtest.free_port()
             self.socket = "inet:%d@127.0.0.1" % self.port      # libmilter's spelling
             self.mta_socket = "inet:127.0.0.1:%d" % self.port  # Postfix's spelling
             self.path = None
@@ -127,9 +127,13 @@ class Milter:
             return ""
 
     def stop(self):
+        """Stops the daemon (SIGTERM); returns the seconds it took to exit."""
+        t0 = time.time()
         if self.proc is not None:
             smtest.stop(self.proc, grace=10.0)
+            self.rc = self.proc.returncode
             self.proc = None
+        return time.time() - t0
 
 
 class Postfix:

@@ -108,7 +108,16 @@ def main():
                                               "MT_STATUS": "active"})
             t.ok(rc == 0, "inet: socket, no Redis configured: found", out + m2.log()[-1000:])
         finally:
-            m2.stop()
+            took = m2.stop()
+        t.ok(took < 2.0 and m2.rc == 0, "SIGTERM: clean exit (status %s) in %.2f s" % (m2.rc, took),
+             m2.log()[-1500:])
+        m3 = mta.Milter(s, None, socket="inet", port=m2.port)
+        try:
+            rc, out = mta.miltertest(SCRIPT, {"MT_SOCKET": m3.socket, "MT_EXPECT": "^found;",
+                                              "MT_STATUS": "active"})
+            t.ok(rc == 0, "restart on the same TCP port works at once", out + m3.log()[-1000:])
+        finally:
+            m3.stop()
     finally:
         m.stop()
         s.stop()
