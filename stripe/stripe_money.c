@@ -6,9 +6,10 @@
  *	(1500, "kwd") -> "1.500 KWD". The currency code is printed in upper case; an empty
  *	or malformed code prints as "XXX" (ISO 4217's "no currency") with 2 decimals.
  *
- * Known limits: the exponent tables follow Stripe's documentation of zero- and
- *	three-decimal currencies; ISK and UGX are zero-decimal for display, as Stripe
- *	treats them. INT64_MIN formats correctly (no negation overflow).
+ * Known limits: the exponent tables are Stripe's documented zero- and three-decimal
+ *	currencies (its API amounts, not ISO 4217's): ISK stays two-decimal in the API
+ *	(100 = 1 krona) although only whole kronur are charged, so "40.00 ISK"; UGX is
+ *	zero-decimal. INT64_MIN formats correctly (no negation overflow).
  */
 #include "config.h"
 
@@ -21,10 +22,10 @@
 
 static const char *const stripe_zero_decimal[] = {
 	"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
-	"vuv", "xaf", "xof", "xpf", "isk"
+	"vuv", "xaf", "xof", "xpf"
 };
 static const char *const stripe_three_decimal[] = {
-	"bhd", "jod", "kwd", "omr", "tnd", "iqd", "lyd"
+	"bhd", "jod", "kwd", "omr", "tnd"
 };
 
 static bool stripe_in(const char *const *list, size_t n, const char *cur)

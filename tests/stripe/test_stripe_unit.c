@@ -44,6 +44,9 @@ START_TEST(money_by_exponent)
 	ck_assert_int_eq(stripe_currency_exponent("vnd"), 0);
 	ck_assert_int_eq(stripe_currency_exponent("omr"), 3);
 	ck_assert_int_eq(stripe_currency_exponent("gbp"), 2);
+	ck_assert_int_eq(stripe_currency_exponent("ugx"), 0);
+	/* Stripe keeps ISK two-decimal in its API (100 = 1 krona). */
+	ck_assert_str_eq(fmt(4000, "isk"), "40.00 ISK");
 	ck_assert_int_eq(stripe_currency_exponent(NULL), 2);
 }
 END_TEST
