@@ -20,7 +20,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,8 +261,8 @@ int cache_key(const struct cache *c, const char *mode, const char *account, cons
 	n = strlen(address);
 	if (n >= sizeof(lower))
 		return -1;
-	for (i = 0; i < n; i++)
-		lower[i] = (char)tolower((unsigned char)address[i]);
+	for (i = 0; i < n; i++)		/* ASCII only, whatever the locale */
+		lower[i] = address[i] >= 'A' && address[i] <= 'Z' ? (char)(address[i] - 'A' + 'a') : address[i];
 	sm_sha256_hex(lower, n, hex);
 	w = snprintf(buf, len, "%s:v1:%s:%s:%s", c->cfg.prefix, m, a, hex);
 	return w < 0 || (size_t)w >= len || (size_t)w >= CACHE_KEY_MAX ? -1 : 0;

@@ -16,6 +16,9 @@
  *	pointer into the table ever leaves it.
  *
  * Diagnostics: none; -1 on out of memory.
+ *
+ * Known limits: one mutex for the whole table (lookups are short; no sharding); the
+ *	bucket array is sized once (up to 2^20) from max_entries and never grows.
  */
 #include "config.h"
 

@@ -25,8 +25,11 @@
  * Diagnostics: every failure increments redis_errors; the first failure of a streak is
  * logged (LOG_WARNING) with hiredis' reason, recovery once at LOG_NOTICE.
  *
+ * Address: Sentinel when sentinels are given, else redis_unix when set, else redis_host.
+ *
  * Known limits: no TLS (hiredis 0.14); at most 8 sentinels; IPv6 sentinel addresses
- * must be written [addr]:port.
+ * must be written [addr]:port; a host name is resolved by hiredis with getaddrinfo(),
+ * which no timeout bounds: configure addresses, not names, where DNS may be slow.
  */
 #include "config.h"
 

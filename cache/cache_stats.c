@@ -46,6 +46,9 @@ struct cache_pub {
 
 static int cache_log_pub_full;
 
+_Static_assert(sizeof(struct cache_counters) % sizeof(uint64_t) == 0,
+    "struct cache_counters must hold uint64_t fields only");
+
 void cache_counters_get(struct cache *c, struct cache_counters *out)
 {
 	const uint64_t *src = (const uint64_t *)&c->ctr;
