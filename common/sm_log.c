@@ -44,6 +44,7 @@ static const char *sm_log_level_tag(int level)
 	}
 }
 
+static void sm_vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void sm_vlog(int level, const char *fmt, va_list ap)
 {
 	char line[SM_LOG_LINE_MAX];

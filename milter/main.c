@@ -172,7 +172,7 @@ static struct mf_runtime *mf_build(const struct mf_runtime *prev)
 		sm_log(LOG_ERR, "%s", err);
 		return NULL;
 	}
-	rt = mf_runtime_new(conf, prev, err, sizeof(err));
+	rt = mf_runtime_new(conf, prev, 0, err, sizeof(err));
 	if (rt == NULL)
 		sm_log(LOG_ERR, "%s: %s", mf_conf_path, err);
 	return rt;

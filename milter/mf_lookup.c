@@ -302,6 +302,19 @@ void mf_lookup_release(struct mf_job *j)
 		mf_job_put(j);
 }
 
+const struct stripe_summary *mf_lookup_info_fill(const struct mf_lookup_result *res,
+    struct mf_lookup_info *li)
+{
+	li->state = res->lr_state;
+	li->error_class = res->lr_error;
+	li->stale = res->lr_stale;
+	li->cache = res->lr_stale ? "stale" : res->lr_source == CACHE_SRC_FILL ? "miss" : "hit";
+	li->age_s = res->lr_fetched_at_ms > 0 ? (long)((sm_wall_ms() - res->lr_fetched_at_ms) / 1000) : 0;
+	if (li->age_s < 0)
+		li->age_s = 0;
+	return res->lr_state == MF_LK_FOUND ? &res->lr_summary : NULL;
+}
+
 void mf_lookup_sync(struct mf_runtime *rt, const char *addr, int64_t deadline_ms,
     struct mf_lookup_result *res)
 {

@@ -52,6 +52,11 @@ const char *mf_lookup_addr(const struct mf_job *job);
 int64_t mf_lookup_started(const struct mf_job *job);
 void mf_lookup_release(struct mf_job *job);
 
+/* Fills the header renderer's view of a finished lookup (state, cache word, age, stale,
+ * error) and returns the summary to render, NULL unless a customer was found. */
+const struct stripe_summary *mf_lookup_info_fill(const struct mf_lookup_result *res,
+    struct mf_lookup_info *li);
+
 void mf_lookup_sync(struct mf_runtime *rt, const char *addr, int64_t deadline_ms,
     struct mf_lookup_result *res);
 

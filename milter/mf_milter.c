@@ -415,15 +415,7 @@ static void mf_result(struct mf_msg *m, const char *addr, struct mf_lookup_info 
 		return;
 	}
 	res = *res_out = mf_lookup_result(job);
-	li->state = res->lr_state;
-	li->error_class = res->lr_error;
-	li->stale = res->lr_stale;
-	li->cache = res->lr_stale ? "stale" : res->lr_source == CACHE_SRC_FILL ? "miss" : "hit";
-	li->age_s = res->lr_fetched_at_ms > 0 ? (long)((sm_wall_ms() - res->lr_fetched_at_ms) / 1000) : 0;
-	if (li->age_s < 0)
-		li->age_s = 0;
-	if (res->lr_state == MF_LK_FOUND)
-		*sum = &res->lr_summary;
+	*sum = mf_lookup_info_fill(res, li);
 }
 
 static void mf_log_line(SMFICTX *ctx, const struct mf_msg *m, const char *addr,

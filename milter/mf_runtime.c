@@ -19,6 +19,7 @@
 #include "common/sm_log.h"
 #include "common/sm_util.h"
 #include "milter/mf_runtime.h"
+#include "milter/mf_stats.h"
 
 struct mf_shared {
 	int refs;
@@ -97,6 +98,10 @@ static void mf_product_put(void *arg, const char *id, const char *name)
 		cache_put(arg, key, name, strlen(name), CACHE_POSITIVE);
 }
 
+/* Fill error classes are stripe_errclass values; their names in published counters. */
+static const char *const mf_errclass_names[] = { "ok", "auth", "permission", "rate_limited", "timeout",
+	"network", "server", "malformed", "request", "internal", NULL };
+
 static char *mf_sig(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *mf_sig(const char *fmt, ...)
 {
@@ -116,7 +121,8 @@ static char *mf_sig(const char *fmt, ...)
 	return b.data;
 }
 
-static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, char *err, size_t errlen)
+static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, unsigned flags,
+    char *err, size_t errlen)
 {
 	const struct mf_conf *c = rt->rt_conf;
 	struct cache_config cc;
@@ -170,10 +176,13 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, cha
 	cc.lock_ttl_ms = (int)c->cache_lock_ttl_ms;
 	cc.lock_wait_ms = (int)c->cache_lock_wait_ms;
 	cc.instance = c->instance_name;
-	cc.publish_interval_s = (int)c->stats_interval_s;
+	cc.publish_interval_s = flags & MF_RT_NO_PUBLISH ? -1 : (int)c->stats_interval_s;
 	cache = cache_new(&cc, err, errlen);
 	if (cache == NULL)
 		goto out;
+	cache_set_errclass_names(cache, mf_errclass_names);
+	if (!(flags & MF_RT_NO_PUBLISH))
+		cache_set_publish_extra(cache, mf_stats_publish_extra, NULL);
 	rt->rt_cache_ref = mf_shared_new(cache, sig, mf_cache_free);
 	sig = NULL;
 	if (rt->rt_cache_ref == NULL) {
@@ -385,7 +394,7 @@ static void mf_runtime_free(struct mf_runtime *rt)
 }
 
 struct mf_runtime *mf_runtime_new(struct mf_conf *conf, const struct mf_runtime *prev,
-    char *err, size_t errlen)
+    unsigned flags, char *err, size_t errlen)
 {
 	struct mf_runtime *rt = calloc(1, sizeof(*rt));
 
@@ -397,7 +406,7 @@ struct mf_runtime *mf_runtime_new(struct mf_conf *conf, const struct mf_runtime 
 	rt->rt_refs = 1;
 	rt->rt_conf = conf;
 	sm_strlcpy(rt->rt_account, conf->stripe_account ? conf->stripe_account : "-", sizeof(rt->rt_account));
-	if (mf_rt_policy(rt, err, errlen) != 0 || mf_rt_cache(rt, prev, err, errlen) != 0 ||
+	if (mf_rt_policy(rt, err, errlen) != 0 || mf_rt_cache(rt, prev, flags, err, errlen) != 0 ||
 	    mf_rt_stripe(rt, prev, err, errlen) != 0) {
 		mf_runtime_free(rt);
 		return NULL;

@@ -47,8 +47,9 @@ struct mf_runtime {
 	char rt_key_masked[48];
 };
 
+#define MF_RT_NO_PUBLISH	0x01	/* a tool, not an instance: publish no counters */
 struct mf_runtime *mf_runtime_new(struct mf_conf *conf, const struct mf_runtime *prev,
-    char *err, size_t errlen);
+    unsigned flags, char *err, size_t errlen);
 void mf_runtime_install(struct mf_runtime *rt);
 struct mf_runtime *mf_runtime_get(void);
 void mf_runtime_put(struct mf_runtime *rt);

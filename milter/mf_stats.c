@@ -176,6 +176,45 @@ void mf_stats_log(void)
 	mf_runtime_put(rt);
 }
 
+void mf_stats_bucket_name(int i, char *buf, size_t len)
+{
+	if (i >= STRIPE_LATENCY_BUCKETS - 1)
+		snprintf(buf, len, "stripe_lat_le_inf");
+	else
+		snprintf(buf, len, "stripe_lat_le_%lld", (long long)stripe_latency_bounds_ms[i]);
+}
+
+void mf_stats_publish_extra(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx)
+{
+	struct mf_runtime *rt = mf_runtime_get();
+	struct mf_lookup_counters lc;
+	struct stripe_stats ss;
+	char name[64];
+	int i;
+
+	(void)arg;
+	mf_lookup_counters_get(&lc);
+	emit(ctx, "milter_found", lc.found);
+	emit(ctx, "milter_not_found", lc.not_found);
+	emit(ctx, "milter_errors", lc.errors);
+	emit(ctx, "milter_stale", lc.stale);
+	emit(ctx, "milter_wait_timeouts", lc.timed_out_waits);
+	if (rt == NULL)
+		return;
+	stripe_stats_get(rt->rt_stripe, &ss);
+	for (i = 0; i < STRIPE_OUT__COUNT; i++) {
+		snprintf(name, sizeof(name), "stripe_req_%s", stripe_outcome_name((enum stripe_outcome)i));
+		emit(ctx, name, ss.requests[i]);
+	}
+	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
+		mf_stats_bucket_name(i, name, sizeof(name));
+		emit(ctx, name, ss.latency_hist[i]);
+	}
+	emit(ctx, "stripe_lat_sum_ms", ss.latency_sum_ms);
+	emit(ctx, "stripe_lookups", ss.lookups);
+	mf_runtime_put(rt);
+}
+
 static enum MHD_Result mf_http(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *data, size_t *size, void **state)
 {

@@ -17,12 +17,20 @@
 #ifndef MF_STATS_H
 #define MF_STATS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "common/sm_util.h"
 
 int mf_stats_render(struct sm_buf *out);
 int mf_stats_health(struct sm_buf *out);
 void mf_stats_log(void);
 int mf_stats_listen(const char *addr);
+/* cache_extra_fn: adds Stripe and lookup counters to the per-instance hash the cache
+ * publishes to Redis, so `stripe-milterctl stats` can sum them over the fleet. */
+void mf_stats_publish_extra(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx);
+/* Names of the Stripe latency buckets in published hashes: "stripe_lat_le_<ms>" / "_inf". */
+void mf_stats_bucket_name(int i, char *buf, size_t len);
 void mf_stats_stop(void);
 
 #endif
