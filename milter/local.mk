@@ -10,3 +10,8 @@ milter_stripe_milter_SOURCES = milter/main.c
 milter_stripe_milter_LDADD = milter/libmf.a stripe/libstripe.a cache/libcache.a common/libsmcommon.a \
 	$(MILTER_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 include $(srcdir)/milter/units.mk
+
+bin_PROGRAMS += milter/stripe-milterctl
+milter_stripe_milterctl_CFLAGS = $(milter_libmf_a_CFLAGS)
+milter_stripe_milterctl_SOURCES = milter/ctl_main.c milter/ctl_cmds.c milter/ctl_stats.c milter/ctl.h
+milter_stripe_milterctl_LDADD = $(milter_stripe_milter_LDADD)

@@ -85,6 +85,14 @@ out:
 	free(s);
 }
 
+/* The error class word of a failed (or stale) cache lookup. */
+static const char *mf_fill_error(const struct cache_value *v)
+{
+	if (v->fill_errclass == 0)
+		return v->deadline_passed ? "timeout" : "internal";
+	return stripe_errclass_name((enum stripe_errclass)v->fill_errclass);
+}
+
 static void mf_lookup_run(struct mf_runtime *rt, const char *addr, int64_t deadline_ms,
     struct mf_lookup_result *res)
 {
@@ -104,14 +112,14 @@ static void mf_lookup_run(struct mf_runtime *rt, const char *addr, int64_t deadl
 		goto out;
 	}
 	if (cache_get_or_fill(rt->rt_cache, key, mf_fill, &f, deadline_ms, &v) != 0) {
-		res->lr_error = stripe_errclass_name((enum stripe_errclass)v.fill_errclass);
+		res->lr_error = mf_fill_error(&v);
 		goto out;
 	}
 	res->lr_source = v.source;
 	res->lr_fetched_at_ms = v.fetched_at_ms;
 	res->lr_stale = v.stale;
 	if (v.stale)
-		res->lr_error = stripe_errclass_name((enum stripe_errclass)v.fill_errclass);
+		res->lr_error = mf_fill_error(&v);
 	if (v.data == NULL || v.len == 0) {
 		res->lr_state = MF_LK_NOT_FOUND;
 		goto out;

@@ -160,7 +160,7 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, uns
 	cc.l1_ttl_s = c->cache_l1_entries == 0 ? -1 : (int)c->cache_l1_ttl_s;
 	cc.ttl_positive_s = (int)c->cache_ttl_s;
 	cc.ttl_negative_s = (int)c->cache_negative_ttl_s;
-	cc.stale_grace_s = (int)c->cache_stale_grace_s;
+	cc.stale_grace_s = c->cache_stale_grace_s == 0 ? -1 : (int)c->cache_stale_grace_s; /* 0 = none */
 	cc.redis_host = c->redis_host;
 	cc.redis_port = (int)c->redis_port;
 	cc.redis_unix = c->redis_socket;

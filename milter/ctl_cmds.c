@@ -1,0 +1,327 @@
+/*
+ * ctl_cmds.c - stripe-milterctl lookup, purge, flush, check-key, check-config.
+ *
+ * lookup renders exactly what the milter would add (the same renderer, options and
+ * lookup path: Redis, then Stripe through the fill) and says where the data came from;
+ * the tool's in-process cache is empty, so "l1" never shows. --no-cache asks Stripe.
+ */
+#include "config.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/sm_util.h"
+#include "milter/ctl.h"
+#include "milter/mf_hdr.h"
+#include "milter/mf_lookup.h"
+
+#define MF_CTL_TIMEOUT_MS 15000
+
+static const char *mf_ctl_arg(struct mf_ctl *c, int i)
+{
+	int j, n = 0;
+
+	for (j = 0; j < c->argc; j++) {
+		if (c->argv[j][0] == '-' && c->argv[j][1] == '-')
+			continue;
+		if (n++ == i)
+			return c->argv[j];
+	}
+	return NULL;
+}
+
+static bool mf_ctl_flag(struct mf_ctl *c, const char *flag)
+{
+	int j;
+
+	for (j = 0; j < c->argc; j++)
+		if (strcmp(c->argv[j], flag) == 0)
+			return true;
+	return false;
+}
+
+static void mf_ctl_time(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *mf_ctl_source(const struct mf_lookup_result *r, bool no_cache)
+{
+	if (no_cache)
+		return "stripe";
+	switch (r->lr_source) {
+	case CACHE_SRC_L1: return "l1";
+	case CACHE_SRC_REDIS: return "redis";
+	case CACHE_SRC_FILL: return "stripe";
+	case CACHE_SRC_STALE: return "stale";
+	default: return "none";
+	}
+}
+
+/* A direct Stripe lookup shaped like a cached one. */
+static void mf_ctl_lookup_direct(struct mf_runtime *rt, const char *addr, struct mf_lookup_result *r)
+{
+	struct stripe_result sr;
+	enum stripe_errclass e;
+	int64_t t0 = sm_now_ms();
+
+	memset(r, 0, sizeof(*r));
+	e = stripe_lookup(rt->rt_stripe, addr, sm_now_ms() + MF_CTL_TIMEOUT_MS, &r->lr_summary, &sr);
+	r->lr_source = CACHE_SRC_FILL;
+	r->lr_fetched_at_ms = sm_wall_ms();
+	r->lr_latency_ms = sm_now_ms() - t0;
+	if (e != STRIPE_OK) {
+		r->lr_state = MF_LK_ERROR;
+		r->lr_error = stripe_errclass_name(e);
+		sm_strlcpy(r->lr_request_id, sr.request_id, sizeof(r->lr_request_id));
+		sm_strlcpy(r->lr_error_message, sr.message, sizeof(r->lr_error_message));
+	} else {
+		r->lr_state = r->lr_summary.found ? MF_LK_FOUND : MF_LK_NOT_FOUND;
+	}
+}
+
+static int mf_ctl_lookup_print(struct mf_ctl *c, const char *addr, const struct mf_lookup_result *r,
+    bool no_cache, const struct mf_hdr_list *hl)
+{
+	const struct stripe_summary *s = &r->lr_summary;
+	char when[32];
+	int i;
+
+	mf_ctl_time(r->lr_fetched_at_ms, when, sizeof(when));
+	if (c->json) {
+		json_t *o = json_object(), *hs = json_array(), *sum = NULL;
+		char *enc = NULL, *out;
+		size_t len;
+
+		for (i = 0; i < hl->n; i++)
+			json_array_append_new(hs, json_pack("{s:s,s:s}", "name", hl->h[i].name, "value", hl->h[i].value));
+		if (r->lr_state == MF_LK_FOUND && stripe_summary_encode(s, &enc, &len) == 0)
+			sum = json_loadb(enc, len, 0, NULL);
+		free(enc);
+		json_object_set_new(o, "address", json_string(addr));
+		json_object_set_new(o, "result", json_string(r->lr_state == MF_LK_FOUND ? "found" :
+		    r->lr_state == MF_LK_NOT_FOUND ? "not-found" : "error"));
+		json_object_set_new(o, "source", json_string(mf_ctl_source(r, no_cache)));
+		json_object_set_new(o, "fetched_at", json_string(when));
+		json_object_set_new(o, "stale", json_boolean(r->lr_stale));
+		if (r->lr_error)
+			json_object_set_new(o, "error", json_string(r->lr_error));
+		if (r->lr_request_id[0])
+			json_object_set_new(o, "stripe_request_id", json_string(r->lr_request_id));
+		json_object_set_new(o, "headers", hs);
+		json_object_set_new(o, "summary", sum ? sum : json_null());
+		out = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+		printf("%s\n", out ? out : "{}");
+		free(out);
+		json_decref(o);
+	} else {
+		printf("address:     %s\nsource:      %s%s\nfetched at:  %s\n", addr, mf_ctl_source(r, no_cache),
+		    r->lr_stale ? " (stale: Stripe failed, cached data within its grace period)" : "", when);
+		if (r->lr_state == MF_LK_ERROR)
+			printf("error:       %s%s%s%s%s\n", r->lr_error ? r->lr_error : "internal",
+			    r->lr_error_message[0] ? ": " : "", r->lr_error_message,
+			    r->lr_request_id[0] ? "; Stripe request id " : "", r->lr_request_id);
+		if (r->lr_state == MF_LK_FOUND)
+			printf("customer:    %s (%d match%s), %d subscription%s, %d charge%s in %d days\n",
+			    s->customer_id, s->matches, s->matches == 1 ? "" : "es", s->subs_total,
+			    s->subs_total == 1 ? "" : "s", s->charges.count, s->charges.count == 1 ? "" : "s",
+			    s->charges.window_days);
+		printf("headers the milter would add:\n");
+		for (i = 0; i < hl->n; i++)
+			printf("  %s: %s\n", hl->h[i].name, hl->h[i].value);
+	}
+	return r->lr_state == MF_LK_ERROR ? MF_CTL_PROBLEM : MF_CTL_OK;
+}
+
+int mf_ctl_lookup(struct mf_ctl *c)
+{
+	const char *addr = mf_ctl_arg(c, 0);
+	bool no_cache = mf_ctl_flag(c, "--no-cache");
+	struct mf_lookup_result *r;
+	const struct stripe_summary *sum;
+	struct mf_lookup_info li;
+	struct mf_hdr_list *hl;
+	int rc = MF_CTL_PROBLEM;
+
+	if (addr == NULL || strchr(addr, '@') == NULL) {
+		fprintf(stderr, "usage: stripe-milterctl lookup ADDRESS [--no-cache]\n");
+		return MF_CTL_USAGE;
+	}
+	r = calloc(1, sizeof(*r));
+	hl = calloc(1, sizeof(*hl));
+	if (r == NULL || hl == NULL)
+		goto out;
+	if (no_cache)
+		mf_ctl_lookup_direct(c->rt, addr, r);
+	else
+		mf_lookup_sync(c->rt, addr, sm_now_ms() + MF_CTL_TIMEOUT_MS, r);
+	memset(&li, 0, sizeof(li));
+	li.livemode = c->rt->rt_livemode;
+	sum = mf_lookup_info_fill(r, &li);
+	if (no_cache)
+		li.cache = "miss";
+	if (mf_hdr_render(&c->rt->rt_hdr, &li, sum, hl) < 0)
+		goto out;
+	rc = mf_ctl_lookup_print(c, addr, r, no_cache, hl);
+out:
+	free(r);
+	free(hl);
+	return rc;
+}
+
+int mf_ctl_purge(struct mf_ctl *c)
+{
+	const char *addr = mf_ctl_arg(c, 0);
+	char key[CACHE_KEY_MAX];
+
+	if (addr == NULL) {
+		fprintf(stderr, "usage: stripe-milterctl purge ADDRESS\n");
+		return MF_CTL_USAGE;
+	}
+	if (cache_key(c->rt->rt_cache, c->rt->rt_mode, c->rt->rt_account, addr, key, sizeof(key)) != 0 ||
+	    cache_purge(c->rt->rt_cache, key) != 0) {
+		fprintf(stderr, "stripe-milterctl: purge of %s failed (Redis unreachable?)\n", addr);
+		return MF_CTL_PROBLEM;
+	}
+	if (c->json)
+		printf("{\"purged\": true, \"key\": \"%s\"}\n", key);
+	else
+		printf("purged %s (key %s); instances drop their in-process copy within CacheL1TTL\n", addr, key);
+	return MF_CTL_OK;
+}
+
+int mf_ctl_flush(struct mf_ctl *c)
+{
+	long deleted = 0;
+
+	if (!mf_ctl_flag(c, "--yes")) {
+		fprintf(stderr, "stripe-milterctl: flush deletes every cache entry under prefix '%s'; "
+		    "say --yes to do it\n", c->rt->rt_conf->cache_prefix);
+		return MF_CTL_USAGE;
+	}
+	if (cache_flush(c->rt->rt_cache, &deleted) != 0) {
+		fprintf(stderr, "stripe-milterctl: flush failed (Redis unreachable?)\n");
+		return MF_CTL_PROBLEM;
+	}
+	if (c->json)
+		printf("{\"deleted\": %ld}\n", deleted);
+	else
+		printf("deleted %ld keys under %s\n", deleted, c->rt->rt_conf->cache_prefix);
+	return MF_CTL_OK;
+}
+
+/* Which configured header groups a permission feeds; NULL when none is configured. */
+static const char *mf_ctl_feeds(unsigned part, unsigned groups)
+{
+	switch (part) {
+	case STRIPE_PART_CUSTOMER: return "X-Stripe-Lookup, -Customer-Id, -Customer, -Metadata";
+	case STRIPE_PART_SUBSCRIPTIONS:
+		return groups & MF_HG_SUBSCRIPTION ? "X-Stripe-Subscription-Status, -Subscription" : NULL;
+	case STRIPE_PART_PLAN_NAMES: return groups & MF_HG_SUBSCRIPTION ? "plan= in X-Stripe-Subscription" : NULL;
+	case STRIPE_PART_CHARGES: return groups & MF_HG_CHARGES ? "X-Stripe-Charges" : NULL;
+	default: return NULL;
+	}
+}
+
+int mf_ctl_check_key(struct mf_ctl *c)
+{
+	struct stripe_perm perms[STRIPE_PERMS];
+	struct stripe_result res;
+	json_t *arr = json_array();
+	int i, missing = 0, failed = 0;
+
+	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + MF_CTL_TIMEOUT_MS, perms, &res);
+	if (!c->json)
+		printf("key %s (%s mode)%s%s\n\n%-14s %-22s %-20s %-8s %s\n", c->rt->rt_key_masked, c->rt->rt_mode,
+		    c->rt->rt_conf->stripe_account ? ", account " : "",
+		    c->rt->rt_conf->stripe_account ? c->rt->rt_conf->stripe_account : "",
+		    "resource", "permission", "dashboard", "status", "feeds");
+	for (i = 0; i < STRIPE_PERMS; i++) {
+		const char *feeds = mf_ctl_feeds(perms[i].part, c->rt->rt_hdr.groups);
+		const char *status = feeds == NULL ? "unused" : perms[i].err != STRIPE_OK ? "error" :
+		    perms[i].granted ? "granted" : "MISSING";
+
+		if (feeds && perms[i].err != STRIPE_OK)
+			failed++;
+		else if (feeds && !perms[i].granted)
+			missing++;
+		if (c->json)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?}",
+			    "resource", stripe_part_name(perms[i].part), "permission", perms[i].permission,
+			    "dashboard", perms[i].dashboard, "status", status, "feeds", feeds,
+			    "error", perms[i].err != STRIPE_OK ? stripe_errclass_name(perms[i].err) : NULL));
+		else
+			printf("%-14s %-22s %-20s %-8s %s\n", stripe_part_name(perms[i].part), perms[i].permission,
+			    perms[i].dashboard, status, feeds ? feeds : "(header group off)");
+	}
+	if (c->json) {
+		json_t *o = json_pack("{s:s,s:s,s:o,s:i,s:i}", "key", c->rt->rt_key_masked, "mode", c->rt->rt_mode,
+		    "permissions", arr, "missing", missing, "errors", failed);
+		char *out = json_dumps(o, JSON_INDENT(2));
+
+		printf("%s\n", out ? out : "{}");
+		free(out);
+		json_decref(o);
+	} else {
+		json_decref(arr);
+		printf("\n");
+		for (i = 0; i < STRIPE_PERMS; i++)
+			if (mf_ctl_feeds(perms[i].part, c->rt->rt_hdr.groups) && perms[i].err == STRIPE_OK &&
+			    !perms[i].granted)
+				printf("fix: edit the restricted key and grant %s (%s)\n", perms[i].dashboard,
+				    perms[i].permission);
+		if (failed)
+			printf("Stripe did not answer every probe: %s%s%s\n", stripe_errclass_name(res.err),
+			    res.message[0] ? ": " : "", res.message);
+		if (!missing && !failed)
+			printf("every permission the configured headers need is granted\n");
+	}
+	return missing || failed ? MF_CTL_PROBLEM : MF_CTL_OK;
+}
+
+int mf_ctl_check_config(struct mf_ctl *c)
+{
+	const struct mf_conf *conf = c->rt->rt_conf;
+	struct stripe_perm perms[STRIPE_PERMS];
+	struct stripe_result res;
+	struct cache_value v;
+	bool redis_conf = conf->redis_host || conf->redis_socket || conf->redis_sentinels;
+	bool redis_ok = true, stripe_ok;
+	char key[CACHE_KEY_MAX];
+
+	if (redis_conf) {
+		cache_key_raw(c->rt->rt_cache, "check", "config", key, sizeof(key));
+		memset(&v, 0, sizeof(v));
+		cache_get_or_fill(c->rt->rt_cache, key, NULL, NULL, sm_now_ms() + 3000, &v);
+		cache_value_free(&v);
+		redis_ok = cache_redis_ok(c->rt->rt_cache);
+	}
+	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + MF_CTL_TIMEOUT_MS, perms, &res);
+	stripe_ok = perms[0].err == STRIPE_OK && perms[0].granted;
+	if (c->json) {
+		printf("{\"config\": \"%s\", \"config_ok\": true, \"redis\": \"%s\", \"stripe\": \"%s\"}\n",
+		    conf->path, !redis_conf ? "not configured" : redis_ok ? "ok" : "unreachable",
+		    stripe_ok ? "ok" : stripe_errclass_name(perms[0].err != STRIPE_OK ? perms[0].err : STRIPE_E_PERMISSION));
+	} else {
+		printf("config:  %s: ok (key %s, %s mode)\n", conf->path, c->rt->rt_key_masked, c->rt->rt_mode);
+		printf("redis:   %s\n", !redis_conf ? "not configured (in-process cache only)" :
+		    redis_ok ? "ok" : "UNREACHABLE");
+		if (stripe_ok)
+			printf("stripe:  ok (%s)\n", conf->stripe_api_base);
+		else
+			printf("stripe:  FAILED: %s%s%s\n", perms[0].err != STRIPE_OK ? stripe_errclass_name(perms[0].err) :
+			    "key lacks Customers: Read", res.message[0] ? ": " : "", res.message);
+	}
+	return redis_ok && stripe_ok ? MF_CTL_OK : MF_CTL_PROBLEM;
+}

@@ -1,0 +1,107 @@
+/*
+ * ctl_main.c - stripe-milterctl: command line and dispatch.
+ *
+ *	stripe-milterctl [-c config] [--json] COMMAND [args]
+ *
+ * It reads the daemon's config file (and key), talks to the same Redis and Stripe, and
+ * never publishes counters of its own. Exit codes: 0 ok, 1 a problem found, 2 usage or
+ * config error.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/sm_log.h"
+#include "milter/ctl.h"
+#include "milter/mf_conf.h"
+
+static void mf_ctl_usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: stripe-milterctl [-c config] [--json] COMMAND [args]\n"
+	    "commands:\n"
+	    "  stats [--watch N [--count K]]  per instance and fleet-wide counters from Redis\n"
+	    "  lookup ADDRESS [--no-cache]     what the milter would add for ADDRESS, and from where\n"
+	    "  purge ADDRESS                   forget ADDRESS in the shared cache\n"
+	    "  flush --yes                     delete every cache entry under the prefix\n"
+	    "  check-key                       permissions of the Stripe key, per header group\n"
+	    "  check-config                    the config, the key, Redis and Stripe\n"
+	    "exit status: 0 ok, 1 a problem was found, 2 usage or configuration error\n");
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct mf_ctl *);
+} mf_ctl_cmds[] = {
+	{ "stats", mf_ctl_stats }, { "lookup", mf_ctl_lookup }, { "purge", mf_ctl_purge },
+	{ "flush", mf_ctl_flush }, { "check-key", mf_ctl_check_key },
+	{ "check-config", mf_ctl_check_config },
+};
+
+int main(int argc, char **argv)
+{
+	const char *path = SM_SYSCONFDIR "/stripe-milter.conf";
+	struct mf_ctl ctl;
+	struct mf_conf *conf;
+	char err[512];
+	size_t i;
+	int a = 1, rc = MF_CTL_USAGE;
+
+	memset(&ctl, 0, sizeof(ctl));
+	for (; a < argc && argv[a][0] == '-'; a++) {
+		if (strcmp(argv[a], "-c") == 0 && a + 1 < argc)
+			path = argv[++a];
+		else if (strcmp(argv[a], "--json") == 0)
+			ctl.json = true;
+		else if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
+			mf_ctl_usage(stdout);
+			return MF_CTL_OK;
+		} else {
+			mf_ctl_usage(stderr);
+			return MF_CTL_USAGE;
+		}
+	}
+	if (a >= argc) {
+		mf_ctl_usage(stderr);
+		return MF_CTL_USAGE;
+	}
+	for (i = 0; i < sizeof(mf_ctl_cmds) / sizeof(mf_ctl_cmds[0]); i++)
+		if (strcmp(argv[a], mf_ctl_cmds[i].name) == 0)
+			break;
+	if (i == sizeof(mf_ctl_cmds) / sizeof(mf_ctl_cmds[0])) {
+		fprintf(stderr, "stripe-milterctl: unknown command '%s'\n", argv[a]);
+		mf_ctl_usage(stderr);
+		return MF_CTL_USAGE;
+	}
+	ctl.argc = argc - a - 1;
+	ctl.argv = argv + a + 1;
+	/* --json may also follow the command. */
+	for (int j = 0; j < ctl.argc; j++)
+		if (strcmp(ctl.argv[j], "--json") == 0)
+			ctl.json = true;
+
+	signal(SIGPIPE, SIG_IGN);
+	sm_log_open("stripe-milterctl", LOG_USER, true);
+	sm_log_set_level(LOG_ERR);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	json_object_seed(0);
+	conf = mf_conf_load(path, err, sizeof(err));
+	if (conf == NULL) {
+		fprintf(stderr, "stripe-milterctl: %s\n", err);
+		goto out;
+	}
+	ctl.rt = mf_runtime_new(conf, NULL, MF_RT_NO_PUBLISH, err, sizeof(err));
+	if (ctl.rt == NULL) {
+		fprintf(stderr, "stripe-milterctl: %s: %s\n", path, err);
+		goto out;
+	}
+	rc = mf_ctl_cmds[i].fn(&ctl);
+out:
+	mf_runtime_put(ctl.rt);
+	curl_global_cleanup();
+	return rc;
+}
