@@ -31,8 +31,23 @@ struct mf_shared {
 static pthread_mutex_t mf_rt_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mf_runtime *mf_rt_current;
 
+/* The address cache and the plan-name cache: one shared object, so that a reload keeps
+ * both or rebuilds both. Plan names have a cache of their own so that their lookups do
+ * not count as sender lookups in the statistics. */
+struct mf_caches {
+	struct cache *addrs;
+	struct cache *products;
+};
+
 static void mf_stripe_free(void *p) { stripe_client_free(p); }
-static void mf_cache_free(void *p) { cache_free(p); }
+static void mf_caches_free(void *p)
+{
+	struct mf_caches *cs = p;
+
+	cache_free(cs->addrs);
+	cache_free(cs->products);
+	free(cs);
+}
 
 static struct mf_shared *mf_shared_new(void *obj, char *sig, void (*free_fn)(void *))
 {
@@ -127,7 +142,7 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, uns
 	const struct mf_conf *c = rt->rt_conf;
 	struct cache_config cc;
 	char *password = NULL, *sig = NULL;
-	struct cache *cache;
+	struct mf_caches *cs = NULL;
 	int rc = -1;
 
 	if (c->redis_password_file) {
@@ -150,7 +165,8 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, uns
 	}
 	if (prev && prev->rt_cache_ref && strcmp(prev->rt_cache_ref->sig, sig) == 0) {
 		rt->rt_cache_ref = mf_shared_ref(prev->rt_cache_ref);
-		rt->rt_cache = rt->rt_cache_ref->obj;
+		rt->rt_cache = ((struct mf_caches *)rt->rt_cache_ref->obj)->addrs;
+		rt->rt_products = ((struct mf_caches *)rt->rt_cache_ref->obj)->products;
 		rc = 0;
 		goto out;
 	}
@@ -177,21 +193,35 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, uns
 	cc.lock_wait_ms = (int)c->cache_lock_wait_ms;
 	cc.instance = c->instance_name;
 	cc.publish_interval_s = flags & MF_RT_NO_PUBLISH ? -1 : (int)c->stats_interval_s;
-	cache = cache_new(&cc, err, errlen);
-	if (cache == NULL)
+	cs = calloc(1, sizeof(*cs));
+	if (cs == NULL || (cs->addrs = cache_new(&cc, err, errlen)) == NULL)
 		goto out;
-	cache_set_errclass_names(cache, mf_errclass_names);
+	cache_set_errclass_names(cs->addrs, mf_errclass_names);
 	if (!(flags & MF_RT_NO_PUBLISH))
-		cache_set_publish_extra(cache, mf_stats_publish_extra, NULL);
-	rt->rt_cache_ref = mf_shared_new(cache, sig, mf_cache_free);
+		cache_set_publish_extra(cs->addrs, mf_stats_publish_extra, NULL);
+	/* Plan names: same Redis and prefix, no publisher, an hour at least. */
+	cc.publish_interval_s = -1;
+	cc.l1_max_entries = 2000;
+	cc.ttl_positive_s = cc.ttl_positive_s > 3600 ? cc.ttl_positive_s : 3600;
+	cc.pool_size = 2;
+	if ((cs->products = cache_new(&cc, err, errlen)) == NULL)
+		goto out;
+	rt->rt_cache_ref = mf_shared_new(cs, sig, mf_caches_free);
 	sig = NULL;
+	rt->rt_cache = cs->addrs;
+	rt->rt_products = cs->products;
+	cs = NULL;
 	if (rt->rt_cache_ref == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	rt->rt_cache = cache;
 	rc = 0;
 out:
+	if (cs) {
+		if (cs->addrs)
+			cache_free(cs->addrs);
+		free(cs);
+	}
 	if (password) {
 		explicit_bzero(password, strlen(password));
 		free(password);
@@ -264,7 +294,7 @@ static int mf_rt_stripe(struct mf_runtime *rt, const struct mf_runtime *prev, ch
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (prev && prev->rt_stripe_ref && prev->rt_cache == rt->rt_cache &&
+	if (prev && prev->rt_stripe_ref && prev->rt_products == rt->rt_products &&
 	    strcmp(prev->rt_stripe_ref->sig, sig) == 0) {
 		rt->rt_stripe_ref = mf_shared_ref(prev->rt_stripe_ref);
 		rt->rt_stripe = rt->rt_stripe_ref->obj;
@@ -292,7 +322,7 @@ static int mf_rt_stripe(struct mf_runtime *rt, const struct mf_runtime *prev, ch
 	sc.nmetadata_keys = nmeta;
 	sc.product_get = mf_product_get;
 	sc.product_put = mf_product_put;
-	sc.product_arg = rt->rt_cache;
+	sc.product_arg = rt->rt_products;
 	client = stripe_client_new(&sc, why, sizeof(why));
 	if (client == NULL) {
 		snprintf(err, errlen, "Stripe client: %s", why);

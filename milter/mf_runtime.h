@@ -33,7 +33,8 @@ struct mf_runtime {
 	int rt_refs;
 	struct mf_conf *rt_conf;
 	struct stripe_client *rt_stripe;
-	struct cache *rt_cache;
+	struct cache *rt_cache;		/* sender lookups */
+	struct cache *rt_products;	/* plan names (Stripe products) */
 	struct mf_shared *rt_stripe_ref;
 	struct mf_shared *rt_cache_ref;
 	struct mf_cidr_list *rt_internal;

@@ -3,3 +3,5 @@ TESTS += tests/e2e/test_postfix.py
 EXTRA_DIST += tests/e2e/test_postfix.py
 TESTS += tests/e2e/test_examples.py
 EXTRA_DIST += tests/e2e/test_examples.py
+TESTS += tests/e2e/test_ctl.py
+EXTRA_DIST += tests/e2e/test_ctl.py

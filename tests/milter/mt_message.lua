@@ -8,7 +8,7 @@
 --   MT_FROM     From header value ("" = no From header)
 --   MT_FORGED   "yes": send forged prefix headers (several copies, case variants, folded)
 --   MT_EXPECT   Lua pattern the added X-Stripe-Lookup must match
---   MT_STATUS   expected X-Stripe-Subscription-Status ("" = must not be added)
+--   MT_STATUS   expected X-Stripe-Subscription-Status ("" = must not be added, "*" = any)
 -- Errors end the script with a message and a non-zero exit status.
 
 local function env(name, default)
@@ -73,7 +73,9 @@ mt.echo("X-Stripe-Lookup: " .. lookup)
 
 local status = env("MT_STATUS", "")
 local got = mt.getheader(conn, "X-Stripe-Subscription-Status", 0)
-if status == "" then
+if status == "*" then
+	-- not checked
+elseif status == "" then
 	if got ~= nil then error("unexpected X-Stripe-Subscription-Status: " .. got) end
 elseif got ~= status then
 	error("X-Stripe-Subscription-Status '" .. tostring(got) .. "', want '" .. status .. "'")
