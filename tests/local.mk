@@ -24,3 +24,5 @@ include $(srcdir)/tests/milter/local.mk
 include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/fuzz/local.mk
 EXTRA_DIST += tests/bench/run.sh tests/bench/bench_tcp.py
+TESTS += tests/docs/test_manpages.sh
+EXTRA_DIST += tests/docs/test_manpages.sh
