@@ -66,6 +66,7 @@ def main():
     finally:
         for x in (m1, m2, s, redis):
             x.stop()
+    mta.assert_clean(t)
     return t.done()
 
 

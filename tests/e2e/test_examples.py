@@ -100,6 +100,7 @@ def main():
         m.stop()
         s.stop()
         redis.stop()
+    mta.assert_clean(t)
     return t.done()
 
 

@@ -130,6 +130,7 @@ def main():
         run(t, env)
     finally:
         env.stop()
+    mta.assert_clean(t)
     return t.done()
 
 

@@ -25,6 +25,18 @@ import time
 import smtest
 
 
+# Sanitizer findings (ASan, UBSan, LeakSanitizer) in the logs of daemons this test stopped.
+SANITIZER_REPORTS = []
+_SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                    "WARNING: ThreadSanitizer")
+
+
+def assert_clean(t):
+    """One TAP test: no daemon stopped so far printed a sanitizer report."""
+    t.ok(not SANITIZER_REPORTS, "no sanitizer reports from stripe-milter",
+         "\n\n".join(SANITIZER_REPORTS)[:4000])
+
+
 def binary(name):
     p = os.path.join(smtest.builddir(), "milter", name)
     if not os.access(p, os.X_OK):
@@ -133,6 +145,12 @@ class Milter:
             smtest.stop(self.proc, grace=10.0)
             self.rc = self.proc.returncode
             self.proc = None
+            log = self.log()
+            for mark in _SANITIZER_MARKS:
+                i = log.find(mark)
+                if i >= 0:
+                    SANITIZER_REPORTS.append("%s:\n%s" % (self.logfile, log[max(0, i - 200):i + 3000]))
+                    break
         return time.time() - t0
 
 

@@ -122,6 +122,7 @@ def main():
         m.stop()
         s.stop()
         redis.stop()
+    mta.assert_clean(t)
     return t.done()
 
 
