@@ -70,6 +70,8 @@ struct mf_msg {
 struct mf_conn {
 	char conn_addr[INET6_ADDRSTRLEN];
 	bool conn_internal;
+	bool conn_no_strip;		/* the MTA did not allow deleting headers */
+	bool conn_no_add;		/* ... nor adding them */
 	struct mf_msg *conn_msg;
 };
 
@@ -177,15 +179,23 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
 	unsigned long want = SMFIP_NOBODY | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NR_HDR | SMFIP_NOEOH;
+	struct mf_conn *c = calloc(1, sizeof(*c));
 
 	(void)f2;
 	(void)f3;
+	if (c == NULL)
+		return SMFIS_TEMPFAIL;
+	sm_log(LOG_DEBUG, "negotiate: the MTA offers actions 0x%lx, steps 0x%lx", f0, f1);
+	c->conn_no_strip = !(f0 & SMFIF_CHGHDRS);
+	c->conn_no_add = !(f0 & SMFIF_ADDHDRS);
+	smfi_setpriv(ctx, c);
 	mf_nodelay(ctx);
-	if ((f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) != (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) {
-		sm_log(LOG_ERR, "MTA does not allow adding and changing headers: milter disabled for this connection");
-		return SMFIS_REJECT;
-	}
-	*pf0 = SMFIF_ADDHDRS | SMFIF_CHGHDRS | (f0 & SMFIF_SETSYMLIST);
+	/* Without these actions the milter cannot do its job; it goes on so that end of
+	 * message can apply On-InternalError (a forged header that cannot be deleted). */
+	if ((f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) != (SMFIF_ADDHDRS | SMFIF_CHGHDRS))
+		sm_log(LOG_ERR, "the MTA does not allow%s%s: check its milter configuration",
+		    f0 & SMFIF_ADDHDRS ? "" : " adding headers", f0 & SMFIF_CHGHDRS ? "" : " deleting headers");
+	*pf0 = (f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) | (f0 & SMFIF_SETSYMLIST);
 	*pf1 = f1 & want;
 	*pf2 = 0;
 	*pf3 = 0;
@@ -198,12 +208,16 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 
 static sfsistat mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 {
-	struct mf_conn *c = calloc(1, sizeof(*c));
+	struct mf_conn *c = mf_conn_of(ctx);
 	struct mf_runtime *rt;
 
 	(void)host;
-	if (c == NULL)
-		return mf_internal_error(ctx, NULL, "out of memory at connect");
+	if (c == NULL) {	/* an MTA that did not negotiate (protocol version 2) */
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			return mf_internal_error(ctx, NULL, "out of memory at connect");
+		smfi_setpriv(ctx, c);
+	}
 	if (sa && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, c->conn_addr, sizeof(c->conn_addr));
 	else if (sa && sa->sa_family == AF_INET6)
@@ -214,7 +228,6 @@ static sfsistat mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 	if (rt && sa && rt->rt_internal)
 		c->conn_internal = mf_cidr_match(rt->rt_internal, sa);
 	mf_runtime_put(rt);
-	smfi_setpriv(ctx, c);
 	return SMFIS_CONTINUE;
 }
 
@@ -327,9 +340,12 @@ static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
 }
 
 /* Deletes forged headers, last seen first: for each name that is the highest index. */
-static int mf_strip(SMFICTX *ctx, struct mf_msg *m)
+static int mf_strip(SMFICTX *ctx, const struct mf_conn *c, struct mf_msg *m)
 {
 	int i;
+
+	if (m->msg_nforged > 0 && c->conn_no_strip)
+		return -1;
 
 	for (i = m->msg_nforged - 1; i >= 0; i--)
 		if (smfi_chgheader(ctx, m->msg_forged[i].fg_name, m->msg_forged[i].fg_index, NULL) != MI_SUCCESS)
@@ -454,10 +470,14 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 
 	if (m == NULL)
 		return SMFIS_ACCEPT;
-	if (mf_strip(ctx, m) != 0) {
+	if (mf_strip(ctx, c, m) != 0) {
 		st = mf_internal_error(ctx, m->msg_rt, "could not delete a forged header");
 		if (st != SMFIS_ACCEPT)
 			goto out;
+	}
+	if (c->conn_no_add) {
+		st = mf_internal_error(ctx, m->msg_rt, "the MTA does not allow adding headers");
+		goto out;
 	}
 	memset(&li, 0, sizeof(li));
 	li.livemode = m->msg_rt->rt_livemode;

@@ -9,6 +9,10 @@
 --   MT_FORGED   "yes": send forged prefix headers (several copies, case variants, folded)
 --   MT_EXPECT   Lua pattern the added X-Stripe-Lookup must match
 --   MT_STATUS   expected X-Stripe-Subscription-Status ("" = must not be added, "*" = any)
+--   MT_ACTIONS  actions the MTA offers at negotiation (number; default: all)
+--   MT_FROM2    a second From header
+--   MT_AUTHRES  an Authentication-Results header value
+--   MT_REPLY    expected end-of-message reply: "accept" (default) or "tempfail"
 -- Errors end the script with a message and a non-zero exit status.
 
 local function env(name, default)
@@ -21,7 +25,11 @@ local conn = mt.connect(env("MT_SOCKET", ""), 40, 0.05)
 if conn == nil then error("cannot connect to the milter") end
 
 -- Postfix's defaults: protocol 6, every action, every step offered.
-if mt.negotiate(conn, nil, nil, nil) ~= nil then error("negotiate failed") end
+local actions = env("MT_ACTIONS", "")
+if actions == "" then actions = nil else actions = tonumber(actions) end
+-- miltertest 1.6.0 reads the fourth argument as the actions and the third as the steps,
+-- the other way round from its manual (seen on the wire with strace).
+if mt.negotiate(conn, nil, nil, actions) ~= nil then error("negotiate failed") end
 if mt.conninfo(conn, "client.example.net", env("MT_IP", "198.51.100.7")) ~= nil then
 	error("conninfo failed")
 end
@@ -40,6 +48,10 @@ local from = env("MT_FROM", "Jenny Rosen <jenny@customer.test>")
 if from ~= "" then
 	if mt.header(conn, "From", from) ~= nil then error("header From failed") end
 end
+local from2 = env("MT_FROM2", "")
+if from2 ~= "" then mt.header(conn, "From", from2) end
+local authres = env("MT_AUTHRES", "")
+if authres ~= "" then mt.header(conn, "Authentication-Results", authres) end
 mt.header(conn, "Subject", "miltertest")
 local forged = env("MT_FORGED", "") == "yes"
 if forged then
@@ -50,9 +62,17 @@ if forged then
 end
 -- no mt.eoh(): the milter negotiates SMFIP_NOEOH, as Postfix sees it
 if mt.eom(conn) ~= nil then error("eom failed") end
+if env("MT_REPLY", "accept") == "tempfail" then
+	if mt.getreply(conn) ~= SMFIR_REPLYCODE and mt.getreply(conn) ~= SMFIR_TEMPFAIL then
+		error("message not tempfailed")
+	end
+	mt.echo("tempfailed as expected")
+	mt.disconnect(conn)
+	return
+end
 if mt.getreply(conn) ~= SMFIR_ACCEPT then error("message not accepted") end
 
-if forged then
+if forged and env("MT_ACTIONS", "") == "" then
 	for _, h in ipairs({"X-Stripe-Lookup", "X-Stripe-Subscription-Status",
 	    "x-stripe-subscription-status", "X-STRIPE-CUSTOMER"}) do
 		if not mt.eom_check(conn, MT_HDRDELETE, h) then

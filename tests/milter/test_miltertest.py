@@ -78,6 +78,38 @@ def main():
         case("From names another address: its lookup", r"^not%-found;",
              mt_from="Someone <someone@elsewhere.test>")
 
+        case("several From headers", r"^skipped=multiple%-from$", mt_from2="other@elsewhere.test")
+
+        # On-InternalError: an MTA that does not let the milter delete headers (actions 1 =
+        # SMFIF_ADDHDRS only) and a forged header that therefore cannot be removed.
+        m.reload({"On-InternalError": "tempfail"})
+        case("On-InternalError tempfail: forged header not deletable -> 4xx", ".", mt_actions="1",
+             mt_forged="yes", mt_reply="tempfail")
+        case("On-InternalError tempfail: nothing forged -> accepted", r"^found;", "active", mt_actions="1")
+        m.reload({"On-InternalError": "accept"})
+        case("On-InternalError accept: accepted with our headers", r"^found;", "*", mt_actions="1",
+             mt_forged="yes")
+        t.like(m.log(), r"internal error: could not delete a forged header; On-InternalError accept",
+               "On-InternalError accept: logged")
+
+        # The Authentication-Results gate.
+        m.reload({"RequireAuthResults": "yes", "TrustedAuthservIDs": "mx.example.test"})
+        case("gate: dmarc=pass from our authserv-id", r"^found;", "active",
+             mt_authres="mx.example.test; dkim=pass header.d=customer.test; dmarc=pass (p=none) header.from=customer.test")
+        case("gate: no Authentication-Results -> unverified", r"^skipped=unverified$")
+        case("gate: dmarc=fail -> unverified", r"^skipped=unverified$",
+             mt_authres="mx.example.test; dmarc=fail header.from=customer.test")
+        case("gate: someone else's authserv-id -> unverified", r"^skipped=unverified$",
+             mt_authres="evil.example.net; dmarc=pass header.from=customer.test")
+        case("gate: aligned DKIM without DMARC", r"^found;", "active",
+             mt_authres="mx.example.test; dkim=pass header.d=customer.test")
+        m.reload({"RequireAuthResults": None, "TrustedAuthservIDs": None})
+
+        mark = len(m.log())
+        m.proc.send_signal(12)
+        time.sleep(0.5)
+        t.like(m.log()[mark:], r"stats: lookups found=\d+", "SIGUSR2 logs the counters")
+
         s.faults({"*": {"hang": True}})
         el = case("Stripe hangs: error=timeout", r"^error=timeout$", mt_envfrom="<h1@elsewhere.test>",
                   mt_from="h1@elsewhere.test")
