@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -222,36 +223,53 @@ static int mf_cidr_item(char *item, struct mf_cidr *c, char *err, size_t errlen)
 	return 0;
 }
 
-int mf_cidr_parse(const char *list, struct mf_cidr_list **out, char *err, size_t errlen)
+/* One parser for both kinds of list: a block of `head` bytes (a struct that starts with
+ * size_t n) followed by one `esize` entry per item, each filled by fn. Returns the block
+ * (malloc'd, the caller's), or NULL with err naming the bad item. */
+typedef int (*mf_item_fn)(char *item, void *entry, char *err, size_t errlen);
+
+static void *mf_parse_list(const char *list, size_t head, size_t esize, mf_item_fn fn,
+    char *err, size_t errlen)
 {
-	struct mf_cidr_list *l = NULL;
 	char item[MF_ITEM_MAX + 2];
 	const char *p = list != NULL ? list : "";
-	int rc = -1, r;
+	size_t *n;
+	char *l;
+	int r;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	*out = NULL;
-	l = calloc(1, sizeof(*l) + mf_count_items(p) * sizeof(l->e[0]));
+	l = calloc(1, head + mf_count_items(p) * esize);
 	if (l == NULL) {
 		mf_err(err, errlen, "", "out of memory");
-		goto out;
+		return NULL;
 	}
+	n = (size_t *)(void *)l;
 	while ((r = mf_next_item(&p, item, sizeof(item))) != 0) {
 		if (r < 0) {
 			mf_err(err, errlen, item, "item too long");
-			goto out;
+			goto fail;
 		}
-		if (mf_cidr_item(item, &l->e[l->n], err, errlen) != 0)
-			goto out;
-		l->n++;
+		if (fn(item, l + head + *n * esize, err, errlen) != 0)
+			goto fail;
+		(*n)++;
 	}
-	*out = l;
-	l = NULL;
-	rc = 0;
-out:
+	return l;
+fail:
 	free(l);
-	return rc;
+	return NULL;
+}
+
+static int mf_cidr_item_cb(char *item, void *entry, char *err, size_t errlen)
+{
+	return mf_cidr_item(item, entry, err, errlen);
+}
+
+int mf_cidr_parse(const char *list, struct mf_cidr_list **out, char *err, size_t errlen)
+{
+	*out = mf_parse_list(list, offsetof(struct mf_cidr_list, e), sizeof(struct mf_cidr), mf_cidr_item_cb,
+	    err, errlen);
+	return *out != NULL ? 0 : -1;
 }
 
 bool mf_cidr_match(const struct mf_cidr_list *l, const struct sockaddr *sa)
@@ -349,36 +367,16 @@ static int mf_match_item(const char *item, struct mf_match *m, char *err, size_t
 	return 0;
 }
 
+static int mf_match_item_cb(char *item, void *entry, char *err, size_t errlen)
+{
+	return mf_match_item(item, entry, err, errlen);
+}
+
 int mf_match_parse(const char *list, struct mf_match_list **out, char *err, size_t errlen)
 {
-	struct mf_match_list *l = NULL;
-	char item[MF_ITEM_MAX + 2];
-	const char *p = list != NULL ? list : "";
-	int rc = -1, r;
-
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
-	*out = NULL;
-	l = calloc(1, sizeof(*l) + mf_count_items(p) * sizeof(l->e[0]));
-	if (l == NULL) {
-		mf_err(err, errlen, "", "out of memory");
-		goto out;
-	}
-	while ((r = mf_next_item(&p, item, sizeof(item))) != 0) {
-		if (r < 0) {
-			mf_err(err, errlen, item, "item too long");
-			goto out;
-		}
-		if (mf_match_item(item, &l->e[l->n], err, errlen) != 0)
-			goto out;
-		l->n++;
-	}
-	*out = l;
-	l = NULL;
-	rc = 0;
-out:
-	free(l);
-	return rc;
+	*out = mf_parse_list(list, offsetof(struct mf_match_list, e), sizeof(struct mf_match), mf_match_item_cb,
+	    err, errlen);
+	return *out != NULL ? 0 : -1;
 }
 
 bool mf_match_addr(const struct mf_match_list *l, const char *addr)
