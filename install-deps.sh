@@ -71,4 +71,27 @@ if [ ! -x "$prism_dir/node_modules/.bin/prism" ]; then
 		tail -10 /tmp/stripe-milter-npm.log >&2
 	}
 fi
+
+# A private Sendmail for tests/e2e/test_sendmail.py. sendmail-bin conflicts with postfix, so
+# the packages are only downloaded and unpacked (never installed) into a cache folder; nothing
+# of the system changes. Failure here only makes that test skip.
+sm_cache=/var/cache/stripe-milter-tests/sendmail
+if [ ! -x "$sm_cache/usr/libexec/sendmail/sendmail" ] && [ "$(id -u)" -eq 0 ]; then
+	sm_log=/tmp/stripe-milter-sendmail.log
+	sm_tmp="$sm_cache.tmp.$$"
+	if rm -rf "$sm_tmp" && mkdir -p "$sm_tmp/debs" && cd "$sm_tmp/debs" &&
+	   { apt-get download -q sendmail-bin sendmail-base sendmail-cf >"$sm_log" 2>&1 ||
+	     { apt-get update -qq >>"$sm_log" 2>&1 &&
+	       apt-get download -q sendmail-bin sendmail-base sendmail-cf >>"$sm_log" 2>&1; }; } &&
+	   { sm_ok=1; for d in ./*.deb; do dpkg-deb -x "$d" "$sm_tmp/root" || sm_ok=0; done
+	     [ "$sm_ok" = 1 ]; } &&
+	   [ -x "$sm_tmp/root/usr/libexec/sendmail/sendmail" ] &&
+	   rm -rf "$sm_cache" && mv "$sm_tmp/root" "$sm_cache"; then
+		echo "install-deps.sh: private sendmail unpacked into $sm_cache (for tests only)"
+	else
+		echo "install-deps.sh: could not fetch sendmail (tests/e2e/test_sendmail.py will be skipped), see $sm_log" >&2
+	fi
+	cd "$here"
+	rm -rf "$sm_tmp"
+fi
 exit 0

@@ -5,3 +5,5 @@ TESTS += tests/e2e/test_examples.py
 EXTRA_DIST += tests/e2e/test_examples.py
 TESTS += tests/e2e/test_ctl.py
 EXTRA_DIST += tests/e2e/test_ctl.py
+TESTS += tests/e2e/test_sendmail.py
+EXTRA_DIST += tests/e2e/test_sendmail.py
