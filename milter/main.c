@@ -62,11 +62,11 @@ static void mf_usage(FILE *out)
 	    "  -V       print the version and exit\n", MF_DEFAULT_CONF);
 }
 
-static int mf_drop_privileges(const char *spec)
+/* Looks up "user[:group]"; 0 with the ids, or -1 (logged). */
+static int mf_user_ids(const char *spec, uid_t *uid, gid_t *gid, char *name, size_t namelen)
 {
 	char user[128], *grp;
 	struct passwd *pw;
-	gid_t gid;
 
 	sm_strlcpy(user, spec, sizeof(user));
 	grp = strchr(user, ':');
@@ -77,7 +77,9 @@ static int mf_drop_privileges(const char *spec)
 		sm_log(LOG_ERR, "UserID: no user '%s'", user);
 		return -1;
 	}
-	gid = pw->pw_gid;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	sm_strlcpy(name, pw->pw_name, namelen);
 	if (grp) {
 		struct group *gr = getgrnam(grp);
 
@@ -85,9 +87,52 @@ static int mf_drop_privileges(const char *spec)
 			sm_log(LOG_ERR, "UserID: no group '%s'", grp);
 			return -1;
 		}
-		gid = gr->gr_gid;
+		*gid = gr->gr_gid;
 	}
-	if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
+	return 0;
+}
+
+/* The unix socket's path in a libmilter socket spec, NULL for inet sockets. */
+static const char *mf_socket_path(const char *sock)
+{
+	if (strncmp(sock, "unix:", 5) == 0)
+		return sock + 5;
+	if (strncmp(sock, "local:", 6) == 0)
+		return sock + 6;
+	return sock[0] == '/' ? sock : NULL;
+}
+
+/* Gives the socket and the pid file to the user the daemon becomes, so that it can still
+ * reach its own socket (to wake the listener at stop) and remove its pid file. */
+static int mf_give_files(const struct mf_conf *conf)
+{
+	const char *path = mf_socket_path(conf->socket);
+	char name[128];
+	uid_t uid;
+	gid_t gid;
+
+	if (conf->user_id == NULL)
+		return 0;
+	if (mf_user_ids(conf->user_id, &uid, &gid, name, sizeof(name)) != 0)
+		return -1;
+	if (path && chown(path, uid, (gid_t)-1) != 0) {
+		sm_log(LOG_ERR, "cannot give %s to %s: %s", path, conf->user_id, strerror(errno));
+		return -1;
+	}
+	if (conf->pid_file && chown(conf->pid_file, uid, gid) != 0)
+		sm_log(LOG_WARNING, "cannot give %s to %s: %s", conf->pid_file, conf->user_id, strerror(errno));
+	return 0;
+}
+
+static int mf_drop_privileges(const char *spec)
+{
+	char name[128];
+	uid_t uid;
+	gid_t gid;
+
+	if (mf_user_ids(spec, &uid, &gid, name, sizeof(name)) != 0)
+		return -1;
+	if (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
 		sm_log(LOG_ERR, "UserID: cannot become %s: %s", spec, strerror(errno));
 		return -1;
 	}
@@ -100,15 +145,9 @@ static int mf_drop_privileges(const char *spec)
 
 static int mf_socket_group(const char *sock, const char *group)
 {
-	const char *path = NULL;
+	const char *path = mf_socket_path(sock);
 	struct group *gr;
 
-	if (strncmp(sock, "unix:", 5) == 0)
-		path = sock + 5;
-	else if (strncmp(sock, "local:", 6) == 0)
-		path = sock + 6;
-	else if (sock[0] == '/')
-		path = sock;
 	if (path == NULL) {
 		sm_log(LOG_WARNING, "SocketGroup applies to unix sockets only; ignored for %s", sock);
 		return 0;
@@ -122,7 +161,8 @@ static int mf_socket_group(const char *sock, const char *group)
 	return 0;
 }
 
-static int mf_detach(void)
+/* Detaches from the terminal; keeps standard error when the log goes there. */
+static int mf_detach(bool keep_stderr)
 {
 	pid_t pid = fork();
 	int fd;
@@ -142,7 +182,8 @@ static int mf_detach(void)
 	if (fd >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
-		dup2(fd, 2);
+		if (!keep_stderr)
+			dup2(fd, 2);
 		if (fd > 2)
 			close(fd);
 	}
@@ -370,7 +411,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "stripe-milter: %s\n", err);
 			return 1;
 		}
-		if (!foreground && probe->background && mf_detach() != 0) {
+		if (!foreground && probe->background && mf_detach(to_stderr || !probe->syslog) != 0) {
 			fprintf(stderr, "stripe-milter: cannot detach: %s\n", strerror(errno));
 			mf_conf_free(probe);
 			return 1;
@@ -406,7 +447,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (conf->pid_file && mf_write_pid(conf->pid_file) != 0)
 		goto out;
-	if (conf->user_id && mf_drop_privileges(conf->user_id) != 0)
+	if (conf->user_id && (mf_give_files(conf) != 0 || mf_drop_privileges(conf->user_id) != 0))
 		goto out;
 
 	/* 5. our threads. */

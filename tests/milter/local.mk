@@ -9,3 +9,5 @@ tests_milter_test_conf_SOURCES = tests/milter/test_conf.c
 tests_milter_test_conf_LDADD = milter/libmf.a $(TH_LDADD)
 TESTS += tests/milter/test_conf
 endif
+TESTS += tests/milter/test_daemon.py
+EXTRA_DIST += tests/milter/test_daemon.py

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""test_daemon.py - stripe-milter as a daemon: -n, -V, usage, key file checks, Background +
+PidFile + UserID + SocketGroup + UMask, LookupAddress modes, a failed reload keeping the old
+configuration, an inet6 socket.
+"""
+import grp
+import os
+import pwd
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+import mta  # noqa: E402
+import smtest  # noqa: E402
+
+SCRIPT = os.path.join(smtest.srcdir(), "tests", "milter", "mt_message.lua")
+SEED = os.path.join(smtest.srcdir(), "tests", "demo", "seed.json")
+
+
+def daemon(*args):
+    p = subprocess.run([mta.binary("stripe-milter")] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def write(path, text, mode=0o600):
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def lookup(sock, expect, **env):
+    e = {"MT_SOCKET": sock, "MT_EXPECT": expect, "MT_STATUS": "*"}
+    e.update({k.upper(): v for k, v in env.items()})
+    return mta.miltertest(SCRIPT, e)
+
+
+def main():
+    t = smtest.TAP()
+    try:
+        mta.binary("stripe-milter")
+        s = smtest.Standin(args=["--seed", SEED])
+    except smtest.Unavailable as e:
+        smtest.TAP.skip_all(str(e))
+    d = smtest.tempdir("sm-daemon-")
+    os.chmod(d, 0o755)
+    key = os.path.join(d, "key")
+    write(key, "sk_test_daemon0123456789abcdefWXYZ\n")
+    base = "StripeKeyFile %s\nStripeAPIBase %s\nSyslog no\n" % (key, s.url)
+    try:
+        run(t, s, d, key, base)
+    finally:
+        s.stop()
+    mta.assert_clean(t)
+    return t.done()
+
+
+def run(t, s, d, key, base):
+    conf = os.path.join(d, "ok.conf")
+    write(conf, base + "Socket unix:%s/x.sock\n" % d, 0o644)
+    rc, out = daemon("-n", "-c", conf)
+    t.ok(rc == 0 and "OK (Stripe key sk_test_...WXYZ, test mode)" in out and "LookupTimeout" in out,
+         "-n: checks the config and key, prints effective settings, masked key", out)
+    t.ok("sk_test_daemon" not in out, "-n never prints the key")
+    bad = os.path.join(d, "bad.conf")
+    write(bad, base + "LookupTimeout soon\n", 0o644)
+    rc, out = daemon("-n", "-c", bad)
+    t.ok(rc == 1 and "bad.conf:4: LookupTimeout: 'soon'" in out, "-n: a bad option names file and line", out)
+    rc, out = daemon("-V")
+    t.ok(rc == 0 and out.startswith("stripe-milter "), "-V prints the version")
+    rc, out = daemon("-x")
+    t.is_(rc, 2, "unknown flag: exit 2")
+    os.chmod(key, 0o640)
+    rc, out = daemon("-n", "-c", conf)
+    t.ok(rc == 1 and "accessible by group or others" in out and "chmod 600" in out,
+         "a group-readable key file is refused, saying what to do", out)
+    os.chmod(key, 0o600)
+    pk = os.path.join(d, "pk")
+    write(pk, "pk_test_publishable\n")
+    c2 = os.path.join(d, "pk.conf")
+    write(c2, base.replace(key, pk), 0o644)
+    rc, out = daemon("-n", "-c", c2)
+    t.ok(rc == 1 and "pk_" in out and "pk_test_publishable" not in out,
+         "a publishable key is refused without echoing it", out)
+
+    # Background, PidFile, UserID, SocketGroup, UMask
+    if os.geteuid() != 0:
+        t.skip("daemon mode with UserID", "needs root")
+        return
+    run_dir = os.path.join(d, "run")
+    os.mkdir(run_dir)
+    os.chmod(run_dir, 0o1777)
+    sock = os.path.join(run_dir, "m.sock")
+    pidf = os.path.join(run_dir, "m.pid")
+    logf = os.path.join(d, "bg.log")
+    c3 = os.path.join(d, "bg.conf")
+    write(c3, base + "Socket unix:%s\nBackground yes\nPidFile %s\nUserID nobody\nSocketGroup postfix\n"
+          "UMask 007\nLookupAddress envelope\nLogLevel debug\n" % (sock, pidf), 0o644)
+    with open(logf, "w") as lf:
+        rc = subprocess.run([mta.binary("stripe-milter"), "-v", "-c", c3], stdout=lf, stderr=lf,
+                            timeout=30).returncode
+    t.is_(rc, 0, "Background yes: the starting process returns 0")
+    for _ in range(100):
+        if os.path.exists(pidf) and os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    pid = int(open(pidf).read().strip())
+    status = open("/proc/%d/status" % pid).read()
+    uid = [l for l in status.splitlines() if l.startswith("Uid:")][0].split()[1:]
+    t.is_(uid, [str(pwd.getpwnam("nobody").pw_uid)] * 4, "UserID: every uid is nobody's")
+    st = os.stat(sock)
+    t.is_((pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode) & 0o077),
+          ("nobody", "postfix", 0o070), "socket: owned by UserID, SocketGroup postfix, UMask 007")
+    rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<pat@customer.test>",
+                     mt_from="Jenny <jenny@customer.test>", mt_status="past_due")
+    t.ok(rc == 0, "LookupAddress envelope: the envelope sender is looked up, not From", out)
+
+    # a reload that fails keeps the old configuration
+    with open(c3, "a") as f:
+        f.write("NoSuchOption 1\n")
+    os.kill(pid, signal.SIGUSR1)
+    time.sleep(0.5)
+    log = open(logf).read()
+    t.ok("reload failed: keeping the previous configuration" in log and "unknown option 'NoSuchOption'" in log,
+         "a failed reload is logged with the reason", log[-1500:])
+    rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<jenny@customer.test>")
+    t.is_(rc, 0, "and the milter still serves with the old configuration")
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(200):
+        if not os.path.exists("/proc/%d" % pid):
+            break
+        time.sleep(0.02)
+    t.ok(not os.path.exists("/proc/%d" % pid), "SIGTERM stops the background daemon")
+    t.ok(not os.path.exists(pidf), "the pid file is removed at exit")
+    log = open(logf).read()
+    for mark in mta._SANITIZER_MARKS:
+        if mark in log:
+            mta.SANITIZER_REPORTS.append(log)
+
+    # LookupAddress header-from-or-envelope, and an inet6 socket
+    m = mta.Milter(s, None, socket="unix", options={"LookupAddress": "header-from-or-envelope"})
+    try:
+        rc, out = lookup(m.socket, r"^found;", mt_envfrom="<pat@customer.test>", mt_from="<<<bad",
+                         mt_status="past_due")
+        t.is_(rc, 0, "header-from-or-envelope: a bad From falls back to the envelope")
+        rc, out = lookup(m.socket, r"^found;", mt_envfrom="<pat@customer.test>",
+                         mt_from="jenny@customer.test", mt_status="active")
+        t.is_(rc, 0, "header-from-or-envelope: a good From wins")
+    finally:
+        m.stop()
+    port = smtest.free_port()
+    m = mta.Milter(s, None, socket="unix", options={"Socket": "inet6:%d@::1" % port}, wait=False)
+    try:
+        # miltertest 1.6.0 cannot connect over IPv6: a milter option negotiation by hand.
+        ok = smtest.wait_port(port, 5, host="::1")
+        reply = b""
+        if ok:
+            with socket.create_connection(("::1", port), timeout=5) as c:
+                c.sendall(struct.pack("!IcIII", 13, b"O", 6, 0x1ff, 0x1fffff))
+                reply = c.recv(64)
+        t.ok(len(reply) >= 5 and reply[4:5] == b"O", "inet6 socket on ::1 negotiates (%r)" % reply[:8],
+             m.log()[-800:])
+    finally:
+        m.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
