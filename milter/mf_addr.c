@@ -257,6 +257,35 @@ static enum mf_addr_rc mf_domain(struct mf_lex *lx, struct mf_out *o)
 	}
 }
 
+/* True when an atom token is atext only (not an encoded word with specials inside). */
+static bool mf_atom_plain(const struct mf_tok *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->len; i++)
+		if (!mf_is_atext((unsigned char)t->p[i]))
+			return false;
+	return true;
+}
+
+/* True when the local part written so far holds something shaped like an encoded word
+ * (words joined across folding can form one): such an address is never a customer's, and
+ * would not parse the same way twice. */
+static bool mf_has_encoded_word(const struct mf_out *o)
+{
+	char tmp[MF_ADDR_MAX + 1];
+	size_t i, n = o->len < sizeof(tmp) - 1 ? o->len : sizeof(tmp) - 1;
+
+	if (o->discard)
+		return false;
+	memcpy(tmp, o->buf, n);
+	tmp[n] = '\0';
+	for (i = 0; i < n; i++)
+		if (tmp[i] == '=' && mf_encoded_word_len(tmp + i) > 0)
+			return true;
+	return false;
+}
+
 /* addr-spec = local-part "@" domain, with the length checks. */
 static enum mf_addr_rc mf_addr_spec(struct mf_lex *lx, struct mf_out *o, size_t outlen)
 {
@@ -267,16 +296,20 @@ static enum mf_addr_rc mf_addr_spec(struct mf_lex *lx, struct mf_out *o, size_t 
 	while (mf_is_word(lx) || mf_is(lx, '.')) {
 		bool word = mf_is_word(lx);
 
-		if (word && last_word)
+		/* words and dots alternate, starting and ending with a word: no "a..b", ".a", "a.";
+		 * an encoded word is not an atom here (RFC 2047 section 5) */
+		if (word == last_word || (lx->cur.type == MF_T_ATOM && !mf_atom_plain(&lx->cur)))
 			return MF_ADDR_MALFORMED;
 		nwords += word;
 		last_word = word;
 		mf_out_put(o, lx->cur.p, lx->cur.len, false, true);
 		mf_advance(lx);
 	}
-	if (nwords == 0 || !mf_is(lx, '@'))
+	if (nwords == 0 || !last_word || !mf_is(lx, '@'))
 		return MF_ADDR_MALFORMED;
 	o->local_len = o->len;
+	if (mf_has_encoded_word(o))
+		return MF_ADDR_MALFORMED;
 	mf_out_put(o, "@", 1, false, false);
 	mf_advance(lx);
 	if (mf_domain(lx, o) != MF_ADDR_OK)

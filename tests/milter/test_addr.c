@@ -137,6 +137,19 @@ START_TEST(folded_values)
 }
 END_TEST
 
+/* Found by fuzz_mf_addr: dots must separate words, and words joined across folding must not
+ * form an encoded word; both gave results that did not parse again to themselves. */
+START_TEST(dots_and_joined_encoded_words)
+{
+	from_is("a..b@example.com", MF_ADDR_MALFORMED, NULL, -1);
+	from_is(".a@example.com", MF_ADDR_MALFORMED, NULL, -1);
+	from_is("a.@example.com", MF_ADDR_MALFORMED, NULL, -1);
+	from_is("a . b@example.com", MF_ADDR_OK, "a.b@example.com", 1);
+	from_is("=?.\n ?b?\?=?.\n ?b?Bz@example.com", MF_ADDR_MALFORMED, NULL, -1);
+	from_is("=?utf-8?q?x?=@example.com", MF_ADDR_MALFORMED, NULL, -1);
+}
+END_TEST
+
 START_TEST(groups)
 {
 	from_is("Team: a@example.com, b@example.org;", MF_ADDR_OK, "a@example.com", 2);
@@ -375,6 +388,7 @@ int main(void)
 	tcase_add_test(tc, encoded_words);
 	tcase_add_test(tc, utf8_display_name_and_local_part);
 	tcase_add_test(tc, folded_values);
+	tcase_add_test(tc, dots_and_joined_encoded_words);
 	tcase_add_test(tc, groups);
 	tcase_add_test(tc, several_addresses);
 	tcase_add_test(tc, obsolete_route);
