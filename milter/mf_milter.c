@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,8 +495,10 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 		st = mf_internal_error(ctx, m->msg_rt, "could not render headers");
 		goto out;
 	}
+	/* Inserted at the end: Sendmail's smfi_addheader() would put each before the first
+	 * (deleted) forged header of its name, scattering them; Postfix appends either way. */
 	for (i = 0; i < hl->n; i++)
-		if (smfi_addheader(ctx, hl->h[i].name, hl->h[i].value) != MI_SUCCESS) {
+		if (smfi_insheader(ctx, INT_MAX, hl->h[i].name, hl->h[i].value) != MI_SUCCESS) {
 			st = mf_internal_error(ctx, m->msg_rt, "could not add a header");
 			if (st != SMFIS_ACCEPT)
 				goto out;
