@@ -28,7 +28,8 @@ import smtest
 # Sanitizer findings (ASan, UBSan, LeakSanitizer) in the logs of daemons this test stopped.
 SANITIZER_REPORTS = []
 _SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                    "WARNING: ThreadSanitizer")
+                    "WARNING: ThreadSanitizer", "definitely lost in", "Invalid read", "Invalid write",
+                    "uninitialised value", "Conditional jump or move depends")
 
 
 def assert_clean(t):
@@ -70,7 +71,9 @@ class Milter:
             f.write((key or self.KEY) + "\n")
         self.options = dict(options or {})
         self._write_conf()
-        self.proc = smtest.spawn([binary("stripe-milter"), "-f", "-v", "-c", self.conf],
+        # STRIPE_MILTER_WRAPPER runs the daemon under a tool, e.g. "valgrind -q --leak-check=full".
+        wrapper = os.environ.get("STRIPE_MILTER_WRAPPER", "").split()
+        self.proc = smtest.spawn(wrapper + [binary("stripe-milter"), "-f", "-v", "-c", self.conf],
                                  log=self.logfile)
         if wait and not self.wait_ready():
             self.stop()
@@ -106,7 +109,7 @@ class Milter:
                 if v is not None:
                     f.write("%s %s\n" % (k, v))
 
-    def wait_ready(self, timeout=10.0):
+    def wait_ready(self, timeout=30.0):
         end = time.time() + timeout
         while time.time() < end:
             if self.proc.poll() is not None:
