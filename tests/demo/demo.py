@@ -61,11 +61,10 @@ def main():
                 print("message not delivered; Postfix log:\n" + postfix.log()[-1500:])
                 ok = False
                 continue
-            block = mta.header_block(msgs[-1]).decode("utf-8", "replace")
             print("   sent with:     " + "\n                  ".join(hdrs))
             print("   delivered with:")
-            for line in stripe_lines(block):
-                print("      " + line)
+            for field in mta.stripe_fields(msgs[-1]):
+                print("      " + field.rstrip("\n").replace("\n", "\n      "))
             lookup = dict((k.lower(), v) for k, v in mta.headers(msgs[-1])).get("x-stripe-lookup", "")
             if not re.search(want, lookup):
                 print("   UNEXPECTED X-Stripe-Lookup: %r" % lookup)
@@ -81,19 +80,6 @@ def main():
     print("\n== demo %s; everything it started is stopped" % ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
-
-def stripe_lines(block):
-    """The X-Stripe-* header lines of a header block, with their folded continuations."""
-    out, keep = [], False
-    for line in block.splitlines():
-        if line[:1] in (" ", "\t"):
-            if keep:
-                out.append(line)
-            continue
-        keep = line.lower().startswith("x-stripe-")
-        if keep:
-            out.append(line)
-    return out
 
 
 if __name__ == "__main__":

@@ -239,27 +239,10 @@ class Sendmail:
         pass    # nothing runs between messages
 
 
-def stripe_block(msg):
-    """The X-Stripe-* lines (with continuations) of a delivered message, as text."""
-    return "".join(stripe_fields(msg))
 
 
-def stripe_fields(msg):
-    """Each X-Stripe-* field of a delivered message as raw text (continuation lines included)."""
-    out, keep = [], False
-    for line in mta.header_block(msg).decode("utf-8", "replace").splitlines(True):
-        if line[:1] in (" ", "\t"):
-            if keep:
-                out[-1] += line
-            continue
-        keep = line.lower().startswith("x-stripe-")
-        if keep:
-            out.append(line)
-    return out
 
 
-def hdr(msg, name):
-    return [v for k, v in mta.headers(msg) if k.lower() == name.lower()]
 
 
 def main():
@@ -322,39 +305,39 @@ def run(t, milter, postfix, sendmail):
                           ["From: Jenny Rosen <jenny@customer.test>"])
         fresh_cache()
         msg = via("sendmail", "jenny@customer.test", ["From: Jenny Rosen <jenny@customer.test>"])
-        p, s = stripe_block(pf["jenny"]), stripe_block(msg)
+        p, s = mta.stripe_block(pf["jenny"]), mta.stripe_block(msg)
         t.like(p, r"^X-Stripe-Lookup: found; cache=miss; mode=test\n", "Postfix: a cache miss")
         # Sendmail writes the milter's "\n\t" folds as they are, like Postfix: no unfolding
         # needed, the raw blocks (order, folding, spacing) compare as they are.
         t.is_(s, p, "jenny: Sendmail's X-Stripe-* block equals Postfix's byte for byte")
         t.like(s, r"X-Stripe-Subscription-Status: active\n", "Sendmail: the customer is active")
-        t.is_(len(stripe_fields(msg)), 6, "Sendmail: six X-Stripe- headers")
+        t.is_(len(mta.stripe_fields(msg)), 6, "Sendmail: six X-Stripe- headers")
     t.run("paying customer: same headers via Sendmail and Postfix", jenny)
 
     def jenny_hit():
         msg = via("sendmail", "jenny@customer.test", ["From: Jenny Rosen <jenny@customer.test>"])
-        s = stripe_block(msg)
+        s = mta.stripe_block(msg)
         t.like(s, r"^X-Stripe-Lookup: found; cache=hit; age=\d+; mode=test\n",
                "Sendmail, second message: a cache hit")
         t.is_(re.sub(r"cache=hit; age=\d+;", "cache=miss;", s, count=1),
-              stripe_block(pf["jenny"]), "cache hit: only cache=/age= differ from Postfix's block")
+              mta.stripe_block(pf["jenny"]), "cache hit: only cache=/age= differ from Postfix's block")
     t.run("cache hit via Sendmail", jenny_hit)
 
     def forged():
-        clean = stripe_fields(pf["jenny"])
+        clean = mta.stripe_fields(pf["jenny"])
         for name in ("postfix", "sendmail"):
             fresh_cache()
             mark = len(milter.log())
             msg = via(name, "jenny@customer.test",
                       ["From: Jenny Rosen <jenny@customer.test>"] + FORGED)
-            got = stripe_fields(msg)
+            got = mta.stripe_fields(msg)
             # Sendmail's smfi_addheader() would insert a header before the first one of the
             # same name (a deleted one stays in its list), scattering the milter's fields where
             # the forged copies were; the milter inserts at the end (smfi_insheader with the
             # largest index), so both MTAs keep its order.
             t.is_(got, clean, "%s: forged headers gone; the milter's six fields, byte for byte, "
                   "in its order" % name)
-            t.is_(hdr(msg, "X-Stripe-Subscription-Status"), ["active"],
+            t.is_(mta.hdr(msg, "X-Stripe-Subscription-Status"), ["active"],
                   "%s: 3 forged status copies (3 cases) gone, ours says active" % name)
             block = "".join(got)
             t.ok("CEO" not in block and "Unknown-Header" not in block and "live" not in block,
@@ -377,17 +360,17 @@ def run(t, milter, postfix, sendmail):
             msg = via(name, "nobody@elsewhere.test", copies)
             t.ok(b"forged" not in msg, "%s: 5 copies of one name all deleted" % name,
                  mta.header_block(msg).decode("utf-8", "replace"))
-            t.is_(hdr(msg, "X-Other"), ["kept"], "%s: the header between them kept" % name)
-            t.like(hdr(msg, "X-Stripe-Lookup")[0] if hdr(msg, "X-Stripe-Lookup") else "",
+            t.is_(mta.hdr(msg, "X-Other"), ["kept"], "%s: the header between them kept" % name)
+            t.like(mta.hdr(msg, "X-Stripe-Lookup")[0] if mta.hdr(msg, "X-Stripe-Lookup") else "",
                    r"^not-found; ", "%s: the milter's own Lookup, once" % name)
     t.run("many copies of one forged name", one_name_many_copies)
 
     def others():
         for sender in ("pat@customer.test", "yuki@customer.test", "mallory@attacker.test"):
             fresh_cache()
-            p = stripe_block(via("postfix", sender))
+            p = mta.stripe_block(via("postfix", sender))
             fresh_cache()
-            s = stripe_block(via("sendmail", sender))
+            s = mta.stripe_block(via("sendmail", sender))
             t.is_(s, p, "%s: same block via Sendmail and Postfix" % sender)
     t.run("past-due, trialing (non-ASCII name, JPY) and unknown senders", others)
 

@@ -308,6 +308,30 @@ def headers(msg):
     return [(k, str(v)) for k, v in m.items()]
 
 
+def stripe_fields(msg, prefix="x-stripe-"):
+    """Each X-Stripe-* field of a delivered message as raw text (continuation lines included)."""
+    out, keep = [], False
+    for line in header_block(msg).decode("utf-8", "replace").splitlines(True):
+        if line[:1] in (" ", "\t"):
+            if keep:
+                out[-1] += line
+            continue
+        keep = line.lower().startswith(prefix)
+        if keep:
+            out.append(line)
+    return out
+
+
+def stripe_block(msg):
+    """The X-Stripe-* lines (with continuations) of a delivered message, as text."""
+    return "".join(stripe_fields(msg))
+
+
+def hdr(msg, name):
+    """Every value of a header (any case of its name), unfolded as the parser gives it."""
+    return [v for k, v in headers(msg) if k.lower() == name.lower()]
+
+
 def header_block(msg):
     """The raw header block of a message (bytes), for byte-for-byte checks."""
     i = msg.find(b"\n\n")
