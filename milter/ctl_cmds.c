@@ -241,11 +241,16 @@ int mf_ctl_check_key(struct mf_ctl *c)
 	json_t *arr = json_array();
 	int i, missing = 0, failed = 0;
 
+	struct stripe_result ares;
+	char account[STRIPE_ID_MAX + 64];
+
+	if (stripe_account_id(c->rt->rt_stripe, sm_now_ms() + MF_CTL_TIMEOUT_MS, account, sizeof(account), &ares) != 0)
+		snprintf(account, sizeof(account), "unknown (%s)", ares.err == STRIPE_E_PERMISSION ?
+		    "the key may not read the account; not needed" : stripe_errclass_name(ares.err));
 	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + MF_CTL_TIMEOUT_MS, perms, &res);
 	if (!c->json)
-		printf("key %s (%s mode)%s%s\n\n%-14s %-22s %-20s %-8s %s\n", c->rt->rt_key_masked, c->rt->rt_mode,
-		    c->rt->rt_conf->stripe_account ? ", account " : "",
-		    c->rt->rt_conf->stripe_account ? c->rt->rt_conf->stripe_account : "",
+		printf("key %s (%s mode), account %s%s\n\n%-14s %-22s %-20s %-8s %s\n", c->rt->rt_key_masked,
+		    c->rt->rt_mode, account, c->rt->rt_conf->stripe_account ? " (Connect, StripeAccount)" : "",
 		    "resource", "permission", "dashboard", "status", "feeds");
 	for (i = 0; i < STRIPE_PERMS; i++) {
 		const char *feeds = mf_ctl_feeds(perms[i].part, c->rt->rt_hdr.groups);
@@ -266,8 +271,8 @@ int mf_ctl_check_key(struct mf_ctl *c)
 			    perms[i].dashboard, status, feeds ? feeds : "(header group off)");
 	}
 	if (c->json) {
-		json_t *o = json_pack("{s:s,s:s,s:o,s:i,s:i}", "key", c->rt->rt_key_masked, "mode", c->rt->rt_mode,
-		    "permissions", arr, "missing", missing, "errors", failed);
+		json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:i,s:i}", "key", c->rt->rt_key_masked, "mode", c->rt->rt_mode,
+		    "account", account, "permissions", arr, "missing", missing, "errors", failed);
 		char *out = json_dumps(o, JSON_INDENT(2));
 
 		printf("%s\n", out ? out : "{}");

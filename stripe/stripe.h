@@ -265,6 +265,10 @@ struct stripe_perm {
 	enum stripe_errclass err;	/* STRIPE_OK when the probe got an answer */
 };
 #define STRIPE_PERMS 4
+/* The id of the account the key acts on (GET /v1/account; with Stripe-Account, the
+ * connected account). 0, or -1 with res filled (a restricted key may not read it). */
+int stripe_account_id(struct stripe_client *c, int64_t deadline_ms, char *out, size_t len,
+    struct stripe_result *res);
 int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
     struct stripe_perm out[STRIPE_PERMS], struct stripe_result *res);
 

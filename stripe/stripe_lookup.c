@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "common/sm_log.h"
 #include "stripe/stripe_fetch.h"
 
@@ -339,5 +341,36 @@ int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
 		}
 		stripe_call_free(&call);
 	}
+	return rc;
+}
+
+int stripe_account_id(struct stripe_client *c, int64_t deadline_ms, char *out, size_t len,
+    struct stripe_result *res)
+{
+	struct stripe_call call;
+	json_t *root = NULL, *id;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	out[0] = '\0';
+	stripe_call_init(&call);
+	res->err = stripe_http_get(c, "/v1/account", deadline_ms, &call);
+	res->requests = call.requests;
+	res->http_status = (int)call.status;
+	sm_strlcpy(res->request_id, call.request_id, sizeof(res->request_id));
+	sm_strlcpy(res->message, call.message, sizeof(res->message));
+	if (res->err != STRIPE_OK)
+		goto out;
+	root = json_loadb(call.body.data ? call.body.data : "", call.body.len, 0, NULL);
+	id = json_is_object(root) ? json_object_get(root, "id") : NULL;
+	if (!json_is_string(id) || json_string_length(id) >= len || json_string_length(id) == 0) {
+		res->err = STRIPE_E_MALFORMED;
+		goto out;
+	}
+	stripe_copy_text(out, len, json_string_value(id), json_string_length(id));
+	rc = 0;
+out:
+	json_decref(root);
+	stripe_call_free(&call);
 	return rc;
 }

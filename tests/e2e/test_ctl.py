@@ -143,6 +143,7 @@ def run(t, redis, s, m1, m2, mport):
     s.state(st_)
     rc, out, err = ctl(conf, "check-key")
     t.ok(rc == 0 and out.count("granted  ") == 4, "check-key: full key, all granted", out)
+    t.like(out, r"^key sk_test_\.\.\.\w* \(test mode\), account acct_\w+", "check-key: mode and account shown")
     for res, perm, dash in PERMS:
         kf = os.path.join(m1.dir, "key-%s" % res)
         with open(os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:

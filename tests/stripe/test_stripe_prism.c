@@ -123,6 +123,23 @@ START_TEST(permission_probes_are_valid)
 }
 END_TEST
 
+START_TEST(account_request_is_valid)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_result r;
+	char err[256], id[STRIPE_ID_MAX];
+
+	cfg_default(&cfg);
+	c = stripe_client_new(&cfg, err, sizeof(err));
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(stripe_account_id(c, sm_now_ms() + 20000, id, sizeof(id), &r) == 0,
+	    "HTTP %d: %s", r.http_status, r.message);
+	ck_assert(id[0] != '\0');
+	stripe_client_free(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stripe-prism");
@@ -137,6 +154,7 @@ int main(void)
 	tcase_add_test(tc, lookup_requests_are_valid);
 	tcase_add_test(tc, request_shapes_are_valid);
 	tcase_add_test(tc, permission_probes_are_valid);
+	tcase_add_test(tc, account_request_is_valid);
 	suite_add_tcase(s, tc);
 	rc = th_run(s);
 	th_prism_stop(&P);
