@@ -143,6 +143,8 @@ struct cache_counters {
 	uint64_t flight_joins;		/* lookups that waited for another thread's fill */
 	uint64_t redis_skipped;		/* Redis calls not tried: backoff after a failure */
 	uint64_t sentinel_discoveries;	/* master addresses obtained from a sentinel */
+	uint64_t redis_pool_open;	/* gauge: Redis connections open (idle + in use) */
+	uint64_t redis_pool_in_use;	/* gauge: Redis connections taken by a command now */
 };
 /* Invariant: lookups == l1_hits + l2_hits + misses (a lookup that waited for another
  * thread or instance counts as what that wait produced). */

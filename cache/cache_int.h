@@ -93,6 +93,8 @@ redisReply *cache_rp_cmd(struct cache_rp *rp, int64_t deadline_ms, const char *f
 redisReply *cache_rp_argv(struct cache_rp *rp, int64_t deadline_ms, int argc, const char **argv,
     const size_t *argvlen);
 bool cache_rp_ok(struct cache_rp *rp);
+/* Connections open (idle, in use or being connected) and in use now. */
+void cache_rp_usage(struct cache_rp *rp, uint64_t *open, uint64_t *in_use);
 
 /* ---- cache_core.c / cache_stats.c ---------------------------------------------------- */
 

@@ -2,7 +2,7 @@
  * cache_redis.c - a pool of hiredis contexts: connect, AUTH, SELECT, Sentinel, backoff.
  *
  * Interface (cache_int.h): cache_rp_new(), cache_rp_free(), cache_rp_cmd(), cache_rp_argv(),
- *	cache_rp_ok().
+ *	cache_rp_ok(), cache_rp_usage().
  *
  * A redisContext is not thread-safe and is dead after any error, so each command takes a
  * context out of the pool (or connects a new one, up to pool_size), runs, and gives it
@@ -186,6 +186,14 @@ void cache_rp_free(struct cache_rp *rp)
 	pthread_cond_destroy(&rp->cv);
 	free(rp->idle);
 	free(rp);
+}
+
+void cache_rp_usage(struct cache_rp *rp, uint64_t *open, uint64_t *in_use)
+{
+	pthread_mutex_lock(&rp->mu);
+	*open = (uint64_t)rp->nctx;
+	*in_use = (uint64_t)(rp->nctx - rp->nidle);
+	pthread_mutex_unlock(&rp->mu);
 }
 
 bool cache_rp_ok(struct cache_rp *rp)

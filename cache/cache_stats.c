@@ -61,6 +61,9 @@ void cache_counters_get(struct cache *c, struct cache_counters *out)
 	out->l1_entries = out->l1_bytes = 0;
 	if (c->l1)
 		cache_l1_size(c->l1, &out->l1_entries, &out->l1_bytes);
+	out->redis_pool_open = out->redis_pool_in_use = 0;
+	if (c->rp)
+		cache_rp_usage(c->rp, &out->redis_pool_open, &out->redis_pool_in_use);
 }
 
 void cache_set_errclass_names(struct cache *c, const char *const *names)

@@ -84,6 +84,8 @@ static void mf_render_cache(struct sm_buf *b, struct cache *c)
 	mf_counter(b, "stripe_milter_redis_errors_total", "Redis errors.", NULL, cc.redis_errors, true);
 	mf_counter(b, "stripe_milter_redis_reconnects_total", "Redis reconnections.", NULL, cc.redis_reconnects, true);
 	mf_gauge(b, "stripe_milter_cache_l1_entries", "Entries in the in-process cache.", cc.l1_entries);
+	mf_gauge(b, "stripe_milter_redis_pool_open", "Redis connections open.", cc.redis_pool_open);
+	mf_gauge(b, "stripe_milter_redis_pool_in_use", "Redis connections in use.", cc.redis_pool_in_use);
 	mf_gauge(b, "stripe_milter_redis_up", "1 when the last Redis command succeeded.", cache_redis_ok(c));
 }
 

@@ -87,6 +87,10 @@ def run(t, redis, s, m1, m2, mport):
     t.ok(after['stripe_milter_stripe_requests_total{outcome="ok"}'] >= 5,
          "metrics: Stripe requests counted (%s)" % after.get('stripe_milter_stripe_requests_total{outcome="ok"}'))
     t.is_(after.get("stripe_milter_redis_up"), 1.0, "metrics: Redis up")
+    t.ok(after.get("stripe_milter_redis_pool_open", 0) >= 1 and
+         0 <= after.get("stripe_milter_redis_pool_in_use", -1) <= after["stripe_milter_redis_pool_open"],
+         "metrics: Redis pool gauges (open %s, in use %s)" % (after.get("stripe_milter_redis_pool_open"),
+                                                             after.get("stripe_milter_redis_pool_in_use")))
     t.ok(after["stripe_milter_stripe_request_duration_seconds_count"] ==
          after['stripe_milter_stripe_request_duration_seconds_bucket{le="+Inf"}'] > 0,
          "metrics: latency histogram consistent")
