@@ -418,8 +418,10 @@ static void mf_result(struct mf_msg *m, const char *addr, struct mf_lookup_info 
 		job = m->msg_env_job;
 	else if (m->msg_hdr_job && strcmp(mf_lookup_addr(m->msg_hdr_job), addr) == 0)
 		job = m->msg_hdr_job;
-	else
+	else {
+		mf_lookup_release(m->msg_hdr_job);	/* never expected; keeps references right */
 		job = m->msg_hdr_job = mf_lookup_start(m->msg_rt, addr);
+	}
 	if (job == NULL) {
 		li->state = MF_LK_ERROR;
 		li->error_class = "internal";
