@@ -40,7 +40,7 @@ def main():
     try:
         redis = smtest.Redis()
         standin = smtest.Standin(args=["--seed", os.path.join(HERE, "seed.json")])
-        milter = mta.Milter(standin, redis)
+        milter = mta.Milter(standin, redis, options={"LogLevel": "info"})
         postfix = mta.Postfix(milter.mta_socket)
     except smtest.Unavailable as e:
         print("demo cannot run here: %s" % e)
