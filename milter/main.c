@@ -161,16 +161,29 @@ static int mf_socket_group(const char *sock, const char *group)
 	return 0;
 }
 
-/* Detaches from the terminal; keeps standard error when the log goes there. */
+/* Write end of the pipe on which a detached daemon tells the starting process that it is
+ * ready (one byte); -1 in the foreground. */
+static int mf_ready_fd = -1;
+
+/* Detaches from the terminal; keeps standard error when the log goes there. The starting
+ * process waits until the daemon says it is ready (mf_ready) and exits 0, or exits 1 when
+ * the daemon dies first, so a bad key or socket still fails the start command. */
 static int mf_detach(bool keep_stderr)
 {
-	pid_t pid = fork();
-	int fd;
+	int fds[2], fd;
+	pid_t pid;
+	char c;
 
+	if (pipe(fds) != 0)
+		return -1;
+	pid = fork();
 	if (pid < 0)
 		return -1;
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		close(fds[1]);
+		_exit(read(fds[0], &c, 1) == 1 ? 0 : 1);
+	}
+	close(fds[0]);
 	if (setsid() < 0)
 		return -1;
 	pid = fork();
@@ -178,6 +191,7 @@ static int mf_detach(bool keep_stderr)
 		return -1;
 	if (pid > 0)
 		_exit(0);
+	mf_ready_fd = fds[1];
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, 0);
@@ -188,6 +202,17 @@ static int mf_detach(bool keep_stderr)
 			close(fd);
 	}
 	return chdir("/");
+}
+
+/* Tells the starting process (when detached) that the daemon serves. */
+static void mf_ready(void)
+{
+	if (mf_ready_fd >= 0) {
+		if (write(mf_ready_fd, "1", 1) != 1)
+			sm_log(LOG_DEBUG, "the starting process went away");
+		close(mf_ready_fd);
+		mf_ready_fd = -1;
+	}
 }
 
 static int mf_write_pid(const char *path)
@@ -202,14 +227,14 @@ static int mf_write_pid(const char *path)
 	return fclose(f);
 }
 
-/* Builds a snapshot from the config file; NULL with the reason logged. */
-static struct mf_runtime *mf_build(const struct mf_runtime *prev)
+/* Builds a snapshot from a loaded config (taking it), or from the file when conf is NULL;
+ * NULL with the reason logged. */
+static struct mf_runtime *mf_build(struct mf_conf *conf, const struct mf_runtime *prev)
 {
 	char err[512];
-	struct mf_conf *conf = mf_conf_load(mf_conf_path, err, sizeof(err));
 	struct mf_runtime *rt;
 
-	if (conf == NULL) {
+	if (conf == NULL && (conf = mf_conf_load(mf_conf_path, err, sizeof(err))) == NULL) {
 		sm_log(LOG_ERR, "%s", err);
 		return NULL;
 	}
@@ -223,7 +248,7 @@ static void mf_reload(void)
 {
 	struct mf_runtime *cur = mf_runtime_get(), *rt;
 
-	rt = mf_build(cur);
+	rt = mf_build(NULL, cur);
 	if (rt) {
 		mf_runtime_install(rt);
 		sm_log(LOG_NOTICE, "configuration reloaded from %s (Stripe key %s, %s mode)",
@@ -392,9 +417,8 @@ int main(int argc, char **argv)
 	json_object_seed(0);
 
 	if (check) {
-		to_stderr = true;
 		sm_log_open("stripe-milter", LOG_MAIL, true);
-		rt = mf_build(NULL);
+		rt = mf_build(NULL, NULL);
 		rc = rt ? mf_check_only(rt) : 1;
 		mf_runtime_put(rt);
 		curl_global_cleanup();
@@ -405,26 +429,25 @@ int main(int argc, char **argv)
 	 * the cache start in mf_build, so detach first when running in the background. */
 	{
 		char err[512];
-		struct mf_conf *probe = mf_conf_load(mf_conf_path, err, sizeof(err));
+		struct mf_conf *first = mf_conf_load(mf_conf_path, err, sizeof(err));
 
-		if (probe == NULL) {
+		if (first == NULL) {
 			fprintf(stderr, "stripe-milter: %s\n", err);
 			return 1;
 		}
-		if (!foreground && probe->background && mf_detach(to_stderr || !probe->syslog) != 0) {
+		if (!foreground && first->background && mf_detach(to_stderr || !first->syslog) != 0) {
 			fprintf(stderr, "stripe-milter: cannot detach: %s\n", strerror(errno));
-			mf_conf_free(probe);
+			mf_conf_free(first);
 			return 1;
 		}
-		level = sm_log_level_from_name(probe->log_level);
-		facility = sm_log_facility_from_name(probe->syslog_facility);
-		sm_log_open(probe->syslog_name, facility < 0 ? LOG_MAIL : facility, to_stderr || !probe->syslog);
+		level = sm_log_level_from_name(first->log_level);
+		facility = sm_log_facility_from_name(first->syslog_facility);
+		sm_log_open(first->syslog_name, facility < 0 ? LOG_MAIL : facility, to_stderr || !first->syslog);
 		sm_log_set_level(level < 0 ? LOG_INFO : level);
 		if (level < 0 || facility < 0)
 			sm_log(LOG_WARNING, "unknown LogLevel or SyslogFacility; using info/mail");
-		mf_conf_free(probe);
+		rt = mf_build(first, NULL);
 	}
-	rt = mf_build(NULL);
 	if (rt == NULL)
 		goto out;
 	mf_runtime_install(rt);
@@ -457,6 +480,7 @@ int main(int argc, char **argv)
 	}
 	if (conf->metrics_listen && mf_stats_listen(conf->metrics_listen) != 0)
 		goto out;
+	mf_ready();
 	sm_log(LOG_NOTICE, "stripe-milter %s listening on %s (Stripe key %s, %s mode, cache %s)",
 	    PACKAGE_VERSION, conf->socket, rt->rt_key_masked, rt->rt_mode,
 	    conf->redis_host || conf->redis_socket || conf->redis_sentinels ? "in-process + Redis" : "in-process only");

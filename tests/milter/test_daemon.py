@@ -104,7 +104,8 @@ def run(t, s, d, key, base):
     with open(logf, "w") as lf:
         rc = subprocess.run([mta.binary("stripe-milter"), "-v", "-c", c3], stdout=lf, stderr=lf,
                             timeout=30).returncode
-    t.is_(rc, 0, "Background yes: the starting process returns 0")
+    t.is_(rc, 0, "Background yes: the starting process returns 0 once the daemon serves")
+    t.ok(os.path.exists(sock), "and by then the socket exists")
     for _ in range(100):
         if os.path.exists(pidf) and os.path.exists(sock):
             break
@@ -141,6 +142,16 @@ def run(t, s, d, key, base):
     for mark in mta._SANITIZER_MARKS:
         if mark in log:
             mta.SANITIZER_REPORTS.append(log)
+
+    # a daemon that cannot start fails the start command, although it detached first
+    badkey = os.path.join(d, "badkey")
+    write(badkey, "sk_test_daemon0123456789abcdefWXYZ\n", 0o644)
+    c4 = os.path.join(d, "bgbad.conf")
+    write(c4, base.replace(key, badkey) + "Socket unix:%s/bad.sock\nBackground yes\n" % run_dir, 0o644)
+    r = subprocess.run([mta.binary("stripe-milter"), "-v", "-c", c4], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    t.ok(r.returncode == 1 and b"accessible by group or others" in r.stdout,
+         "Background yes with a bad key: the start command exits 1 and says why", r.stdout.decode())
 
     # LookupAddress header-from-or-envelope, and an inet6 socket
     m = mta.Milter(s, None, socket="unix", options={"LookupAddress": "header-from-or-envelope"})
