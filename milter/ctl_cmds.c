@@ -56,17 +56,10 @@ static void mf_ctl_time(int64_t ms, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Where a lookup's data came from: "stripe" for a fill, else the cache level. */
 static const char *mf_ctl_source(const struct mf_lookup_result *r, bool no_cache)
 {
-	if (no_cache)
-		return "stripe";
-	switch (r->lr_source) {
-	case CACHE_SRC_L1: return "l1";
-	case CACHE_SRC_REDIS: return "redis";
-	case CACHE_SRC_FILL: return "stripe";
-	case CACHE_SRC_STALE: return "stale";
-	default: return "none";
-	}
+	return no_cache || r->lr_source == CACHE_SRC_FILL ? "stripe" : cache_source_name(r->lr_source);
 }
 
 /* A direct Stripe lookup shaped like a cached one. */

@@ -126,7 +126,7 @@ static void mf_lookup_run(struct mf_runtime *rt, const char *addr, int64_t deadl
 	}
 	if (stripe_summary_decode((const char *)v.data, v.len, &res->lr_summary, why, sizeof(why)) != 0) {
 		/* An entry another version wrote, or garbage in Redis: treat as a miss next time. */
-		sm_log(LOG_WARNING, "cache entry for %.12s... unreadable (%s): purged", key + strlen(key) - 64, why);
+		sm_log(LOG_WARNING, "cache entry %s unreadable (%s): purged", key, why);
 		cache_purge(rt->rt_cache, key);
 		res->lr_error = "malformed";
 		goto out;

@@ -113,9 +113,17 @@ static void mf_product_put(void *arg, const char *id, const char *name)
 		cache_put(arg, key, name, strlen(name), CACHE_POSITIVE);
 }
 
-/* Fill error classes are stripe_errclass values; their names in published counters. */
-static const char *const mf_errclass_names[] = { "ok", "auth", "permission", "rate_limited", "timeout",
-	"network", "server", "malformed", "request", "internal", NULL };
+/* Fill error classes are stripe_errclass values; published counters use their names. */
+static const char *mf_errclass_names[STRIPE_E__COUNT + 1];
+static pthread_once_t mf_errclass_once = PTHREAD_ONCE_INIT;
+
+static void mf_errclass_init(void)
+{
+	int i;
+
+	for (i = 0; i < STRIPE_E__COUNT; i++)
+		mf_errclass_names[i] = stripe_errclass_name((enum stripe_errclass)i);
+}
 
 static char *mf_sig(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *mf_sig(const char *fmt, ...)
@@ -196,6 +204,7 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, uns
 	cs = calloc(1, sizeof(*cs));
 	if (cs == NULL || (cs->addrs = cache_new(&cc, err, errlen)) == NULL)
 		goto out;
+	pthread_once(&mf_errclass_once, mf_errclass_init);
 	cache_set_errclass_names(cs->addrs, mf_errclass_names);
 	if (!(flags & MF_RT_NO_PUBLISH))
 		cache_set_publish_extra(cs->addrs, mf_stats_publish_extra, NULL);

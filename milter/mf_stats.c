@@ -57,10 +57,8 @@ static void mf_render_lookups(struct sm_buf *b)
 
 static void mf_render_cache(struct sm_buf *b, struct cache *c)
 {
-	static const char *const classes[] = { "ok", "auth", "permission", "rate-limited", "timeout",
-	    "network", "server", "malformed", "request", "internal" };
 	struct cache_counters cc;
-	size_t i;
+	int i;
 
 	cache_counters_get(c, &cc);
 	mf_counter(b, "stripe_milter_cache_lookups_total", "Cache lookups.", NULL, cc.lookups, true);
@@ -72,10 +70,10 @@ static void mf_render_cache(struct sm_buf *b, struct cache *c)
 	mf_counter(b, "stripe_milter_cache_stale_served_total", "Stale entries served after a failed fill.",
 	    NULL, cc.stale_served, true);
 	mf_counter(b, "stripe_milter_cache_fills_total", "Fills (Stripe lookups) started.", NULL, cc.fills, true);
-	for (i = 1; i < sizeof(classes) / sizeof(classes[0]); i++) {
+	for (i = 1; i < STRIPE_E__COUNT; i++) {
 		char lab[64];
 
-		snprintf(lab, sizeof(lab), "{class=\"%s\"}", classes[i]);
+		snprintf(lab, sizeof(lab), "{class=\"%s\"}", stripe_errclass_name((enum stripe_errclass)i));
 		mf_counter(b, "stripe_milter_cache_fill_errors_total", "Failed fills by error class.", lab,
 		    cc.fill_errors[i], i == 1);
 	}
