@@ -93,25 +93,18 @@ static const char *mf_fill_error(const struct cache_value *v)
 	return stripe_errclass_name((enum stripe_errclass)v->fill_errclass);
 }
 
-static void mf_lookup_run(struct mf_runtime *rt, const char *addr, int64_t deadline_ms,
-    struct mf_lookup_result *res)
+/* One pass through the cache. Returns 1 when the cached bytes could not be read (they are
+ * purged, and the caller may try once more, which fills from Stripe), else 0. */
+static int mf_lookup_pass(struct mf_runtime *rt, const char *key, struct mf_fill_ctx *f,
+    int64_t deadline_ms, struct mf_lookup_result *res)
 {
-	struct mf_fill_ctx f;
 	struct cache_value v;
-	char key[CACHE_KEY_MAX], why[128];
-	int64_t t0 = sm_now_ms();
+	char why[128];
+	int again = 0;
 
-	memset(res, 0, sizeof(*res));
-	memset(&f, 0, sizeof(f));
 	memset(&v, 0, sizeof(v));
-	f.rt = rt;
-	f.addr = addr;
 	res->lr_state = MF_LK_ERROR;
-	if (cache_key(rt->rt_cache, rt->rt_mode, rt->rt_account, addr, key, sizeof(key)) != 0) {
-		res->lr_error = "internal";
-		goto out;
-	}
-	if (cache_get_or_fill(rt->rt_cache, key, mf_fill, &f, deadline_ms, &v) != 0) {
+	if (cache_get_or_fill(rt->rt_cache, key, mf_fill, f, deadline_ms, &v) != 0) {
 		res->lr_error = mf_fill_error(&v);
 		goto out;
 	}
@@ -125,20 +118,42 @@ static void mf_lookup_run(struct mf_runtime *rt, const char *addr, int64_t deadl
 		goto out;
 	}
 	if (stripe_summary_decode((const char *)v.data, v.len, &res->lr_summary, why, sizeof(why)) != 0) {
-		/* An entry another version wrote, or garbage in Redis: treat as a miss next time. */
+		/* Written by another version, or garbage in Redis: drop it and ask again. */
 		sm_log(LOG_WARNING, "cache entry %s unreadable (%s): purged", key, why);
 		cache_purge(rt->rt_cache, key);
 		res->lr_error = "malformed";
+		again = v.source != CACHE_SRC_FILL;
 		goto out;
 	}
 	res->lr_state = res->lr_summary.found ? MF_LK_FOUND : MF_LK_NOT_FOUND;
 out:
+	cache_value_free(&v);
+	return again;
+}
+
+static void mf_lookup_run(struct mf_runtime *rt, const char *addr, int64_t deadline_ms,
+    struct mf_lookup_result *res)
+{
+	struct mf_fill_ctx f;
+	char key[CACHE_KEY_MAX];
+	int64_t t0 = sm_now_ms();
+
+	memset(res, 0, sizeof(*res));
+	memset(&f, 0, sizeof(f));
+	f.rt = rt;
+	f.addr = addr;
+	if (cache_key(rt->rt_cache, rt->rt_mode, rt->rt_account, addr, key, sizeof(key)) != 0) {
+		res->lr_state = MF_LK_ERROR;
+		res->lr_error = "internal";
+	} else if (mf_lookup_pass(rt, key, &f, deadline_ms, res) != 0) {
+		memset(res, 0, sizeof(*res));
+		mf_lookup_pass(rt, key, &f, deadline_ms, res);
+	}
 	if (f.called && f.sres.err != STRIPE_OK) {
 		sm_strlcpy(res->lr_request_id, f.sres.request_id, sizeof(res->lr_request_id));
 		sm_strlcpy(res->lr_error_message, f.sres.message, sizeof(res->lr_error_message));
 	}
 	res->lr_latency_ms = sm_now_ms() - t0;
-	cache_value_free(&v);
 }
 
 static void mf_job_put(struct mf_job *j)

@@ -6,7 +6,9 @@ once per case: headers added, forged copies deleted (several, case variants, fol
 every skip rule, Stripe hanging (deadline held), 429, 5xx, a restricted key without
 permission, Redis down, and the same over an inet: socket.
 """
+import hashlib
 import os
+import struct
 import sys
 import time
 
@@ -79,6 +81,23 @@ def main():
              mt_from="Someone <someone@elsewhere.test>")
 
         case("several From headers", r"^skipped=multiple%-from$", mt_from2="other@elsewhere.test")
+
+        # Hostile or foreign data in Redis: a readable entry whose payload is not a summary,
+        # and bytes that are no cache entry at all. Both are a miss: Stripe is asked.
+        m.reload({"CachePrefix": "hostile"})
+        now_ms = int(time.time() * 1000)
+        hdr = b"SMC\x01\x00\x00\x00\x00" + struct.pack(">qII", now_ms, 600000, 0)
+        redis.cmd("SET", "hostile:v1:test:-:" + hashlib.sha256(b"pat@customer.test").hexdigest(),
+                  hdr + b'{"v": 99, "found": true}')
+        redis.cmd("SET", "hostile:v1:test:-:" + hashlib.sha256(b"jenny@customer.test").hexdigest(),
+                  b"\x00garbage\r\n")
+        s.reset()
+        case("an unreadable summary in Redis is purged and looked up again", r"^found; cache=miss",
+             "past_due", mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
+        t.like(m.log(), r"cache entry hostile:v1:test:-:\w+ unreadable .*: purged", "and logged")
+        case("bytes that are no cache entry: a miss", r"^found; cache=miss", "active")
+        t.ok(s.count("customers") >= 2, "both went to Stripe")
+        m.reload({"CachePrefix": "stripe-milter"})
 
         # On-InternalError: an MTA that does not let the milter delete headers (actions 1 =
         # SMFIF_ADDHDRS only) and a forged header that therefore cannot be removed.
