@@ -10,6 +10,7 @@ import hashlib
 import os
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
@@ -147,6 +148,17 @@ def main():
              mt_envfrom="<h4@elsewhere.test>", mt_from="h4@elsewhere.test")
         with open(m.keyfile, "w") as f:
             f.write(mta.Milter.KEY + "\n")
+        m.reload({"CachePrefix": "stripe-milter"})
+        # Redis stalls (DEBUG SLEEP holds it 3 s): each Redis call gives up after RedisTimeout
+        # (200 ms) and the message is answered through Stripe within LookupTimeout.
+        m.reload({"CachePrefix": "slow"})
+        sleeper = threading.Thread(target=lambda: redis.cmd("DEBUG", "SLEEP", "3", timeout=10))
+        sleeper.start()
+        time.sleep(0.2)
+        el = case("Redis stalled: found through Stripe", r"^found; cache=miss", "past_due",
+                  mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
+        t.ok(el < 1.0 + 1.0, "Redis stalled: message done in %.2f s (LookupTimeout 1 s)" % el)
+        sleeper.join()
         m.reload({"CachePrefix": "stripe-milter"})
         redis.kill()
         el = case("Redis down: found through Stripe", r"^found;", "past_due",
