@@ -13,6 +13,7 @@
 --   MT_FROM2    a second From header
 --   MT_AUTHRES  an Authentication-Results header value
 --   MT_REPLY    expected end-of-message reply: "accept" (default) or "tempfail"
+--   MT_MANY     send this many forged X-Stripe-Lookup headers (alternating case)
 -- Errors end the script with a message and a non-zero exit status.
 
 local function env(name, default)
@@ -61,6 +62,10 @@ if forged then
 	mt.header(conn, "X-STRIPE-CUSTOMER", "name=\"CEO\";\r\n\tdelinquent=no")
 end
 -- no mt.eoh(): the milter negotiates SMFIP_NOEOH, as Postfix sees it
+local many = tonumber(env("MT_MANY", "0"))
+for i = 1, many do
+	mt.header(conn, (i % 2 == 0) and "X-Stripe-Lookup" or "x-stripe-lookup", "forged " .. i)
+end
 if mt.eom(conn) ~= nil then error("eom failed") end
 if env("MT_REPLY", "accept") == "tempfail" then
 	if mt.getreply(conn) ~= SMFIR_REPLYCODE and mt.getreply(conn) ~= SMFIR_TEMPFAIL then
@@ -78,6 +83,11 @@ if forged and env("MT_ACTIONS", "") == "" then
 		if not mt.eom_check(conn, MT_HDRDELETE, h) then
 			error("forged header " .. h .. " not deleted")
 		end
+	end
+elseif many > 0 then
+	if not mt.eom_check(conn, MT_HDRDELETE, "X-Stripe-Lookup") or
+	    not mt.eom_check(conn, MT_HDRDELETE, "x-stripe-lookup") then
+		error("forged copies not deleted")
 	end
 elseif mt.eom_check(conn, MT_HDRDELETE) then
 	error("a header was deleted from a message without forged ones")

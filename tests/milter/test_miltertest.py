@@ -82,6 +82,9 @@ def main():
              mt_from="Someone <someone@elsewhere.test>")
 
         case("several From headers", r"^skipped=multiple%-from$", mt_from2="other@elsewhere.test")
+        el = case("3000 forged copies of one name in two cases: all deleted", r"^found;", "active",
+                  mt_many="3000")
+        t.like(m.log(), r"forged_removed=3000\b", "the log counts 3000 removed (%.2f s)" % el)
 
         # Hostile or foreign data in Redis: a readable entry whose payload is not a summary,
         # and bytes that are no cache entry at all. Both are a miss: Stripe is asked.
