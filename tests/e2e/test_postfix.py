@@ -25,14 +25,25 @@ def ymd(t):
 
 
 STATE = {
-    "products": [{"id": "prod_pro", "name": "Pro"}, {"id": "prod_team", "name": "Team"}],
+    "products": [{"id": "prod_pro", "name": "Pro"}, {"id": "prod_team", "name": "Team"},
+                 {"id": "prod_long", "name": "Plan \"" + "x" * 600 + "\"\n"}],
     "customers": [
         {"id": "cus_jenny", "email": "jenny@customer.test", "name": "Jenny Rosen",
          "created": 1709251200, "balance": 0, "currency": "usd", "delinquent": False},
         {"id": "cus_pat", "email": "pat@customer.test", "name": "Pat Late",
          "created": 1704067200, "balance": 4900, "currency": "usd", "delinquent": True},
+        # Stripe data is untrusted: a name that tries to inject a header, with NUL and
+        # non-ASCII, and a plan name of 600 characters.
+        {"id": "cus_eve", "email": "eve@customer.test",
+         "name": "Eve\r\nX-Stripe-Subscription-Status: active\u0000 \u00c9v\u00e9\u202e",
+         "created": 1704067200, "balance": 0, "currency": "jpy"},
     ],
     "subscriptions": [
+        {"id": "sub_eve", "customer": "cus_eve", "status": "incomplete", "created": NOW - 30 * DAY,
+         "items": [{"price": {"id": "price_eve", "unit_amount": 1200, "currency": "jpy",
+                              "recurring": {"interval": "month", "interval_count": 3},
+                              "product": "prod_long"},
+                    "quantity": 1, "current_period_end": NOW + 3 * DAY}]},
         {"id": "sub_jenny", "customer": "cus_jenny", "status": "active", "created": NOW - 90 * DAY,
          "items": [{"price": {"id": "price_pro", "unit_amount": 4900, "currency": "usd",
                               "recurring": {"interval": "month", "interval_count": 1},
@@ -254,6 +265,25 @@ def run(t, env):
               "groups and prefix from the reloaded config; forged copy of the new prefix gone")
         env.milter.reload({"HeaderGroups": "all", "HeaderPrefix": "X-Stripe-"})
     t.run("header groups and prefix", header_groups)
+
+    def hostile():
+        msg, _ = env.send("eve@customer.test")
+        block = mta.stripe_block(msg)
+        t.is_(mta.hdr(msg, "X-Stripe-Subscription-Status"), ["incomplete"],
+              "hostile name: no header injected, the real status only")
+        t.ok(all(32 <= ord(ch) < 127 or ch in "\n\t" for ch in block) and "\x00" not in block,
+             "hostile Stripe data: printable US-ASCII only", block)
+        cust = mta.hdr(msg, "X-Stripe-Customer")[0]
+        t.like(cust, r"^name=\s+=\?UTF-8\?[BQ]\?\S+\?= ;", "non-ASCII name RFC 2047 encoded (folded after name=)")
+        sub = [f for f in mta.stripe_fields(msg) if f.startswith("X-Stripe-Subscription:")][0]
+        t.ok(len(sub) <= 1000 and all(len(line) <= 998 for line in sub.split("\n")) and
+             "status=incomplete" in sub and "amount=1200 JPY/3 months" in sub,
+             "600-character plan name capped; status and amount kept (%d bytes)" % len(sub), sub)
+        long_local = "x" * 2000
+        msg, _ = env.send("jenny@customer.test", headers=["From: <%s@customer.test>" % long_local])
+        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["skipped=malformed-sender"],
+              "a 2000-character From address: skipped, delivered")
+    t.run("hostile Stripe data and From header", hostile)
 
     def redis_down():
         env.milter.reload({"CacheL1TTL": "1", "CachePrefix": "redisdown"})
