@@ -69,16 +69,16 @@ const char *th_builddir(void)
 	return d && *d ? d : ".";
 }
 
-const char *th_shared_stripe(void)
+const char *th_stripe_data(void)
 {
 	static char path[1024];
 	struct stat st;
-	const char *env = getenv("STRIPE_SHARED_DIR");
+	const char *env = getenv("STRIPE_DATA_DIR");
 
 	if (env && *env)
 		snprintf(path, sizeof(path), "%s", env);
 	else
-		snprintf(path, sizeof(path), "%s/../shared/stripe", th_srcdir());
+		snprintf(path, sizeof(path), "%s/tests/data/stripe", th_srcdir());
 	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
 		return NULL;
 	return path;
@@ -465,7 +465,7 @@ out:
 int th_prism_start(struct th_prism *p, char *why, size_t whylen)
 {
 	char prism[1024], spec[1024], port[16];
-	const char *shared = th_shared_stripe();
+	const char *data = th_stripe_data();
 	struct stat st;
 	char *argv[10];
 	int64_t deadline;
@@ -475,11 +475,11 @@ int th_prism_start(struct th_prism *p, char *why, size_t whylen)
 	snprintf(prism, sizeof(prism), "%s/tests/prism/node_modules/.bin/prism", th_srcdir());
 	if (getenv("PRISM"))
 		snprintf(prism, sizeof(prism), "%s", getenv("PRISM"));
-	if (shared == NULL) {
-		snprintf(why, whylen, "../shared/stripe is absent: no OpenAPI spec to validate against");
+	if (data == NULL) {
+		snprintf(why, whylen, "tests/data/stripe is absent: no OpenAPI spec to validate against");
 		return -1;
 	}
-	snprintf(spec, sizeof(spec), "%s/openapi-lookup-strict.json", shared);
+	snprintf(spec, sizeof(spec), "%s/openapi-lookup-strict.json", data);
 	if (stat(spec, &st) != 0) {
 		snprintf(why, whylen, "%s is absent", spec);
 		return -1;

@@ -11,7 +11,8 @@
  *	th_standin_start/stop	tests/standin/stripe_standin.py; th_standin_put() scripts it,
  *				th_standin_count() reads how many requests an endpoint served.
  *	th_prism_start/stop	Prism on the strict spec; -1 when Prism or the spec is absent.
- *	th_shared_stripe()	path of ../shared/stripe, or NULL when absent.
+ *	th_stripe_data()	path of tests/data/stripe (Stripe's reference data; $STRIPE_DATA_DIR
+ *				overrides), or NULL when absent.
  *
  * Servers are started with PR_SET_PDEATHSIG so they die with the test process even when it
  * crashes, and are stopped by PID (SIGTERM, then SIGKILL after 2 s). Start them from
@@ -33,7 +34,7 @@ int th_tmpdir(char *out, size_t len);
 void th_rmdir(const char *dir);
 const char *th_srcdir(void);	/* $top_srcdir or "." */
 const char *th_builddir(void);	/* $top_builddir or "." */
-const char *th_shared_stripe(void);
+const char *th_stripe_data(void);
 
 /* Spawns argv with stdout/stderr to logfile; returns pid or -1. */
 pid_t th_spawn(char *const argv[], const char *logfile);

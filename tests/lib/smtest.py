@@ -11,8 +11,8 @@ What it has:
   (indented, counted as one test of the parent), `run` (an exception is a failing test),
   `done()` returns the exit code (0 only when every test passed and the plan was met).
   TAP goes to stdout; nothing else must (diagnostics are `# ` lines).
-* Paths: `srcdir()`, `builddir()`, `shared_stripe()` (../shared/stripe or $STRIPE_SHARED_DIR,
-  None when absent).
+* Paths: `srcdir()`, `builddir()`, `stripe_data()` (tests/data/stripe, Stripe's reference data,
+  or $STRIPE_DATA_DIR; None when absent).
 * Processes: `free_port()`, `tempdir()` (removed at exit unless $TH_KEEP is set), `spawn()`
   (child gets PR_SET_PDEATHSIG=SIGKILL so it dies with the test, and its own process group),
   `stop()` (SIGTERM, then SIGKILL after a grace period; by PID or process group).
@@ -21,7 +21,7 @@ What it has:
   tiny RESP client: `r.cmd("GET", "k")`, `kill()` to crash it, `start()` again), `Standin`
   (tests/standin/stripe_standin.py: `state`, `add`, `faults`, `requests`, `count`, `wait_count`,
   `reset`, `get`; admin API in tests/standin/README.md), `Prism` (Prism mock server on
-  ../shared/stripe/openapi-lookup-strict.json).
+  tests/data/stripe/openapi-lookup-strict.json).
 """
 
 import atexit
@@ -38,7 +38,7 @@ import tempfile
 import time
 import traceback
 
-__all__ = ["TAP", "Unavailable", "srcdir", "builddir", "shared_stripe", "free_port", "tempdir",
+__all__ = ["TAP", "Unavailable", "srcdir", "builddir", "stripe_data", "free_port", "tempdir",
            "spawn", "stop", "wait_port", "http_call", "Redis", "Standin", "Prism"]
 
 
@@ -168,9 +168,9 @@ def builddir():
     return d if d else srcdir()
 
 
-def shared_stripe():
-    """The Stripe reference data folder, or None when absent."""
-    d = os.environ.get("STRIPE_SHARED_DIR") or os.path.join(srcdir(), "..", "shared", "stripe")
+def stripe_data():
+    """The Stripe reference data folder (tests/data/stripe, or $STRIPE_DATA_DIR), or None."""
+    d = os.environ.get("STRIPE_DATA_DIR") or os.path.join(srcdir(), "tests", "data", "stripe")
     return d if os.path.isdir(d) else None
 
 
@@ -492,12 +492,12 @@ class Prism:
     one gets 422 with a `validation` array). Starts in 5-10 s; ~160 MB."""
 
     def __init__(self, spec_name="openapi-lookup-strict.json", timeout=60.0):
-        shared = shared_stripe()
+        data = stripe_data()
         prism = os.environ.get("PRISM") or os.path.join(srcdir(), "tests", "prism",
                                                          "node_modules", ".bin", "prism")
-        if shared is None:
-            raise Unavailable("../shared/stripe is absent: no OpenAPI spec to validate against")
-        self.spec = os.path.join(shared, spec_name)
+        if data is None:
+            raise Unavailable("tests/data/stripe is absent: no OpenAPI spec to validate against")
+        self.spec = os.path.join(data, spec_name)
         if not os.path.isfile(self.spec):
             raise Unavailable("%s is absent" % self.spec)
         if not os.access(prism, os.X_OK):

@@ -2,7 +2,7 @@
 """test_fixtures.py - every canned object the Stripe stand-in serves (customer, subscription,
 subscription item, price, product, charge, account), fetched from a running stand-in, has the
 same field names and JSON types as Stripe's own example objects in
-../shared/stripe/fixtures3.json (resources.*), recursively.
+tests/data/stripe/fixtures3.json (resources.*), recursively.
 
 Rules: a null in Stripe's example matches any type. A null served where the example has a value
 is accepted only when Stripe's OpenAPI spec (openapi-lookup-strict.json, same folder) marks that
@@ -18,15 +18,15 @@ sys.path.insert(0, os.path.join(os.environ.get("top_srcdir") or
                                 "tests", "lib"))
 import smtest  # noqa: E402
 
-shared = smtest.shared_stripe()
-fixtures_path = os.path.join(shared, "fixtures3.json") if shared else None
+data = smtest.stripe_data()
+fixtures_path = os.path.join(data, "fixtures3.json") if data else None
 if not fixtures_path or not os.path.isfile(fixtures_path):
-    smtest.TAP.skip_all("../shared/stripe/fixtures3.json is absent")
+    smtest.TAP.skip_all("tests/data/stripe/fixtures3.json is absent")
 
 with open(fixtures_path, encoding="utf-8") as f:
     EXAMPLES = json.load(f)["resources"]
 SPEC = None
-spec_path = os.path.join(shared, "openapi-lookup-strict.json")
+spec_path = os.path.join(data, "openapi-lookup-strict.json")
 if os.path.isfile(spec_path):
     with open(spec_path, encoding="utf-8") as f:
         SPEC = json.load(f)["components"]["schemas"]

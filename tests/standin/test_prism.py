@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_prism.py - self-test of the Prism conformance harness: Prism (tests/prism, installed by
-install-deps.sh) serves Stripe's trimmed OpenAPI spec (../shared/stripe/openapi-lookup-strict.json)
+install-deps.sh) serves Stripe's trimmed OpenAPI spec (tests/data/stripe/openapi-lookup-strict.json)
 and validates each request. A valid lookup request must be accepted, invalid ones must get 422
 with a `validation` array, and stopping must take the whole process group down. Skips when
 Prism, node or the spec is absent."""
@@ -58,7 +58,7 @@ invalid("/v1/subscriptions?customer=cus_x&status=bogus", ("query", "status"),
 st, _, b = P.get("/v1/customers", key=None)
 t.ok(st == 401, "no Authorization: Prism answers 401", "status %d" % st)
 
-# Known limits (README of ../shared/stripe): unknown parameters and limit > 100 pass Prism;
+# Known limits (tests/data/stripe/README.md): unknown parameters and limit > 100 pass Prism;
 # the stand-in catches those instead.
 st, _, _ = P.get("/v1/customers?limit=500&bogus=1")
 t.diag("limit=500&bogus=1 through Prism: %d (Prism does not check these; the stand-in does)" % st)

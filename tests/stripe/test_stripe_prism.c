@@ -2,7 +2,7 @@
  * test_stripe_prism.c - conformance: every request stripe/ can make is sent to Prism
  * serving Stripe's OpenAPI spec (strict: an invalid request gets 422) and none is
  * rejected. Prism's placeholder data is not meaningful; only request validity is tested.
- * Skipped, with the reason, when Prism or ../shared/stripe is absent.
+ * Skipped, with the reason, when Prism or tests/data/stripe is absent.
  */
 #include "config.h"
 
