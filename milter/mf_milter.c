@@ -34,7 +34,7 @@
 
 #include "common/sm_log.h"
 #include "common/sm_util.h"
-#include "milter/mf_addr.h"
+#include "mail/mail.h"
 #include "milter/mf_hdr.h"
 #include "milter/mf_lookup.h"
 #include "milter/mf_milter.h"
@@ -53,14 +53,14 @@ struct mf_msg {
 	struct mf_runtime *msg_rt;
 	const char *msg_skip;			/* skip reason, NULL = look up */
 	bool msg_null_sender;
-	char msg_envfrom[MF_ADDR_MAX + 1];		/* "" when unparseable */
+	char msg_envfrom[MAIL_ADDR_MAX + 1];		/* "" when unparseable */
 	bool msg_rcpt_match;
 	struct mf_job *msg_env_job;
 	struct mf_job *msg_hdr_job;
 	int msg_from_headers;
-	enum mf_addr_rc msg_from_rc;
+	enum mail_addr_rc msg_from_rc;
 	int msg_from_naddrs;
-	char msg_from[MF_ADDR_MAX + 1];
+	char msg_from[MAIL_ADDR_MAX + 1];
 	struct mf_forged *msg_forged;
 	int msg_nforged, msg_forged_alloc;
 	char *msg_authres[MF_AUTHRES_MAX];
@@ -143,9 +143,9 @@ static struct mf_conn *mf_conn_of(SMFICTX *ctx)
 /* Would an address be looked up at all? NULL = yes, else the skip reason. */
 static const char *mf_addr_skip(const struct mf_runtime *rt, const char *addr)
 {
-	const char *dom = mf_addr_domain(addr);
+	const char *dom = mail_addr_domain(addr);
 
-	if (mf_addr_is_bounce(addr))
+	if (mail_addr_is_bounce(addr))
 		return "bounce";
 	if (rt->rt_skip_domains && dom && mf_match_addr(rt->rt_skip_domains, addr))
 		return "sender-domain";
@@ -167,7 +167,7 @@ static void mf_start_env(struct mf_msg *m)
 
 static void mf_start_hdr(struct mf_msg *m)
 {
-	if (m->msg_hdr_job || !mf_may_start(m) || m->msg_from_rc != MF_ADDR_OK ||
+	if (m->msg_hdr_job || !mf_may_start(m) || m->msg_from_rc != MAIL_ADDR_OK ||
 	    m->msg_rt->rt_conf->lookup_address == MF_ADDR_ENVELOPE ||
 	    strcmp(m->msg_from, m->msg_envfrom) == 0 || mf_addr_skip(m->msg_rt, m->msg_from))
 		return;
@@ -237,7 +237,7 @@ static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 	struct mf_conn *c = mf_conn_of(ctx);
 	struct mf_msg *m;
 	const char *auth;
-	enum mf_addr_rc rc;
+	enum mail_addr_rc rc;
 
 	if (c == NULL)
 		return SMFIS_ACCEPT;
@@ -247,11 +247,11 @@ static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 		return mf_internal_error(ctx, NULL, "out of memory at MAIL FROM");
 	m->msg_t0 = sm_now_ms();
 	m->msg_rt = mf_runtime_get();
-	m->msg_from_rc = MF_ADDR_EMPTY;
-	rc = mf_addr_envelope(argv && argv[0] ? argv[0] : "", m->msg_envfrom, sizeof(m->msg_envfrom));
-	if (rc == MF_ADDR_NULL)
+	m->msg_from_rc = MAIL_ADDR_EMPTY;
+	rc = mail_addr_envelope(argv && argv[0] ? argv[0] : "", m->msg_envfrom, sizeof(m->msg_envfrom));
+	if (rc == MAIL_ADDR_NULL)
 		m->msg_null_sender = true;
-	else if (rc != MF_ADDR_OK)
+	else if (rc != MAIL_ADDR_OK)
 		m->msg_envfrom[0] = '\0';
 	auth = smfi_getsymval(ctx, "{auth_authen}");
 	if (m->msg_rt->rt_conf->skip_authenticated && auth && *auth)
@@ -266,11 +266,11 @@ static sfsistat mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct mf_conn *c = mf_conn_of(ctx);
 	struct mf_msg *m = c ? c->conn_msg : NULL;
-	char rcpt[MF_ADDR_MAX + 1];
+	char rcpt[MAIL_ADDR_MAX + 1];
 
 	if (m == NULL || m->msg_rt->rt_recipients == NULL || m->msg_rcpt_match)
 		return SMFIS_CONTINUE;
-	if (argv && argv[0] && mf_addr_envelope(argv[0], rcpt, sizeof(rcpt)) == MF_ADDR_OK &&
+	if (argv && argv[0] && mail_addr_envelope(argv[0], rcpt, sizeof(rcpt)) == MAIL_ADDR_OK &&
 	    mf_match_addr(m->msg_rt->rt_recipients, rcpt)) {
 		m->msg_rcpt_match = true;
 		mf_start_env(m);
@@ -327,7 +327,7 @@ static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
 	}
 	if (strcasecmp(name, "From") == 0) {
 		if (m->msg_from_headers++ == 0) {
-			m->msg_from_rc = mf_addr_from_header(value, m->msg_from, sizeof(m->msg_from),
+			m->msg_from_rc = mail_addr_from_header(value, m->msg_from, sizeof(m->msg_from),
 			    &m->msg_from_naddrs);
 			mf_start_hdr(m);
 		}
@@ -356,7 +356,7 @@ static int mf_strip(SMFICTX *ctx, const struct mf_conn *c, struct mf_msg *m)
 
 static bool mf_verified(const struct mf_msg *m, const char *addr)
 {
-	const char *dom = mf_addr_domain(addr);
+	const char *dom = mail_addr_domain(addr);
 	int i;
 
 	for (i = 0; dom && i < m->msg_nauthres; i++)
@@ -380,7 +380,7 @@ static const char *mf_pick_addr(struct mf_msg *m, const char **skip)
 		return NULL;
 	}
 	if (conf->lookup_address == MF_ADDR_ENVELOPE ||
-	    (conf->lookup_address == MF_ADDR_HEADER_OR_ENVELOPE && m->msg_from_rc != MF_ADDR_OK)) {
+	    (conf->lookup_address == MF_ADDR_HEADER_OR_ENVELOPE && m->msg_from_rc != MAIL_ADDR_OK)) {
 		if (m->msg_null_sender)
 			*skip = "null-sender";
 		else if (m->msg_envfrom[0] == '\0')
@@ -389,11 +389,11 @@ static const char *mf_pick_addr(struct mf_msg *m, const char **skip)
 			addr = m->msg_envfrom;
 	} else if (m->msg_null_sender) {
 		*skip = "null-sender";
-	} else if (m->msg_from_headers == 0 || m->msg_from_rc == MF_ADDR_EMPTY) {
+	} else if (m->msg_from_headers == 0 || m->msg_from_rc == MAIL_ADDR_EMPTY) {
 		*skip = "no-sender";
 	} else if (m->msg_from_headers > 1) {
 		*skip = "multiple-from";
-	} else if (m->msg_from_rc != MF_ADDR_OK) {
+	} else if (m->msg_from_rc != MAIL_ADDR_OK) {
 		*skip = "malformed-sender";
 	} else {
 		addr = m->msg_from;
@@ -441,7 +441,7 @@ static void mf_log_line(SMFICTX *ctx, const struct mf_msg *m, const char *addr,
     const struct mf_lookup_info *li, const struct mf_lookup_result *res, int nforged)
 {
 	const char *qid = smfi_getsymval(ctx, "i");
-	char who[MF_ADDR_MAX + 8], result[96];
+	char who[MAIL_ADDR_MAX + 8], result[96];
 
 	mf_mask_addr(m->msg_rt, addr ? addr : "", who, sizeof(who));
 	switch (li->state) {

@@ -10,7 +10,8 @@
  *						"d"), or subdomains (".d"); addr without '@' is a
  *						domain (used for authserv-ids)
  *	mf_authres_dmarc_pass(value, trusted, from_domain, allow_aligned_dkim)
- *						RFC 8601 Authentication-Results gate
+ *						mail_authres_dmarc_pass() (mail/, the RFC 8601
+ *						parser) with the authserv-ids of a match list
  *
  * Items are separated by commas and/or white space. An empty list parses to an empty list
  * (matches nothing). Parse errors name the offending item in err; *out is NULL then.

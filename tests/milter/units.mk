@@ -1,10 +1,7 @@
-# tests/milter/units.mk - unit tests of mf_addr, mf_hdr, mf_policy.
+# tests/milter/units.mk - unit tests of mf_hdr, mf_policy.
 if HAVE_CHECK
-check_PROGRAMS += tests/milter/test_addr tests/milter/test_hdr tests/milter/test_policy
-TESTS += tests/milter/test_addr tests/milter/test_hdr tests/milter/test_policy
-tests_milter_test_addr_CFLAGS = $(TH_CFLAGS)
-tests_milter_test_addr_SOURCES = tests/milter/test_addr.c
-tests_milter_test_addr_LDADD = milter/libmf.a $(TH_LDADD)
+check_PROGRAMS += tests/milter/test_hdr tests/milter/test_policy
+TESTS += tests/milter/test_hdr tests/milter/test_policy
 tests_milter_test_hdr_CFLAGS = $(TH_CFLAGS)
 tests_milter_test_hdr_SOURCES = tests/milter/test_hdr.c
 tests_milter_test_hdr_LDADD = milter/libmf.a $(TH_LDADD)
@@ -14,18 +11,14 @@ tests_milter_test_policy_LDADD = milter/libmf.a $(TH_LDADD)
 endif
 
 if ENABLE_FUZZING
-noinst_PROGRAMS += tests/fuzz/fuzz_mf_addr tests/fuzz/fuzz_mf_hdr tests/fuzz/fuzz_mf_policy
-tests_fuzz_fuzz_mf_addr_CFLAGS = $(AM_CFLAGS)
-tests_fuzz_fuzz_mf_addr_SOURCES = tests/fuzz/fuzz_mf_addr.c
-tests_fuzz_fuzz_mf_addr_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_mf_addr_LDADD = milter/libmf.a common/libsmcommon.a
+noinst_PROGRAMS += tests/fuzz/fuzz_mf_hdr tests/fuzz/fuzz_mf_policy
 tests_fuzz_fuzz_mf_hdr_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_fuzz_mf_hdr_SOURCES = tests/fuzz/fuzz_mf_hdr.c
 tests_fuzz_fuzz_mf_hdr_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_mf_hdr_LDADD = milter/libmf.a stripe/libstripe.a common/libsmcommon.a \
+tests_fuzz_fuzz_mf_hdr_LDADD = milter/libmf.a mail/libmail.a stripe/libstripe.a common/libsmcommon.a \
 	$(CURL_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
 tests_fuzz_fuzz_mf_policy_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_fuzz_mf_policy_SOURCES = tests/fuzz/fuzz_mf_policy.c
 tests_fuzz_fuzz_mf_policy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_mf_policy_LDADD = milter/libmf.a common/libsmcommon.a
+tests_fuzz_fuzz_mf_policy_LDADD = milter/libmf.a mail/libmail.a common/libsmcommon.a
 endif

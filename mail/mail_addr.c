@@ -1,12 +1,12 @@
 /*
- * mf_addr.c - sender extraction from From header values and MAIL FROM arguments.
+ * mail_addr.c - sender extraction from From header values and MAIL FROM arguments.
  *
  * A small lexer (white space and folding, nested comments with a depth bound, quoted
  * strings with quoted-pairs, domain literals, atoms, RFC 2047 encoded words as single atoms,
  * specials) feeds a loop over the address list: empty elements (obsolete ", ,"), groups
  * ("Team: a@b, c@d;", also without the closing ';'), name-addr with an optional obsolete
  * route ("<@r1,@r2:a@b>"), bare addr-spec. The first mailbox is returned; every mailbox is
- * counted and the whole value must parse, else MF_ADDR_MALFORMED.
+ * counted and the whole value must parse, else MAIL_ADDR_MALFORMED.
  *
  * Leniency on purpose: CFWS around the dots of a local part (obs-local-part), 8-bit bytes in
  * atoms (RFC 6532 UTF-8 and raw 8-bit display names), '@' and '.' in unquoted display names
@@ -15,7 +15,7 @@
  * comments or literals, two words in a row in a local part, an empty "<>" in a header, domain
  * atoms other than letters, digits, '-', '_' and 8-bit bytes.
  *
- * Interface: see mf_addr.h. Diagnostics: none; the result code says what went wrong.
+ * Interface: see mail.h. Diagnostics: none; the result code says what went wrong.
  *
  * Known limits: encoded words are not decoded (they only appear in display names, which are
  * skipped); a local part is returned as written (quoted forms are not canonicalised, so
@@ -26,36 +26,36 @@
 #include <string.h>
 #include <strings.h>
 
-#include "milter/mf_addr.h"
+#include "mail/mail.h"
 
-enum mf_tok_type { MF_T_END, MF_T_ATOM, MF_T_QSTR, MF_T_DLIT, MF_T_SPECIAL, MF_T_ERROR };
+enum mail_tok_type { MAIL_T_END, MAIL_T_ATOM, MAIL_T_QSTR, MAIL_T_DLIT, MAIL_T_SPECIAL, MAIL_T_ERROR };
 
-struct mf_tok {
-	enum mf_tok_type type;
+struct mail_tok {
+	enum mail_tok_type type;
 	const char *p;
 	size_t len;
 };
 
-struct mf_lex {
+struct mail_lex {
 	const char *p;		/* next byte to read; never past the terminating NUL */
 	bool smtp;		/* MAIL FROM: no comments */
-	struct mf_tok cur;	/* the lookahead token */
+	struct mail_tok cur;	/* the lookahead token */
 };
 
-/* Output collector: keeps at most MF_ADDR_MAX + 1 bytes and remembers the real length. */
-struct mf_out {
-	char buf[MF_ADDR_MAX + 2];
+/* Output collector: keeps at most MAIL_ADDR_MAX + 1 bytes and remembers the real length. */
+struct mail_out {
+	char buf[MAIL_ADDR_MAX + 2];
 	size_t len;		/* bytes the address has, even past the buffer */
 	size_t local_len;
 	bool discard;		/* route domains: parse only */
 };
 
-static bool mf_is_wsp(unsigned char c)
+static bool mail_is_wsp(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static bool mf_is_atext(unsigned char c)
+static bool mail_is_atext(unsigned char c)
 {
 	if (c >= 0x80)
 		return true;
@@ -64,20 +64,20 @@ static bool mf_is_atext(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-static bool mf_is_special(unsigned char c)
+static bool mail_is_special(unsigned char c)
 {
 	return c != '\0' && strchr("()<>[]:;@\\,.\"", c) != NULL;
 }
 
 /* Skips white space and (outside SMTP) nested comments. -1 on an unterminated or too deep
  * comment or a control character in one (other than folding). */
-static int mf_skip_cfws(struct mf_lex *lx)
+static int mail_skip_cfws(struct mail_lex *lx)
 {
 	for (;;) {
 		unsigned char c = (unsigned char)*lx->p;
 		int depth;
 
-		if (mf_is_wsp(c)) {
+		if (mail_is_wsp(c)) {
 			lx->p++;
 			continue;
 		}
@@ -95,7 +95,7 @@ static int mf_skip_cfws(struct mf_lex *lx)
 				lx->p += 2;
 				continue;
 			}
-			if (c == '(' && ++depth > MF_ADDR_COMMENT_DEPTH)
+			if (c == '(' && ++depth > MAIL_ADDR_COMMENT_DEPTH)
 				return -1;
 			if (c == ')')
 				depth--;
@@ -105,7 +105,7 @@ static int mf_skip_cfws(struct mf_lex *lx)
 }
 
 /* Length of an RFC 2047 encoded word at p ("=?charset?B?text?="), 0 when there is none. */
-static size_t mf_encoded_word_len(const char *p)
+static size_t mail_encoded_word_len(const char *p)
 {
 	size_t i = 2, start;
 
@@ -128,7 +128,7 @@ static size_t mf_encoded_word_len(const char *p)
 }
 
 /* Scans a quoted string or domain literal opened at lx->p; returns its length or 0. */
-static size_t mf_scan_delimited(const char *p, char close)
+static size_t mail_scan_delimited(const char *p, char close)
 {
 	size_t i = 1;
 
@@ -149,62 +149,62 @@ static size_t mf_scan_delimited(const char *p, char close)
 			return i + 1;
 		if (close == ']' && c == '[')
 			return 0;
-		if ((c < 0x20 && !mf_is_wsp(c)) || c == 0x7f)
+		if ((c < 0x20 && !mail_is_wsp(c)) || c == 0x7f)
 			return 0;
 		i++;
 	}
 }
 
-static void mf_advance(struct mf_lex *lx)
+static void mail_advance(struct mail_lex *lx)
 {
-	struct mf_tok *t = &lx->cur;
+	struct mail_tok *t = &lx->cur;
 	unsigned char c;
 	size_t n;
 
 	t->len = 0;
-	if (mf_skip_cfws(lx) < 0) {
-		t->type = MF_T_ERROR;
+	if (mail_skip_cfws(lx) < 0) {
+		t->type = MAIL_T_ERROR;
 		t->p = lx->p;
 		return;
 	}
 	t->p = lx->p;
 	c = (unsigned char)*lx->p;
 	if (c == '\0') {
-		t->type = MF_T_END;
+		t->type = MAIL_T_END;
 		return;
 	}
 	if (c == '"' || c == '[') {
-		n = mf_scan_delimited(lx->p, c == '"' ? '"' : ']');
-		t->type = n == 0 ? MF_T_ERROR : (c == '"' ? MF_T_QSTR : MF_T_DLIT);
-	} else if ((n = mf_encoded_word_len(lx->p)) > 0) {
-		t->type = MF_T_ATOM;
-	} else if (mf_is_atext(c)) {
+		n = mail_scan_delimited(lx->p, c == '"' ? '"' : ']');
+		t->type = n == 0 ? MAIL_T_ERROR : (c == '"' ? MAIL_T_QSTR : MAIL_T_DLIT);
+	} else if ((n = mail_encoded_word_len(lx->p)) > 0) {
+		t->type = MAIL_T_ATOM;
+	} else if (mail_is_atext(c)) {
 		n = 0;
-		while (mf_is_atext((unsigned char)lx->p[n]))
+		while (mail_is_atext((unsigned char)lx->p[n]))
 			n++;
-		t->type = MF_T_ATOM;
-	} else if (mf_is_special(c)) {
+		t->type = MAIL_T_ATOM;
+	} else if (mail_is_special(c)) {
 		n = 1;
-		t->type = MF_T_SPECIAL;
+		t->type = MAIL_T_SPECIAL;
 	} else {
 		n = 0;
-		t->type = MF_T_ERROR;
+		t->type = MAIL_T_ERROR;
 	}
 	t->len = n;
 	lx->p += n;
 }
 
-static bool mf_is(const struct mf_lex *lx, char special)
+static bool mail_is(const struct mail_lex *lx, char special)
 {
-	return lx->cur.type == MF_T_SPECIAL && lx->cur.p[0] == special;
+	return lx->cur.type == MAIL_T_SPECIAL && lx->cur.p[0] == special;
 }
 
-static bool mf_is_word(const struct mf_lex *lx)
+static bool mail_is_word(const struct mail_lex *lx)
 {
-	return lx->cur.type == MF_T_ATOM || lx->cur.type == MF_T_QSTR;
+	return lx->cur.type == MAIL_T_ATOM || lx->cur.type == MAIL_T_QSTR;
 }
 
-static void mf_out_put(struct mf_out *o, const char *p, size_t len, bool lower, bool unfold)
+static void mail_out_put(struct mail_out *o, const char *p, size_t len, bool lower, bool unfold)
 {
 	size_t i;
 
@@ -223,7 +223,7 @@ static void mf_out_put(struct mf_out *o, const char *p, size_t len, bool lower, 
 	}
 }
 
-static bool mf_domain_atom_ok(const struct mf_tok *t)
+static bool mail_domain_atom_ok(const struct mail_tok *t)
 {
 	size_t i;
 
@@ -238,32 +238,32 @@ static bool mf_domain_atom_ok(const struct mf_tok *t)
 }
 
 /* domain = dot-atom / domain-literal. */
-static enum mf_addr_rc mf_domain(struct mf_lex *lx, struct mf_out *o)
+static enum mail_addr_rc mail_domain(struct mail_lex *lx, struct mail_out *o)
 {
-	if (lx->cur.type == MF_T_DLIT) {
-		mf_out_put(o, lx->cur.p, lx->cur.len, true, true);
-		mf_advance(lx);
-		return MF_ADDR_OK;
+	if (lx->cur.type == MAIL_T_DLIT) {
+		mail_out_put(o, lx->cur.p, lx->cur.len, true, true);
+		mail_advance(lx);
+		return MAIL_ADDR_OK;
 	}
 	for (;;) {
-		if (lx->cur.type != MF_T_ATOM || !mf_domain_atom_ok(&lx->cur))
-			return MF_ADDR_MALFORMED;
-		mf_out_put(o, lx->cur.p, lx->cur.len, true, false);
-		mf_advance(lx);
-		if (!mf_is(lx, '.'))
-			return MF_ADDR_OK;
-		mf_out_put(o, ".", 1, false, false);
-		mf_advance(lx);
+		if (lx->cur.type != MAIL_T_ATOM || !mail_domain_atom_ok(&lx->cur))
+			return MAIL_ADDR_MALFORMED;
+		mail_out_put(o, lx->cur.p, lx->cur.len, true, false);
+		mail_advance(lx);
+		if (!mail_is(lx, '.'))
+			return MAIL_ADDR_OK;
+		mail_out_put(o, ".", 1, false, false);
+		mail_advance(lx);
 	}
 }
 
 /* True when an atom token is atext only (not an encoded word with specials inside). */
-static bool mf_atom_plain(const struct mf_tok *t)
+static bool mail_atom_plain(const struct mail_tok *t)
 {
 	size_t i;
 
 	for (i = 0; i < t->len; i++)
-		if (!mf_is_atext((unsigned char)t->p[i]))
+		if (!mail_is_atext((unsigned char)t->p[i]))
 			return false;
 	return true;
 }
@@ -271,9 +271,9 @@ static bool mf_atom_plain(const struct mf_tok *t)
 /* True when the local part written so far holds something shaped like an encoded word
  * (words joined across folding can form one): such an address is never a customer's, and
  * would not parse the same way twice. */
-static bool mf_has_encoded_word(const struct mf_out *o)
+static bool mail_has_encoded_word(const struct mail_out *o)
 {
-	char tmp[MF_ADDR_MAX + 1];
+	char tmp[MAIL_ADDR_MAX + 1];
 	size_t i, n = o->len < sizeof(tmp) - 1 ? o->len : sizeof(tmp) - 1;
 
 	if (o->discard)
@@ -281,112 +281,112 @@ static bool mf_has_encoded_word(const struct mf_out *o)
 	memcpy(tmp, o->buf, n);
 	tmp[n] = '\0';
 	for (i = 0; i < n; i++)
-		if (tmp[i] == '=' && mf_encoded_word_len(tmp + i) > 0)
+		if (tmp[i] == '=' && mail_encoded_word_len(tmp + i) > 0)
 			return true;
 	return false;
 }
 
 /* addr-spec = local-part "@" domain, with the length checks. */
-static enum mf_addr_rc mf_addr_spec(struct mf_lex *lx, struct mf_out *o, size_t outlen)
+static enum mail_addr_rc mail_addr_spec(struct mail_lex *lx, struct mail_out *o, size_t outlen)
 {
 	bool last_word = false;
 	int nwords = 0;
 
 	o->len = 0;
-	while (mf_is_word(lx) || mf_is(lx, '.')) {
-		bool word = mf_is_word(lx);
+	while (mail_is_word(lx) || mail_is(lx, '.')) {
+		bool word = mail_is_word(lx);
 
 		/* words and dots alternate, starting and ending with a word: no "a..b", ".a", "a.";
 		 * an encoded word is not an atom here (RFC 2047 section 5) */
-		if (word == last_word || (lx->cur.type == MF_T_ATOM && !mf_atom_plain(&lx->cur)))
-			return MF_ADDR_MALFORMED;
+		if (word == last_word || (lx->cur.type == MAIL_T_ATOM && !mail_atom_plain(&lx->cur)))
+			return MAIL_ADDR_MALFORMED;
 		nwords += word;
 		last_word = word;
-		mf_out_put(o, lx->cur.p, lx->cur.len, false, true);
-		mf_advance(lx);
+		mail_out_put(o, lx->cur.p, lx->cur.len, false, true);
+		mail_advance(lx);
 	}
-	if (nwords == 0 || !last_word || !mf_is(lx, '@'))
-		return MF_ADDR_MALFORMED;
+	if (nwords == 0 || !last_word || !mail_is(lx, '@'))
+		return MAIL_ADDR_MALFORMED;
 	o->local_len = o->len;
-	if (mf_has_encoded_word(o))
-		return MF_ADDR_MALFORMED;
-	mf_out_put(o, "@", 1, false, false);
-	mf_advance(lx);
-	if (mf_domain(lx, o) != MF_ADDR_OK)
-		return MF_ADDR_MALFORMED;
-	if (o->local_len > MF_ADDR_LOCAL_MAX || o->len > MF_ADDR_MAX || o->len >= outlen)
-		return MF_ADDR_TOO_LONG;
+	if (mail_has_encoded_word(o))
+		return MAIL_ADDR_MALFORMED;
+	mail_out_put(o, "@", 1, false, false);
+	mail_advance(lx);
+	if (mail_domain(lx, o) != MAIL_ADDR_OK)
+		return MAIL_ADDR_MALFORMED;
+	if (o->local_len > MAIL_ADDR_LOCAL_MAX || o->len > MAIL_ADDR_MAX || o->len >= outlen)
+		return MAIL_ADDR_TOO_LONG;
 	o->buf[o->len] = '\0';
-	return MF_ADDR_OK;
+	return MAIL_ADDR_OK;
 }
 
 /* After '<': [obs-route] addr-spec ">". */
-static enum mf_addr_rc mf_angle_addr(struct mf_lex *lx, struct mf_out *o, size_t outlen)
+static enum mail_addr_rc mail_angle_addr(struct mail_lex *lx, struct mail_out *o, size_t outlen)
 {
-	enum mf_addr_rc rc;
+	enum mail_addr_rc rc;
 
-	if (mf_is(lx, '@')) {
-		struct mf_out route;
+	if (mail_is(lx, '@')) {
+		struct mail_out route;
 
 		memset(&route, 0, sizeof(route));
 		route.discard = true;
 		for (;;) {
-			if (mf_is(lx, '@')) {
-				mf_advance(lx);
-				if (mf_domain(lx, &route) != MF_ADDR_OK)
-					return MF_ADDR_MALFORMED;
+			if (mail_is(lx, '@')) {
+				mail_advance(lx);
+				if (mail_domain(lx, &route) != MAIL_ADDR_OK)
+					return MAIL_ADDR_MALFORMED;
 			}
-			if (!mf_is(lx, ','))
+			if (!mail_is(lx, ','))
 				break;
-			mf_advance(lx);
+			mail_advance(lx);
 		}
-		if (!mf_is(lx, ':'))
-			return MF_ADDR_MALFORMED;
-		mf_advance(lx);
+		if (!mail_is(lx, ':'))
+			return MAIL_ADDR_MALFORMED;
+		mail_advance(lx);
 	}
-	rc = mf_addr_spec(lx, o, outlen);
-	if (rc == MF_ADDR_MALFORMED || !mf_is(lx, '>'))
-		return MF_ADDR_MALFORMED;
-	mf_advance(lx);
+	rc = mail_addr_spec(lx, o, outlen);
+	if (rc == MAIL_ADDR_MALFORMED || !mail_is(lx, '>'))
+		return MAIL_ADDR_MALFORMED;
+	mail_advance(lx);
 	return rc;
 }
 
 /* One mailbox (name-addr or addr-spec) starting at the lookahead. */
-static enum mf_addr_rc mf_mailbox(struct mf_lex *lx, struct mf_out *o, size_t outlen)
+static enum mail_addr_rc mail_mailbox(struct mail_lex *lx, struct mail_out *o, size_t outlen)
 {
-	struct mf_lex save = *lx;
+	struct mail_lex save = *lx;
 
-	while (mf_is_word(lx) || lx->cur.type == MF_T_DLIT || mf_is(lx, '.') || mf_is(lx, '@'))
-		mf_advance(lx);
-	if (mf_is(lx, '<')) {
-		mf_advance(lx);
-		return mf_angle_addr(lx, o, outlen);
+	while (mail_is_word(lx) || lx->cur.type == MAIL_T_DLIT || mail_is(lx, '.') || mail_is(lx, '@'))
+		mail_advance(lx);
+	if (mail_is(lx, '<')) {
+		mail_advance(lx);
+		return mail_angle_addr(lx, o, outlen);
 	}
 	*lx = save;
-	return mf_addr_spec(lx, o, outlen);
+	return mail_addr_spec(lx, o, outlen);
 }
 
 /* True when the lookahead opens a group: a display name followed by ':'. */
-static bool mf_group_start(struct mf_lex *lx)
+static bool mail_group_start(struct mail_lex *lx)
 {
-	struct mf_lex save = *lx;
+	struct mail_lex save = *lx;
 	bool group;
 
-	while (mf_is_word(lx) || mf_is(lx, '.'))
-		mf_advance(lx);
-	group = mf_is(lx, ':') && lx->cur.p != save.cur.p;
+	while (mail_is_word(lx) || mail_is(lx, '.'))
+		mail_advance(lx);
+	group = mail_is(lx, ':') && lx->cur.p != save.cur.p;
 	if (group)
-		mf_advance(lx);
+		mail_advance(lx);
 	else
 		*lx = save;
 	return group;
 }
 
-enum mf_addr_rc mf_addr_from_header(const char *value, char *out, size_t outlen, int *naddrs)
+enum mail_addr_rc mail_addr_from_header(const char *value, char *out, size_t outlen, int *naddrs)
 {
-	struct mf_lex lx;
-	struct mf_out o, first;
-	enum mf_addr_rc rc, first_rc = MF_ADDR_EMPTY;
+	struct mail_lex lx;
+	struct mail_out o, first;
+	enum mail_addr_rc rc, first_rc = MAIL_ADDR_EMPTY;
 	bool in_group = false;
 	int count = 0;
 
@@ -395,86 +395,86 @@ enum mf_addr_rc mf_addr_from_header(const char *value, char *out, size_t outlen,
 	if (out != NULL && outlen > 0)
 		out[0] = '\0';
 	if (value == NULL || out == NULL || outlen == 0)
-		return MF_ADDR_MALFORMED;
+		return MAIL_ADDR_MALFORMED;
 	memset(&lx, 0, sizeof(lx));
 	memset(&first, 0, sizeof(first));
 	lx.p = value;
-	mf_advance(&lx);
+	mail_advance(&lx);
 	for (;;) {
-		if (lx.cur.type == MF_T_END)
+		if (lx.cur.type == MAIL_T_END)
 			break;
-		if (lx.cur.type == MF_T_ERROR)
-			return MF_ADDR_MALFORMED;
-		if (mf_is(&lx, ',')) {
-			mf_advance(&lx);
+		if (lx.cur.type == MAIL_T_ERROR)
+			return MAIL_ADDR_MALFORMED;
+		if (mail_is(&lx, ',')) {
+			mail_advance(&lx);
 			continue;
 		}
-		if (mf_is(&lx, ';')) {
+		if (mail_is(&lx, ';')) {
 			if (!in_group)
-				return MF_ADDR_MALFORMED;
+				return MAIL_ADDR_MALFORMED;
 			in_group = false;
-			mf_advance(&lx);
+			mail_advance(&lx);
 			continue;
 		}
-		if (mf_group_start(&lx)) {
+		if (mail_group_start(&lx)) {
 			if (in_group)
-				return MF_ADDR_MALFORMED;
+				return MAIL_ADDR_MALFORMED;
 			in_group = true;
 			continue;
 		}
 		memset(&o, 0, sizeof(o));
-		rc = mf_mailbox(&lx, &o, outlen);
-		if (rc == MF_ADDR_MALFORMED)
+		rc = mail_mailbox(&lx, &o, outlen);
+		if (rc == MAIL_ADDR_MALFORMED)
 			return rc;
 		if (count++ == 0) {
 			first = o;
 			first_rc = rc;
 		}
-		if (!(lx.cur.type == MF_T_END || mf_is(&lx, ',') || (in_group && mf_is(&lx, ';'))))
-			return MF_ADDR_MALFORMED;
+		if (!(lx.cur.type == MAIL_T_END || mail_is(&lx, ',') || (in_group && mail_is(&lx, ';'))))
+			return MAIL_ADDR_MALFORMED;
 	}
 	if (naddrs != NULL)
 		*naddrs = count;
-	if (first_rc == MF_ADDR_OK)
+	if (first_rc == MAIL_ADDR_OK)
 		memcpy(out, first.buf, first.len + 1);
 	return first_rc;
 }
 
-enum mf_addr_rc mf_addr_envelope(const char *arg, char *out, size_t outlen)
+enum mail_addr_rc mail_addr_envelope(const char *arg, char *out, size_t outlen)
 {
-	struct mf_lex lx;
-	struct mf_out o;
-	enum mf_addr_rc rc;
+	struct mail_lex lx;
+	struct mail_out o;
+	enum mail_addr_rc rc;
 
 	if (out != NULL && outlen > 0)
 		out[0] = '\0';
 	if (arg == NULL || out == NULL || outlen == 0)
-		return MF_ADDR_MALFORMED;
+		return MAIL_ADDR_MALFORMED;
 	memset(&lx, 0, sizeof(lx));
 	memset(&o, 0, sizeof(o));
 	lx.p = arg;
 	lx.smtp = true;
-	mf_advance(&lx);
-	if (lx.cur.type == MF_T_END)
-		return MF_ADDR_EMPTY;
-	if (mf_is(&lx, '<')) {
-		mf_advance(&lx);
-		if (mf_is(&lx, '>')) {
-			mf_advance(&lx);
-			return lx.cur.type == MF_T_END ? MF_ADDR_NULL : MF_ADDR_MALFORMED;
+	mail_advance(&lx);
+	if (lx.cur.type == MAIL_T_END)
+		return MAIL_ADDR_EMPTY;
+	if (mail_is(&lx, '<')) {
+		mail_advance(&lx);
+		if (mail_is(&lx, '>')) {
+			mail_advance(&lx);
+			return lx.cur.type == MAIL_T_END ? MAIL_ADDR_NULL : MAIL_ADDR_MALFORMED;
 		}
-		rc = mf_angle_addr(&lx, &o, outlen);
+		rc = mail_angle_addr(&lx, &o, outlen);
 	} else {
-		rc = mf_addr_spec(&lx, &o, outlen);
+		rc = mail_addr_spec(&lx, &o, outlen);
 	}
-	if (rc == MF_ADDR_MALFORMED || lx.cur.type != MF_T_END)
-		return MF_ADDR_MALFORMED;
-	if (rc == MF_ADDR_OK)
+	if (rc == MAIL_ADDR_MALFORMED || lx.cur.type != MAIL_T_END)
+		return MAIL_ADDR_MALFORMED;
+	if (rc == MAIL_ADDR_OK)
 		memcpy(out, o.buf, o.len + 1);
 	return rc;
 }
 
-const char *mf_addr_domain(const char *addr)
+const char *mail_addr_domain(const char *addr)
 {
 	const char *at;
 
@@ -491,7 +491,7 @@ const char *mf_addr_domain(const char *addr)
  * notifications and similar: such mailboxes can belong to a paying customer (a company
  * whose Stripe email is postmaster@ or noreply@ exists), and a lookup for them is harmless.
  */
-bool mf_addr_is_bounce(const char *addr)
+bool mail_addr_is_bounce(const char *addr)
 {
 	const char *at;
 	size_t n, i;
@@ -515,18 +515,18 @@ bool mf_addr_is_bounce(const char *addr)
 	return false;
 }
 
-const char *mf_addr_rc_name(enum mf_addr_rc rc)
+const char *mail_addr_rc_name(enum mail_addr_rc rc)
 {
 	switch (rc) {
-	case MF_ADDR_OK:
+	case MAIL_ADDR_OK:
 		return "ok";
-	case MF_ADDR_EMPTY:
+	case MAIL_ADDR_EMPTY:
 		return "empty";
-	case MF_ADDR_MALFORMED:
+	case MAIL_ADDR_MALFORMED:
 		return "malformed";
-	case MF_ADDR_TOO_LONG:
+	case MAIL_ADDR_TOO_LONG:
 		return "too-long";
-	case MF_ADDR_NULL:
+	case MAIL_ADDR_NULL:
 		return "null";
 	}
 	return "malformed";

@@ -1,5 +1,5 @@
 /*
- * fuzz_mf_addr.c - libFuzzer harness for the From header and MAIL FROM parsers.
+ * fuzz_mail_addr.c - libFuzzer harness for the From header and MAIL FROM parsers.
  *
  * Checks beyond "no crash": an OK result is NUL-terminated, fits the output, has an '@',
  * and parsing the result again as an envelope address gives the same address (the
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "milter/mf_addr.h"
+#include "mail/mail.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,30 +21,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *in = malloc(size + 1);
 	char out[256], again[256];
 	int n = -1;
-	enum mf_addr_rc rc;
+	enum mail_addr_rc rc;
 
 	if (in == NULL)
 		return 0;
 	memcpy(in, data, size);
 	in[size] = '\0';
-	rc = mf_addr_from_header(in, out, sizeof(out), &n);
+	rc = mail_addr_from_header(in, out, sizeof(out), &n);
 	if (n < 0)
 		abort();
-	if (rc == MF_ADDR_OK) {
-		if (strlen(out) > MF_ADDR_MAX || strchr(out, '@') == NULL || n < 1)
+	if (rc == MAIL_ADDR_OK) {
+		if (strlen(out) > MAIL_ADDR_MAX || strchr(out, '@') == NULL || n < 1)
 			abort();
-		if (mf_addr_from_header(out, again, sizeof(again), NULL) != MF_ADDR_OK ||
+		if (mail_addr_from_header(out, again, sizeof(again), NULL) != MAIL_ADDR_OK ||
 		    strcmp(out, again) != 0)
 			abort();
 	}
-	(void)mf_addr_is_bounce(in);
-	(void)mf_addr_domain(in);
-	rc = mf_addr_envelope(in, out, sizeof(out));
-	if (rc == MF_ADDR_OK && (strlen(out) > MF_ADDR_MAX || strchr(out, '@') == NULL))
+	(void)mail_addr_is_bounce(in);
+	(void)mail_addr_domain(in);
+	rc = mail_addr_envelope(in, out, sizeof(out));
+	if (rc == MAIL_ADDR_OK && (strlen(out) > MAIL_ADDR_MAX || strchr(out, '@') == NULL))
 		abort();
 	/* small outputs never overflow */
-	(void)mf_addr_from_header(in, out, 8, &n);
-	(void)mf_addr_envelope(in, out, 1);
+	(void)mail_addr_from_header(in, out, 8, &n);
+	(void)mail_addr_envelope(in, out, 1);
 	free(in);
 	return 0;
 }
