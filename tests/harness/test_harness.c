@@ -5,8 +5,10 @@
 #include "config.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,6 +113,59 @@ START_TEST(spawned_server_dies_with_its_parent)
 }
 END_TEST
 
+/* Runs th_skip_all(why) in a child with CI=ci and top_srcdir=top; returns its exit status and
+ * its stdout in out. */
+static int skip_all_in_child(const char *ci, const char *top, const char *why, char *out, size_t len)
+{
+	int fds[2], status = -1;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		setenv("CI", ci, 1);
+		setenv("top_srcdir", top, 1);
+		th_skip_all(why);
+	}
+	close(fds[1]);
+	while ((size_t)got < len - 1 && (n = read(fds[0], out + got, len - 1 - (size_t)got)) > 0)
+		got += n;
+	out[got] = '\0';
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(skip_all_fails_under_ci_unless_allowed)
+{
+	char top[512], path[600], out[512];
+	FILE *f;
+
+	ck_assert_int_eq(th_tmpdir(top, sizeof(top)), 0);
+	ck_assert_int_eq(skip_all_in_child("", top, "no tool", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "1..0 # SKIP no tool\n");
+	ck_assert_int_eq(skip_all_in_child("true", top, "no tool", out, sizeof(out)), 1);
+	ck_assert_msg(strncmp(out, "1..1\nnot ok 1 - cannot run: no tool\n", 35) == 0, "%s", out);
+	snprintf(path, sizeof(path), "%s/.ci", top);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.ci/allowed-skips", top);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("# a comment\ntests/harness/test_harness | no to | why it is fine\n"
+	      "tests/harness/test_harness | other |\n", f);
+	fclose(f);
+	ck_assert_int_eq(skip_all_in_child("true", top, "no tool", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "1..0 # SKIP no tool\n");
+	/* Listed without a reason why: not allowed. */
+	ck_assert_int_eq(skip_all_in_child("true", top, "other thing", out, sizeof(out)), 1);
+	th_rmdir(top);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("harness");
@@ -119,6 +174,7 @@ int main(void)
 	if (system("command -v redis-server >/dev/null 2>&1") != 0)
 		th_skip_all("redis-server not installed (apt-get install redis-server)");
 	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, skip_all_fails_under_ci_unless_allowed);
 	tcase_add_test(tc, redis_start_answers_and_stops);
 	tcase_add_test(tc, redis_two_instances_get_different_ports);
 	tcase_add_test(tc, standin_starts_counts_and_stops);

@@ -6,6 +6,9 @@
  *	th_run(suite)		runs a Check suite, TAP on stdout (one line per case); returns
  *				the process exit code.
  *	th_skip_all(why)	prints "1..0 # SKIP why" and exits 0: the driver counts a skip.
+ *				Under CI=true (th_ci()) it prints a failing test and exits 1
+ *				instead, unless .ci/allowed-skips lists this program with a
+ *				reason that is a substring of why (th_ci_skip_allowed()).
  *	th_redis_start/stop	a private redis-server (TCP port and unix socket); -1 when
  *				redis-server is not installed (the caller skips).
  *	th_standin_start/stop	tests/standin/stripe_standin.py; th_standin_put() scripts it,
@@ -29,6 +32,8 @@
 
 int th_run(Suite *s);
 void th_skip_all(const char *why) __attribute__((noreturn));
+bool th_ci(void);			/* $CI is true, 1 or yes */
+bool th_ci_skip_allowed(const char *why);	/* .ci/allowed-skips lists this program + why */
 /* A new private temp folder (mkdtemp under $TMPDIR or /tmp), removed by th_rmdir. */
 int th_tmpdir(char *out, size_t len);
 void th_rmdir(const char *dir);

@@ -10,6 +10,8 @@ What it has:
 * TAP output (`TAP`): plan, ok / not ok with `# ` diagnostics, skip, `skip_all`, subtests
   (indented, counted as one test of the parent), `run` (an exception is a failing test),
   `done()` returns the exit code (0 only when every test passed and the plan was met).
+  Under CI=true (`ci()`) a skip or skip_all is a failure unless `.ci/allowed-skips` lists the
+  test and reason (`ci_skip_allowed()`): in CI a missing tool must not pass silently.
   TAP goes to stdout; nothing else must (diagnostics are `# ` lines).
 * Paths: `srcdir()`, `builddir()`, `stripe_data()` (tests/data/stripe, Stripe's reference data,
   or $STRIPE_DATA_DIR; None when absent).
@@ -38,7 +40,8 @@ import tempfile
 import time
 import traceback
 
-__all__ = ["TAP", "Unavailable", "srcdir", "builddir", "stripe_data", "free_port", "tempdir",
+__all__ = ["TAP", "Unavailable", "ci", "ci_skip_allowed", "srcdir", "builddir", "stripe_data",
+           "free_port", "tempdir",
            "spawn", "stop", "wait_port", "http_call", "Redis", "Standin", "Prism"]
 
 
@@ -93,10 +96,15 @@ class TAP:
                        "got:  %r\nwant match of: %r" % (got, regex))
 
     def skip(self, name, reason):
-        """A skipped test: counted in the plan, never as a pass of anything it did not run."""
+        """A skipped test: counted in the plan, never as a pass of anything it did not run.
+        Under CI=true it fails instead, unless .ci/allowed-skips lists it (see ci_skip_allowed)."""
+        if ci() and not ci_skip_allowed(reason):
+            return self.ok(False, "%s (skip under CI=true: %s)" % (name, reason),
+                           "CI=true: a skip fails unless .ci/allowed-skips lists it")
         self.n += 1
         self.skipped += 1
         self._p("ok %d - %s # SKIP %s" % (self.n, str(name).replace("#", "\\#"), reason))
+        return False
 
     def run(self, name, fn, *args, **kw):
         """Run fn as one test; an exception makes it fail with the traceback as diagnostics.
@@ -142,13 +150,47 @@ class TAP:
 
     @staticmethod
     def skip_all(reason):
+        """Skip the whole test file; under CI=true (and not allow-listed) a failure instead."""
+        if ci() and not ci_skip_allowed(reason):
+            sys.stdout.write("1..1\nnot ok 1 - cannot run: %s\n# CI=true: a test whose tool is "
+                             "missing or fails to start fails (.ci/allowed-skips)\n"
+                             % str(reason).replace("#", "\\#").replace("\n", " "))
+            sys.stdout.flush()
+            sys.exit(1)
         sys.stdout.write("1..0 # SKIP %s\n" % reason)
         sys.stdout.flush()
         sys.exit(0)
 
 
+def ci():
+    """True when $CI says this is a CI run (true, 1 or yes): skips then fail."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def ci_skip_allowed(reason, test=None):
+    """True when .ci/allowed-skips (under srcdir) lists this test with a reason that is a
+    substring of `reason`. Lines: `TEST | REASON | why it is allowed`; TEST is compared by
+    file name without extension (tests/milter/test_daemon.py matches test_daemon)."""
+    name = test or os.path.splitext(os.path.basename(sys.argv[0] or ""))[0]
+    try:
+        with open(os.path.join(srcdir(), ".ci", "allowed-skips"), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [x.strip() for x in line.split("|")]
+        if len(parts) < 3 or not parts[1] or not parts[2]:
+            continue
+        if os.path.splitext(os.path.basename(parts[0]))[0] == name and parts[1] in str(reason):
+            return True
+    return False
+
+
 class Unavailable(Exception):
-    """A fixture cannot run here (program or file absent); the test should skip."""
+    """A fixture cannot run here (program or file absent, or it did not start); the test
+    skips (TAP.skip_all / TAP.skip), which fails under CI=true."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,10 +18,18 @@ import smtest  # noqa: E402
 t = smtest.TAP()
 
 
-def child(code):
-    """Run a Python snippet that imports smtest; returns (exit code, stdout)."""
+def child(code, ci=None, srcdir=None):
+    """Run a Python snippet that imports smtest; returns (exit code, stdout). CI is unset in the
+    child unless ci gives its value; srcdir sets top_srcdir (where .ci/allowed-skips is read)."""
+    env = dict(os.environ)
+    env.pop("CI", None)
+    if ci is not None:
+        env["CI"] = ci
+    if srcdir is not None:
+        env["top_srcdir"] = srcdir
     p = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r)\nimport smtest\n"
-                        % LIB + code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+                        % LIB + code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                       env=env)
     return p.returncode, p.stdout.decode()
 
 
@@ -96,6 +104,33 @@ def t_skip():
 
 
 t.run("TAP: skip and skip_all", t_skip)
+
+
+def t_skip_ci():
+    # Under CI=true a skip fails, unless .ci/allowed-skips lists the test (by file name without
+    # extension: here "-c", as sys.argv[0] is "-c") with a piece of the reason and a why.
+    top = smtest.tempdir("sm-ci-")
+    os.mkdir(os.path.join(top, ".ci"))
+    snippet_all = "smtest.TAP.skip_all('redis-server not installed')\nprint('not reached')"
+    snippet_one = "t = smtest.TAP()\nt.skip('s', 'no redis')\nt.ok(True, 'a')\nsys.exit(t.done())"
+    rc1, out1 = child(snippet_all, ci="true", srcdir=top)
+    rc2, out2 = child(snippet_one, ci="true", srcdir=top)
+    rc3, out3 = child(snippet_all, ci="false", srcdir=top)
+    with open(os.path.join(top, ".ci", "allowed-skips"), "w") as f:
+        f.write("# comment\n-c | redis-server not | because\n-c | no redis |\n")
+    rc4, out4 = child(snippet_all, ci="true", srcdir=top)
+    rc5, out5 = child(snippet_one, ci="true", srcdir=top)   # listed without a why: not allowed
+    ok = (rc1 == 1 and out1.startswith("1..1\nnot ok 1 - cannot run: redis-server not installed\n")
+          and rc2 == 1 and "not ok 1 - s (skip under CI=true: no redis)" in out2
+          and rc3 == 0 and out3 == "1..0 # SKIP redis-server not installed\n"
+          and rc4 == 0 and out4 == "1..0 # SKIP redis-server not installed\n"
+          and rc5 == 1 and "not ok 1" in out5)
+    if not ok:
+        t.diag(repr([(rc1, out1), (rc2, out2), (rc3, out3), (rc4, out4), (rc5, out5)]))
+    return ok
+
+
+t.run("TAP: under CI=true skip and skip_all fail unless .ci/allowed-skips lists them", t_skip_ci)
 
 
 def t_run_exception():
