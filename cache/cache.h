@@ -66,8 +66,8 @@ struct cache_config {
 	const char *instance;		/* NULL = "<hostname>:<pid>" */
 	int publish_interval_s;		/* 0 = 10; <0 = never */
 	/* added after the first cut; zero keeps the defaults */
-	const char *redis_password_file; /* used when redis_password is NULL: first line; the
-					 * file must not be world-readable */
+	const char *redis_password_file; /* used when redis_password is NULL: read
+					 * by common/sm_secret.h's rules */
 	int reconnect_max_ms;		/* 0 = 5000: longest backoff between connect attempts */
 };
 

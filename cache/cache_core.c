@@ -28,6 +28,7 @@
 
 #include "cache/cache_int.h"
 #include "common/sm_log.h"
+#include "common/sm_secret.h"
 #include "common/sm_util.h"
 
 #define CACHE_POOL_MAX	64
@@ -54,34 +55,25 @@ static int cache_own_str(struct cache *c, const char **dst, int *n)
 	return 0;
 }
 
-/* Reads the first line of a password file into a malloc'd string (*out). */
+/* Reads a password file with the project's one secret reader (common/sm_secret.h: rules for
+ * the effective ids) into a malloc'd string (*out). */
 static int cache_read_password(const char *path, char **out, char *err, size_t errlen)
 {
-	char line[512];
-	struct stat st;
-	FILE *f = fopen(path, "r");
+	char line[SM_SECRET_MAX + 1], why[512];
 	int rc = -1;
 
-	if (f == NULL) {
-		snprintf(err, errlen, "redis password file %s: cannot open", path);
+	if (sm_secret_read(path, NULL, line, sizeof(line), why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "redis password file %s", why);
 		goto out;
 	}
-	if (fstat(fileno(f), &st) != 0 || (st.st_mode & S_IROTH)) {
-		snprintf(err, errlen, "redis password file %s: must not be world-readable", path);
-		goto out;
-	}
-	if (fgets(line, sizeof(line), f) == NULL) {
-		snprintf(err, errlen, "redis password file %s: empty", path);
-		goto out;
-	}
-	line[strcspn(line, "\r\n")] = '\0';
 	*out = strdup(line);
-	if (*out != NULL)
-		rc = 0;
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = 0;
 out:
 	explicit_bzero(line, sizeof(line));
-	if (f)
-		fclose(f);
 	return rc;
 }
 

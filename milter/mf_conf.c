@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "common/sm_secret.h"
 #include "common/sm_util.h"
 #include "milter/mf_conf.h"
 
@@ -423,35 +424,24 @@ void mf_conf_table_doc(FILE *out)
 	}
 }
 
-char *mf_conf_read_secret(const char *path, char *err, size_t errlen)
+int mf_conf_secret_who(const struct mf_conf *c, struct sm_secret_who *who, char *err, size_t errlen)
 {
-	char line[1024], *s, *dup = NULL;
-	struct stat st;
-	FILE *f;
+	return sm_secret_who_of(c->user_id, who, err, errlen);
+}
 
-	f = fopen(path, "r");
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+char *mf_conf_read_secret(const struct mf_conf *c, const char *path, char *err, size_t errlen)
+{
+	struct sm_secret_who who;
+	char buf[SM_SECRET_MAX + 1], *dup = NULL;
+
+	if (mf_conf_secret_who(c, &who, err, errlen) != 0)
 		return NULL;
-	}
-	if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s: readable by group or others (chmod 600 it)", path);
+	if (sm_secret_read(path, &who, buf, sizeof(buf), err, errlen) != 0)
 		goto out;
-	}
-	if (fgets(line, sizeof(line), f) == NULL) {
-		snprintf(err, errlen, "%s: empty", path);
-		goto out;
-	}
-	s = mf_trim(line);
-	if (*s == '\0') {
-		snprintf(err, errlen, "%s: empty", path);
-		goto out;
-	}
-	dup = strdup(s);
+	dup = strdup(buf);
 	if (dup == NULL)
 		snprintf(err, errlen, "out of memory");
 out:
-	explicit_bzero(line, sizeof(line));
-	fclose(f);
+	explicit_bzero(buf, sizeof(buf));
 	return dup;
 }

@@ -109,8 +109,12 @@ void mf_conf_free(struct mf_conf *c);
 void mf_conf_dump(const struct mf_conf *c, FILE *out);
 void mf_conf_table_doc(FILE *out);
 
-/* Reads a secret from a file: first line, trimmed; refuses group/world-readable files.
- * Returns a malloc'd string or NULL with err. */
-char *mf_conf_read_secret(const char *path, char *err, size_t errlen);
+struct sm_secret_who;
+/* Who reads the secret files, now and at every reload: UserID's user and group when set,
+ * else the effective ids. 0 or -1 with err (no such user). */
+int mf_conf_secret_who(const struct mf_conf *c, struct sm_secret_who *who, char *err, size_t errlen);
+/* Reads a secret file with common/sm_secret.h's rules for mf_conf_secret_who(c). Returns a
+ * malloc'd string or NULL with err. */
+char *mf_conf_read_secret(const struct mf_conf *c, const char *path, char *err, size_t errlen);
 
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/sm_log.h"
+#include "common/sm_secret.h"
 #include "common/sm_util.h"
 #include "milter/mf_runtime.h"
 #include "milter/mf_stats.h"
@@ -154,7 +155,7 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, uns
 	int rc = -1;
 
 	if (c->redis_password_file) {
-		password = mf_conf_read_secret(c->redis_password_file, err, errlen);
+		password = mf_conf_read_secret(c, c->redis_password_file, err, errlen);
 		if (password == NULL)
 			goto out;
 	} else if (c->redis_password) {
@@ -276,13 +277,16 @@ static char **mf_split(const char *list, int *n)
 static int mf_rt_stripe(struct mf_runtime *rt, const struct mf_runtime *prev, char *err, size_t errlen)
 {
 	const struct mf_conf *c = rt->rt_conf;
-	char key[STRIPE_KEY_MAX], why[256];
+	char key[STRIPE_KEY_MAX], why[512];
+	struct sm_secret_who who;
 	struct stripe_config sc;
 	struct stripe_client *client;
 	char **meta = NULL, *sig = NULL;
 	int nmeta = 0, rc = -1;
 
-	if (stripe_key_load(c->stripe_key_file, c->stripe_key, key, sizeof(key), why, sizeof(why)) != 0) {
+	if (mf_conf_secret_who(c, &who, err, errlen) != 0)
+		goto out;
+	if (stripe_key_load(c->stripe_key_file, &who, c->stripe_key, key, sizeof(key), why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "Stripe key: %s", why);
 		goto out;
 	}

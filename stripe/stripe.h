@@ -228,10 +228,13 @@ int stripe_money_format(int64_t minor, const char *currency, char *buf, size_t l
 
 /* Keys. A key is sk_ or rk_, live or test; pk_ is refused. */
 #define STRIPE_KEY_MAX 256
-/* Loads a key: from file (must not be group/world-readable; first line, trimmed) when file
- * is set, else from inline_key, else from the environment's STRIPE_API_KEY. 0 or -1 with err. */
-int stripe_key_load(const char *file, const char *inline_key, char *out, size_t outlen,
-    char *err, size_t errlen);
+struct sm_secret_who;
+/* Loads a key: from file when file is set (read by common/sm_secret.h's rules for the reader
+ * who, NULL = the effective ids: one line, not accessible by others, group-readable only by
+ * who's group), else from inline_key, else from the environment's STRIPE_API_KEY. 0 or -1
+ * with err. */
+int stripe_key_load(const char *file, const struct sm_secret_who *who, const char *inline_key,
+    char *out, size_t outlen, char *err, size_t errlen);
 /* 0 when key looks like a usable secret or restricted key, -1 with err otherwise. */
 int stripe_key_check(const char *key, char *err, size_t errlen);
 /* "sk_live_...abcd": safe to log. */

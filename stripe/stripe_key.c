@@ -1,15 +1,15 @@
 /*
  * stripe_key.c - Stripe API keys: load, validate, mask, mode.
  *
- * Interface: stripe_key_load(file, inline, out, ...) reads the first line of file (which
- *	must be a regular file readable by its owner only), else uses inline, else the
- *	environment's STRIPE_API_KEY; then checks it with stripe_key_check(): sk_ or rk_,
+ * Interface: stripe_key_load(file, who, inline, out, ...) reads file with the project's one
+ *	secret reader (common/sm_secret.h: regular file, owner and mode rules for the reader
+ *	who, one line), else uses inline, else the environment's STRIPE_API_KEY; then checks it with stripe_key_check(): sk_ or rk_,
  *	live or test, then [A-Za-z0-9_]; pk_ (publishable) is refused. stripe_key_mask()
  *	gives "sk_live_...abcd" (prefix and last four), safe to log.
  *
  * Diagnostics: err strings name the file and the rule broken, never the key itself.
  *
- * Known limits: only the first line of the file is read (at most STRIPE_KEY_MAX bytes).
+ * Known limits: a key longer than STRIPE_KEY_MAX - 1 characters is refused.
  */
 #include "config.h"
 
@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/sm_secret.h"
 #include "common/sm_util.h"
 #include "stripe/stripe.h"
 
@@ -100,56 +101,8 @@ bool stripe_key_livemode(const char *key)
 	return key != NULL && (strncmp(key, "sk_live_", 8) == 0 || strncmp(key, "rk_live_", 8) == 0);
 }
 
-/* Reads the first line of a private regular file into out, trimmed. */
-static int stripe_key_read_file(const char *file, char *out, size_t outlen, char *err,
-    size_t errlen)
-{
-	struct stat st;
-	char line[STRIPE_KEY_MAX + 2];
-	ssize_t got;
-	size_t n;
-	int fd, rc = -1;
-
-	fd = open(file, O_RDONLY | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "key file %s: %s", file, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "key file %s is not a regular file", file);
-		goto out;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen, "key file %s is accessible by group or others (mode %03o): "
-		    "chmod 600 it", file, (unsigned)(st.st_mode & 0777));
-		goto out;
-	}
-	got = read(fd, line, sizeof(line) - 1);
-	if (got < 0) {
-		snprintf(err, errlen, "key file %s: %s", file, strerror(errno));
-		goto out;
-	}
-	line[got] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-		line[--n] = '\0';
-	n = strspn(line, " \t");
-	if (strlen(line + n) >= outlen) {
-		snprintf(err, errlen, "key file %s: the key is too long", file);
-		goto out;
-	}
-	sm_strlcpy(out, line + n, outlen);
-	rc = 0;
-out:
-	explicit_bzero(line, sizeof(line));
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
-int stripe_key_load(const char *file, const char *inline_key, char *out, size_t outlen,
-    char *err, size_t errlen)
+int stripe_key_load(const char *file, const struct sm_secret_who *who, const char *inline_key,
+    char *out, size_t outlen, char *err, size_t errlen)
 {
 	const char *src = NULL;
 	int rc = -1;
@@ -158,8 +111,12 @@ int stripe_key_load(const char *file, const char *inline_key, char *out, size_t 
 		return -1;
 	out[0] = '\0';
 	if (file && *file) {
-		if (stripe_key_read_file(file, out, outlen, err, errlen) != 0)
+		char why[512];
+
+		if (sm_secret_read(file, who, out, outlen, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "key file %s", why);
 			goto out;
+		}
 	} else {
 		src = inline_key && *inline_key ? inline_key : getenv("STRIPE_API_KEY");
 		if (src == NULL || *src == '\0') {

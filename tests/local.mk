@@ -17,6 +17,7 @@ tests_harness_test_harness_LDADD = $(TH_LDADD)
 TESTS += tests/harness/test_harness
 endif
 
+include $(srcdir)/tests/common/local.mk
 include $(srcdir)/tests/standin/local.mk
 include $(srcdir)/tests/stripe/local.mk
 include $(srcdir)/tests/cache/local.mk

@@ -496,7 +496,7 @@ START_TEST(bad_config_refused)
 	k.redis_port = 1;
 	k.redis_password_file = path;
 	ck_assert_ptr_null(cache_new(&k, err, sizeof(err)));
-	ck_assert(strstr(err, "world-readable") != NULL);
+	ck_assert(strstr(err, "accessible by group or others") != NULL);
 	chmod(path, 0600);
 	{
 		struct cache *c = cache_new(&k, err, sizeof(err));

@@ -133,17 +133,32 @@ START_TEST(secret_files)
 	const char *p = write_conf("secret", "  s3cret-value \nsecond line\n");
 	char *s;
 
-	chmod(p, 0640);
-	ck_assert_ptr_null(mf_conf_read_secret(p, err, sizeof(err)));
-	ck_assert_msg(strstr(err, "readable by group or others") != NULL, "%s", err);
+	struct mf_conf *c;
+
+	c = mf_conf_defaults(err, sizeof(err));
+	ck_assert_ptr_nonnull(c);
+	/* the one reader's rules apply (tests/common/test_secret.c has them all) */
+	chmod(p, 0644);
+	ck_assert_ptr_null(mf_conf_read_secret(c, p, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "accessible by group or others") != NULL, "%s", err);
 	chmod(p, 0600);
-	s = mf_conf_read_secret(p, err, sizeof(err));
-	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_null(mf_conf_read_secret(c, p, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "more than one line") != NULL, "%s", err);
+	p = write_conf("secret1", "  s3cret-value \n");
+	chmod(p, 0600);
+	s = mf_conf_read_secret(c, p, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
 	ck_assert_str_eq(s, "s3cret-value");
 	free(s);
 	p = write_conf("empty", "\n");
 	chmod(p, 0600);
-	ck_assert_ptr_null(mf_conf_read_secret(p, err, sizeof(err)));
+	ck_assert_ptr_null(mf_conf_read_secret(c, p, err, sizeof(err)));
+	/* UserID names who must be able to re-read it: an unknown user is an error */
+	free(c->user_id);
+	c->user_id = strdup("no-such-user-x");
+	ck_assert_ptr_null(mf_conf_read_secret(c, p, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "no user 'no-such-user-x'") != NULL, "%s", err);
+	mf_conf_free(c);
 }
 END_TEST
 

@@ -106,24 +106,28 @@ START_TEST(key_load_file_rules)
 
 	ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
 	snprintf(path, sizeof(path), "%s/key", dir);
-	write_key_file(path, "  sk_test_abcdefghijkl1234  \nsecond line\n", 0600);
-	ck_assert_int_eq(stripe_key_load(path, "rk_test_ignored", key, sizeof(key), err, sizeof(err)), 0);
+	write_key_file(path, "  sk_test_abcdefghijkl1234  \n", 0600);
+	ck_assert_int_eq(stripe_key_load(path, NULL, "rk_test_ignored", key, sizeof(key), err, sizeof(err)), 0);
 	ck_assert_str_eq(key, "sk_test_abcdefghijkl1234");
-	write_key_file(path, "sk_test_abcdefghijkl1234\n", 0640);
-	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	/* one secret reader (common/sm_secret.h): a second line is refused, not ignored */
+	write_key_file(path, "sk_test_abcdefghijkl1234\nsecond line\n", 0600);
+	ck_assert_int_eq(stripe_key_load(path, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "more than one line"));
+	write_key_file(path, "sk_test_abcdefghijkl1234\n", 0644);
+	ck_assert_int_eq(stripe_key_load(path, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "group or others"));
 	ck_assert_ptr_null(strstr(err, "abcdefghijkl"));
 	ck_assert_str_eq(key, "");
 	write_key_file(path, "sk_test_abcdefghijkl1234\n", 0604);
-	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(path, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
 	write_key_file(path, "pk_test_abcdefghijkl1234\n", 0400);
-	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(path, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "publishable"));
 	write_key_file(path, "", 0600);
-	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(path, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
 	snprintf(path, sizeof(path), "%s/missing", dir);
-	ck_assert_int_eq(stripe_key_load(path, NULL, key, sizeof(key), err, sizeof(err)), -1);
-	ck_assert_int_eq(stripe_key_load(dir, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(path, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(dir, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
 	th_rmdir(dir);
 }
 END_TEST
@@ -133,16 +137,16 @@ START_TEST(key_load_inline_and_env)
 	char key[STRIPE_KEY_MAX], err[256];
 
 	unsetenv("STRIPE_API_KEY");
-	ck_assert_int_eq(stripe_key_load(NULL, "rk_live_abcdef", key, sizeof(key), err, sizeof(err)), 0);
+	ck_assert_int_eq(stripe_key_load(NULL, NULL, "rk_live_abcdef", key, sizeof(key), err, sizeof(err)), 0);
 	ck_assert_str_eq(key, "rk_live_abcdef");
-	ck_assert_int_eq(stripe_key_load(NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(NULL, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
 	setenv("STRIPE_API_KEY", "sk_test_fromenv", 1);
-	ck_assert_int_eq(stripe_key_load(NULL, "", key, sizeof(key), err, sizeof(err)), 0);
+	ck_assert_int_eq(stripe_key_load(NULL, NULL, "", key, sizeof(key), err, sizeof(err)), 0);
 	ck_assert_str_eq(key, "sk_test_fromenv");
 	setenv("STRIPE_API_KEY", "pk_test_fromenv", 1);
-	ck_assert_int_eq(stripe_key_load(NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(NULL, NULL, NULL, key, sizeof(key), err, sizeof(err)), -1);
 	unsetenv("STRIPE_API_KEY");
-	ck_assert_int_eq(stripe_key_load(NULL, "sk_test_abc", key, 8, err, sizeof(err)), -1);
+	ck_assert_int_eq(stripe_key_load(NULL, NULL, "sk_test_abc", key, 8, err, sizeof(err)), -1);
 }
 END_TEST
 
