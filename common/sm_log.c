@@ -15,12 +15,22 @@
 
 static int sm_log_level = LOG_INFO;
 static int sm_log_stderr = 1;
+static int sm_log_copy_errors;
 
 void sm_log_open(const char *ident, int facility, bool to_stderr)
 {
 	__atomic_store_n(&sm_log_stderr, to_stderr ? 1 : 0, __ATOMIC_RELAXED);
-	if (!to_stderr)
+	/* To stderr: our lines are written below; LOG_PERROR makes the lines that libraries
+	 * (libmilter) send with syslog(3) appear there too, as "ident[pid]: text". */
+	if (to_stderr)
+		openlog(ident, LOG_PID | LOG_PERROR, facility);
+	else
 		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+}
+
+void sm_log_errors_to_stderr(bool on)
+{
+	__atomic_store_n(&sm_log_copy_errors, on ? 1 : 0, __ATOMIC_RELAXED);
 }
 
 void sm_log_set_level(int level)
@@ -68,6 +78,8 @@ static void sm_vlog(int level, const char *fmt, va_list ap)
 		    sm_log_level_tag(level), line);
 	} else {
 		syslog(level, "%s: %s", sm_log_level_tag(level), line);
+		if (level <= LOG_ERR && __atomic_load_n(&sm_log_copy_errors, __ATOMIC_RELAXED))
+			fprintf(stderr, "stripe-milter: %s\n", line);
 	}
 }
 

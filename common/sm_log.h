@@ -4,7 +4,10 @@
  * Interface:
  *	sm_log(level, fmt, ...) writes one line at a syslog level (LOG_ERR ... LOG_DEBUG).
  *	sm_log_open(ident, facility, to_stderr) picks the sink; before it is called, lines go
- *	to stderr. sm_log_set_level() drops lines less severe than the given level.
+ *	to stderr. With to_stderr, syslog(3) lines of libraries (libmilter) go to stderr too
+ *	(LOG_PERROR), prefixed "ident[pid]: ". sm_log_errors_to_stderr(on) copies error lines
+ *	to stderr while logging to syslog (a daemon's start-up: a failed start says why on the
+ *	terminal that started it). sm_log_set_level() drops lines less severe than the given level.
  *	sm_log_once(&flag, ...) logs only the first time a flag is raised (atomic), for
  *	"says why once" diagnostics.
  *
@@ -21,6 +24,7 @@
 #include <stdbool.h>
 
 void sm_log_open(const char *ident, int facility, bool to_stderr);
+void sm_log_errors_to_stderr(bool on);
 void sm_log_set_level(int level);
 int sm_log_get_level(void);
 void sm_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

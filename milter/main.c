@@ -2,19 +2,28 @@
  * main.c - stripe-milter: command line, start-up order, signals, reload, stop.
  *
  * Start-up order matters:
- *	1. read the config and the Stripe key (as root, before dropping privileges);
+ *	1. read the config (as the starting user);
  *	2. block HUP, TERM, INT, USR1, USR2 before any thread exists; main() itself then
  *	   sigwaits for them (USR1 = reload, USR2 = log counters, the rest = stop), which
  *	   makes Linux deliver them to main() rather than to libmilter's own signal thread;
  *	3. detach (fork) while still single-threaded;
- *	4. open the milter socket, set its group, drop privileges;
- *	5. curl_global_init and json seed once, build the runtime (its threads start here);
+ *	4. take the pid file's lock (root-owned; a second daemon stops here, before it could
+ *	   replace the first one's socket), open the milter socket, set its group, drop
+ *	   privileges;
+ *	5. build the runtime (its threads start here), reading the Stripe key and the Redis
+ *	   password AS THE USER THE DAEMON RUNS AS: a reload (SIGUSR1) re-reads them after
+ *	   privileges were dropped, so the start checks exactly what a reload needs (key
+ *	   root:stripe-milter 0440 or owned by the milter user 0400; see common/sm_secret.h);
  *	6. smfi_main() in a thread until stopped; a stop also wakes libmilter's listener (it
  *	   holds a lock through a 5 s select(), so a stop alone takes up to 5 s to be seen);
  *	   then stop the lookup threads and free everything.
  *
- * Diagnostics: start-up errors go to stderr (and syslog when configured) and exit 1;
- * usage errors exit 2. A failed reload keeps the old config and logs why.
+ * -n loads everything the way a reload does: with UserID set and started as root, it
+ * becomes UserID first, so "OK" means that a reload after key rotation will work too.
+ *
+ * Diagnostics: start-up errors go to stderr (and syslog when configured) and exit 1, also
+ * when detached: stderr is kept until the daemon is ready; usage errors exit 2. A failed
+ * reload keeps the old config and logs why.
  */
 #include "config.h"
 
@@ -40,6 +49,7 @@
 #include <libmilter/mfapi.h>
 
 #include "common/sm_log.h"
+#include "common/sm_pidfile.h"
 #include "common/sm_util.h"
 #include "milter/mf_conf.h"
 #include "milter/mf_lookup.h"
@@ -102,8 +112,8 @@ static const char *mf_socket_path(const char *sock)
 	return sock[0] == '/' ? sock : NULL;
 }
 
-/* Gives the socket and the pid file to the user the daemon becomes, so that it can still
- * reach its own socket (to wake the listener at stop) and remove its pid file. */
+/* Gives the socket to the user the daemon becomes, so that it can still reach its own
+ * socket (to wake the listener at stop). The pid file stays root's (common/sm_pidfile.h). */
 static int mf_give_files(const struct mf_conf *conf)
 {
 	const char *path = mf_socket_path(conf->socket);
@@ -119,8 +129,6 @@ static int mf_give_files(const struct mf_conf *conf)
 		sm_log(LOG_ERR, "cannot give %s to %s: %s", path, conf->user_id, strerror(errno));
 		return -1;
 	}
-	if (conf->pid_file && chown(conf->pid_file, uid, gid) != 0)
-		sm_log(LOG_WARNING, "cannot give %s to %s: %s", conf->pid_file, conf->user_id, strerror(errno));
 	return 0;
 }
 
@@ -161,6 +169,10 @@ static int mf_socket_group(const char *sock, const char *group)
 	return 0;
 }
 
+/* Standard error of a detached daemon goes to /dev/null once it is ready (unless the log
+ * goes there): until then a failed start says why to whoever started it. */
+static bool mf_close_stderr_when_ready;
+
 /* Write end of the pipe on which a detached daemon tells the starting process that it is
  * ready (one byte); -1 in the foreground. */
 static int mf_ready_fd = -1;
@@ -196,17 +208,27 @@ static int mf_detach(bool keep_stderr)
 	if (fd >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
-		if (!keep_stderr)
-			dup2(fd, 2);
 		if (fd > 2)
 			close(fd);
 	}
+	mf_close_stderr_when_ready = !keep_stderr;
 	return chdir("/");
 }
 
 /* Tells the starting process (when detached) that the daemon serves. */
 static void mf_ready(void)
 {
+	sm_log_errors_to_stderr(false);
+	if (mf_close_stderr_when_ready) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		if (fd >= 0) {
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+		mf_close_stderr_when_ready = false;
+	}
 	if (mf_ready_fd >= 0) {
 		if (write(mf_ready_fd, "1", 1) != 1)
 			sm_log(LOG_DEBUG, "the starting process went away");
@@ -215,17 +237,8 @@ static void mf_ready(void)
 	}
 }
 
-static int mf_write_pid(const char *path)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL) {
-		sm_log(LOG_ERR, "PidFile %s: %s", path, strerror(errno));
-		return -1;
-	}
-	fprintf(f, "%ld\n", (long)getpid());
-	return fclose(f);
-}
+/* The pid file's descriptor: its lock says that this daemon runs. */
+static int mf_pid_fd = -1;
 
 /* Builds a snapshot from a loaded config (taking it), or from the file when conf is NULL;
  * NULL with the reason logged. */
@@ -369,11 +382,60 @@ static void mf_signal_loop(const sigset_t *set, const char *conn)
 	}
 }
 
-static int mf_check_only(struct mf_runtime *rt)
+/* The folder a unix socket goes in must exist: libmilter's own error does not say so. */
+static int mf_check_socket_dir(const char *sock, char *err, size_t errlen)
 {
-	printf("# %s: OK (Stripe key %s, %s mode)\n", mf_conf_path, rt->rt_key_masked, rt->rt_mode);
-	mf_conf_dump(rt->rt_conf, stdout);
+	const char *path = mf_socket_path(sock), *slash;
+	char dir[512];
+	struct stat st;
+
+	if (path == NULL || (slash = strrchr(path, '/')) == NULL || slash == path)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "Socket %.200s: the folder %.200s %s (create it, e.g. install -d -o "
+		    "stripe-milter -g postfix -m 750 %.200s)", sock, dir,
+		    errno == ENOENT ? "does not exist" : "is not a usable folder", dir);
+		return -1;
+	}
 	return 0;
+}
+
+/* -n: load everything as a reload would (as UserID when set), print it. */
+static int mf_check_only(void)
+{
+	char err[1024];
+	struct mf_conf *conf = mf_conf_load(mf_conf_path, err, sizeof(err));
+	struct mf_runtime *rt;
+	int rc = 1;
+
+	if (conf == NULL) {
+		sm_log(LOG_ERR, "%s", err);
+		return 1;
+	}
+	if (conf->user_id && geteuid() == 0) {
+		if (mf_drop_privileges(conf->user_id) != 0)
+			goto out;
+	}
+	rt = mf_build(NULL, NULL);
+	if (rt == NULL) {
+		if (conf->user_id)
+			sm_log(LOG_ERR, "checked as UserID %s, the user a reload (SIGUSR1) reads the "
+			    "files as", conf->user_id);
+		goto out;
+	}
+	printf("# %s: OK (Stripe key %s, %s mode%s%s)\n", mf_conf_path, rt->rt_key_masked, rt->rt_mode,
+	    conf->user_id ? "; files readable by " : "", conf->user_id ? conf->user_id : "");
+	/* A missing socket folder is a warning only: /run/stripe-milter is made by systemd
+	 * (RuntimeDirectory) when the daemon starts. The start itself says so as an error. */
+	if (mf_check_socket_dir(conf->socket, err, sizeof(err)) != 0)
+		printf("# warning: %s\n", err);
+	mf_conf_dump(rt->rt_conf, stdout);
+	mf_runtime_put(rt);
+	rc = 0;
+out:
+	mf_conf_free(conf);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -381,7 +443,9 @@ int main(int argc, char **argv)
 	bool check = false, foreground = false, to_stderr = false;
 	static sigset_t sigs;
 	struct mf_runtime *rt = NULL;
+	struct mf_conf *first = NULL;
 	const struct mf_conf *conf;
+	char err[1024];
 	pthread_t milter_thread;
 	int opt, rc = 1, level, facility;
 
@@ -418,60 +482,67 @@ int main(int argc, char **argv)
 
 	if (check) {
 		sm_log_open("stripe-milter", LOG_MAIL, true);
-		rt = mf_build(NULL, NULL);
-		rc = rt ? mf_check_only(rt) : 1;
-		mf_runtime_put(rt);
+		rc = mf_check_only();
 		curl_global_cleanup();
 		return rc;
 	}
 
-	/* 1. config and key, as the starting user (the key file may be root-only). Threads of
-	 * the cache start in mf_build, so detach first when running in the background. */
-	{
-		char err[512];
-		struct mf_conf *first = mf_conf_load(mf_conf_path, err, sizeof(err));
-
-		if (first == NULL) {
-			fprintf(stderr, "stripe-milter: %s\n", err);
-			return 1;
-		}
-		if (!foreground && first->background && mf_detach(to_stderr || !first->syslog) != 0) {
-			fprintf(stderr, "stripe-milter: cannot detach: %s\n", strerror(errno));
-			mf_conf_free(first);
-			return 1;
-		}
-		level = sm_log_level_from_name(first->log_level);
-		facility = sm_log_facility_from_name(first->syslog_facility);
-		sm_log_open(first->syslog_name, facility < 0 ? LOG_MAIL : facility, to_stderr || !first->syslog);
-		sm_log_set_level(level < 0 ? LOG_INFO : level);
-		if (level < 0 || facility < 0)
-			sm_log(LOG_WARNING, "unknown LogLevel or SyslogFacility; using info/mail");
-		rt = mf_build(first, NULL);
+	/* 1. the config, as the starting user. Threads of the cache start in mf_build, so
+	 * detach first when running in the background. */
+	first = mf_conf_load(mf_conf_path, err, sizeof(err));
+	if (first == NULL) {
+		fprintf(stderr, "stripe-milter: %s\n", err);
+		return 1;
 	}
+	if (!foreground && first->background && mf_detach(to_stderr || !first->syslog) != 0) {
+		fprintf(stderr, "stripe-milter: cannot detach: %s\n", strerror(errno));
+		mf_conf_free(first);
+		return 1;
+	}
+	level = sm_log_level_from_name(first->log_level);
+	facility = sm_log_facility_from_name(first->syslog_facility);
+	sm_log_open(first->syslog_name, facility < 0 ? LOG_MAIL : facility, to_stderr || !first->syslog);
+	sm_log_errors_to_stderr(!(to_stderr || !first->syslog));
+	sm_log_set_level(level < 0 ? LOG_INFO : level);
+	if (level < 0 || facility < 0)
+		sm_log(LOG_WARNING, "unknown LogLevel or SyslogFacility; using info/mail");
+
+	/* 4. the socket, as root, then its group, the pid file, then drop privileges. */
+	if (smfi_register(*mf_milter_desc()) != MI_SUCCESS || smfi_setconn(first->socket) != MI_SUCCESS ||
+	    smfi_settimeout((int)first->milter_timeout_s) != MI_SUCCESS) {
+		sm_log(LOG_ERR, "cannot register the milter on %s", first->socket);
+		goto out;
+	}
+	/* The pid file's lock first: a second daemon must not remove the first one's socket. */
+	if (first->pid_file && (mf_pid_fd = sm_pidfile_open(first->pid_file, err, sizeof(err))) < 0) {
+		sm_log(LOG_ERR, "%s", err);
+		goto out;
+	}
+	if (mf_check_socket_dir(first->socket, err, sizeof(err)) != 0) {
+		sm_log(LOG_ERR, "%s", err);
+		goto out;
+	}
+	umask((mode_t)first->umask);
+	errno = 0;
+	if (smfi_opensocket(true) != MI_SUCCESS) {
+		sm_log(LOG_ERR, "cannot open milter socket %s%s%s", first->socket, errno ? ": " : "",
+		    errno ? strerror(errno) : "");
+		goto out;
+	}
+	if (first->socket_group && mf_socket_group(first->socket, first->socket_group) != 0)
+		goto out;
+	if (first->user_id && (mf_give_files(first) != 0 || mf_drop_privileges(first->user_id) != 0))
+		goto out;
+
+	/* 5. the runtime: key and password read as the user a reload reads them as. */
+	rt = mf_build(first, NULL);
+	first = NULL;
 	if (rt == NULL)
 		goto out;
 	mf_runtime_install(rt);
 	/* Our own reference: a reload may replace the installed snapshot at any time. */
 	rt = mf_runtime_get();
 	conf = rt->rt_conf;
-
-	/* 4. the socket, as root, then its group, then drop privileges. */
-	if (smfi_register(*mf_milter_desc()) != MI_SUCCESS || smfi_setconn(conf->socket) != MI_SUCCESS ||
-	    smfi_settimeout((int)conf->milter_timeout_s) != MI_SUCCESS) {
-		sm_log(LOG_ERR, "cannot register the milter on %s", conf->socket);
-		goto out;
-	}
-	umask((mode_t)conf->umask);
-	if (smfi_opensocket(true) != MI_SUCCESS) {
-		sm_log(LOG_ERR, "cannot open milter socket %s", conf->socket);
-		goto out;
-	}
-	if (conf->socket_group && mf_socket_group(conf->socket, conf->socket_group) != 0)
-		goto out;
-	if (conf->pid_file && mf_write_pid(conf->pid_file) != 0)
-		goto out;
-	if (conf->user_id && (mf_give_files(conf) != 0 || mf_drop_privileges(conf->user_id) != 0))
-		goto out;
 
 	/* 5. our threads. */
 	if (mf_lookup_pool_start((int)conf->lookup_threads, 4096) != 0) {
@@ -497,8 +568,9 @@ int main(int argc, char **argv)
 	mf_stats_stop();
 	mf_lookup_pool_stop();
 out:
-	if (rt && rt->rt_conf->pid_file)
-		unlink(rt->rt_conf->pid_file);
+	if (mf_pid_fd >= 0)
+		sm_pidfile_close(mf_pid_fd, rt ? rt->rt_conf->pid_file : NULL);
+	mf_conf_free(first);
 	mf_runtime_put(rt);
 	mf_runtime_shutdown();
 	curl_global_cleanup();

@@ -75,7 +75,7 @@ def run(t, s, d, key, base):
     t.ok(rc == 0 and out.startswith("stripe-milter "), "-V prints the version")
     rc, out = daemon("-x")
     t.is_(rc, 2, "unknown flag: exit 2")
-    os.chmod(key, 0o640)
+    os.chmod(key, 0o644)
     rc, out = daemon("-n", "-c", conf)
     t.ok(rc == 1 and "accessible by group or others" in out and "chmod 600" in out,
          "a group-readable key file is refused, saying what to do", out)
@@ -92,11 +92,26 @@ def run(t, s, d, key, base):
     if os.geteuid() != 0:
         t.skip("daemon mode with UserID", "needs root")
         return
+    nobody = pwd.getpwnam("nobody")
+    # -n checks the key as UserID, the user a reload reads it as: root-only is refused
+    cu = os.path.join(d, "user.conf")
+    write(cu, base + "Socket unix:%s/u.sock\nUserID nobody\n" % d, 0o644)
+    rc, out = daemon("-n", "-c", cu)
+    t.ok(rc == 1 and "Permission denied" in out and "checked as UserID nobody" in out,
+         "-n with UserID: a key only root can read is refused (a reload could not re-read it)", out)
+    # the documented setup: root:<UserID's group> 0440
+    os.chown(key, 0, nobody.pw_gid)
+    os.chmod(key, 0o440)
+    rc, out = daemon("-n", "-c", cu)
+    t.ok(rc == 0 and "files readable by nobody" in out, "-n with UserID: a key root:nogroup 0440 is OK", out)
     run_dir = os.path.join(d, "run")
     os.mkdir(run_dir)
     os.chmod(run_dir, 0o1777)
+    pid_dir = os.path.join(d, "pid")     # the daemon's user may remove files here
+    os.mkdir(pid_dir)
+    os.chown(pid_dir, nobody.pw_uid, nobody.pw_gid)
     sock = os.path.join(run_dir, "m.sock")
-    pidf = os.path.join(run_dir, "m.pid")
+    pidf = os.path.join(pid_dir, "m.pid")
     logf = os.path.join(d, "bg.log")
     c3 = os.path.join(d, "bg.conf")
     write(c3, base + "Socket unix:%s\nBackground yes\nPidFile %s\nUserID nobody\nSocketGroup postfix\n"
@@ -120,6 +135,39 @@ def run(t, s, d, key, base):
     rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<pat@customer.test>",
                      mt_from="Jenny <jenny@customer.test>", mt_status="past_due")
     t.ok(rc == 0, "LookupAddress envelope: the envelope sender is looked up, not From", out)
+    pst = os.stat(pidf)
+    t.ok(pst.st_uid == 0 and stat.S_IMODE(pst.st_mode) & 0o022 == 0,
+         "the pid file stays root's, writable by root only (not handed to UserID)")
+    r = subprocess.run([mta.binary("stripe-milter"), "-f", "-v", "-c", c3],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    t.ok(r.returncode == 1 and b"locked by a running stripe-milter (pid %d)" % pid in r.stdout,
+         "a second daemon with the same PidFile is refused, naming the running one",
+         r.stdout.decode()[-800:])
+    rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<pat@customer.test>")
+    t.is_(rc, 0, "and the first one keeps its socket and serves")
+
+    # key rotation under UserID: the file replaced in place, SIGUSR1, the next lookup uses it
+    new_key = "sk_test_rotated0123456789abcdefNEWK"
+    tmp = key + ".new"
+    write(tmp, new_key + "\n", 0o440)
+    os.chown(tmp, 0, nobody.pw_gid)
+    os.rename(tmp, key)
+    mark = len(open(logf).read())
+    os.kill(pid, signal.SIGUSR1)
+    log = ""
+    for _ in range(200):
+        log = open(logf).read()[mark:]
+        if "reload" in log:
+            break
+        time.sleep(0.05)
+    t.ok("configuration reloaded" in log and "sk_test_...NEWK" in log,
+         "reload under UserID re-reads the rotated key", log[-1500:])
+    s.reset()
+    rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<jenny@customer.test>")
+    auth = [e["headers"].get("Authorization", "") for e in s.requests().get("log", [])]
+    t.ok(rc == 0 and auth and all(a == "Bearer " + new_key for a in auth),
+         "the next lookup after the reload uses the new key (the stand-in saw only it)",
+         "%s %s %s" % (out[-500:], [a[:16] for a in auth], open(logf).read()[-3000:]))
 
     # a reload that fails keeps the old configuration
     with open(c3, "a") as f:
@@ -152,6 +200,23 @@ def run(t, s, d, key, base):
                        stderr=subprocess.STDOUT, timeout=30)
     t.ok(r.returncode == 1 and b"accessible by group or others" in r.stdout,
          "Background yes with a bad key: the start command exits 1 and says why", r.stdout.decode())
+    # the same with the log going to syslog (no -v): stderr is kept until the daemon is ready
+    c5 = os.path.join(d, "bgsys.conf")
+    write(c5, base.replace(key, badkey).replace("Syslog no", "Syslog yes") +
+          "Socket unix:%s/bad2.sock\nBackground yes\n" % run_dir, 0o644)
+    r = subprocess.run([mta.binary("stripe-milter"), "-c", c5], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    t.ok(r.returncode == 1 and b"accessible by group or others" in r.stderr,
+         "Background yes, Syslog yes, a bad key: the start command exits 1 and says why on stderr",
+         r.stderr.decode())
+    c6 = os.path.join(d, "nodir.conf")
+    write(c6, base.replace("Syslog no", "Syslog yes") + "Socket unix:%s/no/such/dir/m.sock\n"
+          "Background yes\n" % d, 0o644)
+    r = subprocess.run([mta.binary("stripe-milter"), "-c", c6], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    t.ok(r.returncode == 1 and b"does not exist" in r.stderr and b"install -d" in r.stderr,
+         "a socket folder that does not exist: the start says which and how to create it",
+         r.stderr.decode())
 
     # LookupAddress header-from-or-envelope, and an inet6 socket
     m = mta.Milter(s, None, socket="unix", options={"LookupAddress": "header-from-or-envelope"})
