@@ -7,3 +7,5 @@ TESTS += tests/e2e/test_ctl.py
 EXTRA_DIST += tests/e2e/test_ctl.py
 TESTS += tests/e2e/test_sendmail.py
 EXTRA_DIST += tests/e2e/test_sendmail.py
+TESTS += tests/e2e/test_libmilter_log.py
+EXTRA_DIST += tests/e2e/test_libmilter_log.py

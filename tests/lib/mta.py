@@ -17,6 +17,7 @@ Every process is started through smtest.spawn (dies with the test) and stopped b
 import email.parser
 import email.policy
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,10 +33,25 @@ _SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime 
                     "uninitialised value", "Conditional jump or move depends")
 
 
+# Lines libmilter logged (syslog(3); the daemon copies them to its stderr log as
+# "ident[pid]: text" when it logs to stderr) in daemons this test stopped. libmilter logs
+# only errors and warnings without debugging (smfi_setdbg), so every such line is a defect:
+# "milter claimed not to reply in state N but did anyway", a bad protocol reply, ...
+LIBMILTER_LINES = []
+_LIBMILTER_LINE = re.compile(r"^[\w.-]+\[\d+\]: .*$", re.M)
+
+
+def libmilter_lines(log):
+    """The lines of a daemon log that came from libmilter (through syslog(3))."""
+    return _LIBMILTER_LINE.findall(log)
+
+
 def assert_clean(t):
-    """One TAP test: no daemon stopped so far printed a sanitizer report."""
+    """TAP tests: no daemon stopped so far printed a sanitizer report or a libmilter line."""
     t.ok(not SANITIZER_REPORTS, "no sanitizer reports from stripe-milter",
          "\n\n".join(SANITIZER_REPORTS)[:4000])
+    t.ok(not LIBMILTER_LINES, "no error lines from libmilter in the daemons' logs (%d)"
+         % len(LIBMILTER_LINES), "\n".join(LIBMILTER_LINES[:20]))
 
 
 def binary(name):
@@ -154,6 +170,7 @@ class Milter:
                 if i >= 0:
                     SANITIZER_REPORTS.append("%s:\n%s" % (self.logfile, log[max(0, i - 200):i + 3000]))
                     break
+            LIBMILTER_LINES.extend(libmilter_lines(log))
         return time.time() - t0
 
 

@@ -187,6 +187,7 @@ def run(t, s, d, key, base):
     t.ok(not os.path.exists("/proc/%d" % pid), "SIGTERM stops the background daemon")
     t.ok(not os.path.exists(pidf), "the pid file is removed at exit")
     log = open(logf).read()
+    mta.LIBMILTER_LINES.extend(mta.libmilter_lines(log))
     for mark in mta._SANITIZER_MARKS:
         if mark in log:
             mta.SANITIZER_REPORTS.append(log)
