@@ -8,7 +8,13 @@
  *		 Recipients filter is set), so it runs while the message arrives.
  *	header	 remember every header with our prefix (any case) and its index among
  *		 headers of that name; the first From (start its lookup when it names another
- *		 address); Authentication-Results for the optional DMARC gate.
+ *		 address); Authentication-Results for the optional DMARC gate. Answers as
+ *		 negotiated: SMFIS_NOREPLY when the MTA agreed to SMFIP_NR_HDR (Postfix,
+ *		 Sendmail 8.14+), SMFIS_CONTINUE otherwise; any other answer there makes
+ *		 libmilter log "milter claimed not to reply ... but did anyway" and drop it.
+ *		 So a header that cannot be recorded (no memory for a forged one) never answers
+ *		 TEMPFAIL at header time: it marks the message, and end of message applies
+ *		 On-InternalError (tempfail: 451 4.3.0; accept: logged, delivered).
  *	eom	 delete the forged headers, highest index first (Postfix renumbers after each
  *		 delete); pick the address; wait for its lookup until its deadline; add headers.
  *
@@ -65,6 +71,7 @@ struct mf_msg {
 	int msg_nforged, msg_forged_alloc;
 	char *msg_authres[MF_AUTHRES_MAX];
 	int msg_nauthres;
+	const char *msg_failed;			/* a header-time failure for eom to act on */
 	int64_t msg_t0;
 };
 
@@ -73,6 +80,7 @@ struct mf_conn {
 	bool conn_internal;
 	bool conn_no_strip;		/* the MTA did not allow deleting headers */
 	bool conn_no_add;		/* ... nor adding them */
+	bool conn_nr_hdr;		/* SMFIP_NR_HDR negotiated: the header step has no reply */
 	struct mf_msg *conn_msg;
 };
 
@@ -198,6 +206,7 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		    f0 & SMFIF_ADDHDRS ? "" : " adding headers", f0 & SMFIF_CHGHDRS ? "" : " deleting headers");
 	*pf0 = (f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) | (f0 & SMFIF_SETSYMLIST);
 	*pf1 = f1 & want;
+	c->conn_nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
 	*pf2 = 0;
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
@@ -313,17 +322,26 @@ static int mf_note_forged(struct mf_msg *m, const char *name)
 	return 0;
 }
 
+/* The header step's answer: none when the MTA agreed not to wait for one. */
+static sfsistat mf_header_reply(const struct mf_conn *c)
+{
+	return c && c->conn_nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
 static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct mf_conn *c = mf_conn_of(ctx);
 	struct mf_msg *m = c ? c->conn_msg : NULL;
 
 	if (m == NULL)
-		return SMFIS_CONTINUE;
+		return mf_header_reply(c);
 	if (mf_hdr_has_prefix(name, m->msg_rt->rt_hdr.prefix)) {
-		if (mf_note_forged(m, name) != 0)
-			return mf_internal_error(ctx, m->msg_rt, "out of memory noting a forged header");
-		return SMFIS_CONTINUE;
+		/* No reply is possible here under NR_HDR: end of message acts on it. */
+		if (mf_note_forged(m, name) != 0 && m->msg_failed == NULL) {
+			m->msg_failed = "out of memory noting a forged header";
+			sm_log(LOG_ERR, "%s; On-InternalError is applied at end of message", m->msg_failed);
+		}
+		return mf_header_reply(c);
 	}
 	if (strcasecmp(name, "From") == 0) {
 		if (m->msg_from_headers++ == 0) {
@@ -337,7 +355,7 @@ static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
 		if (dup)
 			m->msg_authres[m->msg_nauthres++] = dup;
 	}
-	return SMFIS_CONTINUE;
+	return mf_header_reply(c);
 }
 
 /* Deletes forged headers, last seen first: for each name that is the highest index. */
@@ -473,6 +491,11 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 
 	if (m == NULL)
 		return SMFIS_ACCEPT;
+	if (m->msg_failed) {
+		st = mf_internal_error(ctx, m->msg_rt, m->msg_failed);
+		if (st != SMFIS_ACCEPT)
+			goto out;
+	}
 	if (mf_strip(ctx, c, m) != 0) {
 		st = mf_internal_error(ctx, m->msg_rt, "could not delete a forged header");
 		if (st != SMFIS_ACCEPT)
