@@ -10,6 +10,7 @@
 # Diagnostics: apt/npm errors are shown with the failing command; exit status is non-zero
 # when anything could not be installed.
 set -eu
+status=0
 
 here=$(cd "$(dirname "$0")" && pwd)
 build_pkgs="build-essential autoconf automake pkg-config libmilter-dev libcurl4-openssl-dev
@@ -61,15 +62,24 @@ fi
 [ "${1:-}" = "--build" ] && exit 0
 
 # Prism validates the Stripe client's requests against Stripe's OpenAPI spec (tests only).
+# tests/prism/package.json + package-lock.json pin the whole set (prism-cli 5.14.2 with the
+# prism-http, prism-http-server and faker versions that run on Debian 12's Node 18.20 and on
+# Node 20; unpinned, prism-http-server floats to releases that need Node 24). `npm ci`
+# installs exactly the lockfile and never rewrites the tracked files; it runs again only when
+# the lockfile changed since the last install (stamp in node_modules).
 prism_dir="$here/tests/prism"
-if [ ! -x "$prism_dir/node_modules/.bin/prism" ]; then
-	mkdir -p "$prism_dir"
-	echo "install-deps.sh: installing @stoplight/prism-cli@5.14.2 into tests/prism"
-	(cd "$prism_dir" && [ -f package.json ] || printf '{"private":true}\n' > package.json
-	 npm install --silent --no-audit --no-fund --save-exact @stoplight/prism-cli@5.14.2 >/tmp/stripe-milter-npm.log 2>&1) || {
-		echo "install-deps.sh: npm install failed (Prism tests will be skipped):" >&2
+prism_stamp="$prism_dir/node_modules/.stripe-milter-lock"
+if [ ! -x "$prism_dir/node_modules/.bin/prism" ] ||
+   ! cmp -s "$prism_dir/package-lock.json" "$prism_stamp"; then
+	echo "install-deps.sh: installing Prism into tests/prism (npm ci, from package-lock.json)"
+	if (cd "$prism_dir" && npm ci --silent --no-audit --no-fund >/tmp/stripe-milter-npm.log 2>&1) &&
+	   cp "$prism_dir/package-lock.json" "$prism_stamp"; then
+		:
+	else
+		echo "install-deps.sh: npm ci failed (the Prism tests will skip, and fail under CI=true):" >&2
 		tail -10 /tmp/stripe-milter-npm.log >&2
-	}
+		status=1
+	fi
 fi
 
 # A private Sendmail for tests/e2e/test_sendmail.py. sendmail-bin conflicts with postfix, so
@@ -94,4 +104,4 @@ if [ ! -x "$sm_cache/usr/libexec/sendmail/sendmail" ] && [ "$(id -u)" -eq 0 ]; t
 	cd "$here"
 	rm -rf "$sm_tmp"
 fi
-exit 0
+exit $status

@@ -29,6 +29,7 @@ EXTRA_DIST += tests/bench/run.sh tests/bench/bench_tcp.py
 TESTS += tests/docs/test_manpages.sh
 EXTRA_DIST += tests/docs/test_manpages.sh
 # Stripe's reference data (tests/data/stripe/README.md) and the design document.
-EXTRA_DIST += tests/data/stripe/README.md tests/data/stripe/LICENSE \
+EXTRA_DIST += tests/prism/package.json tests/prism/package-lock.json \
+	tests/data/stripe/README.md tests/data/stripe/LICENSE \
 	tests/data/stripe/fixtures3.json tests/data/stripe/openapi-lookup-strict.json \
 	tests/data/stripe/openapi-lookup-errors.json docs/DESIGN.md
