@@ -6,14 +6,16 @@
  *
  * Interface:
  *	cache_new(cfg) / cache_free()	L1, a pool of Redis contexts (none when no Redis is
- *		configured: the cache then runs on L1 alone), counters, the publisher thread.
+ *		configured: the cache then runs on L1 alone), counters. The cache runs no thread
+ *		of its own and calls no code of its user except the fill function.
  *	cache_key()		"<prefix>:v1:<mode>:<account>:<sha256(lowercased address)>".
  *	cache_get_or_fill()	L1 -> Redis -> single-flight fill (one per key per process; a
  *		SET NX PX lock across processes), stale-on-error within the grace period.
  *	cache_purge() / cache_flush()	delete one key / everything under the prefix (SCAN).
- *	cache_counters_get()	this process's counters; cache_fleet_read() reads the
- *		per-instance hashes every instance publishes to Redis and sums them;
+ *	cache_counters_get()	this process's counters (the daemon publishes them);
  *		cache_keyspace() counts the entries under the prefix and samples their memory.
+ *	cache_redis_argv()	one command on the cache's Redis pool, for the daemon's fleet
+ *		statistics until the pool is a module of its own.
  *
  * Thread safety: every function may be called from any thread. hiredis writes with plain
  * write(2): a process using the cache must ignore SIGPIPE (the daemon does, in main).
@@ -62,9 +64,6 @@ struct cache_config {
 	/* cross-process single-flight */
 	int lock_ttl_ms;		/* 0 = 5000 */
 	int lock_wait_ms;		/* 0 = 1000: how long to wait for another instance's fill */
-	/* counters published to Redis as hash "<prefix>:stats:<instance>" */
-	const char *instance;		/* NULL = "<hostname>:<pid>" */
-	int publish_interval_s;		/* 0 = 10; <0 = never */
 	/* added after the first cut; zero keeps the defaults */
 	const char *redis_password_file; /* used when redis_password is NULL: read
 					 * by common/sm_secret.h's rules */
@@ -145,45 +144,22 @@ struct cache_counters {
 	uint64_t sentinel_discoveries;	/* master addresses obtained from a sentinel */
 	uint64_t redis_pool_open;	/* gauge: Redis connections open (idle + in use) */
 	uint64_t redis_pool_in_use;	/* gauge: Redis connections taken by a command now */
+	uint64_t flight_misses;		/* misses that waited for another thread's fill (part
+					 * of misses; they started no fill of their own) */
 };
-/* Invariant: lookups == l1_hits + l2_hits + misses (a lookup that waited for another
- * thread or instance counts as what that wait produced). */
+/* Invariants: lookups == l1_hits + l2_hits + misses, and a lookup that waited for another
+ * thread (flight_joins) counts as what that wait produced: a Redis hit when the other
+ * thread found the entry in Redis, else a miss (flight_misses). So misses - flight_misses
+ * is the misses that tried a fill themselves, and fills <= that (the rest found their
+ * deadline gone before filling). negative_hits and stale_served are parts of the above. */
 void cache_counters_get(struct cache *c, struct cache_counters *out);
 
-/* Names for fill_errors[] indexes in published stats (index -> name, NULL-terminated at
- * CACHE_ERRCLASS_MAX); the caller owns the strings for the cache's lifetime. */
-void cache_set_errclass_names(struct cache *c, const char *const *names);
-
-/* Publishes this instance's counters now (also done every publish_interval_s), merging in
- * extra "name value" fields the caller supplies (e.g. Stripe counters). */
-typedef void (*cache_extra_fn)(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx);
-void cache_set_publish_extra(struct cache *c, cache_extra_fn fn, void *arg);
-int cache_publish(struct cache *c);
-
-/* Fleet view: every instance's published hash "<prefix>:stats:<instance>" (the hashes
- * expire when an instance stops publishing), and the per-field sums over instances
- * ("ts" is not summed). All memory is owned by the struct; cache_fleet_free() frees it. */
-struct cache_fleet_field {
-	char name[64];
-	uint64_t value;
-};
-struct cache_fleet_instance {
-	char instance[128];
-	int64_t ts_ms;			/* wall clock of its last publish, 0 when absent */
-	size_t nfields;
-	struct cache_fleet_field *fields;
-};
-struct cache_fleet {
-	size_t ninstances;
-	struct cache_fleet_instance *instances;
-	size_t ntotals;
-	struct cache_fleet_field *totals;
-};
-/* 0, or -1 when no Redis is configured or it failed (out is then empty but freeable). */
-int cache_fleet_read(struct cache *c, struct cache_fleet *out);
-void cache_fleet_free(struct cache_fleet *f);
-/* Value of a field in a list, 0 when absent. */
-uint64_t cache_fleet_get(const struct cache_fleet_field *fields, size_t n, const char *name);
+/* Runs one command on the cache's Redis pool (hiredis argv form), waiting at most the
+ * command timeout and never past deadline_ms. Returns the reply (caller frees it with
+ * freeReplyObject) or NULL when no Redis is configured or it failed (counted). */
+struct redisReply;
+struct redisReply *cache_redis_argv(struct cache *c, int64_t deadline_ms, int argc, const char **argv,
+    const size_t *argvlen);
 
 /* Size of the cached data in Redis: SCAN over "<prefix>:v1:*" (at most max_keys keys,
  * never past deadline_ms) and MEMORY USAGE on up to max_samples of them. */

@@ -3,12 +3,12 @@
  *
  * Interface (cache.h): cache_new(), cache_free(), cache_key(), cache_key_raw(),
  *	cache_purge(), cache_flush(), cache_redis_ok(), cache_source_name().
- *	The lookup path (get-or-fill, put) is in cache_fill.c; counters and publishing in
- *	cache_stats.c.
+ *	The lookup path (get-or-fill, put) is in cache_fill.c; counters, the Redis
+ *	pass-through and keyspace sampling in cache_stats.c.
  *
  * Keys: "<prefix>:v1:<mode>:<account>:<sha256 of the lowercased address>" and
  *	"<prefix>:v1:<space>:<id>"; everything the cache stores lives under "<prefix>:v1:",
- *	which is what cache_flush() deletes (the stats hashes "<prefix>:stats:*" stay).
+ *	which is what cache_flush() deletes (the daemon's stats hashes "<prefix>:stats:*" stay).
  *
  * Memory: cache_new copies every string of the config; the caller's may go away.
  *
@@ -99,7 +99,6 @@ static int cache_resolve(struct cache_config *k, char *err, size_t errlen)
 	CACHE_DEF(k->pool_size, 8);
 	CACHE_DEF(k->lock_ttl_ms, 5000);
 	CACHE_DEF(k->lock_wait_ms, 1000);
-	CACHE_DEF(k->publish_interval_s, 10);
 	CACHE_DEF(k->reconnect_max_ms, 5000);
 #undef CACHE_DEF
 	if (k->stale_grace_s < 0)
@@ -128,8 +127,7 @@ static int cache_copy_config(struct cache *c, char *err, size_t errlen)
 {
 	struct cache_config *k = &c->cfg;
 	const char **fields[] = { &k->prefix, &k->redis_host, &k->redis_unix, &k->redis_user,
-	    &k->redis_password, &k->sentinels, &k->sentinel_master, &k->sentinel_password,
-	    &k->instance };
+	    &k->redis_password, &k->sentinels, &k->sentinel_master, &k->sentinel_password };
 	int n = 0;
 	size_t i;
 
@@ -150,20 +148,6 @@ static int cache_copy_config(struct cache *c, char *err, size_t errlen)
 	return 0;
 }
 
-static void cache_set_instance(struct cache *c)
-{
-	char host[64];
-
-	if (c->cfg.instance && c->cfg.instance[0]) {
-		sm_strlcpy(c->instance, c->cfg.instance, sizeof(c->instance));
-		return;
-	}
-	if (gethostname(host, sizeof(host)) != 0)
-		sm_strlcpy(host, "localhost", sizeof(host));
-	host[sizeof(host) - 1] = '\0';
-	snprintf(c->instance, sizeof(c->instance), "%s:%ld", host, (long)getpid());
-}
-
 struct cache *cache_new(const struct cache_config *cfg, char *err, size_t errlen)
 {
 	struct cache *c = calloc(1, sizeof(*c));
@@ -182,12 +166,9 @@ struct cache *cache_new(const struct cache_config *cfg, char *err, size_t errlen
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->flight_cv, &ca);
-	pthread_cond_init(&c->pub_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&c->pub_mu, NULL);
 	if (cache_resolve(&c->cfg, err, errlen) != 0 || cache_copy_config(c, err, errlen) != 0)
 		goto fail;
-	cache_set_instance(c);
 	c->l1_ttl_ms = (int64_t)c->cfg.l1_ttl_s * 1000;
 	if (c->cfg.l1_ttl_s > 0 && (c->l1 = cache_l1_new(c->cfg.l1_max_entries, c->cfg.l1_max_bytes)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -195,10 +176,6 @@ struct cache *cache_new(const struct cache_config *cfg, char *err, size_t errlen
 	}
 	if (cache_has_redis(&c->cfg) && (c->rp = cache_rp_new(&c->cfg, &c->ctr, err, errlen)) == NULL)
 		goto fail;
-	if (c->rp && c->cfg.publish_interval_s > 0 && cache_stats_start(c) != 0) {
-		snprintf(err, errlen, "cannot start the stats publisher thread");
-		goto fail;
-	}
 	return c;
 fail:
 	cache_free(c);
@@ -211,7 +188,6 @@ void cache_free(struct cache *c)
 
 	if (c == NULL)
 		return;
-	cache_stats_stop(c);
 	cache_rp_free(c->rp);
 	cache_l1_free(c->l1);
 	for (i = 0; i < sizeof(c->strs) / sizeof(c->strs[0]); i++) {
@@ -222,8 +198,6 @@ void cache_free(struct cache *c)
 	}
 	pthread_mutex_destroy(&c->flight_mu);
 	pthread_cond_destroy(&c->flight_cv);
-	pthread_mutex_destroy(&c->pub_mu);
-	pthread_cond_destroy(&c->pub_cv);
 	free(c);
 }
 

@@ -443,6 +443,7 @@ static int cache_flight_wait(struct cache *c, struct cache_flight *f, int64_t de
 	pthread_mutex_unlock(&c->flight_mu);
 	if (!done) {
 		CACHE_CTR_INC(&c->ctr, misses);
+		CACHE_CTR_INC(&c->ctr, flight_misses);
 		out->deadline_passed = true;
 		return cache_serve_stale(c, stale, out);
 	}
@@ -457,6 +458,7 @@ static int cache_flight_wait(struct cache *c, struct cache_flight *f, int64_t de
 			CACHE_CTR_INC(&c->ctr, negative_hits);
 	} else {
 		CACHE_CTR_INC(&c->ctr, misses);
+		CACHE_CTR_INC(&c->ctr, flight_misses);
 	}
 	if (rc == 0 && out->stale)
 		CACHE_CTR_INC(&c->ctr, stale_served);

@@ -6,7 +6,7 @@
  *	cache_redis.c	the pool of Redis contexts: connect, AUTH, SELECT, Sentinel, backoff.
  *	cache_core.c	cache_new/free, keys, purge, flush.
  *	cache_fill.c	get-or-fill: L1 -> Redis -> single-flight fill, locks, stale; put.
- *	cache_stats.c	counters, the publisher thread, fleet read, keyspace sampling.
+ *	cache_stats.c	counters, the Redis pass-through, keyspace sampling.
  */
 #ifndef CACHE_INT_H
 #define CACHE_INT_H
@@ -103,7 +103,6 @@ struct cache_flight;
 struct cache {
 	struct cache_config cfg;	/* defaults resolved; strings point at the copies below */
 	char *strs[12];			/* owned copies of the config's strings */
-	char instance[128];
 	bool pwfile_given;
 	char pwfile[512];		/* redis_password_file, read at cache_new */
 	struct cache_l1 *l1;		/* NULL when L1 is off */
@@ -114,20 +113,9 @@ struct cache {
 	pthread_mutex_t flight_mu;	/* guards flights */
 	pthread_cond_t flight_cv;	/* broadcast when a flight lands */
 	struct cache_flight *flights;
-
-	pthread_mutex_t pub_mu;		/* guards the fields below */
-	pthread_cond_t pub_cv;
-	pthread_t pub_thread;
-	bool pub_running, pub_stop;
-	const char *const *errclass_names;
-	cache_extra_fn extra_fn;
-	void *extra_arg;
 };
 
 /* Escapes glob characters so a prefix can go into SCAN MATCH; -1 when it does not fit. */
 int cache_glob_escape(const char *in, char *out, size_t outlen);
-/* Starts / stops the publisher thread (cache_stats.c). */
-int cache_stats_start(struct cache *c);
-void cache_stats_stop(struct cache *c);
 
 #endif

@@ -1,12 +1,19 @@
 /*
  * ctl_stats.c - stripe-milterctl stats: per instance and fleet-wide figures from the
- * hashes every daemon publishes to Redis ("<prefix>:stats:<instance>", refreshed every
- * StatsInterval, expiring after three).
+ * hashes every daemon publishes to Redis (format and states: milter/mf_fleet.h).
  *
- * An instance whose last publication is older than two intervals is shown as stale and
- * left out of the totals (it stopped, or cannot reach Redis). Latency percentiles come from
- * the summed histogram buckets, so they are upper bounds ("p95 <= 250 ms"). --watch N
- * prints rates per second between refreshes; --count K stops after K refreshes.
+ * Each instance is judged by the StatsInterval it published: live, stale (no report for
+ * two of its intervals: it died or cannot reach Redis; not in the totals) or stopped (its
+ * final snapshot from a clean stop; in the totals). Stopped and stale instances stay listed
+ * for MF_FLEET_RETAIN_S after their last report. Instances are sorted by name.
+ *
+ * Rows are grouped by unit and add up on screen: messages by X-Stripe-Lookup result; cache
+ * lookups = L1 hits + Redis hits + misses, misses = filled by the lookup itself + waited for
+ * another thread's fill; Stripe lookups (one per address) apart from Stripe HTTP requests
+ * (by outcome). --json prints the same groups, for the fleet and for every instance.
+ * Latency percentiles come from summed histogram buckets, so they are upper bounds
+ * ("p95 <= 250 ms"). --watch N prints rates per second between refreshes; --count K stops
+ * after K refreshes.
  */
 #include "config.h"
 
@@ -18,65 +25,72 @@
 
 #include "common/sm_util.h"
 #include "milter/ctl.h"
-#include "milter/mf_stats.h"
+#include "milter/mf_fleet.h"
+#include "milter/mf_results.h"
 
-/* Counters shown, in order: published field name, label. */
-static const struct { const char *field, *label; } mf_ctl_fields[] = {
-	{ "lookups", "lookups" }, { "l1_hits", "L1 hits" }, { "l2_hits", "Redis hits" },
-	{ "misses", "misses" }, { "negative_hits", "negative hits" }, { "stale_served", "stale served" },
-	{ "fills", "Stripe lookups" }, { "stripe_req_ok", "Stripe ok" },
-	{ "stripe_req_not_found", "Stripe not found" }, { "stripe_req_401", "Stripe 401" },
-	{ "stripe_req_403", "Stripe 403" }, { "stripe_req_429", "Stripe 429" },
-	{ "stripe_req_5xx", "Stripe 5xx" }, { "stripe_req_timeout", "Stripe timeout" },
-	{ "stripe_req_network", "Stripe network" }, { "stripe_req_other", "Stripe other" },
-	{ "redis_errors", "Redis errors" }, { "lock_waits", "lock waits" },
-	{ "milter_wait_timeouts", "lookup timeouts" },
-};
-#define MF_CTL_NFIELDS (sizeof(mf_ctl_fields) / sizeof(mf_ctl_fields[0]))
+/* A view of one instance or of the sum: field lookup by name. */
+typedef const struct mf_fleet_instance view_t;
 
-struct mf_ctl_totals {
-	uint64_t v[MF_CTL_NFIELDS];
-	uint64_t buckets[STRIPE_LATENCY_BUCKETS];
-	int live, stale;
-};
-
-static bool mf_ctl_is_stale(const struct mf_ctl *c, const struct cache_fleet_instance *in, int64_t now)
+static uint64_t V(view_t *in, const char *name)
 {
-	return in->ts_ms <= 0 || now - in->ts_ms > 2000 * c->rt->rt_conf->stats_interval_s + 1000;
+	return in ? mf_fleet_get(in, name) : 0;
 }
 
-static void mf_ctl_sum(const struct mf_ctl *c, const struct cache_fleet *f, struct mf_ctl_totals *t)
+/* Value of "<prefix><word>". */
+static uint64_t Vf(view_t *in, const char *prefix, const char *word)
 {
-	int64_t now = sm_wall_ms();
 	char name[64];
-	size_t i, k;
+
+	snprintf(name, sizeof(name), "%s%s", prefix, word);
+	return V(in, name);
+}
+
+/* Sums the fields of the instances in the totals (live and stopped) into t. */
+static int mf_ctl_sum(const struct mf_fleet *f, int64_t now, struct mf_fleet_instance *t, int counts[3])
+{
+	size_t i, k, j;
 
 	memset(t, 0, sizeof(*t));
-	for (i = 0; i < f->ninstances; i++) {
-		const struct cache_fleet_instance *in = &f->instances[i];
+	sm_strlcpy(t->name, "fleet", sizeof(t->name));
+	counts[0] = counts[1] = counts[2] = 0;
+	for (i = 0; i < f->n; i++) {
+		enum mf_fleet_state st = mf_fleet_state(&f->in[i], now);
 
-		if (mf_ctl_is_stale(c, in, now)) {
-			t->stale++;
+		counts[st]++;
+		if (st == MF_FLEET_STALE)
 			continue;
-		}
-		t->live++;
-		for (k = 0; k < MF_CTL_NFIELDS; k++)
-			t->v[k] += cache_fleet_get(in->fields, in->nfields, mf_ctl_fields[k].field);
-		for (k = 0; k < STRIPE_LATENCY_BUCKETS; k++) {
-			mf_stats_bucket_name((int)k, name, sizeof(name));
-			t->buckets[k] += cache_fleet_get(in->fields, in->nfields, name);
+		for (k = 0; k < f->in[i].nfields; k++) {
+			const struct mf_fleet_field *fl = &f->in[i].fields[k];
+
+			for (j = 0; j < t->nfields && strcmp(t->fields[j].name, fl->name) != 0; j++)
+				;
+			if (j == t->nfields) {
+				struct mf_fleet_field *na = realloc(t->fields, (t->nfields + 1) * sizeof(*na));
+
+				if (na == NULL)
+					return -1;
+				t->fields = na;
+				t->nfields++;
+				na[j] = *fl;
+				na[j].value = 0;
+			}
+			t->fields[j].value += fl->value;
 		}
 	}
+	return 0;
 }
 
-/* Upper bound of the bucket holding quantile q, in ms; -1 when there is no data, 0 = +Inf. */
-static long long mf_ctl_quantile(const uint64_t *b, double q)
+/* Upper bound (ms) of the bucket holding quantile q; -1 no data, 0 = above the last bound. */
+static long long mf_ctl_quantile(view_t *in, const char *prefix, double q)
 {
-	uint64_t total = 0, cum = 0;
+	uint64_t b[STRIPE_LATENCY_BUCKETS], total = 0, cum = 0;
+	char name[64];
 	int i;
 
-	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++)
-		total += b[i];
+	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
+		mf_fleet_bucket_name(prefix, i, name, sizeof(name));
+		total += b[i] = V(in, name);
+	}
 	if (total == 0)
 		return -1;
 	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
@@ -97,83 +111,315 @@ static void mf_ctl_pct(char *buf, size_t len, long long ms)
 		snprintf(buf, len, "<= %lld ms", ms);
 }
 
-static double mf_ctl_hit_ratio(const struct mf_ctl_totals *t)
+static void mf_ctl_pcts(char *buf, size_t len, view_t *in, const char *prefix)
 {
-	return t->v[0] ? (double)(t->v[1] + t->v[2]) / (double)t->v[0] : 0.0;
+	char a[32], b[32], c[32];
+
+	mf_ctl_pct(a, sizeof(a), mf_ctl_quantile(in, prefix, 0.50));
+	mf_ctl_pct(b, sizeof(b), mf_ctl_quantile(in, prefix, 0.95));
+	mf_ctl_pct(c, sizeof(c), mf_ctl_quantile(in, prefix, 0.99));
+	snprintf(buf, len, "p50 %s, p95 %s, p99 %s", a, b, c);
 }
 
-static json_t *mf_ctl_json(const struct mf_ctl *c, const struct cache_fleet *f, const struct mf_ctl_totals *t,
-    const struct cache_keyspace *ks)
+/* ---- the groups, computed once for text and JSON ------------------------------------ */
+
+struct mf_ctl_msgs {
+	uint64_t found, not_found, guest, error, skipped, total;
+};
+
+static void mf_ctl_msgs(view_t *in, struct mf_ctl_msgs *m)
 {
-	json_t *o = json_object(), *insts = json_array(), *tot = json_object(), *lat = json_object();
-	int64_t now = sm_wall_ms();
-	size_t i, k;
+	int i;
 
-	for (i = 0; i < f->ninstances; i++) {
-		const struct cache_fleet_instance *in = &f->instances[i];
-		json_t *fields = json_object();
+	memset(m, 0, sizeof(*m));
+	m->found = V(in, "msg_found");
+	m->not_found = V(in, "msg_not_found");
+	m->guest = V(in, "msg_guest");
+	for (i = 0; mf_results_error_name(i); i++)
+		m->error += Vf(in, "msg_error_", mf_results_error_name(i));
+	for (i = 0; mf_results_skip_name(i); i++)
+		m->skipped += Vf(in, "msg_skipped_", mf_results_skip_name(i));
+	m->total = m->found + m->not_found + m->guest + m->error + m->skipped;
+}
 
-		for (k = 0; k < in->nfields; k++)
-			json_object_set_new(fields, in->fields[k].name, json_integer((json_int_t)in->fields[k].value));
-		json_array_append_new(insts, json_pack("{s:s,s:I,s:b,s:o}", "instance", in->instance,
-		    "age_s", (json_int_t)(in->ts_ms > 0 ? (now - in->ts_ms) / 1000 : -1),
-		    "stale", mf_ctl_is_stale(c, in, now), "fields", fields));
+static uint64_t mf_ctl_requests(view_t *in)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < STRIPE_OUT__COUNT; i++)
+		n += Vf(in, "stripe_req_", stripe_outcome_name((enum stripe_outcome)i));
+	return n;
+}
+
+static double mf_ctl_ratio(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+static uint64_t mf_sub(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+static json_t *mf_ctl_jlat(view_t *in, const char *prefix)
+{
+	return json_pack("{s:I,s:I,s:I}", "p50_le_ms", (json_int_t)mf_ctl_quantile(in, prefix, 0.50),
+	    "p95_le_ms", (json_int_t)mf_ctl_quantile(in, prefix, 0.95),
+	    "p99_le_ms", (json_int_t)mf_ctl_quantile(in, prefix, 0.99));
+}
+
+#define JI(v) json_integer((json_int_t)(v))
+
+static json_t *mf_ctl_jgroups(view_t *in)
+{
+	json_t *o = json_object(), *m, *byc = json_object(), *byr = json_object(), *perm = json_object();
+	json_t *c, *fe = json_object(), *s, *out = json_object();
+	struct mf_ctl_msgs mm;
+	uint64_t fe_total = 0;
+	int i;
+
+	mf_ctl_msgs(in, &mm);
+	for (i = 0; mf_results_error_name(i); i++)
+		json_object_set_new(byc, mf_results_error_name(i), JI(Vf(in, "msg_error_", mf_results_error_name(i))));
+	for (i = 0; mf_results_skip_name(i); i++)
+		json_object_set_new(byr, mf_results_skip_name(i), JI(Vf(in, "msg_skipped_", mf_results_skip_name(i))));
+	for (i = 0; mf_results_perm_name(i); i++)
+		json_object_set_new(perm, mf_results_perm_name(i), JI(Vf(in, "msg_missing_", mf_results_perm_name(i))));
+	m = json_pack("{s:I,s:I,s:I,s:I,s:{s:I,s:o},s:{s:I,s:o},s:o,s:o,s:I}",
+	    "total", (json_int_t)mm.total, "found", (json_int_t)mm.found, "not_found", (json_int_t)mm.not_found,
+	    "guest", (json_int_t)mm.guest,
+	    "error", "total", (json_int_t)mm.error, "by_class", byc,
+	    "skipped", "total", (json_int_t)mm.skipped, "by_reason", byr,
+	    "missing_permission", perm, "lookup_latency", mf_ctl_jlat(in, "msg_lat"),
+	    "lookup_wait_timeouts", (json_int_t)V(in, "milter_wait_timeouts"));
+	json_object_set_new(o, "messages", m);
+
+	for (i = 1; i < STRIPE_E__COUNT; i++) {
+		uint64_t v = Vf(in, "fill_errors_", stripe_errclass_name((enum stripe_errclass)i));
+
+		fe_total += v;
+		json_object_set_new(fe, stripe_errclass_name((enum stripe_errclass)i), JI(v));
 	}
-	for (k = 0; k < MF_CTL_NFIELDS; k++)
-		json_object_set_new(tot, mf_ctl_fields[k].field, json_integer((json_int_t)t->v[k]));
-	json_object_set_new(tot, "hit_ratio", json_real(mf_ctl_hit_ratio(t)));
-	json_object_set_new(lat, "p50_le_ms", json_integer(mf_ctl_quantile(t->buckets, 0.50)));
-	json_object_set_new(lat, "p95_le_ms", json_integer(mf_ctl_quantile(t->buckets, 0.95)));
-	json_object_set_new(lat, "p99_le_ms", json_integer(mf_ctl_quantile(t->buckets, 0.99)));
-	json_object_set_new(o, "instances", insts);
-	json_object_set_new(o, "live_instances", json_integer(t->live));
-	json_object_set_new(o, "stale_instances", json_integer(t->stale));
-	json_object_set_new(o, "totals", tot);
-	json_object_set_new(o, "stripe_latency", lat);
-	json_object_set_new(o, "keys", json_pack("{s:I,s:b,s:I}", "count", (json_int_t)ks->keys,
-	    "complete", ks->complete, "est_bytes", (json_int_t)ks->est_bytes));
-	(void)c;
+	c = json_pack("{s:I,s:I,s:I,s:I,s:f,s:{s:I,s:I,s:I},s:I,s:I,s:I,s:{s:I,s:o},s:{s:I,s:I},s:I,s:I}",
+	    "lookups", (json_int_t)V(in, "lookups"), "l1_hits", (json_int_t)V(in, "l1_hits"),
+	    "redis_hits", (json_int_t)V(in, "l2_hits"), "misses", (json_int_t)V(in, "misses"),
+	    "hit_ratio", mf_ctl_ratio(V(in, "l1_hits") + V(in, "l2_hits"), V(in, "lookups")),
+	    "misses_by", "filled_by_the_lookup", (json_int_t)mf_sub(V(in, "misses"), V(in, "flight_misses")),
+	    "waited_for_another_thread", (json_int_t)V(in, "flight_misses"),
+	    "fills", (json_int_t)V(in, "fills"),
+	    "negative_hits", (json_int_t)V(in, "negative_hits"), "stale_served", (json_int_t)V(in, "stale_served"),
+	    "flight_joins", (json_int_t)V(in, "flight_joins"),
+	    "fill_errors", "total", (json_int_t)fe_total, "by_class", fe,
+	    "lock_waits", "total", (json_int_t)V(in, "lock_waits"), "answered_from_redis", (json_int_t)V(in, "lock_wait_hits"),
+	    "l1_entries", (json_int_t)V(in, "l1_entries"), "l1_bytes", (json_int_t)V(in, "l1_bytes"));
+	json_object_set_new(o, "cache", c);
+
+	for (i = 0; i < STRIPE_OUT__COUNT; i++)
+		json_object_set_new(out, stripe_outcome_name((enum stripe_outcome)i),
+		    JI(Vf(in, "stripe_req_", stripe_outcome_name((enum stripe_outcome)i))));
+	s = json_pack("{s:I,s:{s:I,s:o},s:o}", "lookups", (json_int_t)V(in, "stripe_lookups"),
+	    "requests", "total", (json_int_t)mf_ctl_requests(in), "by_outcome", out,
+	    "request_latency", mf_ctl_jlat(in, "stripe_lat"));
+	json_object_set_new(o, "stripe", s);
+	json_object_set_new(o, "redis", json_pack("{s:I,s:I,s:I}", "errors", (json_int_t)V(in, "redis_errors"),
+	    "reconnects", (json_int_t)V(in, "redis_reconnects"), "skipped_backoff", (json_int_t)V(in, "redis_skipped")));
 	return o;
 }
 
-static void mf_ctl_text(const struct mf_ctl *c, const struct cache_fleet *f, const struct mf_ctl_totals *t,
-    const struct mf_ctl_totals *prev, int interval, const struct cache_keyspace *ks)
+static json_t *mf_ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3], int64_t now,
+    const struct cache_keyspace *ks)
 {
-	int64_t now = sm_wall_ms();
-	char p50[32], p95[32], p99[32];
+	json_t *o = json_object(), *insts = json_array();
 	size_t i, k;
 
-	printf("instances (%d reporting, %d stale):\n", t->live, t->stale);
-	for (i = 0; i < f->ninstances; i++) {
-		const struct cache_fleet_instance *in = &f->instances[i];
+	for (i = 0; i < f->n; i++) {
+		view_t *in = &f->in[i];
+		enum mf_fleet_state st = mf_fleet_state(in, now);
+		json_t *j = mf_ctl_jgroups(in), *raw = json_object();
 
-		printf("  %-32s last report %5llds ago%s  lookups=%llu\n", in->instance,
-		    (long long)(in->ts_ms > 0 ? (now - in->ts_ms) / 1000 : -1),
-		    mf_ctl_is_stale(c, in, now) ? "  STALE (not in totals)" : "",
-		    (unsigned long long)cache_fleet_get(in->fields, in->nfields, "lookups"));
+		for (k = 0; k < in->nfields; k++)
+			json_object_set_new(raw, in->fields[k].name, JI(in->fields[k].value));
+		json_object_set_new(j, "instance", json_string(in->name));
+		json_object_set_new(j, "state", json_string(mf_fleet_state_name(st)));
+		json_object_set_new(j, "in_totals", json_boolean(st != MF_FLEET_STALE));
+		json_object_set_new(j, "age_s", JI(in->ts_ms > 0 ? (now - in->ts_ms) / 1000 : -1));
+		json_object_set_new(j, "interval_s", JI(in->interval_s));
+		json_object_set_new(j, "started_ms", JI(in->started_ms));
+		json_object_set_new(j, "fields", raw);
+		json_array_append_new(insts, j);
 	}
-	printf("fleet totals%s:\n", prev ? " (and rate per second)" : "");
-	for (k = 0; k < MF_CTL_NFIELDS; k++) {
-		printf("  %-18s %12llu", mf_ctl_fields[k].label, (unsigned long long)t->v[k]);
-		if (prev && interval > 0)
-			printf("   %8.2f/s", (double)(t->v[k] >= prev->v[k] ? t->v[k] - prev->v[k] : 0) / interval);
-		printf("\n");
+	json_object_set_new(o, "instances", insts);
+	json_object_set_new(o, "counts", json_pack("{s:i,s:i,s:i}", "live", counts[MF_FLEET_LIVE],
+	    "stopped", counts[MF_FLEET_STOPPED], "stale", counts[MF_FLEET_STALE]));
+	json_object_set_new(o, "retention_s", JI(MF_FLEET_RETAIN_S));
+	json_object_set_new(o, "totals", mf_ctl_jgroups(t));
+	json_object_set_new(o, "keys", json_pack("{s:I,s:b,s:I}", "count", (json_int_t)ks->keys,
+	    "complete", ks->complete, "est_bytes", (json_int_t)ks->est_bytes));
+	return o;
+}
+
+/* ---- text ------------------------------------------------------------------------------ */
+
+struct mf_ctl_out {
+	view_t *t, *prev;
+	int interval;
+};
+
+/* One row: label, value, rate since the previous refresh (pv) when watching, a note. */
+static void mf_rowv(const struct mf_ctl_out *o, int indent, const char *label, uint64_t v, uint64_t pv,
+    const char *note)
+{
+	printf("%*s%-*s %12llu", indent, "", 40 - indent, label, (unsigned long long)v);
+	if (o->prev && o->interval > 0)
+		printf(" %9.2f/s", (double)mf_sub(v, pv) / o->interval);
+	printf("%s%s\n", note && *note ? "   " : "", note ? note : "");
+}
+
+/* A row of one published field. */
+static void mf_row(const struct mf_ctl_out *o, int indent, const char *label, const char *field,
+    uint64_t v, const char *note)
+{
+	mf_rowv(o, indent, label, v, V(o->prev, field), note);
+}
+
+static void mf_ctl_text_msgs(const struct mf_ctl_out *o)
+{
+	view_t *t = o->t;
+	struct mf_ctl_msgs m, pm;
+	char name[64], lab[64], lat[160];
+	int i;
+
+	mf_ctl_msgs(t, &m);
+	mf_ctl_msgs(o->prev, &pm);
+	printf("messages, by X-Stripe-Lookup result%s:\n", o->prev ? " (and rate per second)" : "");
+	mf_row(o, 2, "found", "msg_found", m.found, NULL);
+	mf_row(o, 2, "not-found", "msg_not_found", m.not_found, NULL);
+	mf_row(o, 2, "guest", "msg_guest", m.guest, NULL);
+	mf_rowv(o, 2, "error", m.error, pm.error, NULL);
+	for (i = 0; mf_results_error_name(i); i++) {
+		snprintf(name, sizeof(name), "msg_error_%s", mf_results_error_name(i));
+		snprintf(lab, sizeof(lab), "error=%s", mf_results_error_name(i));
+		if (V(t, name))
+			mf_row(o, 4, lab, name, V(t, name), NULL);
 	}
-	mf_ctl_pct(p50, sizeof(p50), mf_ctl_quantile(t->buckets, 0.50));
-	mf_ctl_pct(p95, sizeof(p95), mf_ctl_quantile(t->buckets, 0.95));
-	mf_ctl_pct(p99, sizeof(p99), mf_ctl_quantile(t->buckets, 0.99));
-	printf("  %-18s %11.1f%%\n  Stripe latency     p50 %s, p95 %s, p99 %s\n", "hit ratio",
-	    100.0 * mf_ctl_hit_ratio(t), p50, p95, p99);
-	printf("  cache keys         %s%llu (about %llu bytes)\n", ks->complete ? "" : ">= ",
+	mf_rowv(o, 2, "skipped", m.skipped, pm.skipped, NULL);
+	for (i = 0; mf_results_skip_name(i); i++) {
+		snprintf(name, sizeof(name), "msg_skipped_%s", mf_results_skip_name(i));
+		snprintf(lab, sizeof(lab), "skipped=%s", mf_results_skip_name(i));
+		if (V(t, name))
+			mf_row(o, 4, lab, name, V(t, name), NULL);
+	}
+	snprintf(lat, sizeof(lat), "= %llu + %llu + %llu + %llu + %llu",
+	    (unsigned long long)m.found, (unsigned long long)m.not_found, (unsigned long long)m.guest,
+	    (unsigned long long)m.error, (unsigned long long)m.skipped);
+	mf_rowv(o, 2, "all messages", m.total, pm.total, lat);
+	for (i = 0; mf_results_perm_name(i); i++) {
+		snprintf(name, sizeof(name), "msg_missing_%s", mf_results_perm_name(i));
+		snprintf(lab, sizeof(lab), "found, lacking %s", mf_results_perm_name(i));
+		if (V(t, name))
+			mf_row(o, 2, lab, name, V(t, name), "(part of found; grant it to the key)");
+	}
+	mf_row(o, 2, "lookup wait timeouts", "milter_wait_timeouts", V(t, "milter_wait_timeouts"),
+	    "(part of error=timeout)");
+	mf_ctl_pcts(lat, sizeof(lat), t, "msg_lat");
+	printf("  %-40s %s\n", "lookup latency", lat);
+}
+
+static void mf_ctl_text_cache(const struct mf_ctl_out *o)
+{
+	view_t *t = o->t;
+	uint64_t l1 = V(t, "l1_hits"), l2 = V(t, "l2_hits"), mi = V(t, "misses"), fm = V(t, "flight_misses");
+	uint64_t fe = 0;
+	char note[160];
+	int i;
+
+	printf("\ncache, in address lookups (a message makes 0, 1 or 2):\n");
+	snprintf(note, sizeof(note), "= %llu L1 hits + %llu Redis hits + %llu misses",
+	    (unsigned long long)l1, (unsigned long long)l2, (unsigned long long)mi);
+	mf_row(o, 2, "lookups", "lookups", V(t, "lookups"), note);
+	mf_row(o, 4, "L1 hits (in-process)", "l1_hits", l1, NULL);
+	mf_row(o, 4, "Redis hits", "l2_hits", l2, NULL);
+	snprintf(note, sizeof(note), "= %llu filled by the lookup + %llu waited for another thread's fill",
+	    (unsigned long long)mf_sub(mi, fm), (unsigned long long)fm);
+	mf_row(o, 4, "misses", "misses", mi, note);
+	snprintf(note, sizeof(note), "= (%llu + %llu) / %llu", (unsigned long long)l1, (unsigned long long)l2,
+	    (unsigned long long)V(t, "lookups"));
+	printf("  %-40s %11.1f%%   %s\n", "hit ratio", 100.0 * mf_ctl_ratio(l1 + l2, V(t, "lookups")), note);
+	mf_row(o, 2, "of the hits, not-found entries", "negative_hits", V(t, "negative_hits"), NULL);
+	mf_row(o, 2, "stale entries served", "stale_served", V(t, "stale_served"), "(a fill failed; part of the above)");
+	for (i = 1; i < STRIPE_E__COUNT; i++)
+		fe += Vf(t, "fill_errors_", stripe_errclass_name((enum stripe_errclass)i));
+	snprintf(note, sizeof(note), "(%llu of them failed)", (unsigned long long)fe);
+	mf_row(o, 2, "fills started", "fills", V(t, "fills"), note);
+	snprintf(note, sizeof(note), "(%llu answered from Redis)", (unsigned long long)V(t, "lock_wait_hits"));
+	mf_row(o, 2, "waits for another instance's fill", "lock_waits", V(t, "lock_waits"), note);
+}
+
+static void mf_ctl_text_stripe(const struct mf_ctl_out *o, const struct cache_keyspace *ks)
+{
+	view_t *t = o->t;
+	char name[64], lab[64], lat[160];
+	int i;
+
+	printf("\nStripe:\n");
+	mf_row(o, 2, "lookups (one per address filled)", "stripe_lookups", V(t, "stripe_lookups"), NULL);
+	mf_rowv(o, 2, "HTTP requests (1 or more per lookup)", mf_ctl_requests(t), mf_ctl_requests(o->prev),
+	    "= the outcomes below");
+	for (i = 0; i < STRIPE_OUT__COUNT; i++) {
+		snprintf(name, sizeof(name), "stripe_req_%s", stripe_outcome_name((enum stripe_outcome)i));
+		snprintf(lab, sizeof(lab), "%s", stripe_outcome_name((enum stripe_outcome)i));
+		if (V(t, name) || i == STRIPE_OUT_OK)
+			mf_row(o, 4, lab, name, V(t, name), NULL);
+	}
+	mf_ctl_pcts(lat, sizeof(lat), t, "stripe_lat");
+	printf("  %-40s %s\n", "request latency", lat);
+	printf("\nRedis:\n");
+	mf_row(o, 2, "errors", "redis_errors", V(t, "redis_errors"), NULL);
+	mf_row(o, 2, "reconnects", "redis_reconnects", V(t, "redis_reconnects"), NULL);
+	printf("  %-40s %s%llu (about %llu bytes)\n", "cache keys", ks->complete ? "" : ">= ",
 	    (unsigned long long)ks->keys, (unsigned long long)ks->est_bytes);
+}
+
+static void mf_ctl_text(const struct mf_fleet *f, const struct mf_ctl_out *o, const int counts[3],
+    int64_t now, const struct cache_keyspace *ks)
+{
+	size_t i;
+
+	printf("instances: %d live, %d stopped, %d stale (each judged by its own StatsInterval;\n"
+	    "  stopped and stale ones stay listed %d min after their last report)\n",
+	    counts[MF_FLEET_LIVE], counts[MF_FLEET_STOPPED], counts[MF_FLEET_STALE], MF_FLEET_RETAIN_S / 60);
+	if (f->n)
+		printf("  %-28s %-8s %12s %6s %10s\n", "INSTANCE", "STATE", "LAST REPORT", "EVERY", "MESSAGES");
+	for (i = 0; i < f->n; i++) {
+		view_t *in = &f->in[i];
+		enum mf_fleet_state st = mf_fleet_state(in, now);
+		struct mf_ctl_msgs m;
+		char ago[32], every[16];
+
+		mf_ctl_msgs(in, &m);
+		snprintf(ago, sizeof(ago), "%llds ago", (long long)(in->ts_ms > 0 ? (now - in->ts_ms) / 1000 : -1));
+		snprintf(every, sizeof(every), "%lds", in->interval_s);
+		printf("  %-28s %-8s %12s %6s %10llu%s\n", in->name, mf_fleet_state_name(st), ago, every,
+		    (unsigned long long)m.total,
+		    st == MF_FLEET_STALE ? "   not in the totals" : st == MF_FLEET_STOPPED ? "   final snapshot, in the totals" : "");
+	}
+	printf("\nfleet totals (live and stopped instances):\n");
+	mf_ctl_text_msgs(o);
+	mf_ctl_text_cache(o);
+	mf_ctl_text_stripe(o, ks);
 }
 
 int mf_ctl_stats(struct mf_ctl *c)
 {
-	struct mf_ctl_totals t, prev;
+	struct mf_fleet_instance t, prev;
 	long watch = 0, count = 0;
 	int j, n, rc = MF_CTL_OK;
+	bool have_prev = false;
 
+	memset(&prev, 0, sizeof(prev));
 	for (j = 0; j < c->argc; j++) {
 		if (strcmp(c->argv[j], "--watch") == 0 && j + 1 < c->argc &&
 		    sm_parse_long(c->argv[j + 1], 1, 3600, &watch) == 0)
@@ -187,33 +433,45 @@ int mf_ctl_stats(struct mf_ctl *c)
 		}
 	}
 	for (n = 0; ; n++) {
-		struct cache_fleet f;
+		struct mf_fleet f;
 		struct cache_keyspace ks;
+		int counts[3];
+		int64_t now;
 
-		memset(&f, 0, sizeof(f));
 		memset(&ks, 0, sizeof(ks));
-		if (cache_fleet_read(c->rt->rt_cache, &f) != 0) {
+		if (mf_fleet_read(c->rt, &f) != 0) {
 			fprintf(stderr, "stripe-milterctl: cannot read statistics: no Redis configured or it is unreachable\n");
-			cache_fleet_free(&f);
-			return MF_CTL_PROBLEM;
+			rc = MF_CTL_PROBLEM;
+			break;
 		}
 		cache_keyspace(c->rt->rt_cache, 100000, 50, sm_now_ms() + 3000, &ks);
-		mf_ctl_sum(c, &f, &t);
+		now = sm_wall_ms();
+		if (mf_ctl_sum(&f, now, &t, counts) != 0) {
+			fprintf(stderr, "stripe-milterctl: out of memory\n");
+			mf_fleet_free(&f);
+			free(t.fields);
+			rc = MF_CTL_PROBLEM;
+			break;
+		}
 		if (c->json) {
-			json_t *o = mf_ctl_json(c, &f, &t, &ks);
+			json_t *o = mf_ctl_json(&f, &t, counts, now, &ks);
 			char *out = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 
 			printf("%s\n", out ? out : "{}");
 			free(out);
 			json_decref(o);
 		} else {
+			struct mf_ctl_out o = { &t, have_prev ? &prev : NULL, (int)watch };
+
 			if (n > 0)
 				printf("\n");
-			mf_ctl_text(c, &f, &t, n > 0 ? &prev : NULL, (int)watch, &ks);
+			mf_ctl_text(&f, &o, counts, now, &ks);
 		}
 		fflush(stdout);
-		cache_fleet_free(&f);
+		mf_fleet_free(&f);
+		free(prev.fields);
 		prev = t;
+		have_prev = true;
 		if (watch == 0 || (count > 0 && n + 1 >= count))
 			break;
 		{
@@ -222,5 +480,6 @@ int mf_ctl_stats(struct mf_ctl *c)
 			nanosleep(&ts, NULL);
 		}
 	}
+	free(prev.fields);
 	return rc;
 }

@@ -55,6 +55,7 @@
 #include "milter/mf_lookup.h"
 #include "milter/mf_milter.h"
 #include "milter/mf_runtime.h"
+#include "milter/mf_fleet.h"
 #include "milter/mf_stats.h"
 
 #define MF_DEFAULT_CONF SM_SYSCONFDIR "/stripe-milter.conf"
@@ -551,6 +552,10 @@ int main(int argc, char **argv)
 	}
 	if (conf->metrics_listen && mf_stats_listen(conf->metrics_listen) != 0)
 		goto out;
+	if (mf_fleet_start() != 0) {
+		sm_log(LOG_ERR, "cannot start the statistics thread");
+		goto out;
+	}
 	mf_ready();
 	sm_log(LOG_NOTICE, "stripe-milter %s listening on %s (Stripe key %s, %s mode, cache %s)",
 	    PACKAGE_VERSION, conf->socket, rt->rt_key_masked, rt->rt_mode,
@@ -568,6 +573,7 @@ int main(int argc, char **argv)
 	mf_stats_stop();
 	mf_lookup_pool_stop();
 out:
+	mf_fleet_stop();	/* the final snapshot, once no message can change the counters */
 	if (mf_pid_fd >= 0)
 		sm_pidfile_close(mf_pid_fd, rt ? rt->rt_conf->pid_file : NULL);
 	mf_conf_free(first);

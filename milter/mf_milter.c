@@ -45,6 +45,7 @@
 #include "milter/mf_lookup.h"
 #include "milter/mf_milter.h"
 #include "milter/mf_policy.h"
+#include "milter/mf_results.h"
 #include "milter/mf_runtime.h"
 
 
@@ -530,6 +531,8 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 			break;
 		}
 	mf_log_line(ctx, m, addr, &li, res, m->msg_nforged);
+	mf_results_count(&li, sum, addr == NULL ? -1 :
+	    res ? res->lr_latency_ms : m->msg_rt->rt_conf->lookup_timeout_ms);
 out:
 	free(hl);
 	mf_msg_free(m);

@@ -20,7 +20,6 @@
 #include "common/sm_secret.h"
 #include "common/sm_util.h"
 #include "milter/mf_runtime.h"
-#include "milter/mf_stats.h"
 
 struct mf_shared {
 	int refs;
@@ -114,18 +113,6 @@ static void mf_product_put(void *arg, const char *id, const char *name)
 		cache_put(arg, key, name, strlen(name), CACHE_POSITIVE);
 }
 
-/* Fill error classes are stripe_errclass values; published counters use their names. */
-static const char *mf_errclass_names[STRIPE_E__COUNT + 1];
-static pthread_once_t mf_errclass_once = PTHREAD_ONCE_INIT;
-
-static void mf_errclass_init(void)
-{
-	int i;
-
-	for (i = 0; i < STRIPE_E__COUNT; i++)
-		mf_errclass_names[i] = stripe_errclass_name((enum stripe_errclass)i);
-}
-
 static char *mf_sig(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *mf_sig(const char *fmt, ...)
 {
@@ -161,13 +148,13 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, uns
 	} else if (c->redis_password) {
 		password = strdup(c->redis_password);
 	}
-	sig = mf_sig("%s|%ld|%s|%s|%s|%ld|%ld|%ld|%ld|%s|%s|%s|%s|%ld|%ld|%ld|%ld|%ld|%ld|%ld|%s|%ld",
+	(void)flags;	/* the cache publishes nothing: the daemon does (mf_fleet.c) */
+	sig = mf_sig("%s|%ld|%s|%s|%s|%ld|%ld|%ld|%ld|%s|%s|%s|%s|%ld|%ld|%ld|%ld|%ld|%ld|%ld",
 	    NS(c->redis_host), c->redis_port, NS(c->redis_socket), NS(c->redis_user), NS(password),
 	    c->redis_db, c->redis_connect_timeout_ms, c->redis_timeout_ms, c->redis_pool_size,
 	    NS(c->redis_sentinels), NS(c->redis_sentinel_master), NS(c->redis_sentinel_password),
 	    NS(c->cache_prefix), c->cache_ttl_s, c->cache_negative_ttl_s, c->cache_stale_grace_s,
-	    c->cache_l1_entries, c->cache_l1_ttl_s, c->cache_lock_ttl_ms, c->cache_lock_wait_ms,
-	    NS(c->instance_name), c->stats_interval_s);
+	    c->cache_l1_entries, c->cache_l1_ttl_s, c->cache_lock_ttl_ms, c->cache_lock_wait_ms);
 	if (sig == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -200,17 +187,10 @@ static int mf_rt_cache(struct mf_runtime *rt, const struct mf_runtime *prev, uns
 	cc.sentinel_password = c->redis_sentinel_password;
 	cc.lock_ttl_ms = (int)c->cache_lock_ttl_ms;
 	cc.lock_wait_ms = (int)c->cache_lock_wait_ms;
-	cc.instance = c->instance_name;
-	cc.publish_interval_s = flags & MF_RT_NO_PUBLISH ? -1 : (int)c->stats_interval_s;
 	cs = calloc(1, sizeof(*cs));
 	if (cs == NULL || (cs->addrs = cache_new(&cc, err, errlen)) == NULL)
 		goto out;
-	pthread_once(&mf_errclass_once, mf_errclass_init);
-	cache_set_errclass_names(cs->addrs, mf_errclass_names);
-	if (!(flags & MF_RT_NO_PUBLISH))
-		cache_set_publish_extra(cs->addrs, mf_stats_publish_extra, NULL);
-	/* Plan names: same Redis and prefix, no publisher, an hour at least. */
-	cc.publish_interval_s = -1;
+	/* Plan names: same Redis and prefix, an hour at least. */
 	cc.l1_max_entries = 2000;
 	cc.ttl_positive_s = cc.ttl_positive_s > 3600 ? cc.ttl_positive_s : 3600;
 	cc.pool_size = 2;

@@ -48,7 +48,8 @@ struct mf_runtime {
 	char rt_key_masked[48];
 };
 
-#define MF_RT_NO_PUBLISH	0x01	/* a tool, not an instance: publish no counters */
+#define MF_RT_NO_PUBLISH	0x01	/* a tool, not an instance (statistics are published by
+				 * the daemon's mf_fleet_start() only) */
 struct mf_runtime *mf_runtime_new(struct mf_conf *conf, const struct mf_runtime *prev,
     unsigned flags, char *err, size_t errlen);
 void mf_runtime_install(struct mf_runtime *rt);

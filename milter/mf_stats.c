@@ -18,6 +18,7 @@
 #include "cache/cache.h"
 #include "common/sm_log.h"
 #include "milter/mf_lookup.h"
+#include "milter/mf_results.h"
 #include "milter/mf_runtime.h"
 #include "milter/mf_stats.h"
 #include "stripe/stripe.h"
@@ -55,6 +56,57 @@ static void mf_render_lookups(struct sm_buf *b)
 	mf_gauge(b, "stripe_milter_lookups_queued", "Lookups waiting for a worker.", lc.queued);
 }
 
+/* A histogram from per-bucket (not cumulative) counts with Stripe's bucket bounds. */
+static void mf_histogram(struct sm_buf *b, const char *name, const char *help, const uint64_t *hist,
+    uint64_t sum_ms)
+{
+	uint64_t cum = 0;
+	int i;
+
+	sm_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
+		cum += hist[i];
+		if (i == STRIPE_LATENCY_BUCKETS - 1)
+			sm_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+		else
+			sm_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+			    (double)stripe_latency_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+	}
+	sm_buf_printf(b, "%s_sum %.3f\n%s_count %llu\n", name, (double)sum_ms / 1000.0, name,
+	    (unsigned long long)cum);
+}
+
+/* What messages got: one count per message by its X-Stripe-Lookup result. */
+static void mf_render_results(struct sm_buf *b)
+{
+	static const char *const help = "Messages by X-Stripe-Lookup result (error by class, skipped by reason).";
+	struct mf_results r;
+	char lab[96];
+	int i;
+
+	mf_results_get(&r);
+	mf_counter(b, "stripe_milter_messages_total", help, "{result=\"found\"}", r.found, true);
+	mf_counter(b, "stripe_milter_messages_total", NULL, "{result=\"not_found\"}", r.not_found, false);
+	mf_counter(b, "stripe_milter_messages_total", NULL, "{result=\"guest\"}", r.guest, false);
+	for (i = 0; i < MF_RES_NERR; i++) {
+		snprintf(lab, sizeof(lab), "{result=\"error\",class=\"%s\"}", mf_results_error_name(i));
+		mf_counter(b, "stripe_milter_messages_total", NULL, lab, r.error[i], false);
+	}
+	for (i = 0; i < MF_RES_NSKIP; i++) {
+		snprintf(lab, sizeof(lab), "{result=\"skipped\",reason=\"%s\"}", mf_results_skip_name(i));
+		mf_counter(b, "stripe_milter_messages_total", NULL, lab, r.skipped[i], false);
+	}
+	for (i = 0; i < MF_RES_NPERM; i++) {
+		snprintf(lab, sizeof(lab), "{permission=\"%s\"}", mf_results_perm_name(i));
+		mf_counter(b, "stripe_milter_messages_missing_permission_total",
+		    "Messages from a found customer with a part left out because the key lacks a permission.",
+		    lab, r.missing_perm[i], i == 0);
+	}
+	mf_histogram(b, "stripe_milter_lookup_duration_seconds",
+	    "How long the lookup behind each looked-up message took (a timed-out wait counts as LookupTimeout).",
+	    r.lat_hist, r.lat_sum_ms);
+}
+
 static void mf_render_cache(struct sm_buf *b, struct cache *c)
 {
 	struct cache_counters cc;
@@ -64,7 +116,11 @@ static void mf_render_cache(struct sm_buf *b, struct cache *c)
 	mf_counter(b, "stripe_milter_cache_lookups_total", "Cache lookups.", NULL, cc.lookups, true);
 	mf_counter(b, "stripe_milter_cache_hits_total", "Cache hits by level.", "{level=\"l1\"}", cc.l1_hits, true);
 	mf_counter(b, "stripe_milter_cache_hits_total", NULL, "{level=\"redis\"}", cc.l2_hits, false);
-	mf_counter(b, "stripe_milter_cache_misses_total", "Cache misses.", NULL, cc.misses, true);
+	mf_counter(b, "stripe_milter_cache_misses_total", "Cache misses (including flight misses).", NULL, cc.misses, true);
+	mf_counter(b, "stripe_milter_cache_flight_joins_total", "Lookups that waited for another thread's fill of the same key.",
+	    NULL, cc.flight_joins, true);
+	mf_counter(b, "stripe_milter_cache_flight_misses_total",
+	    "Misses that waited for another thread's fill instead of starting one.", NULL, cc.flight_misses, true);
 	mf_counter(b, "stripe_milter_cache_negative_hits_total", "Hits on not-found entries.", NULL,
 	    cc.negative_hits, true);
 	mf_counter(b, "stripe_milter_cache_stale_served_total", "Stale entries served after a failed fill.",
@@ -116,6 +172,8 @@ static void mf_render_stripe(struct sm_buf *b, struct stripe_client *sc)
 	    "stripe_milter_stripe_request_duration_seconds_count %llu\n",
 	    (double)ss.latency_sum_ms / 1000.0, (unsigned long long)cum);
 	mf_gauge(b, "stripe_milter_stripe_inflight", "Stripe requests in flight.", ss.inflight);
+	mf_counter(b, "stripe_milter_stripe_lookups_total", "Stripe lookups (one per address filled; each makes 1 or more requests).",
+	    NULL, ss.lookups, true);
 }
 
 int mf_stats_render(struct sm_buf *b)
@@ -126,6 +184,7 @@ int mf_stats_render(struct sm_buf *b)
 	    "# TYPE stripe_milter_build_info gauge\nstripe_milter_build_info{version=\"%s\"} 1\n",
 	    PACKAGE_VERSION);
 	mf_render_lookups(b);
+	mf_render_results(b);
 	if (rt) {
 		mf_render_cache(b, rt->rt_cache);
 		mf_render_stripe(b, rt->rt_stripe);
@@ -173,45 +232,6 @@ void mf_stats_log(void)
 	    (unsigned long long)cc.redis_errors, (unsigned long long)ss.requests[STRIPE_OUT_OK],
 	    (unsigned long long)ss.requests[STRIPE_OUT_429], (unsigned long long)ss.requests[STRIPE_OUT_5XX],
 	    (unsigned long long)ss.requests[STRIPE_OUT_TIMEOUT], (unsigned long long)ss.requests[STRIPE_OUT_NETWORK]);
-	mf_runtime_put(rt);
-}
-
-void mf_stats_bucket_name(int i, char *buf, size_t len)
-{
-	if (i >= STRIPE_LATENCY_BUCKETS - 1)
-		snprintf(buf, len, "stripe_lat_le_inf");
-	else
-		snprintf(buf, len, "stripe_lat_le_%lld", (long long)stripe_latency_bounds_ms[i]);
-}
-
-void mf_stats_publish_extra(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx)
-{
-	struct mf_runtime *rt = mf_runtime_get();
-	struct mf_lookup_counters lc;
-	struct stripe_stats ss;
-	char name[64];
-	int i;
-
-	(void)arg;
-	mf_lookup_counters_get(&lc);
-	emit(ctx, "milter_found", lc.found);
-	emit(ctx, "milter_not_found", lc.not_found);
-	emit(ctx, "milter_errors", lc.errors);
-	emit(ctx, "milter_stale", lc.stale);
-	emit(ctx, "milter_wait_timeouts", lc.timed_out_waits);
-	if (rt == NULL)
-		return;
-	stripe_stats_get(rt->rt_stripe, &ss);
-	for (i = 0; i < STRIPE_OUT__COUNT; i++) {
-		snprintf(name, sizeof(name), "stripe_req_%s", stripe_outcome_name((enum stripe_outcome)i));
-		emit(ctx, name, ss.requests[i]);
-	}
-	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
-		mf_stats_bucket_name(i, name, sizeof(name));
-		emit(ctx, name, ss.latency_hist[i]);
-	}
-	emit(ctx, "stripe_lat_sum_ms", ss.latency_sum_ms);
-	emit(ctx, "stripe_lookups", ss.lookups);
 	mf_runtime_put(rt);
 }
 

@@ -2,9 +2,10 @@
  * mf_stats.h - the daemon's figures: Prometheus text, the log dump, the HTTP listener.
  *
  * Interface:
- *	mf_stats_render(buf)	every counter and gauge in Prometheus text format (lookups,
- *		cache levels, Stripe requests by outcome and latency histogram, Redis errors,
- *		in-flight lookups, build info).
+ *	mf_stats_render(buf)	every counter and gauge in Prometheus text format (messages
+ *		by result, lookup latency, cache levels, Stripe requests by outcome and latency
+ *		histogram, Redis errors, in-flight lookups, build info). The fleet statistics
+ *		published to Redis are mf_fleet.c's.
  *	mf_stats_health(buf)	200 when the milter can serve (body "ok" or "degraded: why"),
  *		503 with the reason when it cannot.
  *	mf_stats_log()		one log line of the main figures (SIGUSR2).
@@ -26,11 +27,6 @@ int mf_stats_render(struct sm_buf *out);
 int mf_stats_health(struct sm_buf *out);
 void mf_stats_log(void);
 int mf_stats_listen(const char *addr);
-/* cache_extra_fn: adds Stripe and lookup counters to the per-instance hash the cache
- * publishes to Redis, so `stripe-milterctl stats` can sum them over the fleet. */
-void mf_stats_publish_extra(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx);
-/* Names of the Stripe latency buckets in published hashes: "stripe_lat_le_<ms>" / "_inf". */
-void mf_stats_bucket_name(int i, char *buf, size_t len);
 void mf_stats_stop(void);
 
 #endif

@@ -61,7 +61,7 @@ static inline int tc_calls(struct tc_fill *f)
 	return __atomic_load_n(&f->calls, __ATOMIC_SEQ_CST);
 }
 
-/* Short settings every test starts from; no Redis, no publisher. */
+/* Short settings every test starts from; no Redis. */
 static inline void tc_config(struct cache_config *k, const char *prefix)
 {
 	memset(k, 0, sizeof(*k));
@@ -69,10 +69,8 @@ static inline void tc_config(struct cache_config *k, const char *prefix)
 	k->ttl_positive_s = 60;
 	k->ttl_negative_s = 30;
 	k->stale_grace_s = 60;
-	k->publish_interval_s = -1;
 	k->command_timeout_ms = 300;
 	k->connect_timeout_ms = 300;
-	k->instance = "test";
 }
 
 /* A lookup with a deadline ms from now. */

@@ -1,7 +1,7 @@
 /*
  * test_cache_redis.c - the cache against real redis-servers started here: TTLs per kind
  * (absolute, not refreshed by reads), sharing between instances, cross-process
- * single-flight, stale from Redis, purge and flush, publishing and the fleet view,
+ * single-flight, stale from Redis, purge and flush, the Redis pass-through,
  * keyspace sampling, exact counters, unix socket, SELECT, corrupt entries, a slow Redis
  * held to the command timeout, and AUTH (ACL user, password only, wrong password).
  *
@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <hiredis/hiredis.h>
 
 #include "tests/cache/tc.h"
 #include "tests/harness/th.h"
@@ -108,9 +110,7 @@ START_TEST(shared_between_instances_binary_safe)
 	struct cache *a, *b;
 
 	cfg_r(&k, "share");
-	k.instance = "a";
 	a = new_cache(&k);
-	k.instance = "b";
 	b = new_cache(&k);
 	ck_assert_int_eq(tc_get(a, "share:v1:k", &f, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
@@ -318,7 +318,15 @@ START_TEST(purge_and_flush)
 	}
 	/* not ours: another prefix that the unescaped glob "fl[1]*" would match */
 	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s", "fl1x:v1:product:z", "keep"), 0);
-	ck_assert_int_eq(cache_publish(c), 0);
+	/* the daemon's stats hash, written through the pass-through, is not an entry */
+	{
+		const char *argv[] = { "HSET", "fl[1]*:stats:test", "lookups", "1" };
+		size_t lens[] = { 4, 17, 7, 1 };
+		struct redisReply *r = cache_redis_argv(c, INT64_MAX, 4, argv, lens);
+
+		ck_assert_ptr_nonnull(r);
+		freeReplyObject(r);
+	}
 	ck_assert_int_eq(cache_flush(c, &deleted), 0);
 	ck_assert_int_eq((int)deleted, 1200);
 	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "fl1x:v1:product:z"), 1);
@@ -326,91 +334,6 @@ START_TEST(purge_and_flush)
 	ck_assert_int_eq(tc_get(c, "fl[1]*:v1:product:id5", NULL, 500, &v), -1);
 	cache_value_free(&v);
 	cache_free(c);
-}
-END_TEST
-
-static void extra_fields(void *arg, void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx)
-{
-	emit(ctx, "stripe_calls", *(uint64_t *)arg);
-}
-
-START_TEST(publish_and_fleet_totals)
-{
-	static const char *const names[CACHE_ERRCLASS_MAX + 1] = { "none", "timeout", "http5xx" };
-	struct cache_config k;
-	struct cache_counters n1, n2;
-	struct cache_fleet fl;
-	struct cache_value v;
-	struct tc_fill f = { .data = "x", .len = 1 }, bad = { .errclass = 2, .temporary = true };
-	struct cache *a, *b;
-	uint64_t ea = 7, eb = 5;
-	char out[64];
-	size_t i;
-
-	cfg_r(&k, "pub");
-	k.instance = "host-a:1";
-	a = new_cache(&k);
-	k.instance = "host-b:2";
-	b = new_cache(&k);
-	cache_set_errclass_names(a, names);
-	cache_set_publish_extra(a, extra_fields, &ea);
-	cache_set_publish_extra(b, extra_fields, &eb);
-	ck_assert_int_eq(tc_get(a, "pub:v1:1", &f, 1000, &v), 0);
-	cache_value_free(&v);
-	ck_assert_int_eq(tc_get(a, "pub:v1:1", &f, 1000, &v), 0);
-	cache_value_free(&v);
-	ck_assert_int_eq(tc_get(a, "pub:v1:2", &bad, 1000, &v), -1);
-	cache_value_free(&v);
-	ck_assert_int_eq(tc_get(b, "pub:v1:1", &f, 1000, &v), 0);
-	cache_value_free(&v);
-	ck_assert_int_eq(cache_publish(a), 0);
-	ck_assert_int_eq(cache_publish(b), 0);
-	cache_counters_get(a, &n1);
-	cache_counters_get(b, &n2);
-	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "HGET %s %s", "pub:stats:host-a:1", "lookups"), 0);
-	ck_assert_str_eq(out, "3");
-	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "HGET %s %s", "pub:stats:host-a:1",
-	    "fill_errors_timeout"), 0);
-	ck_assert_str_eq(out, "0");
-	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "HGET %s %s", "pub:stats:host-a:1",
-	    "fill_errors_http5xx"), 0);
-	ck_assert_str_eq(out, "1");
-	ck_assert_int_gt(rcmd_long(&R, "TTL %s", "pub:stats:host-a:1"), 0);
-	ck_assert_int_le(rcmd_long(&R, "TTL %s", "pub:stats:host-a:1"), 30);
-	ck_assert_int_eq(cache_fleet_read(a, &fl), 0);
-	ck_assert_int_eq((int)fl.ninstances, 2);
-	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "lookups"), (int)(n1.lookups + n2.lookups));
-	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "l2_hits"), 1);
-	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "stripe_calls"), 12);
-	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "fill_errors"), 1);
-	ck_assert_int_eq((int)cache_fleet_get(fl.totals, fl.ntotals, "ts"), 0);
-	for (i = 0; i < fl.ninstances; i++) {
-		ck_assert(strcmp(fl.instances[i].instance, "host-a:1") == 0 ||
-		    strcmp(fl.instances[i].instance, "host-b:2") == 0);
-		ck_assert(fl.instances[i].ts_ms > sm_wall_ms() - 60000);
-	}
-	cache_fleet_free(&fl);
-	cache_free(a);
-	cache_free(b);
-}
-END_TEST
-
-START_TEST(publisher_thread_publishes_and_stops_promptly)
-{
-	struct cache_config k;
-	struct cache *c;
-	int64_t t0;
-
-	cfg_r(&k, "pt");
-	k.publish_interval_s = 1;
-	k.instance = "auto";
-	c = new_cache(&k);
-	tc_sleep_ms(1300);
-	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "pt:stats:auto"), 1);
-	ck_assert_int_eq(rcmd_long(&R, "TTL %s", "pt:stats:auto") > 0, 1);
-	t0 = sm_now_ms();
-	cache_free(c);
-	ck_assert_int_lt((int)(sm_now_ms() - t0), 200);
 }
 END_TEST
 
@@ -431,7 +354,14 @@ START_TEST(keyspace_sample)
 		ck_assert_int_eq(cache_key_raw(c, "p", id, key, sizeof(key)), 0);
 		ck_assert_int_eq(cache_put(c, key, "0123456789", 10, CACHE_POSITIVE), 0);
 	}
-	ck_assert_int_eq(cache_publish(c), 0);	/* stats are not entries */
+	{
+		const char *argv[] = { "HSET", "ks:stats:x", "lookups", "1" };
+		size_t lens[] = { 4, 10, 7, 1 };
+		struct redisReply *r = cache_redis_argv(c, INT64_MAX, 4, argv, lens);
+
+		ck_assert_ptr_nonnull(r);	/* stats are not entries */
+		freeReplyObject(r);
+	}
 	ck_assert_int_eq(cache_keyspace(c, 100000, 10, sm_now_ms() + 2000, &ks), 0);
 	ck_assert(ks.complete);
 	ck_assert_int_eq((int)ks.keys, 50);
@@ -452,9 +382,7 @@ START_TEST(counters_match_with_redis)
 	struct cache *a, *b;
 
 	cfg_r(&k, "ctr");
-	k.instance = "a";
 	a = new_cache(&k);
-	k.instance = "b";
 	b = new_cache(&k);
 	ck_assert_int_eq(tc_get(a, "ctr:v1:k", &f, 1000, &v), 0);	/* miss, fill */
 	cache_value_free(&v);
@@ -735,8 +663,6 @@ int main(void)
 	tcase_add_test(tc, lock_of_another_holder_not_released);
 	tcase_add_test(tc, stale_from_redis_until_grace_ends);
 	tcase_add_test(tc, purge_and_flush);
-	tcase_add_test(tc, publish_and_fleet_totals);
-	tcase_add_test(tc, publisher_thread_publishes_and_stops_promptly);
 	tcase_add_test(tc, keyspace_sample);
 	tcase_add_test(tc, counters_match_with_redis);
 	tcase_add_test(tc, unix_socket);

@@ -9,3 +9,5 @@ TESTS += tests/e2e/test_sendmail.py
 EXTRA_DIST += tests/e2e/test_sendmail.py
 TESTS += tests/e2e/test_libmilter_log.py
 EXTRA_DIST += tests/e2e/test_libmilter_log.py
+TESTS += tests/e2e/test_stats.py
+EXTRA_DIST += tests/e2e/test_stats.py
