@@ -143,6 +143,13 @@ static void mf_render_cache(struct sm_buf *b, struct cache *c)
 	mf_gauge(b, "stripe_milter_redis_up", "1 when the last Redis command succeeded.", cache_redis_ok(c));
 }
 
+/* Whether this instance is configured with a Redis (alerts on redis_up need it). */
+static void mf_render_redis_conf(struct sm_buf *b, const struct mf_conf *c)
+{
+	mf_gauge(b, "stripe_milter_redis_configured", "1 when a Redis (host, socket or sentinels) is configured.",
+	    c->redis_host || c->redis_socket || c->redis_sentinels);
+}
+
 static void mf_render_stripe(struct sm_buf *b, struct stripe_client *sc)
 {
 	struct stripe_stats ss;
@@ -187,6 +194,7 @@ int mf_stats_render(struct sm_buf *b)
 	mf_render_results(b);
 	if (rt) {
 		mf_render_cache(b, rt->rt_cache);
+		mf_render_redis_conf(b, rt->rt_conf);
 		mf_render_stripe(b, rt->rt_stripe);
 	}
 	mf_runtime_put(rt);
