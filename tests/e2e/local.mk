@@ -11,3 +11,5 @@ TESTS += tests/e2e/test_libmilter_log.py
 EXTRA_DIST += tests/e2e/test_libmilter_log.py
 TESTS += tests/e2e/test_stats.py
 EXTRA_DIST += tests/e2e/test_stats.py
+TESTS += tests/e2e/test_dashboard.py
+EXTRA_DIST += tests/e2e/test_dashboard.py
