@@ -34,6 +34,32 @@ static void th_msleep(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* The real monotonic clock, never the test clock (tests/harness/th_clock.c replaces
+ * sm_now_ms() in some tests): the harness's own deadlines must not jump with it. */
+int64_t th_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool th_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+	int64_t deadline = th_now_ms() + timeout_ms;
+	int step = 1;
+
+	for (;;) {
+		if (cond(arg))
+			return true;
+		if (th_now_ms() >= deadline)
+			return cond(arg);
+		th_msleep(step);
+		if (step < 20)
+			step *= 2;
+	}
+}
+
 int th_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
@@ -248,7 +274,7 @@ static int th_free_port(void)
 
 int th_wait_port(int port, int ms)
 {
-	int64_t deadline = sm_now_ms() + ms;
+	int64_t deadline = th_now_ms() + ms;
 
 	do {
 		struct sockaddr_in sa;
@@ -263,7 +289,7 @@ int th_wait_port(int port, int ms)
 		if (rc == 0)
 			return 0;
 		th_msleep(20);
-	} while (sm_now_ms() < deadline);
+	} while (th_now_ms() < deadline);
 	return -1;
 }
 
@@ -362,7 +388,7 @@ out:
 
 static int th_read_port_file(const char *path, int ms)
 {
-	int64_t deadline = sm_now_ms() + ms;
+	int64_t deadline = th_now_ms() + ms;
 
 	do {
 		FILE *f = fopen(path, "r");
@@ -380,7 +406,7 @@ static int th_read_port_file(const char *path, int ms)
 			fclose(f);
 		}
 		th_msleep(20);
-	} while (sm_now_ms() < deadline);
+	} while (th_now_ms() < deadline);
 	return -1;
 }
 
@@ -523,6 +549,18 @@ out:
 	return n;
 }
 
+long th_standin_max_in_flight(struct th_standin *s)
+{
+	char *resp = NULL, *p;
+	long n = -1;
+
+	if (th_standin_call(s, "GET", "/_standin/requests?endpoint=none", NULL, &resp) == 200 && resp &&
+	    (p = strstr(resp, "\"max_in_flight\":")) != NULL)
+		n = strtol(p + 16, NULL, 10);
+	free(resp);
+	return n;
+}
+
 int th_prism_start(struct th_prism *p, char *why, size_t whylen)
 {
 	char prism[1024], spec[1024], port[16];
@@ -566,8 +604,8 @@ int th_prism_start(struct th_prism *p, char *why, size_t whylen)
 	argv[7] = NULL;
 	p->pid = th_spawn(argv, p->log);
 	snprintf(p->base_url, sizeof(p->base_url), "http://127.0.0.1:%d", p->port);
-	deadline = sm_now_ms() + 60000;
-	while (p->pid > 0 && sm_now_ms() < deadline) {
+	deadline = th_now_ms() + 60000;
+	while (p->pid > 0 && th_now_ms() < deadline) {
 		struct th_standin probe;
 		char *resp = NULL;
 		int status;

@@ -12,8 +12,11 @@
  *	th_redis_start/stop	a private redis-server (TCP port and unix socket); -1 when
  *				redis-server is not installed (the caller skips).
  *	th_standin_start/stop	tests/standin/stripe_standin.py; th_standin_put() scripts it,
- *				th_standin_count() reads how many requests an endpoint served.
+ *				th_standin_count() reads how many requests an endpoint served,
+ *				th_standin_max_in_flight() the most it had in flight at once.
  *	th_prism_start/stop	Prism on the strict spec; -1 when Prism or the spec is absent.
+ *	th_wait_until(cond, arg, ms)	waits for a condition with a deadline (no sleeps as
+ *				synchronisation in tests: wait for the state itself).
  *	th_stripe_data()	path of tests/data/stripe (Stripe's reference data; $STRIPE_DATA_DIR
  *				overrides), or NULL when absent.
  *
@@ -27,12 +30,18 @@
 #define TH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <check.h>
 
 int th_run(Suite *s);
 void th_skip_all(const char *why) __attribute__((noreturn));
 bool th_ci(void);			/* $CI is true, 1 or yes */
+/* Polls cond(arg) (every 1-20 ms) until it is true or timeout_ms pass on the real monotonic
+ * clock; returns its last value. How tests wait for a state: give a generous timeout, it only
+ * bounds a failing run. */
+bool th_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
+int64_t th_now_ms(void);		/* real monotonic ms (not the test clock) */
 bool th_ci_skip_allowed(const char *why);	/* .ci/allowed-skips lists this program + why */
 /* A new private temp folder (mkdtemp under $TMPDIR or /tmp), removed by th_rmdir. */
 int th_tmpdir(char *out, size_t len);
@@ -80,6 +89,8 @@ int th_standin_faults(struct th_standin *s, const char *json);	/* PUT /_standin/
 void th_standin_reset_counts(struct th_standin *s);
 /* Requests an endpoint served since the last reset ("*" = all); -1 on error. */
 long th_standin_count(struct th_standin *s, const char *endpoint);
+/* The most Stripe requests the stand-in had in flight at once since the last reset; -1 on error. */
+long th_standin_max_in_flight(struct th_standin *s);
 
 struct th_prism {
 	pid_t pid;

@@ -15,6 +15,8 @@ What it has:
   TAP goes to stdout; nothing else must (diagnostics are `# ` lines).
 * Paths: `srcdir()`, `builddir()`, `stripe_data()` (tests/data/stripe, Stripe's reference data,
   or $STRIPE_DATA_DIR; None when absent).
+* Waiting: `wait_for(cond, timeout)` polls a condition with a deadline (tests wait for a state,
+  never sleep for one).
 * Processes: `free_port()`, `tempdir()` (removed at exit unless $TH_KEEP is set), `spawn()`
   (child gets PR_SET_PDEATHSIG=SIGKILL so it dies with the test, and its own process group),
   `stop()` (SIGTERM, then SIGKILL after a grace period; by PID or process group).
@@ -41,7 +43,7 @@ import time
 import traceback
 
 __all__ = ["TAP", "Unavailable", "ci", "ci_skip_allowed", "srcdir", "builddir", "stripe_data",
-           "free_port", "tempdir",
+           "wait_for", "free_port", "tempdir",
            "spawn", "stop", "wait_port", "http_call", "Redis", "Standin", "Prism"]
 
 
@@ -214,6 +216,24 @@ def stripe_data():
     """The Stripe reference data folder (tests/data/stripe, or $STRIPE_DATA_DIR), or None."""
     d = os.environ.get("STRIPE_DATA_DIR") or os.path.join(srcdir(), "tests", "data", "stripe")
     return d if os.path.isdir(d) else None
+
+
+def wait_for(cond, timeout=20.0, what=None):
+    """Poll cond() (every 10-50 ms) until it returns a true value or `timeout` seconds pass;
+    returns its last value. How tests wait for a state (a counter, a log line, a process gone)
+    instead of sleeping: the timeout is generous, it only bounds a failing run. With `what`,
+    a timeout raises AssertionError naming it."""
+    end = time.monotonic() + timeout
+    step = 0.01
+    while True:
+        v = cond()
+        if v or time.monotonic() >= end:
+            break
+        time.sleep(step)
+        step = min(step * 2, 0.05)
+    if not v and what:
+        raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+    return v
 
 
 def free_port():

@@ -563,7 +563,8 @@ PERMISSIONS = {
 SUB_STATUSES = ["active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
                 "trialing", "paused"]
 
-RULE_FIELDS = {"status", "should_retry", "latency_ms", "hang", "hang_s", "reset", "malformed",
+RULE_FIELDS = {"status", "should_retry", "latency_ms", "gather", "gather_ms", "hang", "hang_s",
+               "reset", "malformed",
                "partial", "huge_mb", "body", "content_type", "headers", "permission", "times",
                "after", "type", "code", "message", "param"}
 
@@ -1012,13 +1013,18 @@ def route(path):
 
 class Standin:
     def __init__(self, logfile=None):
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.state = State()
         self.faults = {}        # endpoint -> [rule dict with "_seen"]
         self.total = 0
         self.by_endpoint = {}
         self.by_status = {}
         self.log = []
+        self.in_flight = 0      # Stripe requests being answered now (admin calls not counted),
+        self.max_in_flight = 0  # the most at once; both count requests since the last reset
+        self.flight_gen = 0     # bumped by a reset: older requests no longer count
+        self.gatherers = []     # [most in flight seen while waiting] of requests in gather
+        self.cond = threading.Condition(self.lock)  # notified when in_flight changes
         self.rate_window = []
         self.stop = threading.Event()
         self.logfile = open(logfile, "a", buffering=1) if logfile else None
@@ -1358,13 +1364,21 @@ class Standin:
 
     # -- counters --
     def count(self, entry):
+        """Counts a Stripe request as it arrives (and as in flight); returns the in-flight
+        generation it belongs to (see leave_flight)."""
         with self.lock:
             self.total += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            for g in self.gatherers:
+                g[0] = max(g[0], self.in_flight)
+            self.cond.notify_all()
             ep = entry["endpoint"]
             self.by_endpoint[ep] = self.by_endpoint.get(ep, 0) + 1
             self.log.append(entry)
             if len(self.log) > LOG_MAX:
                 del self.log[:len(self.log) - LOG_MAX]
+            return self.flight_gen
 
     def requests_report(self, query):
         params = urllib.parse.parse_qs(query)
@@ -1375,7 +1389,25 @@ class Standin:
             if "endpoint" in params:
                 log = [e for e in log if e["endpoint"] in params["endpoint"]]
             return {"total": self.total, "by_endpoint": by, "by_status": dict(self.by_status),
+                    "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
                     "log": copy.deepcopy(log)}
+
+    def gather(self, n, seconds):
+        """Wait until n Stripe requests (this one included) are in flight at once, at most
+        `seconds` (or until stop); True when they were."""
+        end = time.time() + seconds
+        with self.cond:
+            seen = [self.in_flight]     # raised by count() while this request waits
+            self.gatherers.append(seen)
+            try:
+                while seen[0] < n and not self.stop.is_set():
+                    left = end - time.time()
+                    if left <= 0:
+                        break
+                    self.cond.wait(min(left, 0.2))
+                return seen[0] >= n
+            finally:
+                self.gatherers.remove(seen)
 
 
 def huge_body(size, url, item):
@@ -1424,6 +1456,22 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     # -- output helpers --
+    def leave_flight(self):
+        """This Stripe request stops counting as in flight: just before its response starts
+        (send_response), or when it ends without one. Counting it out before the client can see
+        the answer makes max_in_flight a lower bound of what the client really had in flight:
+        a client that waits for each answer before the next request never shows 2."""
+        if getattr(self, "in_flight", False):
+            self.in_flight = False
+            with self.S.cond:
+                if self.flight_gen == self.S.flight_gen:    # else counted before a reset
+                    self.S.in_flight -= 1
+                    self.S.cond.notify_all()
+
+    def send_response(self, code, message=None):
+        self.leave_flight()
+        super().send_response(code, message)
+
     def send_bytes(self, status, body, ctype="application/json", headers=None, rid=None):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -1512,6 +1560,9 @@ class Handler(BaseHTTPRequestHandler):
                 S.by_endpoint = {}
                 S.by_status = {}
                 S.log = []
+                S.flight_gen += 1
+                S.in_flight = 0
+                S.max_in_flight = 0
             return self.admin_json(200, {"ok": True})
         return self.admin_json(404, {"error": "no such admin call: %s %s" % (m, path)})
 
@@ -1529,7 +1580,8 @@ class Handler(BaseHTTPRequestHandler):
                  "query": query, "params": params, "endpoint": endpoint,
                  "headers": {k: v for k, v in self.headers.items()}, "status": None,
                  "fault": None}
-        S.count(entry)
+        self.flight_gen = S.count(entry)
+        self.in_flight = True
         with S.lock:
             rule = S.pick_fault(endpoint)
             rule = dict(rule) if rule else None
@@ -1539,6 +1591,7 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             status = status or 0
         finally:
+            self.leave_flight()
             with S.lock:
                 entry["status"] = status
                 entry["ms"] = int((time.time() - t0) * 1000)
@@ -1653,8 +1706,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_bytes(st, self.dumps(body), headers=hdrs)
             return st
         kinds = [k for k in ("hang", "reset", "partial", "malformed", "huge_mb", "body",
-                             "permission", "status", "latency_ms") if rule.get(k)]
+                             "permission", "status", "latency_ms", "gather") if rule.get(k)]
         entry["fault"] = ",".join(kinds) or "none"
+        if rule.get("gather"):
+            if not self.S.gather(int(rule["gather"]), float(rule.get("gather_ms") or 30000) / 1000.0):
+                entry["fault"] += ",gather-timeout"
         if rule.get("latency_ms"):
             self.wait(float(rule["latency_ms"]) / 1000.0)
         if rule.get("hang"):
