@@ -1,4 +1,4 @@
-# milter/local.mk - the daemon (stripe-milter) and its ops tool (stripe-milterctl).
+# milter/local.mk - the daemon (stripe-milter); its ops tool is in ctl/.
 noinst_LIBRARIES += milter/libmf.a
 milter_libmf_a_CFLAGS = $(AM_CFLAGS) $(MILTER_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) $(HIREDIS_CFLAGS)
 milter_libmf_a_SOURCES = milter/mf_conf.c milter/mf_conf.h milter/mf_runtime.c milter/mf_runtime.h \
@@ -12,7 +12,3 @@ milter_stripe_milter_LDADD = milter/libmf.a mail/libmail.a stripe/libstripe.a ca
 	$(MILTER_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 include $(srcdir)/milter/units.mk
 
-bin_PROGRAMS += milter/stripe-milterctl
-milter_stripe_milterctl_CFLAGS = $(milter_libmf_a_CFLAGS)
-milter_stripe_milterctl_SOURCES = milter/ctl_main.c milter/ctl_cmds.c milter/ctl_stats.c milter/ctl.h
-milter_stripe_milterctl_LDADD = $(milter_stripe_milter_LDADD)

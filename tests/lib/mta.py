@@ -55,7 +55,8 @@ def assert_clean(t):
 
 
 def binary(name):
-    p = os.path.join(smtest.builddir(), "milter", name)
+    folder = "ctl" if name == "stripe-milterctl" else "milter"
+    p = os.path.join(smtest.builddir(), folder, name)
     if not os.access(p, os.X_OK):
         raise smtest.Unavailable("%s is not built (run make)" % p)
     return p

@@ -14,13 +14,13 @@
 #include <time.h>
 
 #include "common/sm_util.h"
-#include "milter/ctl.h"
+#include "ctl/ctl.h"
 #include "milter/mf_hdr.h"
 #include "milter/mf_lookup.h"
 
-#define MF_CTL_TIMEOUT_MS 15000
+#define CTL_TIMEOUT_MS 15000
 
-static const char *mf_ctl_arg(struct mf_ctl *c, int i)
+static const char *ctl_arg(struct ctl *c, int i)
 {
 	int j, n = 0;
 
@@ -33,7 +33,7 @@ static const char *mf_ctl_arg(struct mf_ctl *c, int i)
 	return NULL;
 }
 
-static bool mf_ctl_flag(struct mf_ctl *c, const char *flag)
+static bool ctl_flag(struct ctl *c, const char *flag)
 {
 	int j;
 
@@ -43,7 +43,7 @@ static bool mf_ctl_flag(struct mf_ctl *c, const char *flag)
 	return false;
 }
 
-static void mf_ctl_time(int64_t ms, char *buf, size_t len)
+static void ctl_time(int64_t ms, char *buf, size_t len)
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
@@ -57,20 +57,20 @@ static void mf_ctl_time(int64_t ms, char *buf, size_t len)
 }
 
 /* Where a lookup's data came from: "stripe" for a fill, else the cache level. */
-static const char *mf_ctl_source(const struct mf_lookup_result *r, bool no_cache)
+static const char *ctl_source(const struct mf_lookup_result *r, bool no_cache)
 {
 	return no_cache || r->lr_source == CACHE_SRC_FILL ? "stripe" : cache_source_name(r->lr_source);
 }
 
 /* A direct Stripe lookup shaped like a cached one. */
-static void mf_ctl_lookup_direct(struct mf_runtime *rt, const char *addr, struct mf_lookup_result *r)
+static void ctl_lookup_direct(struct mf_runtime *rt, const char *addr, struct mf_lookup_result *r)
 {
 	struct stripe_result sr;
 	enum stripe_errclass e;
 	int64_t t0 = sm_now_ms();
 
 	memset(r, 0, sizeof(*r));
-	e = stripe_lookup(rt->rt_stripe, addr, sm_now_ms() + MF_CTL_TIMEOUT_MS, &r->lr_summary, &sr);
+	e = stripe_lookup(rt->rt_stripe, addr, sm_now_ms() + CTL_TIMEOUT_MS, &r->lr_summary, &sr);
 	r->lr_source = CACHE_SRC_FILL;
 	r->lr_fetched_at_ms = sm_wall_ms();
 	r->lr_latency_ms = sm_now_ms() - t0;
@@ -84,14 +84,14 @@ static void mf_ctl_lookup_direct(struct mf_runtime *rt, const char *addr, struct
 	}
 }
 
-static int mf_ctl_lookup_print(struct mf_ctl *c, const char *addr, const struct mf_lookup_result *r,
+static int ctl_lookup_print(struct ctl *c, const char *addr, const struct mf_lookup_result *r,
     bool no_cache, const struct mf_hdr_list *hl)
 {
 	const struct stripe_summary *s = &r->lr_summary;
 	char when[32];
 	int i;
 
-	mf_ctl_time(r->lr_fetched_at_ms, when, sizeof(when));
+	ctl_time(r->lr_fetched_at_ms, when, sizeof(when));
 	if (c->json) {
 		json_t *o = json_object(), *hs = json_array(), *sum = NULL;
 		char *enc = NULL, *out;
@@ -105,7 +105,7 @@ static int mf_ctl_lookup_print(struct mf_ctl *c, const char *addr, const struct 
 		json_object_set_new(o, "address", json_string(addr));
 		json_object_set_new(o, "result", json_string(r->lr_state == MF_LK_FOUND ? "found" :
 		    r->lr_state == MF_LK_NOT_FOUND ? "not-found" : "error"));
-		json_object_set_new(o, "source", json_string(mf_ctl_source(r, no_cache)));
+		json_object_set_new(o, "source", json_string(ctl_source(r, no_cache)));
 		json_object_set_new(o, "fetched_at", json_string(when));
 		json_object_set_new(o, "stale", json_boolean(r->lr_stale));
 		if (r->lr_error)
@@ -119,7 +119,7 @@ static int mf_ctl_lookup_print(struct mf_ctl *c, const char *addr, const struct 
 		free(out);
 		json_decref(o);
 	} else {
-		printf("address:     %s\nsource:      %s%s\nfetched at:  %s\n", addr, mf_ctl_source(r, no_cache),
+		printf("address:     %s\nsource:      %s%s\nfetched at:  %s\n", addr, ctl_source(r, no_cache),
 		    r->lr_stale ? " (stale: Stripe failed, cached data within its grace period)" : "", when);
 		if (r->lr_state == MF_LK_ERROR)
 			printf("error:       %s%s%s%s%s\n", r->lr_error ? r->lr_error : "internal",
@@ -134,31 +134,31 @@ static int mf_ctl_lookup_print(struct mf_ctl *c, const char *addr, const struct 
 		for (i = 0; i < hl->n; i++)
 			printf("  %s: %s\n", hl->h[i].name, hl->h[i].value);
 	}
-	return r->lr_state == MF_LK_ERROR ? MF_CTL_PROBLEM : MF_CTL_OK;
+	return r->lr_state == MF_LK_ERROR ? CTL_PROBLEM : CTL_OK;
 }
 
-int mf_ctl_lookup(struct mf_ctl *c)
+int ctl_lookup(struct ctl *c)
 {
-	const char *addr = mf_ctl_arg(c, 0);
-	bool no_cache = mf_ctl_flag(c, "--no-cache");
+	const char *addr = ctl_arg(c, 0);
+	bool no_cache = ctl_flag(c, "--no-cache");
 	struct mf_lookup_result *r;
 	const struct stripe_summary *sum;
 	struct mf_lookup_info li;
 	struct mf_hdr_list *hl;
-	int rc = MF_CTL_PROBLEM;
+	int rc = CTL_PROBLEM;
 
 	if (addr == NULL || strchr(addr, '@') == NULL) {
 		fprintf(stderr, "usage: stripe-milterctl lookup ADDRESS [--no-cache]\n");
-		return MF_CTL_USAGE;
+		return CTL_USAGE;
 	}
 	r = calloc(1, sizeof(*r));
 	hl = calloc(1, sizeof(*hl));
 	if (r == NULL || hl == NULL)
 		goto out;
 	if (no_cache)
-		mf_ctl_lookup_direct(c->rt, addr, r);
+		ctl_lookup_direct(c->rt, addr, r);
 	else
-		mf_lookup_sync(c->rt, addr, sm_now_ms() + MF_CTL_TIMEOUT_MS, r);
+		mf_lookup_sync(c->rt, addr, sm_now_ms() + CTL_TIMEOUT_MS, r);
 	memset(&li, 0, sizeof(li));
 	li.livemode = c->rt->rt_livemode;
 	sum = mf_lookup_info_fill(r, &li);
@@ -166,56 +166,56 @@ int mf_ctl_lookup(struct mf_ctl *c)
 		li.cache = "miss";
 	if (mf_hdr_render(&c->rt->rt_hdr, &li, sum, hl) < 0)
 		goto out;
-	rc = mf_ctl_lookup_print(c, addr, r, no_cache, hl);
+	rc = ctl_lookup_print(c, addr, r, no_cache, hl);
 out:
 	free(r);
 	free(hl);
 	return rc;
 }
 
-int mf_ctl_purge(struct mf_ctl *c)
+int ctl_purge(struct ctl *c)
 {
-	const char *addr = mf_ctl_arg(c, 0);
+	const char *addr = ctl_arg(c, 0);
 	char key[CACHE_KEY_MAX];
 
 	if (addr == NULL) {
 		fprintf(stderr, "usage: stripe-milterctl purge ADDRESS\n");
-		return MF_CTL_USAGE;
+		return CTL_USAGE;
 	}
 	if (cache_key(c->rt->rt_cache, c->rt->rt_mode, c->rt->rt_account, addr, key, sizeof(key)) != 0 ||
 	    cache_purge(c->rt->rt_cache, key) != 0) {
 		fprintf(stderr, "stripe-milterctl: purge of %s failed (Redis unreachable?)\n", addr);
-		return MF_CTL_PROBLEM;
+		return CTL_PROBLEM;
 	}
 	if (c->json)
 		printf("{\"purged\": true, \"key\": \"%s\"}\n", key);
 	else
 		printf("purged %s (key %s); instances drop their in-process copy within CacheL1TTL\n", addr, key);
-	return MF_CTL_OK;
+	return CTL_OK;
 }
 
-int mf_ctl_flush(struct mf_ctl *c)
+int ctl_flush(struct ctl *c)
 {
 	long deleted = 0;
 
-	if (!mf_ctl_flag(c, "--yes")) {
+	if (!ctl_flag(c, "--yes")) {
 		fprintf(stderr, "stripe-milterctl: flush deletes every cache entry under prefix '%s'; "
 		    "say --yes to do it\n", c->rt->rt_conf->cache_prefix);
-		return MF_CTL_USAGE;
+		return CTL_USAGE;
 	}
 	if (cache_flush(c->rt->rt_cache, &deleted) != 0) {
 		fprintf(stderr, "stripe-milterctl: flush failed (Redis unreachable?)\n");
-		return MF_CTL_PROBLEM;
+		return CTL_PROBLEM;
 	}
 	if (c->json)
 		printf("{\"deleted\": %ld}\n", deleted);
 	else
 		printf("deleted %ld keys under %s\n", deleted, c->rt->rt_conf->cache_prefix);
-	return MF_CTL_OK;
+	return CTL_OK;
 }
 
 /* Which configured header groups a permission feeds; NULL when none is configured. */
-static const char *mf_ctl_feeds(unsigned part, unsigned groups)
+static const char *ctl_feeds(unsigned part, unsigned groups)
 {
 	switch (part) {
 	case STRIPE_PART_CUSTOMER: return "X-Stripe-Lookup, -Customer-Id, -Customer, -Metadata";
@@ -227,7 +227,7 @@ static const char *mf_ctl_feeds(unsigned part, unsigned groups)
 	}
 }
 
-int mf_ctl_check_key(struct mf_ctl *c)
+int ctl_check_key(struct ctl *c)
 {
 	struct stripe_perm perms[STRIPE_PERMS];
 	struct stripe_result res;
@@ -237,16 +237,16 @@ int mf_ctl_check_key(struct mf_ctl *c)
 	struct stripe_result ares;
 	char account[STRIPE_ID_MAX + 64];
 
-	if (stripe_account_id(c->rt->rt_stripe, sm_now_ms() + MF_CTL_TIMEOUT_MS, account, sizeof(account), &ares) != 0)
+	if (stripe_account_id(c->rt->rt_stripe, sm_now_ms() + CTL_TIMEOUT_MS, account, sizeof(account), &ares) != 0)
 		snprintf(account, sizeof(account), "unknown (%s)", ares.err == STRIPE_E_PERMISSION ?
 		    "the key may not read the account; not needed" : stripe_errclass_name(ares.err));
-	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + MF_CTL_TIMEOUT_MS, perms, &res);
+	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + CTL_TIMEOUT_MS, perms, &res);
 	if (!c->json)
 		printf("key %s (%s mode), account %s%s\n\n%-14s %-22s %-20s %-8s %s\n", c->rt->rt_key_masked,
 		    c->rt->rt_mode, account, c->rt->rt_conf->stripe_account ? " (Connect, StripeAccount)" : "",
 		    "resource", "permission", "dashboard", "status", "feeds");
 	for (i = 0; i < STRIPE_PERMS; i++) {
-		const char *feeds = mf_ctl_feeds(perms[i].part, c->rt->rt_hdr.groups);
+		const char *feeds = ctl_feeds(perms[i].part, c->rt->rt_hdr.groups);
 		const char *status = feeds == NULL ? "unused" : perms[i].err != STRIPE_OK ? "error" :
 		    perms[i].granted ? "granted" : "MISSING";
 
@@ -275,7 +275,7 @@ int mf_ctl_check_key(struct mf_ctl *c)
 		json_decref(arr);
 		printf("\n");
 		for (i = 0; i < STRIPE_PERMS; i++)
-			if (mf_ctl_feeds(perms[i].part, c->rt->rt_hdr.groups) && perms[i].err == STRIPE_OK &&
+			if (ctl_feeds(perms[i].part, c->rt->rt_hdr.groups) && perms[i].err == STRIPE_OK &&
 			    !perms[i].granted)
 				printf("fix: edit the restricted key and grant %s (%s)\n", perms[i].dashboard,
 				    perms[i].permission);
@@ -285,10 +285,10 @@ int mf_ctl_check_key(struct mf_ctl *c)
 		if (!missing && !failed)
 			printf("every permission the configured headers need is granted\n");
 	}
-	return missing || failed ? MF_CTL_PROBLEM : MF_CTL_OK;
+	return missing || failed ? CTL_PROBLEM : CTL_OK;
 }
 
-int mf_ctl_check_config(struct mf_ctl *c)
+int ctl_check_config(struct ctl *c)
 {
 	const struct mf_conf *conf = c->rt->rt_conf;
 	struct stripe_perm perms[STRIPE_PERMS];
@@ -305,7 +305,7 @@ int mf_ctl_check_config(struct mf_ctl *c)
 		cache_value_free(&v);
 		redis_ok = cache_redis_ok(c->rt->rt_cache);
 	}
-	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + MF_CTL_TIMEOUT_MS, perms, &res);
+	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + CTL_TIMEOUT_MS, perms, &res);
 	stripe_ok = perms[0].err == STRIPE_OK && perms[0].granted;
 	if (c->json) {
 		printf("{\"config\": \"%s\", \"config_ok\": true, \"redis\": \"%s\", \"stripe\": \"%s\"}\n",
@@ -321,5 +321,5 @@ int mf_ctl_check_config(struct mf_ctl *c)
 			printf("stripe:  FAILED: %s%s%s\n", perms[0].err != STRIPE_OK ? stripe_errclass_name(perms[0].err) :
 			    "key lacks Customers: Read", res.message[0] ? ": " : "", res.message);
 	}
-	return redis_ok && stripe_ok ? MF_CTL_OK : MF_CTL_PROBLEM;
+	return redis_ok && stripe_ok ? CTL_OK : CTL_PROBLEM;
 }

@@ -24,7 +24,7 @@
 #include <time.h>
 
 #include "common/sm_util.h"
-#include "milter/ctl.h"
+#include "ctl/ctl.h"
 #include "milter/mf_fleet.h"
 #include "milter/mf_results.h"
 
@@ -46,7 +46,7 @@ static uint64_t Vf(view_t *in, const char *prefix, const char *word)
 }
 
 /* Sums the fields of the instances in the totals (live and stopped) into t. */
-static int mf_ctl_sum(const struct mf_fleet *f, int64_t now, struct mf_fleet_instance *t, int counts[3])
+static int ctl_sum(const struct mf_fleet *f, int64_t now, struct mf_fleet_instance *t, int counts[3])
 {
 	size_t i, k, j;
 
@@ -81,7 +81,7 @@ static int mf_ctl_sum(const struct mf_fleet *f, int64_t now, struct mf_fleet_ins
 }
 
 /* Upper bound (ms) of the bucket holding quantile q; -1 no data, 0 = above the last bound. */
-static long long mf_ctl_quantile(view_t *in, const char *prefix, double q)
+static long long ctl_quantile(view_t *in, const char *prefix, double q)
 {
 	uint64_t b[STRIPE_LATENCY_BUCKETS], total = 0, cum = 0;
 	char name[64];
@@ -101,7 +101,7 @@ static long long mf_ctl_quantile(view_t *in, const char *prefix, double q)
 	return 0;
 }
 
-static void mf_ctl_pct(char *buf, size_t len, long long ms)
+static void ctl_pct(char *buf, size_t len, long long ms)
 {
 	if (ms < 0)
 		snprintf(buf, len, "-");
@@ -111,23 +111,23 @@ static void mf_ctl_pct(char *buf, size_t len, long long ms)
 		snprintf(buf, len, "<= %lld ms", ms);
 }
 
-static void mf_ctl_pcts(char *buf, size_t len, view_t *in, const char *prefix)
+static void ctl_pcts(char *buf, size_t len, view_t *in, const char *prefix)
 {
 	char a[32], b[32], c[32];
 
-	mf_ctl_pct(a, sizeof(a), mf_ctl_quantile(in, prefix, 0.50));
-	mf_ctl_pct(b, sizeof(b), mf_ctl_quantile(in, prefix, 0.95));
-	mf_ctl_pct(c, sizeof(c), mf_ctl_quantile(in, prefix, 0.99));
+	ctl_pct(a, sizeof(a), ctl_quantile(in, prefix, 0.50));
+	ctl_pct(b, sizeof(b), ctl_quantile(in, prefix, 0.95));
+	ctl_pct(c, sizeof(c), ctl_quantile(in, prefix, 0.99));
 	snprintf(buf, len, "p50 %s, p95 %s, p99 %s", a, b, c);
 }
 
 /* ---- the groups, computed once for text and JSON ------------------------------------ */
 
-struct mf_ctl_msgs {
+struct ctl_msgs {
 	uint64_t found, not_found, guest, error, skipped, total;
 };
 
-static void mf_ctl_msgs(view_t *in, struct mf_ctl_msgs *m)
+static void ctl_msgs(view_t *in, struct ctl_msgs *m)
 {
 	int i;
 
@@ -142,7 +142,7 @@ static void mf_ctl_msgs(view_t *in, struct mf_ctl_msgs *m)
 	m->total = m->found + m->not_found + m->guest + m->error + m->skipped;
 }
 
-static uint64_t mf_ctl_requests(view_t *in)
+static uint64_t ctl_requests(view_t *in)
 {
 	uint64_t n = 0;
 	int i;
@@ -152,7 +152,7 @@ static uint64_t mf_ctl_requests(view_t *in)
 	return n;
 }
 
-static double mf_ctl_ratio(uint64_t a, uint64_t b)
+static double ctl_ratio(uint64_t a, uint64_t b)
 {
 	return b ? (double)a / (double)b : 0.0;
 }
@@ -164,24 +164,24 @@ static uint64_t mf_sub(uint64_t a, uint64_t b)
 
 /* ---- JSON ------------------------------------------------------------------------------ */
 
-static json_t *mf_ctl_jlat(view_t *in, const char *prefix)
+static json_t *ctl_jlat(view_t *in, const char *prefix)
 {
-	return json_pack("{s:I,s:I,s:I}", "p50_le_ms", (json_int_t)mf_ctl_quantile(in, prefix, 0.50),
-	    "p95_le_ms", (json_int_t)mf_ctl_quantile(in, prefix, 0.95),
-	    "p99_le_ms", (json_int_t)mf_ctl_quantile(in, prefix, 0.99));
+	return json_pack("{s:I,s:I,s:I}", "p50_le_ms", (json_int_t)ctl_quantile(in, prefix, 0.50),
+	    "p95_le_ms", (json_int_t)ctl_quantile(in, prefix, 0.95),
+	    "p99_le_ms", (json_int_t)ctl_quantile(in, prefix, 0.99));
 }
 
 #define JI(v) json_integer((json_int_t)(v))
 
-static json_t *mf_ctl_jgroups(view_t *in)
+static json_t *ctl_jgroups(view_t *in)
 {
 	json_t *o = json_object(), *m, *byc = json_object(), *byr = json_object(), *perm = json_object();
 	json_t *c, *fe = json_object(), *s, *out = json_object();
-	struct mf_ctl_msgs mm;
+	struct ctl_msgs mm;
 	uint64_t fe_total = 0;
 	int i;
 
-	mf_ctl_msgs(in, &mm);
+	ctl_msgs(in, &mm);
 	for (i = 0; mf_results_error_name(i); i++)
 		json_object_set_new(byc, mf_results_error_name(i), JI(Vf(in, "msg_error_", mf_results_error_name(i))));
 	for (i = 0; mf_results_skip_name(i); i++)
@@ -193,7 +193,7 @@ static json_t *mf_ctl_jgroups(view_t *in)
 	    "guest", (json_int_t)mm.guest,
 	    "error", "total", (json_int_t)mm.error, "by_class", byc,
 	    "skipped", "total", (json_int_t)mm.skipped, "by_reason", byr,
-	    "missing_permission", perm, "lookup_latency", mf_ctl_jlat(in, "msg_lat"),
+	    "missing_permission", perm, "lookup_latency", ctl_jlat(in, "msg_lat"),
 	    "lookup_wait_timeouts", (json_int_t)V(in, "milter_wait_timeouts"));
 	json_object_set_new(o, "messages", m);
 
@@ -206,7 +206,7 @@ static json_t *mf_ctl_jgroups(view_t *in)
 	c = json_pack("{s:I,s:I,s:I,s:I,s:f,s:{s:I,s:I,s:I},s:I,s:I,s:I,s:{s:I,s:o},s:{s:I,s:I},s:I,s:I}",
 	    "lookups", (json_int_t)V(in, "lookups"), "l1_hits", (json_int_t)V(in, "l1_hits"),
 	    "redis_hits", (json_int_t)V(in, "l2_hits"), "misses", (json_int_t)V(in, "misses"),
-	    "hit_ratio", mf_ctl_ratio(V(in, "l1_hits") + V(in, "l2_hits"), V(in, "lookups")),
+	    "hit_ratio", ctl_ratio(V(in, "l1_hits") + V(in, "l2_hits"), V(in, "lookups")),
 	    "misses_by", "filled_by_the_lookup", (json_int_t)mf_sub(V(in, "misses"), V(in, "flight_misses")),
 	    "waited_for_another_thread", (json_int_t)V(in, "flight_misses"),
 	    "fills", (json_int_t)V(in, "fills"),
@@ -221,15 +221,15 @@ static json_t *mf_ctl_jgroups(view_t *in)
 		json_object_set_new(out, stripe_outcome_name((enum stripe_outcome)i),
 		    JI(Vf(in, "stripe_req_", stripe_outcome_name((enum stripe_outcome)i))));
 	s = json_pack("{s:I,s:{s:I,s:o},s:o}", "lookups", (json_int_t)V(in, "stripe_lookups"),
-	    "requests", "total", (json_int_t)mf_ctl_requests(in), "by_outcome", out,
-	    "request_latency", mf_ctl_jlat(in, "stripe_lat"));
+	    "requests", "total", (json_int_t)ctl_requests(in), "by_outcome", out,
+	    "request_latency", ctl_jlat(in, "stripe_lat"));
 	json_object_set_new(o, "stripe", s);
 	json_object_set_new(o, "redis", json_pack("{s:I,s:I,s:I}", "errors", (json_int_t)V(in, "redis_errors"),
 	    "reconnects", (json_int_t)V(in, "redis_reconnects"), "skipped_backoff", (json_int_t)V(in, "redis_skipped")));
 	return o;
 }
 
-static json_t *mf_ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3], int64_t now,
+static json_t *ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3], int64_t now,
     const struct cache_keyspace *ks)
 {
 	json_t *o = json_object(), *insts = json_array();
@@ -238,7 +238,7 @@ static json_t *mf_ctl_json(const struct mf_fleet *f, view_t *t, const int counts
 	for (i = 0; i < f->n; i++) {
 		view_t *in = &f->in[i];
 		enum mf_fleet_state st = mf_fleet_state(in, now);
-		json_t *j = mf_ctl_jgroups(in), *raw = json_object();
+		json_t *j = ctl_jgroups(in), *raw = json_object();
 
 		for (k = 0; k < in->nfields; k++)
 			json_object_set_new(raw, in->fields[k].name, JI(in->fields[k].value));
@@ -255,7 +255,7 @@ static json_t *mf_ctl_json(const struct mf_fleet *f, view_t *t, const int counts
 	json_object_set_new(o, "counts", json_pack("{s:i,s:i,s:i}", "live", counts[MF_FLEET_LIVE],
 	    "stopped", counts[MF_FLEET_STOPPED], "stale", counts[MF_FLEET_STALE]));
 	json_object_set_new(o, "retention_s", JI(MF_FLEET_RETAIN_S));
-	json_object_set_new(o, "totals", mf_ctl_jgroups(t));
+	json_object_set_new(o, "totals", ctl_jgroups(t));
 	json_object_set_new(o, "keys", json_pack("{s:I,s:b,s:I}", "count", (json_int_t)ks->keys,
 	    "complete", ks->complete, "est_bytes", (json_int_t)ks->est_bytes));
 	return o;
@@ -263,13 +263,13 @@ static json_t *mf_ctl_json(const struct mf_fleet *f, view_t *t, const int counts
 
 /* ---- text ------------------------------------------------------------------------------ */
 
-struct mf_ctl_out {
+struct ctl_out {
 	view_t *t, *prev;
 	int interval;
 };
 
 /* One row: label, value, rate since the previous refresh (pv) when watching, a note. */
-static void mf_rowv(const struct mf_ctl_out *o, int indent, const char *label, uint64_t v, uint64_t pv,
+static void mf_rowv(const struct ctl_out *o, int indent, const char *label, uint64_t v, uint64_t pv,
     const char *note)
 {
 	printf("%*s%-*s %12llu", indent, "", 40 - indent, label, (unsigned long long)v);
@@ -279,21 +279,21 @@ static void mf_rowv(const struct mf_ctl_out *o, int indent, const char *label, u
 }
 
 /* A row of one published field. */
-static void mf_row(const struct mf_ctl_out *o, int indent, const char *label, const char *field,
+static void mf_row(const struct ctl_out *o, int indent, const char *label, const char *field,
     uint64_t v, const char *note)
 {
 	mf_rowv(o, indent, label, v, V(o->prev, field), note);
 }
 
-static void mf_ctl_text_msgs(const struct mf_ctl_out *o)
+static void ctl_text_msgs(const struct ctl_out *o)
 {
 	view_t *t = o->t;
-	struct mf_ctl_msgs m, pm;
+	struct ctl_msgs m, pm;
 	char name[64], lab[64], lat[160];
 	int i;
 
-	mf_ctl_msgs(t, &m);
-	mf_ctl_msgs(o->prev, &pm);
+	ctl_msgs(t, &m);
+	ctl_msgs(o->prev, &pm);
 	printf("messages, by X-Stripe-Lookup result%s:\n", o->prev ? " (and rate per second)" : "");
 	mf_row(o, 2, "found", "msg_found", m.found, NULL);
 	mf_row(o, 2, "not-found", "msg_not_found", m.not_found, NULL);
@@ -324,11 +324,11 @@ static void mf_ctl_text_msgs(const struct mf_ctl_out *o)
 	}
 	mf_row(o, 2, "lookup wait timeouts", "milter_wait_timeouts", V(t, "milter_wait_timeouts"),
 	    "(part of error=timeout)");
-	mf_ctl_pcts(lat, sizeof(lat), t, "msg_lat");
+	ctl_pcts(lat, sizeof(lat), t, "msg_lat");
 	printf("  %-40s %s\n", "lookup latency", lat);
 }
 
-static void mf_ctl_text_cache(const struct mf_ctl_out *o)
+static void ctl_text_cache(const struct ctl_out *o)
 {
 	view_t *t = o->t;
 	uint64_t l1 = V(t, "l1_hits"), l2 = V(t, "l2_hits"), mi = V(t, "misses"), fm = V(t, "flight_misses");
@@ -347,7 +347,7 @@ static void mf_ctl_text_cache(const struct mf_ctl_out *o)
 	mf_row(o, 4, "misses", "misses", mi, note);
 	snprintf(note, sizeof(note), "= (%llu + %llu) / %llu", (unsigned long long)l1, (unsigned long long)l2,
 	    (unsigned long long)V(t, "lookups"));
-	printf("  %-40s %11.1f%%   %s\n", "hit ratio", 100.0 * mf_ctl_ratio(l1 + l2, V(t, "lookups")), note);
+	printf("  %-40s %11.1f%%   %s\n", "hit ratio", 100.0 * ctl_ratio(l1 + l2, V(t, "lookups")), note);
 	mf_row(o, 2, "of the hits, not-found entries", "negative_hits", V(t, "negative_hits"), NULL);
 	mf_row(o, 2, "stale entries served", "stale_served", V(t, "stale_served"), "(a fill failed; part of the above)");
 	for (i = 1; i < STRIPE_E__COUNT; i++)
@@ -358,7 +358,7 @@ static void mf_ctl_text_cache(const struct mf_ctl_out *o)
 	mf_row(o, 2, "waits for another instance's fill", "lock_waits", V(t, "lock_waits"), note);
 }
 
-static void mf_ctl_text_stripe(const struct mf_ctl_out *o, const struct cache_keyspace *ks)
+static void ctl_text_stripe(const struct ctl_out *o, const struct cache_keyspace *ks)
 {
 	view_t *t = o->t;
 	char name[64], lab[64], lat[160];
@@ -366,7 +366,7 @@ static void mf_ctl_text_stripe(const struct mf_ctl_out *o, const struct cache_ke
 
 	printf("\nStripe:\n");
 	mf_row(o, 2, "lookups (one per address filled)", "stripe_lookups", V(t, "stripe_lookups"), NULL);
-	mf_rowv(o, 2, "HTTP requests (1 or more per lookup)", mf_ctl_requests(t), mf_ctl_requests(o->prev),
+	mf_rowv(o, 2, "HTTP requests (1 or more per lookup)", ctl_requests(t), ctl_requests(o->prev),
 	    "= the outcomes below");
 	for (i = 0; i < STRIPE_OUT__COUNT; i++) {
 		snprintf(name, sizeof(name), "stripe_req_%s", stripe_outcome_name((enum stripe_outcome)i));
@@ -374,7 +374,7 @@ static void mf_ctl_text_stripe(const struct mf_ctl_out *o, const struct cache_ke
 		if (V(t, name) || i == STRIPE_OUT_OK)
 			mf_row(o, 4, lab, name, V(t, name), NULL);
 	}
-	mf_ctl_pcts(lat, sizeof(lat), t, "stripe_lat");
+	ctl_pcts(lat, sizeof(lat), t, "stripe_lat");
 	printf("  %-40s %s\n", "request latency", lat);
 	printf("\nRedis:\n");
 	mf_row(o, 2, "errors", "redis_errors", V(t, "redis_errors"), NULL);
@@ -383,7 +383,7 @@ static void mf_ctl_text_stripe(const struct mf_ctl_out *o, const struct cache_ke
 	    (unsigned long long)ks->keys, (unsigned long long)ks->est_bytes);
 }
 
-static void mf_ctl_text(const struct mf_fleet *f, const struct mf_ctl_out *o, const int counts[3],
+static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const int counts[3],
     int64_t now, const struct cache_keyspace *ks)
 {
 	size_t i;
@@ -396,10 +396,10 @@ static void mf_ctl_text(const struct mf_fleet *f, const struct mf_ctl_out *o, co
 	for (i = 0; i < f->n; i++) {
 		view_t *in = &f->in[i];
 		enum mf_fleet_state st = mf_fleet_state(in, now);
-		struct mf_ctl_msgs m;
+		struct ctl_msgs m;
 		char ago[32], every[16];
 
-		mf_ctl_msgs(in, &m);
+		ctl_msgs(in, &m);
 		snprintf(ago, sizeof(ago), "%llds ago", (long long)(in->ts_ms > 0 ? (now - in->ts_ms) / 1000 : -1));
 		snprintf(every, sizeof(every), "%lds", in->interval_s);
 		printf("  %-28s %-8s %12s %6s %10llu%s\n", in->name, mf_fleet_state_name(st), ago, every,
@@ -407,16 +407,16 @@ static void mf_ctl_text(const struct mf_fleet *f, const struct mf_ctl_out *o, co
 		    st == MF_FLEET_STALE ? "   not in the totals" : st == MF_FLEET_STOPPED ? "   final snapshot, in the totals" : "");
 	}
 	printf("\nfleet totals (live and stopped instances):\n");
-	mf_ctl_text_msgs(o);
-	mf_ctl_text_cache(o);
-	mf_ctl_text_stripe(o, ks);
+	ctl_text_msgs(o);
+	ctl_text_cache(o);
+	ctl_text_stripe(o, ks);
 }
 
-int mf_ctl_stats(struct mf_ctl *c)
+int ctl_stats(struct ctl *c)
 {
 	struct mf_fleet_instance t, prev;
 	long watch = 0, count = 0;
-	int j, n, rc = MF_CTL_OK;
+	int j, n, rc = CTL_OK;
 	bool have_prev = false;
 
 	memset(&prev, 0, sizeof(prev));
@@ -429,7 +429,7 @@ int mf_ctl_stats(struct mf_ctl *c)
 			j++;
 		else if (strcmp(c->argv[j], "--json") != 0) {
 			fprintf(stderr, "usage: stripe-milterctl stats [--json] [--watch SECONDS [--count N]]\n");
-			return MF_CTL_USAGE;
+			return CTL_USAGE;
 		}
 	}
 	for (n = 0; ; n++) {
@@ -441,31 +441,31 @@ int mf_ctl_stats(struct mf_ctl *c)
 		memset(&ks, 0, sizeof(ks));
 		if (mf_fleet_read(c->rt, &f) != 0) {
 			fprintf(stderr, "stripe-milterctl: cannot read statistics: no Redis configured or it is unreachable\n");
-			rc = MF_CTL_PROBLEM;
+			rc = CTL_PROBLEM;
 			break;
 		}
 		cache_keyspace(c->rt->rt_cache, 100000, 50, sm_now_ms() + 3000, &ks);
 		now = sm_wall_ms();
-		if (mf_ctl_sum(&f, now, &t, counts) != 0) {
+		if (ctl_sum(&f, now, &t, counts) != 0) {
 			fprintf(stderr, "stripe-milterctl: out of memory\n");
 			mf_fleet_free(&f);
 			free(t.fields);
-			rc = MF_CTL_PROBLEM;
+			rc = CTL_PROBLEM;
 			break;
 		}
 		if (c->json) {
-			json_t *o = mf_ctl_json(&f, &t, counts, now, &ks);
+			json_t *o = ctl_json(&f, &t, counts, now, &ks);
 			char *out = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 
 			printf("%s\n", out ? out : "{}");
 			free(out);
 			json_decref(o);
 		} else {
-			struct mf_ctl_out o = { &t, have_prev ? &prev : NULL, (int)watch };
+			struct ctl_out o = { &t, have_prev ? &prev : NULL, (int)watch };
 
 			if (n > 0)
 				printf("\n");
-			mf_ctl_text(&f, &o, counts, now, &ks);
+			ctl_text(&f, &o, counts, now, &ks);
 		}
 		fflush(stdout);
 		mf_fleet_free(&f);

@@ -16,10 +16,10 @@
 #include <string.h>
 
 #include "common/sm_log.h"
-#include "milter/ctl.h"
+#include "ctl/ctl.h"
 #include "milter/mf_conf.h"
 
-static void mf_ctl_usage(FILE *out)
+static void ctl_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: stripe-milterctl [-c config] [--json] COMMAND [args]\n"
@@ -35,21 +35,21 @@ static void mf_ctl_usage(FILE *out)
 
 static const struct {
 	const char *name;
-	int (*fn)(struct mf_ctl *);
-} mf_ctl_cmds[] = {
-	{ "stats", mf_ctl_stats }, { "lookup", mf_ctl_lookup }, { "purge", mf_ctl_purge },
-	{ "flush", mf_ctl_flush }, { "check-key", mf_ctl_check_key },
-	{ "check-config", mf_ctl_check_config },
+	int (*fn)(struct ctl *);
+} ctl_cmds[] = {
+	{ "stats", ctl_stats }, { "lookup", ctl_lookup }, { "purge", ctl_purge },
+	{ "flush", ctl_flush }, { "check-key", ctl_check_key },
+	{ "check-config", ctl_check_config },
 };
 
 int main(int argc, char **argv)
 {
 	const char *path = SM_SYSCONFDIR "/stripe-milter.conf";
-	struct mf_ctl ctl;
+	struct ctl ctl;
 	struct mf_conf *conf;
 	char err[512];
 	size_t i;
-	int a = 1, rc = MF_CTL_USAGE;
+	int a = 1, rc = CTL_USAGE;
 
 	memset(&ctl, 0, sizeof(ctl));
 	for (; a < argc && argv[a][0] == '-'; a++) {
@@ -58,24 +58,24 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[a], "--json") == 0)
 			ctl.json = true;
 		else if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-			mf_ctl_usage(stdout);
-			return MF_CTL_OK;
+			ctl_usage(stdout);
+			return CTL_OK;
 		} else {
-			mf_ctl_usage(stderr);
-			return MF_CTL_USAGE;
+			ctl_usage(stderr);
+			return CTL_USAGE;
 		}
 	}
 	if (a >= argc) {
-		mf_ctl_usage(stderr);
-		return MF_CTL_USAGE;
+		ctl_usage(stderr);
+		return CTL_USAGE;
 	}
-	for (i = 0; i < sizeof(mf_ctl_cmds) / sizeof(mf_ctl_cmds[0]); i++)
-		if (strcmp(argv[a], mf_ctl_cmds[i].name) == 0)
+	for (i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
+		if (strcmp(argv[a], ctl_cmds[i].name) == 0)
 			break;
-	if (i == sizeof(mf_ctl_cmds) / sizeof(mf_ctl_cmds[0])) {
+	if (i == sizeof(ctl_cmds) / sizeof(ctl_cmds[0])) {
 		fprintf(stderr, "stripe-milterctl: unknown command '%s'\n", argv[a]);
-		mf_ctl_usage(stderr);
-		return MF_CTL_USAGE;
+		ctl_usage(stderr);
+		return CTL_USAGE;
 	}
 	ctl.argc = argc - a - 1;
 	ctl.argv = argv + a + 1;
@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stripe-milterctl: %s: %s\n", path, err);
 		goto out;
 	}
-	rc = mf_ctl_cmds[i].fn(&ctl);
+	rc = ctl_cmds[i].fn(&ctl);
 out:
 	mf_runtime_put(ctl.rt);
 	curl_global_cleanup();
