@@ -13,7 +13,7 @@
  * Memory: cache_new copies every string of the config; the caller's may go away.
  *
  * Diagnostics: cache_new fills err on bad config; Redis failures are counted and logged
- *	in cache_redis.c.
+ *	by the pool (redis/rds_pool.c).
  *
  * Known limits: cache_flush clears this process's L1 only; other instances' L1 entries
  *	live out their L1 TTL (seconds).
@@ -148,6 +148,31 @@ static int cache_copy_config(struct cache *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* The Redis pool, with the cache's connection settings. */
+static int cache_open_redis(struct cache *c, char *err, size_t errlen)
+{
+	const struct cache_config *k = &c->cfg;
+	struct rds_config rc;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.name = "cache";
+	rc.host = k->redis_host;
+	rc.port = k->redis_port;
+	rc.unix_path = k->redis_unix;
+	rc.sentinels = k->sentinels;
+	rc.sentinel_master = k->sentinel_master;
+	rc.sentinel_password = k->sentinel_password;
+	rc.user = k->redis_user;
+	rc.password = k->redis_password;
+	rc.db = k->redis_db;
+	rc.connect_timeout_ms = k->connect_timeout_ms;
+	rc.command_timeout_ms = k->command_timeout_ms;
+	rc.pool_size = k->pool_size;
+	rc.reconnect_max_ms = k->reconnect_max_ms;
+	c->rp = rds_new(&rc, err, errlen);
+	return c->rp ? 0 : -1;
+}
+
 struct cache *cache_new(const struct cache_config *cfg, char *err, size_t errlen)
 {
 	struct cache *c = calloc(1, sizeof(*c));
@@ -174,7 +199,7 @@ struct cache *cache_new(const struct cache_config *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (cache_has_redis(&c->cfg) && (c->rp = cache_rp_new(&c->cfg, &c->ctr, err, errlen)) == NULL)
+	if (cache_has_redis(&c->cfg) && cache_open_redis(c, err, errlen) != 0)
 		goto fail;
 	return c;
 fail:
@@ -188,7 +213,7 @@ void cache_free(struct cache *c)
 
 	if (c == NULL)
 		return;
-	cache_rp_free(c->rp);
+	rds_free(c->rp);
 	cache_l1_free(c->l1);
 	for (i = 0; i < sizeof(c->strs) / sizeof(c->strs[0]); i++) {
 		if (c->strs[i]) {
@@ -247,7 +272,7 @@ int cache_key_raw(const struct cache *c, const char *space, const char *id, char
 
 bool cache_redis_ok(struct cache *c)
 {
-	return c->rp != NULL && cache_rp_ok(c->rp);
+	return c->rp != NULL && rds_ok(c->rp);
 }
 
 int cache_purge(struct cache *c, const char *key)
@@ -258,7 +283,7 @@ int cache_purge(struct cache *c, const char *key)
 		cache_l1_del(c->l1, key);
 	if (c->rp == NULL)
 		return 0;
-	r = cache_rp_cmd(c->rp, INT64_MAX, "UNLINK %s", key);
+	r = rds_cmd(c->rp, INT64_MAX, "UNLINK %s", key);
 	if (r == NULL)
 		return -1;
 	freeReplyObject(r);
@@ -302,7 +327,7 @@ static int cache_unlink_page(struct cache *c, const redisReply *keys, long *dele
 			argv[j + 1] = keys->element[i + j]->str;
 			argvlen[j + 1] = keys->element[i + j]->len;
 		}
-		r = cache_rp_argv(c->rp, INT64_MAX, (int)n + 1, argv, argvlen);
+		r = rds_argv(c->rp, INT64_MAX, (int)n + 1, argv, argvlen);
 		if (r == NULL)
 			return -1;
 		if (r->type == REDIS_REPLY_INTEGER)
@@ -327,7 +352,7 @@ int cache_flush(struct cache *c, long *deleted)
 		return -1;
 	snprintf(pat, sizeof(pat), "%s:v1:*", esc);
 	do {
-		r = cache_rp_cmd(c->rp, INT64_MAX, "SCAN %s MATCH %s COUNT %s", cursor, pat, CACHE_SCAN_COUNT);
+		r = rds_cmd(c->rp, INT64_MAX, "SCAN %s MATCH %s COUNT %s", cursor, pat, CACHE_SCAN_COUNT);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
 			goto out;

@@ -96,7 +96,7 @@ static void cache_l1_store(struct cache *c, const char *key, const struct cache_
 /* GET key: 1 fresh, 2 only within grace, 0 miss (or corrupt), -1 Redis failed. */
 static int cache_redis_read(struct cache *c, const char *key, int64_t deadline_ms, struct cache_entry *e)
 {
-	redisReply *r = cache_rp_cmd(c->rp, deadline_ms, "GET %s", key);
+	redisReply *r = rds_cmd(c->rp, deadline_ms, "GET %s", key);
 	int64_t now;
 	int rc = 0;
 
@@ -136,7 +136,7 @@ static int cache_redis_write(struct cache *c, const char *key, const struct cach
 	buf = cache_entry_encode(e, &len);
 	if (buf == NULL)
 		return -1;
-	r = cache_rp_cmd(c->rp, deadline_ms, "SET %s %b PX %lld", key, buf, len, px);
+	r = rds_cmd(c->rp, deadline_ms, "SET %s %b PX %lld", key, buf, len, px);
 	free(buf);
 	if (r == NULL)
 		return -1;
@@ -170,7 +170,7 @@ static void cache_lock_token(char *tok, size_t len)
 static enum cache_lock cache_lock_try(struct cache *c, const char *lockkey, const char *token,
     int64_t deadline_ms)
 {
-	redisReply *r = cache_rp_cmd(c->rp, deadline_ms, "SET %s %s NX PX %d", lockkey, token,
+	redisReply *r = rds_cmd(c->rp, deadline_ms, "SET %s %s NX PX %d", lockkey, token,
 	    c->cfg.lock_ttl_ms);
 	enum cache_lock rc = CACHE_LOCK_NONE;
 
@@ -187,7 +187,7 @@ static enum cache_lock cache_lock_try(struct cache *c, const char *lockkey, cons
 static void cache_lock_release(struct cache *c, const char *lockkey, const char *token,
     int64_t deadline_ms)
 {
-	redisReply *r = cache_rp_cmd(c->rp, deadline_ms, "EVAL %s 1 %s %s", cache_unlock_lua,
+	redisReply *r = rds_cmd(c->rp, deadline_ms, "EVAL %s 1 %s %s", cache_unlock_lua,
 	    lockkey, token);
 
 	if (r)

@@ -3,8 +3,7 @@
  *
  *	cache_entry.c	an entry (bytes + kind + fetch time + TTLs) and its Redis encoding.
  *	cache_l1.c	the in-process LRU.
- *	cache_redis.c	the pool of Redis contexts: connect, AUTH, SELECT, Sentinel, backoff.
- *	cache_core.c	cache_new/free, keys, purge, flush.
+ *	cache_core.c	cache_new/free, keys, purge, flush; the Redis pool (redis/rds.h).
  *	cache_fill.c	get-or-fill: L1 -> Redis -> single-flight fill, locks, stale; put.
  *	cache_stats.c	counters, the Redis pass-through, keyspace sampling.
  */
@@ -15,9 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
-
 #include "cache/cache.h"
+#include "redis/rds.h"
 
 /* Counters: plain fields of the public struct, touched only with these. */
 #define CACHE_CTR_ADD(ctr, field, n) __atomic_fetch_add(&(ctr)->field, (uint64_t)(n), __ATOMIC_RELAXED)
@@ -76,26 +74,6 @@ void cache_l1_del(struct cache_l1 *l1, const char *key);
 void cache_l1_clear(struct cache_l1 *l1);
 void cache_l1_size(struct cache_l1 *l1, uint64_t *entries, uint64_t *bytes);
 
-/* ---- cache_redis.c ------------------------------------------------------------------ */
-
-struct cache_rp;
-
-/* cfg and ctr belong to the struct cache and outlive the pool. NULL with err on bad
- * config (e.g. an unparsable sentinel list); an unreachable Redis is not an error. */
-struct cache_rp *cache_rp_new(const struct cache_config *cfg, struct cache_counters *ctr,
-    char *err, size_t errlen);
-void cache_rp_free(struct cache_rp *rp);
-/* Runs one command (printf-like, hiredis format: %s, %b, %lld...) on a pooled context,
- * waiting at most command_timeout_ms and never past deadline_ms (INT64_MAX = none).
- * Returns the reply (caller frees with freeReplyObject), or NULL when Redis failed, was
- * skipped (backoff) or answered with an error (all counted and logged). */
-redisReply *cache_rp_cmd(struct cache_rp *rp, int64_t deadline_ms, const char *fmt, ...);
-redisReply *cache_rp_argv(struct cache_rp *rp, int64_t deadline_ms, int argc, const char **argv,
-    const size_t *argvlen);
-bool cache_rp_ok(struct cache_rp *rp);
-/* Connections open (idle, in use or being connected) and in use now. */
-void cache_rp_usage(struct cache_rp *rp, uint64_t *open, uint64_t *in_use);
-
 /* ---- cache_core.c / cache_stats.c ---------------------------------------------------- */
 
 struct cache_flight;
@@ -106,7 +84,7 @@ struct cache {
 	bool pwfile_given;
 	char pwfile[512];		/* redis_password_file, read at cache_new */
 	struct cache_l1 *l1;		/* NULL when L1 is off */
-	struct cache_rp *rp;		/* NULL when no Redis is configured */
+	struct rds *rp;			/* NULL when no Redis is configured */
 	struct cache_counters ctr;	/* CACHE_CTR_* only */
 	int64_t l1_ttl_ms;
 

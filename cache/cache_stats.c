@@ -7,7 +7,7 @@
  * and publishes its fleet statistics itself (milter/mf_fleet.c), through
  * cache_redis_argv() until the Redis pool is a module of its own.
  *
- * Diagnostics: cache_redis_argv returns NULL when Redis failed (counted in cache_redis.c).
+ * Diagnostics: cache_redis_argv returns NULL when Redis failed (counted by the pool, redis/).
  *
  * Known limits: counters are per process and restart from zero.
  */
@@ -37,8 +37,19 @@ void cache_counters_get(struct cache *c, struct cache_counters *out)
 	if (c->l1)
 		cache_l1_size(c->l1, &out->l1_entries, &out->l1_bytes);
 	out->redis_pool_open = out->redis_pool_in_use = 0;
-	if (c->rp)
-		cache_rp_usage(c->rp, &out->redis_pool_open, &out->redis_pool_in_use);
+	if (c->rp) {
+		struct rds_counters rc;
+
+		rds_counters_get(c->rp, &rc);
+		out->redis_errors = rc.errors;
+		out->redis_reconnects = rc.reconnects;
+		out->redis_skipped = rc.skipped;
+		out->sentinel_discoveries = rc.sentinel_discoveries;
+		out->l2_latency_ms_sum = rc.latency_ms_sum;
+		out->l2_calls = rc.calls;
+		out->redis_pool_open = rc.pool_open;
+		out->redis_pool_in_use = rc.pool_in_use;
+	}
 }
 
 struct redisReply *cache_redis_argv(struct cache *c, int64_t deadline_ms, int argc, const char **argv,
@@ -46,7 +57,7 @@ struct redisReply *cache_redis_argv(struct cache *c, int64_t deadline_ms, int ar
 {
 	if (c == NULL || c->rp == NULL)
 		return NULL;
-	return cache_rp_argv(c->rp, deadline_ms, argc, argv, argvlen);
+	return rds_argv(c->rp, deadline_ms, argc, argv, argvlen);
 }
 
 /* ---- keyspace size ------------------------------------------------------------------ */
@@ -57,7 +68,7 @@ static void cache_keyspace_measure(struct cache *c, const redisReply *keys, unsi
 	size_t i;
 
 	for (i = 0; i < keys->elements && out->sampled < max_samples; i++) {
-		redisReply *m = cache_rp_cmd(c->rp, deadline_ms, "MEMORY USAGE %b",
+		redisReply *m = rds_cmd(c->rp, deadline_ms, "MEMORY USAGE %b",
 		    keys->element[i]->str, keys->element[i]->len);
 
 		if (m == NULL)
@@ -86,7 +97,7 @@ int cache_keyspace(struct cache *c, uint64_t max_keys, unsigned max_samples, int
 			rc = 0;		/* partial: complete stays false */
 			goto out;
 		}
-		r = cache_rp_cmd(c->rp, deadline_ms, "SCAN %s MATCH %s COUNT 500", cursor, pat);
+		r = rds_cmd(c->rp, deadline_ms, "SCAN %s MATCH %s COUNT 500", cursor, pat);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
 			goto out;

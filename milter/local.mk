@@ -8,7 +8,7 @@ milter_libmf_a_SOURCES = milter/mf_conf.c milter/mf_conf.h milter/mf_runtime.c m
 sbin_PROGRAMS += milter/stripe-milter
 milter_stripe_milter_CFLAGS = $(milter_libmf_a_CFLAGS)
 milter_stripe_milter_SOURCES = milter/main.c
-milter_stripe_milter_LDADD = milter/libmf.a mail/libmail.a stripe/libstripe.a cache/libcache.a common/libsmcommon.a \
+milter_stripe_milter_LDADD = milter/libmf.a mail/libmail.a stripe/libstripe.a cache/libcache.a redis/librds.a common/libsmcommon.a \
 	$(MILTER_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 include $(srcdir)/milter/units.mk
 
