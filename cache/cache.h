@@ -1,14 +1,15 @@
 /*
  * cache.h - two-level cache of opaque bytes: in-process LRU (L1) + shared Redis (L2).
  *
- * This is the whole interface of cache/. It stores opaque byte strings by key and knows
- * nothing of Stripe or milters. The milter wraps the Stripe client as the fill function.
+ * This is the whole interface of cache/. It stores opaque byte strings by opaque keys and
+ * knows nothing of Stripe or milters (lookup/ derives the keys and wraps the Stripe client
+ * as the fill function). Redis connections come from redis/ (rds.h).
  *
  * Interface:
  *	cache_new(cfg) / cache_free()	L1, a pool of Redis contexts (none when no Redis is
  *		configured: the cache then runs on L1 alone), counters. The cache runs no thread
  *		of its own and calls no code of its user except the fill function.
- *	cache_key()		"<prefix>:v1:<mode>:<account>:<sha256(lowercased address)>".
+ *	cache_key_name()	"<prefix>:v1:<name>": the name space everything cached lives in.
  *	cache_get_or_fill()	L1 -> Redis -> single-flight fill (one per key per process; a
  *		SET NX PX lock across processes), stale-on-error within the grace period.
  *	cache_purge() / cache_flush()	delete one key / everything under the prefix (SCAN).
@@ -108,11 +109,9 @@ struct cache;
 struct cache *cache_new(const struct cache_config *cfg, char *err, size_t errlen);
 void cache_free(struct cache *c);
 
-/* Builds the key for an address. 0, or -1 when it does not fit. */
-int cache_key(const struct cache *c, const char *mode, const char *account, const char *address,
-    char *buf, size_t len);
-/* Like cache_key for an arbitrary name space ("product") and id, not hashed. */
-int cache_key_raw(const struct cache *c, const char *space, const char *id, char *buf, size_t len);
+/* The key of an opaque name in the cache's name space: "<prefix>:v1:<name>". name is
+ * printable with no blanks. 0, or -1 when it does not fit in len or CACHE_KEY_MAX. */
+int cache_key_name(const struct cache *c, const char *name, char *buf, size_t len);
 
 /* Returns 0 with *out filled, or -1 when there is nothing to serve (the fill failed and no
  * entry is within grace); out->fill_errclass then says why. deadline_ms is sm_now_ms()-based;

@@ -1,14 +1,14 @@
 /*
- * cache_core.c - cache_new/free, keys, purge and flush.
+ * cache_core.c - cache_new/free, the key name space, purge and flush.
  *
- * Interface (cache.h): cache_new(), cache_free(), cache_key(), cache_key_raw(),
+ * Interface (cache.h): cache_new(), cache_free(), cache_key_name(),
  *	cache_purge(), cache_flush(), cache_redis_ok(), cache_source_name().
  *	The lookup path (get-or-fill, put) is in cache_fill.c; counters, the Redis
  *	pass-through and keyspace sampling in cache_stats.c.
  *
- * Keys: "<prefix>:v1:<mode>:<account>:<sha256 of the lowercased address>" and
- *	"<prefix>:v1:<space>:<id>"; everything the cache stores lives under "<prefix>:v1:",
- *	which is what cache_flush() deletes (the daemon's stats hashes "<prefix>:stats:*" stay).
+ * Keys: the caller's opaque names under the cache's name space, "<prefix>:v1:<name>";
+ *	everything the cache stores lives there, which is what cache_flush() deletes (the
+ *	daemon's stats hashes "<prefix>:stats:*" stay).
  *
  * Memory: cache_new copies every string of the config; the caller's may go away.
  *
@@ -226,47 +226,17 @@ void cache_free(struct cache *c)
 	free(c);
 }
 
-/* A key component: printable, no ':' and no blanks; NULL or "" become "-". */
-static const char *cache_component(const char *s)
+int cache_key_name(const struct cache *c, const char *name, char *buf, size_t len)
 {
 	const char *p;
-
-	if (s == NULL || *s == '\0')
-		return "-";
-	for (p = s; *p; p++)
-		if (*p == ':' || (unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
-			return NULL;
-	return s;
-}
-
-int cache_key(const struct cache *c, const char *mode, const char *account, const char *address,
-    char *buf, size_t len)
-{
-	char lower[CACHE_KEY_MAX * 4], hex[SM_SHA256_HEX_LEN + 1];
-	const char *m = cache_component(mode), *a = cache_component(account);
-	size_t i, n;
 	int w;
 
-	if (address == NULL || m == NULL || a == NULL)
+	if (name == NULL || *name == '\0')
 		return -1;
-	n = strlen(address);
-	if (n >= sizeof(lower))
-		return -1;
-	for (i = 0; i < n; i++)		/* ASCII only, whatever the locale */
-		lower[i] = address[i] >= 'A' && address[i] <= 'Z' ? (char)(address[i] - 'A' + 'a') : address[i];
-	sm_sha256_hex(lower, n, hex);
-	w = snprintf(buf, len, "%s:v1:%s:%s:%s", c->cfg.prefix, m, a, hex);
-	return w < 0 || (size_t)w >= len || (size_t)w >= CACHE_KEY_MAX ? -1 : 0;
-}
-
-int cache_key_raw(const struct cache *c, const char *space, const char *id, char *buf, size_t len)
-{
-	const char *s = cache_component(space);
-	int w;
-
-	if (s == NULL || id == NULL || *id == '\0' || strpbrk(id, " \t\r\n") != NULL)
-		return -1;
-	w = snprintf(buf, len, "%s:v1:%s:%s", c->cfg.prefix, s, id);
+	for (p = name; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f)
+			return -1;
+	w = snprintf(buf, len, "%s:v1:%s", c->cfg.prefix, name);
 	return w < 0 || (size_t)w >= len || (size_t)w >= CACHE_KEY_MAX ? -1 : 0;
 }
 

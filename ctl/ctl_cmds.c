@@ -15,8 +15,8 @@
 
 #include "common/sm_util.h"
 #include "ctl/ctl.h"
+#include "lookup/lookup.h"
 #include "milter/mf_hdr.h"
-#include "milter/mf_lookup.h"
 
 #define CTL_TIMEOUT_MS 15000
 
@@ -57,34 +57,34 @@ static void ctl_time(int64_t ms, char *buf, size_t len)
 }
 
 /* Where a lookup's data came from: "stripe" for a fill, else the cache level. */
-static const char *ctl_source(const struct mf_lookup_result *r, bool no_cache)
+static const char *ctl_source(const struct lk_result *r, bool no_cache)
 {
 	return no_cache || r->lr_source == CACHE_SRC_FILL ? "stripe" : cache_source_name(r->lr_source);
 }
 
 /* A direct Stripe lookup shaped like a cached one. */
-static void ctl_lookup_direct(struct mf_runtime *rt, const char *addr, struct mf_lookup_result *r)
+static void ctl_lookup_direct(struct mf_runtime *rt, const char *addr, struct lk_result *r)
 {
 	struct stripe_result sr;
 	enum stripe_errclass e;
 	int64_t t0 = sm_now_ms();
 
 	memset(r, 0, sizeof(*r));
-	e = stripe_lookup(rt->rt_stripe, addr, sm_now_ms() + CTL_TIMEOUT_MS, &r->lr_summary, &sr);
+	e = stripe_lookup(lk_stripe(mf_runtime_lookup(rt)), addr, sm_now_ms() + CTL_TIMEOUT_MS, &r->lr_summary, &sr);
 	r->lr_source = CACHE_SRC_FILL;
 	r->lr_fetched_at_ms = sm_wall_ms();
 	r->lr_latency_ms = sm_now_ms() - t0;
 	if (e != STRIPE_OK) {
-		r->lr_state = MF_LK_ERROR;
+		r->lr_state = LK_ERROR;
 		r->lr_error = stripe_errclass_name(e);
 		sm_strlcpy(r->lr_request_id, sr.request_id, sizeof(r->lr_request_id));
 		sm_strlcpy(r->lr_error_message, sr.message, sizeof(r->lr_error_message));
 	} else {
-		r->lr_state = r->lr_summary.found ? MF_LK_FOUND : MF_LK_NOT_FOUND;
+		r->lr_state = r->lr_summary.found ? LK_FOUND : LK_NOT_FOUND;
 	}
 }
 
-static int ctl_lookup_print(struct ctl *c, const char *addr, const struct mf_lookup_result *r,
+static int ctl_lookup_print(struct ctl *c, const char *addr, const struct lk_result *r,
     bool no_cache, const struct mf_hdr_list *hl)
 {
 	const struct stripe_summary *s = &r->lr_summary;
@@ -99,12 +99,12 @@ static int ctl_lookup_print(struct ctl *c, const char *addr, const struct mf_loo
 
 		for (i = 0; i < hl->n; i++)
 			json_array_append_new(hs, json_pack("{s:s,s:s}", "name", hl->h[i].name, "value", hl->h[i].value));
-		if (r->lr_state == MF_LK_FOUND && stripe_summary_encode(s, &enc, &len) == 0)
+		if (r->lr_state == LK_FOUND && lk_summary_encode(s, &enc, &len) == 0)
 			sum = json_loadb(enc, len, 0, NULL);
 		free(enc);
 		json_object_set_new(o, "address", json_string(addr));
-		json_object_set_new(o, "result", json_string(r->lr_state == MF_LK_FOUND ? "found" :
-		    r->lr_state == MF_LK_NOT_FOUND ? "not-found" : "error"));
+		json_object_set_new(o, "result", json_string(r->lr_state == LK_FOUND ? "found" :
+		    r->lr_state == LK_NOT_FOUND ? "not-found" : "error"));
 		json_object_set_new(o, "source", json_string(ctl_source(r, no_cache)));
 		json_object_set_new(o, "fetched_at", json_string(when));
 		json_object_set_new(o, "stale", json_boolean(r->lr_stale));
@@ -121,11 +121,11 @@ static int ctl_lookup_print(struct ctl *c, const char *addr, const struct mf_loo
 	} else {
 		printf("address:     %s\nsource:      %s%s\nfetched at:  %s\n", addr, ctl_source(r, no_cache),
 		    r->lr_stale ? " (stale: Stripe failed, cached data within its grace period)" : "", when);
-		if (r->lr_state == MF_LK_ERROR)
+		if (r->lr_state == LK_ERROR)
 			printf("error:       %s%s%s%s%s\n", r->lr_error ? r->lr_error : "internal",
 			    r->lr_error_message[0] ? ": " : "", r->lr_error_message,
 			    r->lr_request_id[0] ? "; Stripe request id " : "", r->lr_request_id);
-		if (r->lr_state == MF_LK_FOUND)
+		if (r->lr_state == LK_FOUND)
 			printf("customer:    %s (%d match%s), %d subscription%s, %d charge%s in %d days\n",
 			    s->customer_id, s->matches, s->matches == 1 ? "" : "es", s->subs_total,
 			    s->subs_total == 1 ? "" : "s", s->charges.count, s->charges.count == 1 ? "" : "s",
@@ -134,14 +134,14 @@ static int ctl_lookup_print(struct ctl *c, const char *addr, const struct mf_loo
 		for (i = 0; i < hl->n; i++)
 			printf("  %s: %s\n", hl->h[i].name, hl->h[i].value);
 	}
-	return r->lr_state == MF_LK_ERROR ? CTL_PROBLEM : CTL_OK;
+	return r->lr_state == LK_ERROR ? CTL_PROBLEM : CTL_OK;
 }
 
 int ctl_lookup(struct ctl *c)
 {
 	const char *addr = ctl_arg(c, 0);
 	bool no_cache = ctl_flag(c, "--no-cache");
-	struct mf_lookup_result *r;
+	struct lk_result *r;
 	const struct stripe_summary *sum;
 	struct mf_lookup_info li;
 	struct mf_hdr_list *hl;
@@ -158,13 +158,13 @@ int ctl_lookup(struct ctl *c)
 	if (no_cache)
 		ctl_lookup_direct(c->rt, addr, r);
 	else
-		mf_lookup_sync(c->rt, addr, sm_now_ms() + CTL_TIMEOUT_MS, r);
+		lk_sync(mf_runtime_lookup(c->rt), addr, sm_now_ms() + CTL_TIMEOUT_MS, r);
 	memset(&li, 0, sizeof(li));
-	li.livemode = c->rt->rt_livemode;
-	sum = mf_lookup_info_fill(r, &li);
+	li.livemode = mf_runtime_livemode(c->rt);
+	sum = mf_hdr_info_fill(r, &li);
 	if (no_cache)
 		li.cache = "miss";
-	if (mf_hdr_render(&c->rt->rt_hdr, &li, sum, hl) < 0)
+	if (mf_hdr_render(mf_runtime_hdr(c->rt), &li, sum, hl) < 0)
 		goto out;
 	rc = ctl_lookup_print(c, addr, r, no_cache, hl);
 out:
@@ -182,8 +182,7 @@ int ctl_purge(struct ctl *c)
 		fprintf(stderr, "usage: stripe-milterctl purge ADDRESS\n");
 		return CTL_USAGE;
 	}
-	if (cache_key(c->rt->rt_cache, c->rt->rt_mode, c->rt->rt_account, addr, key, sizeof(key)) != 0 ||
-	    cache_purge(c->rt->rt_cache, key) != 0) {
+	if (lk_purge(mf_runtime_lookup(c->rt), addr, key, sizeof(key)) != 0) {
 		fprintf(stderr, "stripe-milterctl: purge of %s failed (Redis unreachable?)\n", addr);
 		return CTL_PROBLEM;
 	}
@@ -200,17 +199,17 @@ int ctl_flush(struct ctl *c)
 
 	if (!ctl_flag(c, "--yes")) {
 		fprintf(stderr, "stripe-milterctl: flush deletes every cache entry under prefix '%s'; "
-		    "say --yes to do it\n", c->rt->rt_conf->cache_prefix);
+		    "say --yes to do it\n", mf_runtime_conf(c->rt)->cache_prefix);
 		return CTL_USAGE;
 	}
-	if (cache_flush(c->rt->rt_cache, &deleted) != 0) {
+	if (cache_flush(lk_cache(mf_runtime_lookup(c->rt)), &deleted) != 0) {
 		fprintf(stderr, "stripe-milterctl: flush failed (Redis unreachable?)\n");
 		return CTL_PROBLEM;
 	}
 	if (c->json)
 		printf("{\"deleted\": %ld}\n", deleted);
 	else
-		printf("deleted %ld keys under %s\n", deleted, c->rt->rt_conf->cache_prefix);
+		printf("deleted %ld keys under %s\n", deleted, mf_runtime_conf(c->rt)->cache_prefix);
 	return CTL_OK;
 }
 
@@ -237,16 +236,16 @@ int ctl_check_key(struct ctl *c)
 	struct stripe_result ares;
 	char account[STRIPE_ID_MAX + 64];
 
-	if (stripe_account_id(c->rt->rt_stripe, sm_now_ms() + CTL_TIMEOUT_MS, account, sizeof(account), &ares) != 0)
+	if (stripe_account_id(lk_stripe(mf_runtime_lookup(c->rt)), sm_now_ms() + CTL_TIMEOUT_MS, account, sizeof(account), &ares) != 0)
 		snprintf(account, sizeof(account), "unknown (%s)", ares.err == STRIPE_E_PERMISSION ?
 		    "the key may not read the account; not needed" : stripe_errclass_name(ares.err));
-	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + CTL_TIMEOUT_MS, perms, &res);
+	stripe_check_permissions(lk_stripe(mf_runtime_lookup(c->rt)), sm_now_ms() + CTL_TIMEOUT_MS, perms, &res);
 	if (!c->json)
-		printf("key %s (%s mode), account %s%s\n\n%-14s %-22s %-20s %-8s %s\n", c->rt->rt_key_masked,
-		    c->rt->rt_mode, account, c->rt->rt_conf->stripe_account ? " (Connect, StripeAccount)" : "",
+		printf("key %s (%s mode), account %s%s\n\n%-14s %-22s %-20s %-8s %s\n", mf_runtime_key_masked(c->rt),
+		    mf_runtime_mode(c->rt), account, mf_runtime_conf(c->rt)->stripe_account ? " (Connect, StripeAccount)" : "",
 		    "resource", "permission", "dashboard", "status", "feeds");
 	for (i = 0; i < STRIPE_PERMS; i++) {
-		const char *feeds = ctl_feeds(perms[i].part, c->rt->rt_hdr.groups);
+		const char *feeds = ctl_feeds(perms[i].part, mf_runtime_hdr(c->rt)->groups);
 		const char *status = feeds == NULL ? "unused" : perms[i].err != STRIPE_OK ? "error" :
 		    perms[i].granted ? "granted" : "MISSING";
 
@@ -264,7 +263,7 @@ int ctl_check_key(struct ctl *c)
 			    perms[i].dashboard, status, feeds ? feeds : "(header group off)");
 	}
 	if (c->json) {
-		json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:i,s:i}", "key", c->rt->rt_key_masked, "mode", c->rt->rt_mode,
+		json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:i,s:i}", "key", mf_runtime_key_masked(c->rt), "mode", mf_runtime_mode(c->rt),
 		    "account", account, "permissions", arr, "missing", missing, "errors", failed);
 		char *out = json_dumps(o, JSON_INDENT(2));
 
@@ -275,7 +274,7 @@ int ctl_check_key(struct ctl *c)
 		json_decref(arr);
 		printf("\n");
 		for (i = 0; i < STRIPE_PERMS; i++)
-			if (ctl_feeds(perms[i].part, c->rt->rt_hdr.groups) && perms[i].err == STRIPE_OK &&
+			if (ctl_feeds(perms[i].part, mf_runtime_hdr(c->rt)->groups) && perms[i].err == STRIPE_OK &&
 			    !perms[i].granted)
 				printf("fix: edit the restricted key and grant %s (%s)\n", perms[i].dashboard,
 				    perms[i].permission);
@@ -290,7 +289,7 @@ int ctl_check_key(struct ctl *c)
 
 int ctl_check_config(struct ctl *c)
 {
-	const struct mf_conf *conf = c->rt->rt_conf;
+	const struct mf_conf *conf = mf_runtime_conf(c->rt);
 	struct stripe_perm perms[STRIPE_PERMS];
 	struct stripe_result res;
 	struct cache_value v;
@@ -299,20 +298,20 @@ int ctl_check_config(struct ctl *c)
 	char key[CACHE_KEY_MAX];
 
 	if (redis_conf) {
-		cache_key_raw(c->rt->rt_cache, "check", "config", key, sizeof(key));
+		cache_key_name(lk_cache(mf_runtime_lookup(c->rt)), "check:config", key, sizeof(key));
 		memset(&v, 0, sizeof(v));
-		cache_get_or_fill(c->rt->rt_cache, key, NULL, NULL, sm_now_ms() + 3000, &v);
+		cache_get_or_fill(lk_cache(mf_runtime_lookup(c->rt)), key, NULL, NULL, sm_now_ms() + 3000, &v);
 		cache_value_free(&v);
-		redis_ok = cache_redis_ok(c->rt->rt_cache);
+		redis_ok = cache_redis_ok(lk_cache(mf_runtime_lookup(c->rt)));
 	}
-	stripe_check_permissions(c->rt->rt_stripe, sm_now_ms() + CTL_TIMEOUT_MS, perms, &res);
+	stripe_check_permissions(lk_stripe(mf_runtime_lookup(c->rt)), sm_now_ms() + CTL_TIMEOUT_MS, perms, &res);
 	stripe_ok = perms[0].err == STRIPE_OK && perms[0].granted;
 	if (c->json) {
 		printf("{\"config\": \"%s\", \"config_ok\": true, \"redis\": \"%s\", \"stripe\": \"%s\"}\n",
 		    conf->path, !redis_conf ? "not configured" : redis_ok ? "ok" : "unreachable",
 		    stripe_ok ? "ok" : stripe_errclass_name(perms[0].err != STRIPE_OK ? perms[0].err : STRIPE_E_PERMISSION));
 	} else {
-		printf("config:  %s: ok (key %s, %s mode)\n", conf->path, c->rt->rt_key_masked, c->rt->rt_mode);
+		printf("config:  %s: ok (key %s, %s mode)\n", conf->path, mf_runtime_key_masked(c->rt), mf_runtime_mode(c->rt));
 		printf("redis:   %s\n", !redis_conf ? "not configured (in-process cache only)" :
 		    redis_ok ? "ok" : "UNREACHABLE");
 		if (stripe_ok)

@@ -444,7 +444,7 @@ int ctl_stats(struct ctl *c)
 			rc = CTL_PROBLEM;
 			break;
 		}
-		cache_keyspace(c->rt->rt_cache, 100000, 50, sm_now_ms() + 3000, &ks);
+		cache_keyspace(lk_cache(mf_runtime_lookup(c->rt)), 100000, 50, sm_now_ms() + 3000, &ks);
 		now = sm_wall_ms();
 		if (ctl_sum(&f, now, &t, counts) != 0) {
 			fprintf(stderr, "stripe-milterctl: out of memory\n");

@@ -51,8 +51,8 @@
 #include "common/sm_log.h"
 #include "common/sm_pidfile.h"
 #include "common/sm_util.h"
+#include "lookup/lookup.h"
 #include "milter/mf_conf.h"
-#include "milter/mf_lookup.h"
 #include "milter/mf_milter.h"
 #include "milter/mf_runtime.h"
 #include "milter/mf_fleet.h"
@@ -266,7 +266,7 @@ static void mf_reload(void)
 	if (rt) {
 		mf_runtime_install(rt);
 		sm_log(LOG_NOTICE, "configuration reloaded from %s (Stripe key %s, %s mode)",
-		    mf_conf_path, rt->rt_key_masked, rt->rt_mode);
+		    mf_conf_path, mf_runtime_key_masked(rt), mf_runtime_mode(rt));
 	} else {
 		sm_log(LOG_ERR, "reload failed: keeping the previous configuration");
 	}
@@ -425,13 +425,13 @@ static int mf_check_only(void)
 			    "files as", conf->user_id);
 		goto out;
 	}
-	printf("# %s: OK (Stripe key %s, %s mode%s%s)\n", mf_conf_path, rt->rt_key_masked, rt->rt_mode,
+	printf("# %s: OK (Stripe key %s, %s mode%s%s)\n", mf_conf_path, mf_runtime_key_masked(rt), mf_runtime_mode(rt),
 	    conf->user_id ? "; files readable by " : "", conf->user_id ? conf->user_id : "");
 	/* A missing socket folder is a warning only: /run/stripe-milter is made by systemd
 	 * (RuntimeDirectory) when the daemon starts. The start itself says so as an error. */
 	if (mf_check_socket_dir(conf->socket, err, sizeof(err)) != 0)
 		printf("# warning: %s\n", err);
-	mf_conf_dump(rt->rt_conf, stdout);
+	mf_conf_dump(mf_runtime_conf(rt), stdout);
 	mf_runtime_put(rt);
 	rc = 0;
 out:
@@ -543,10 +543,10 @@ int main(int argc, char **argv)
 	mf_runtime_install(rt);
 	/* Our own reference: a reload may replace the installed snapshot at any time. */
 	rt = mf_runtime_get();
-	conf = rt->rt_conf;
+	conf = mf_runtime_conf(rt);
 
 	/* 5. our threads. */
-	if (mf_lookup_pool_start((int)conf->lookup_threads, 4096) != 0) {
+	if (lk_pool_start((int)conf->lookup_threads, 4096) != 0) {
 		sm_log(LOG_ERR, "cannot start lookup threads");
 		goto out;
 	}
@@ -558,7 +558,7 @@ int main(int argc, char **argv)
 	}
 	mf_ready();
 	sm_log(LOG_NOTICE, "stripe-milter %s listening on %s (Stripe key %s, %s mode, cache %s)",
-	    PACKAGE_VERSION, conf->socket, rt->rt_key_masked, rt->rt_mode,
+	    PACKAGE_VERSION, conf->socket, mf_runtime_key_masked(rt), mf_runtime_mode(rt),
 	    conf->redis_host || conf->redis_socket || conf->redis_sentinels ? "in-process + Redis" : "in-process only");
 
 	/* 6. libmilter runs in its own thread; this one takes the signals. */
@@ -571,11 +571,11 @@ int main(int argc, char **argv)
 	rc = mf_milter_rc;
 	sm_log(LOG_NOTICE, "stopped");
 	mf_stats_stop();
-	mf_lookup_pool_stop();
+	lk_pool_stop();
 out:
 	mf_fleet_stop();	/* the final snapshot, once no message can change the counters */
 	if (mf_pid_fd >= 0)
-		sm_pidfile_close(mf_pid_fd, rt ? rt->rt_conf->pid_file : NULL);
+		sm_pidfile_close(mf_pid_fd, rt ? mf_runtime_conf(rt)->pid_file : NULL);
 	mf_conf_free(first);
 	mf_runtime_put(rt);
 	mf_runtime_shutdown();

@@ -24,8 +24,8 @@
 #include "cache/cache.h"
 #include "common/sm_log.h"
 #include "common/sm_util.h"
+#include "lookup/lookup.h"
 #include "milter/mf_fleet.h"
-#include "milter/mf_lookup.h"
 #include "milter/mf_results.h"
 #include "stripe/stripe.h"
 
@@ -51,7 +51,7 @@ static int mf_fl_log_full;
 /* The daemon's one way to Redis for statistics: the pool of the snapshot's cache. */
 static redisReply *mf_fleet_cmd(struct mf_runtime *rt, int argc, const char **argv, const size_t *lens)
 {
-	return cache_redis_argv(rt->rt_cache, INT64_MAX, argc, argv, lens);
+	return cache_redis_argv(lk_cache(mf_runtime_lookup(rt)), INT64_MAX, argc, argv, lens);
 }
 
 static redisReply *mf_fleet_cmdv(struct mf_runtime *rt, int argc, const char **argv)
@@ -66,7 +66,7 @@ static redisReply *mf_fleet_cmdv(struct mf_runtime *rt, int argc, const char **a
 
 static const char *mf_fleet_prefix(const struct mf_runtime *rt)
 {
-	const char *p = rt->rt_conf->cache_prefix;
+	const char *p = mf_runtime_conf(rt)->cache_prefix;
 
 	return p && *p ? p : "stripe-milter";
 }
@@ -127,12 +127,12 @@ static void mf_pub_cache(struct mf_pub *p, struct cache *c)
 
 static void mf_pub_results(struct mf_pub *p)
 {
-	struct mf_lookup_counters lc;
+	struct lk_counters lc;
 	struct mf_results r;
 	char name[64];
 	int i;
 
-	mf_lookup_counters_get(&lc);
+	lk_counters_get(&lc);
 	mf_pub_add(p, "milter_wait_timeouts", lc.timed_out_waits);
 	mf_pub_add(p, "milter_overloaded", lc.overloaded);
 	mf_results_get(&r);
@@ -173,8 +173,8 @@ static void mf_fleet_instance_name(const struct mf_runtime *rt, char *buf, size_
 {
 	char host[64];
 
-	if (rt->rt_conf->instance_name && rt->rt_conf->instance_name[0]) {
-		sm_strlcpy(buf, rt->rt_conf->instance_name, len);
+	if (mf_runtime_conf(rt)->instance_name && mf_runtime_conf(rt)->instance_name[0]) {
+		sm_strlcpy(buf, mf_runtime_conf(rt)->instance_name, len);
 		return;
 	}
 	if (gethostname(host, sizeof(host)) != 0)
@@ -197,10 +197,10 @@ int mf_fleet_publish(struct mf_runtime *rt, bool stopped)
 
 	if (rt == NULL || (p = calloc(1, sizeof(*p))) == NULL)
 		return -1;
-	mf_pub_cache(p, rt->rt_cache);
+	mf_pub_cache(p, lk_cache(mf_runtime_lookup(rt)));
 	mf_pub_results(p);
-	mf_pub_stripe(p, rt->rt_stripe);
-	mf_pub_add(p, "interval_s", (uint64_t)rt->rt_conf->stats_interval_s);
+	mf_pub_stripe(p, lk_stripe(mf_runtime_lookup(rt)));
+	mf_pub_add(p, "interval_s", (uint64_t)mf_runtime_conf(rt)->stats_interval_s);
 	mf_pub_add(p, "started_ms", (uint64_t)(mf_fl_started_ms > 0 ? mf_fl_started_ms : sm_wall_ms()));
 	mf_pub_add(p, "stopped", stopped ? 1 : 0);
 	mf_pub_add(p, "ts", (uint64_t)sm_wall_ms());
@@ -218,7 +218,7 @@ int mf_fleet_publish(struct mf_runtime *rt, bool stopped)
 		goto out;
 	freeReplyObject(r);
 	/* live: until 3 intervals have passed without a publication; stopped: just the retention */
-	keep = stopped ? 0 : 3 * rt->rt_conf->stats_interval_s;
+	keep = stopped ? 0 : 3 * mf_runtime_conf(rt)->stats_interval_s;
 	snprintf(ttl, sizeof(ttl), "%ld", keep > MF_FLEET_RETAIN_S ? keep : (long)MF_FLEET_RETAIN_S);
 	if ((r = mf_fleet_cmdv(rt, 3, (const char *[]){ "EXPIRE", key, ttl })) == NULL)
 		goto out;
@@ -237,7 +237,7 @@ static void mf_fleet_tick(void)
 
 	if (rt == NULL)
 		return;
-	has_redis = rt->rt_conf->redis_host || rt->rt_conf->redis_socket || rt->rt_conf->redis_sentinels;
+	has_redis = mf_runtime_conf(rt)->redis_host || mf_runtime_conf(rt)->redis_socket || mf_runtime_conf(rt)->redis_sentinels;
 	if (has_redis && mf_fleet_publish(rt, false) != 0) {
 		if (!mf_fl_failing)
 			sm_log(LOG_WARNING, "stats: cannot publish to Redis; `stripe-milterctl stats` will show "
@@ -253,7 +253,7 @@ static void mf_fleet_tick(void)
 static long mf_fleet_interval(void)
 {
 	struct mf_runtime *rt = mf_runtime_get();
-	long s = rt ? rt->rt_conf->stats_interval_s : 10;
+	long s = rt ? mf_runtime_conf(rt)->stats_interval_s : 10;
 
 	mf_runtime_put(rt);
 	return s > 0 ? s : 10;
@@ -318,7 +318,7 @@ void mf_fleet_stop(void)
 	mf_fl_running = false;
 	pthread_cond_destroy(&mf_fl_cv);
 	rt = mf_runtime_get();
-	if (rt && (rt->rt_conf->redis_host || rt->rt_conf->redis_socket || rt->rt_conf->redis_sentinels)) {
+	if (rt && (mf_runtime_conf(rt)->redis_host || mf_runtime_conf(rt)->redis_socket || mf_runtime_conf(rt)->redis_sentinels)) {
 		if (mf_fleet_publish(rt, true) == 0)
 			sm_log(LOG_INFO, "stats: final snapshot published");
 		else

@@ -611,20 +611,20 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
     const struct stripe_summary *s)
 {
 	struct mf_line l;
-	bool data = s != NULL && li->state != MF_LK_SKIPPED;
-	bool found = data && s->found && li->state != MF_LK_NOT_FOUND;
+	bool data = s != NULL && li->state != LK_SKIPPED;
+	bool found = data && s->found && li->state != LK_NOT_FOUND;
 	unsigned bit;
 
 	memset(&l, 0, sizeof(l));
-	if (li->state == MF_LK_SKIPPED) {
+	if (li->state == LK_SKIPPED) {
 		mf_line_item(&l, "skipped=%s", mf_word_ok(li->skip_reason) ? li->skip_reason : "unknown");
 		goto out;
 	}
-	if (li->state == MF_LK_ERROR && !data) {
+	if (li->state == LK_ERROR && !data) {
 		mf_line_item(&l, "error=%s", mf_word_ok(li->error_class) ? li->error_class : "internal");
 		goto out;
 	}
-	if (li->state == MF_LK_FOUND && s == NULL) {
+	if (li->state == LK_FOUND && s == NULL) {
 		mf_line_item(&l, "error=internal");
 		goto out;
 	}
@@ -637,7 +637,7 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 	mf_line_item(&l, "mode=%s", li->livemode ? "live" : "test");
 	if (li->stale)
 		mf_line_item(&l, "stale=yes");
-	if (li->state == MF_LK_ERROR || (li->stale && li->error_class))
+	if (li->state == LK_ERROR || (li->stale && li->error_class))
 		mf_line_item(&l, "error=%s", mf_word_ok(li->error_class) ? li->error_class : "internal");
 	if (found && s->parts_missing != 0) {
 		char miss[128] = "";
@@ -840,7 +840,7 @@ int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
 	if (o->privacy)
 		g &= MF_HG_LOOKUP | MF_HG_CUSTOMER | MF_HG_SUBSCRIPTION;
 	mf_render_lookup(&c, li, s);
-	show = s != NULL && s->found && (li->state == MF_LK_FOUND || li->state == MF_LK_ERROR);
+	show = s != NULL && s->found && (li->state == LK_FOUND || li->state == LK_ERROR);
 	if (!show)
 		return out->n;
 	if ((g & MF_HG_CUSTOMER_ID) && mf_id_ok(s->customer_id)) {
@@ -868,4 +868,16 @@ bool mf_hdr_has_prefix(const char *header_name, const char *prefix)
 	if (header_name == NULL || prefix == NULL || (n = strlen(prefix)) == 0)
 		return false;
 	return strncasecmp(header_name, prefix, n) == 0;
+}
+
+const struct stripe_summary *mf_hdr_info_fill(const struct lk_result *res, struct mf_lookup_info *li)
+{
+	li->state = res->lr_state;
+	li->error_class = res->lr_error;
+	li->stale = res->lr_stale;
+	li->cache = res->lr_stale ? "stale" : res->lr_source == CACHE_SRC_FILL ? "miss" : "hit";
+	li->age_s = res->lr_fetched_at_ms > 0 ? (long)((sm_wall_ms() - res->lr_fetched_at_ms) / 1000) : 0;
+	if (li->age_s < 0)
+		li->age_s = 0;
+	return res->lr_state == LK_FOUND ? &res->lr_summary : NULL;
 }

@@ -6,6 +6,8 @@
  *	mf_hdr_has_prefix(name, prefix)			case-insensitive prefix test, for stripping.
  *	mf_hdr_rfc2047(utf8, len, out, outlen)		cleaned text: plain when ASCII, else
  *							encoded words.
+ *	mf_hdr_info_fill(result, &info)			a lookup's result (lookup/) as the
+ *							renderer's input.
  *
  * The exact forms are documented at the top of mf_hdr.c. Pure functions: no allocation
  * beyond the caller's structs, no logging; thread-safe.
@@ -16,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lookup/lookup.h"
 #include "stripe/stripe.h"
 
 #define MF_HG_LOOKUP		0x01	/* always on */
@@ -40,12 +43,10 @@ struct mf_hdr_opts {
 	bool privacy;		/* statuses only: no names, amounts, ids */
 };
 
-enum mf_lookup_state { MF_LK_FOUND, MF_LK_NOT_FOUND, MF_LK_ERROR, MF_LK_SKIPPED };
-
 struct mf_lookup_info {
-	enum mf_lookup_state state;
-	const char *error_class;	/* "timeout", "rate-limited", ... (MF_LK_ERROR) */
-	const char *skip_reason;	/* "authenticated", "internal-host", ... (MF_LK_SKIPPED) */
+	enum lk_state state;		/* lookup/lookup.h */
+	const char *error_class;	/* "timeout", "rate-limited", ... (LK_ERROR) */
+	const char *skip_reason;	/* "authenticated", "internal-host", ... (LK_SKIPPED) */
 	const char *cache;		/* "hit", "miss", "stale"; NULL = not said */
 	long age_s;			/* age of cached data; shown unless cache is "miss" */
 	bool livemode;
@@ -78,5 +79,9 @@ bool mf_hdr_has_prefix(const char *header_name, const char *prefix);
  * most 75 characters, separated by one space). Returns the length written, or -1 when it
  * does not fit in outlen (out is then ""). */
 int mf_hdr_rfc2047(const char *utf8, size_t len, char *out, size_t outlen);
+
+/* Fills the renderer's view of a finished lookup (state, cache word, age, stale, error)
+ * and returns the summary to render, NULL unless a customer was found. */
+const struct stripe_summary *mf_hdr_info_fill(const struct lk_result *res, struct mf_lookup_info *li);
 
 #endif

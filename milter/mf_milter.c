@@ -42,7 +42,7 @@
 #include "common/sm_util.h"
 #include "mail/mail.h"
 #include "milter/mf_hdr.h"
-#include "milter/mf_lookup.h"
+#include "lookup/lookup.h"
 #include "milter/mf_milter.h"
 #include "milter/mf_policy.h"
 #include "milter/mf_results.h"
@@ -62,8 +62,8 @@ struct mf_msg {
 	bool msg_null_sender;
 	char msg_envfrom[MAIL_ADDR_MAX + 1];		/* "" when unparseable */
 	bool msg_rcpt_match;
-	struct mf_job *msg_env_job;
-	struct mf_job *msg_hdr_job;
+	struct lk_prefetch msg_jobs;		/* the envelope sender's and the From address's */
+	bool msg_hdr_started;			/* the From address's lookup was started */
 	int msg_from_headers;
 	enum mail_addr_rc msg_from_rc;
 	int msg_from_naddrs;
@@ -110,7 +110,7 @@ static void mf_mask_addr(const struct mf_runtime *rt, const char *addr, char *ou
 {
 	const char *at = strrchr(addr, '@');
 
-	if (rt->rt_conf->log_addresses || at == NULL || at == addr)
+	if (mf_runtime_conf(rt)->log_addresses || at == NULL || at == addr)
 		snprintf(out, len, "%s", *addr ? addr : "<>");
 	else
 		snprintf(out, len, "%c***%s", addr[0], at);
@@ -119,8 +119,8 @@ static void mf_mask_addr(const struct mf_runtime *rt, const char *addr, char *ou
 static sfsistat mf_internal_error(SMFICTX *ctx, const struct mf_runtime *rt, const char *what)
 {
 	sm_log(LOG_ERR, "internal error: %s; On-InternalError %s", what,
-	    rt && rt->rt_conf->on_internal_error == MF_ON_TEMPFAIL ? "tempfail" : "accept");
-	if (rt && rt->rt_conf->on_internal_error == MF_ON_TEMPFAIL) {
+	    rt && mf_runtime_conf(rt)->on_internal_error == MF_ON_TEMPFAIL ? "tempfail" : "accept");
+	if (rt && mf_runtime_conf(rt)->on_internal_error == MF_ON_TEMPFAIL) {
 		smfi_setreply(ctx, "451", "4.3.0", "Temporary local problem, please try again later");
 		return SMFIS_TEMPFAIL;
 	}
@@ -133,8 +133,7 @@ static void mf_msg_free(struct mf_msg *m)
 
 	if (m == NULL)
 		return;
-	mf_lookup_release(m->msg_env_job);
-	mf_lookup_release(m->msg_hdr_job);
+	lk_prefetch_release(&m->msg_jobs);
 	for (i = 0; i < m->msg_nforged; i++)
 		free(m->msg_forged[i].fg_name);
 	free(m->msg_forged);
@@ -156,31 +155,31 @@ static const char *mf_addr_skip(const struct mf_runtime *rt, const char *addr)
 
 	if (mail_addr_is_bounce(addr))
 		return "bounce";
-	if (rt->rt_skip_domains && dom && mf_match_addr(rt->rt_skip_domains, addr))
+	if (mf_runtime_skip_domains(rt) && dom && mf_match_addr(mf_runtime_skip_domains(rt), addr))
 		return "sender-domain";
 	return NULL;
 }
 
 static bool mf_may_start(const struct mf_msg *m)
 {
-	return m->msg_skip == NULL && (m->msg_rt->rt_recipients == NULL || m->msg_rcpt_match);
+	return m->msg_skip == NULL && (mf_runtime_recipients(m->msg_rt) == NULL || m->msg_rcpt_match);
 }
 
 static void mf_start_env(struct mf_msg *m)
 {
-	if (m->msg_env_job || !mf_may_start(m) || m->msg_envfrom[0] == '\0' ||
-	    mf_addr_skip(m->msg_rt, m->msg_envfrom))
+	if (!mf_may_start(m) || m->msg_envfrom[0] == '\0' || mf_addr_skip(m->msg_rt, m->msg_envfrom))
 		return;
-	m->msg_env_job = mf_lookup_start(m->msg_rt, m->msg_envfrom);
+	lk_prefetch(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_envfrom);
 }
 
 static void mf_start_hdr(struct mf_msg *m)
 {
-	if (m->msg_hdr_job || !mf_may_start(m) || m->msg_from_rc != MAIL_ADDR_OK ||
-	    m->msg_rt->rt_conf->lookup_address == MF_ADDR_ENVELOPE ||
+	if (m->msg_hdr_started || !mf_may_start(m) || m->msg_from_rc != MAIL_ADDR_OK ||
+	    mf_runtime_conf(m->msg_rt)->lookup_address == MF_ADDR_ENVELOPE ||
 	    strcmp(m->msg_from, m->msg_envfrom) == 0 || mf_addr_skip(m->msg_rt, m->msg_from))
 		return;
-	m->msg_hdr_job = mf_lookup_start(m->msg_rt, m->msg_from);
+	m->msg_hdr_started = true;
+	lk_prefetch(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_from);
 }
 
 /* ---- callbacks ---- */
@@ -236,8 +235,8 @@ static sfsistat mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 	else
 		sm_strlcpy(c->conn_addr, "local", sizeof(c->conn_addr));
 	rt = mf_runtime_get();
-	if (rt && sa && rt->rt_internal)
-		c->conn_internal = mf_cidr_match(rt->rt_internal, sa);
+	if (rt && sa && mf_runtime_internal(rt))
+		c->conn_internal = mf_cidr_match(mf_runtime_internal(rt), sa);
 	mf_runtime_put(rt);
 	return SMFIS_CONTINUE;
 }
@@ -264,7 +263,7 @@ static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 	else if (rc != MAIL_ADDR_OK)
 		m->msg_envfrom[0] = '\0';
 	auth = smfi_getsymval(ctx, "{auth_authen}");
-	if (m->msg_rt->rt_conf->skip_authenticated && auth && *auth)
+	if (mf_runtime_conf(m->msg_rt)->skip_authenticated && auth && *auth)
 		m->msg_skip = "authenticated";
 	else if (c->conn_internal)
 		m->msg_skip = "internal-host";
@@ -278,10 +277,10 @@ static sfsistat mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	struct mf_msg *m = c ? c->conn_msg : NULL;
 	char rcpt[MAIL_ADDR_MAX + 1];
 
-	if (m == NULL || m->msg_rt->rt_recipients == NULL || m->msg_rcpt_match)
+	if (m == NULL || mf_runtime_recipients(m->msg_rt) == NULL || m->msg_rcpt_match)
 		return SMFIS_CONTINUE;
 	if (argv && argv[0] && mail_addr_envelope(argv[0], rcpt, sizeof(rcpt)) == MAIL_ADDR_OK &&
-	    mf_match_addr(m->msg_rt->rt_recipients, rcpt)) {
+	    mf_match_addr(mf_runtime_recipients(m->msg_rt), rcpt)) {
 		m->msg_rcpt_match = true;
 		mf_start_env(m);
 	}
@@ -336,7 +335,7 @@ static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
 
 	if (m == NULL)
 		return mf_header_reply(c);
-	if (mf_hdr_has_prefix(name, m->msg_rt->rt_hdr.prefix)) {
+	if (mf_hdr_has_prefix(name, mf_runtime_hdr(m->msg_rt)->prefix)) {
 		/* No reply is possible here under NR_HDR: end of message acts on it. */
 		if (mf_note_forged(m, name) != 0 && m->msg_failed == NULL) {
 			m->msg_failed = "out of memory noting a forged header";
@@ -379,8 +378,8 @@ static bool mf_verified(const struct mf_msg *m, const char *addr)
 	int i;
 
 	for (i = 0; dom && i < m->msg_nauthres; i++)
-		if (mf_authres_dmarc_pass(m->msg_authres[i], m->msg_rt->rt_authserv, dom,
-		    m->msg_rt->rt_conf->allow_aligned_dkim))
+		if (mf_authres_dmarc_pass(m->msg_authres[i], mf_runtime_authserv(m->msg_rt), dom,
+		    mf_runtime_conf(m->msg_rt)->allow_aligned_dkim))
 			return true;
 	return false;
 }
@@ -388,13 +387,13 @@ static bool mf_verified(const struct mf_msg *m, const char *addr)
 /* Chooses the address to report on; NULL with *skip set when none is looked up. */
 static const char *mf_pick_addr(struct mf_msg *m, const char **skip)
 {
-	const struct mf_conf *conf = m->msg_rt->rt_conf;
+	const struct mf_conf *conf = mf_runtime_conf(m->msg_rt);
 	const char *addr = NULL;
 
 	*skip = m->msg_skip;
 	if (*skip)
 		return NULL;
-	if (m->msg_rt->rt_recipients && !m->msg_rcpt_match) {
+	if (mf_runtime_recipients(m->msg_rt) && !m->msg_rcpt_match) {
 		*skip = "recipient";
 		return NULL;
 	}
@@ -428,54 +427,42 @@ static const char *mf_pick_addr(struct mf_msg *m, const char **skip)
 
 /* Fills li (and *sum) for addr from its lookup, waiting up to the lookup's deadline. */
 static void mf_result(struct mf_msg *m, const char *addr, struct mf_lookup_info *li,
-    const struct stripe_summary **sum, const struct mf_lookup_result **res_out)
+    const struct stripe_summary **sum, const struct lk_result **res_out)
 {
-	struct mf_job *job = NULL;
-	const struct mf_lookup_result *res;
+	const struct lk_result *res;
+	const char *why = "internal";
 
-	if (m->msg_env_job && strcmp(mf_lookup_addr(m->msg_env_job), addr) == 0)
-		job = m->msg_env_job;
-	else if (m->msg_hdr_job && strcmp(mf_lookup_addr(m->msg_hdr_job), addr) == 0)
-		job = m->msg_hdr_job;
-	else {
-		mf_lookup_release(m->msg_hdr_job);	/* never expected; keeps references right */
-		job = m->msg_hdr_job = mf_lookup_start(m->msg_rt, addr);
-	}
-	if (job == NULL) {
-		li->state = MF_LK_ERROR;
-		li->error_class = "internal";
+	res = lk_prefetch_result(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), addr,
+	    mf_runtime_conf(m->msg_rt)->lookup_timeout_ms, &why);
+	if (res == NULL) {
+		li->state = LK_ERROR;
+		li->error_class = why;
 		return;
 	}
-	if (!mf_lookup_wait(job, mf_lookup_started(job) + m->msg_rt->rt_conf->lookup_timeout_ms)) {
-		mf_lookup_count_timeout();
-		li->state = MF_LK_ERROR;
-		li->error_class = "timeout";
-		return;
-	}
-	res = *res_out = mf_lookup_result(job);
-	*sum = mf_lookup_info_fill(res, li);
+	*res_out = res;
+	*sum = mf_hdr_info_fill(res, li);
 }
 
 static void mf_log_line(SMFICTX *ctx, const struct mf_msg *m, const char *addr,
-    const struct mf_lookup_info *li, const struct mf_lookup_result *res, int nforged)
+    const struct mf_lookup_info *li, const struct lk_result *res, int nforged)
 {
 	const char *qid = smfi_getsymval(ctx, "i");
 	char who[MAIL_ADDR_MAX + 8], result[96];
 
 	mf_mask_addr(m->msg_rt, addr ? addr : "", who, sizeof(who));
 	switch (li->state) {
-	case MF_LK_FOUND: snprintf(result, sizeof(result), "found"); break;
-	case MF_LK_NOT_FOUND: snprintf(result, sizeof(result), "not-found"); break;
-	case MF_LK_ERROR: snprintf(result, sizeof(result), "error=%s", li->error_class ? li->error_class : "internal"); break;
-	case MF_LK_SKIPPED: snprintf(result, sizeof(result), "skipped=%s", li->skip_reason); break;
+	case LK_FOUND: snprintf(result, sizeof(result), "found"); break;
+	case LK_NOT_FOUND: snprintf(result, sizeof(result), "not-found"); break;
+	case LK_ERROR: snprintf(result, sizeof(result), "error=%s", li->error_class ? li->error_class : "internal"); break;
+	case LK_SKIPPED: snprintf(result, sizeof(result), "skipped=%s", li->skip_reason); break;
 	}
 	sm_log(LOG_INFO, "%s: sender=%s result=%s%s cache=%s latency_ms=%lld forged_removed=%d%s%s%s%s",
 	    qid && *qid ? qid : "NOQUEUE", addr ? who : "-", result, li->stale ? " stale=yes" : "",
 	    li->cache ? li->cache : "-",
 	    (long long)(sm_now_ms() - m->msg_t0), nforged,
 	    res && res->lr_request_id[0] ? " stripe_request_id=" : "", res ? res->lr_request_id : "",
-	    res && res->lr_error_message[0] && li->state == MF_LK_ERROR ? " why=" : "",
-	    res && li->state == MF_LK_ERROR ? res->lr_error_message : "");
+	    res && res->lr_error_message[0] && li->state == LK_ERROR ? " why=" : "",
+	    res && li->state == LK_ERROR ? res->lr_error_message : "");
 }
 
 static sfsistat mlfi_eom(SMFICTX *ctx)
@@ -483,7 +470,7 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 	struct mf_conn *c = mf_conn_of(ctx);
 	struct mf_msg *m = c ? c->conn_msg : NULL;
 	const struct stripe_summary *sum = NULL;
-	const struct mf_lookup_result *res = NULL;
+	const struct lk_result *res = NULL;
 	struct mf_lookup_info li;
 	struct mf_hdr_list *hl = NULL;
 	const char *addr, *skip = NULL;
@@ -507,17 +494,17 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 		goto out;
 	}
 	memset(&li, 0, sizeof(li));
-	li.livemode = m->msg_rt->rt_livemode;
+	li.livemode = mf_runtime_livemode(m->msg_rt);
 	li.from_count = m->msg_from_naddrs;
 	addr = mf_pick_addr(m, &skip);
 	if (addr == NULL) {
-		li.state = MF_LK_SKIPPED;
+		li.state = LK_SKIPPED;
 		li.skip_reason = skip;
 	} else {
 		mf_result(m, addr, &li, &sum, &res);
 	}
 	hl = calloc(1, sizeof(*hl));
-	if (hl == NULL || mf_hdr_render(&m->msg_rt->rt_hdr, &li, sum, hl) < 0) {
+	if (hl == NULL || mf_hdr_render(mf_runtime_hdr(m->msg_rt), &li, sum, hl) < 0) {
 		st = mf_internal_error(ctx, m->msg_rt, "could not render headers");
 		goto out;
 	}
@@ -532,7 +519,7 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 		}
 	mf_log_line(ctx, m, addr, &li, res, m->msg_nforged);
 	mf_results_count(&li, sum, addr == NULL ? -1 :
-	    res ? res->lr_latency_ms : m->msg_rt->rt_conf->lookup_timeout_ms);
+	    res ? res->lr_latency_ms : mf_runtime_conf(m->msg_rt)->lookup_timeout_ms);
 out:
 	free(hl);
 	mf_msg_free(m);

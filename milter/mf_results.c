@@ -66,20 +66,20 @@ void mf_results_count(const struct mf_lookup_info *li, const struct stripe_summa
 	int i;
 
 	switch (li->state) {
-	case MF_LK_FOUND:
+	case LK_FOUND:
 		MF_RES_INC(mf_res.found);
 		for (i = 0; sum && i < MF_RES_NPERM; i++)
 			if (sum->parts_missing & mf_res_parts[i])
 				MF_RES_INC(mf_res.missing_perm[i]);
 		break;
-	case MF_LK_NOT_FOUND:
+	case LK_NOT_FOUND:
 		MF_RES_INC(mf_res.not_found);
 		break;
-	case MF_LK_ERROR:
+	case LK_ERROR:
 		MF_RES_INC(mf_res.error[mf_res_slot(li->error_class ? li->error_class : "internal",
 		    mf_results_error_name, MF_RES_NERR)]);
 		break;
-	case MF_LK_SKIPPED:
+	case LK_SKIPPED:
 		MF_RES_INC(mf_res.skipped[mf_res_slot(li->skip_reason, mf_results_skip_name, MF_RES_NSKIP)]);
 		break;
 	}

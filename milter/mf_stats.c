@@ -17,7 +17,7 @@
 
 #include "cache/cache.h"
 #include "common/sm_log.h"
-#include "milter/mf_lookup.h"
+#include "lookup/lookup.h"
 #include "milter/mf_results.h"
 #include "milter/mf_runtime.h"
 #include "milter/mf_stats.h"
@@ -41,9 +41,9 @@ static void mf_gauge(struct sm_buf *b, const char *name, const char *help, uint6
 
 static void mf_render_lookups(struct sm_buf *b)
 {
-	struct mf_lookup_counters lc;
+	struct lk_counters lc;
 
-	mf_lookup_counters_get(&lc);
+	lk_counters_get(&lc);
 	mf_counter(b, "stripe_milter_lookups_total", "Lookups by result.", "{result=\"found\"}", lc.found, true);
 	mf_counter(b, "stripe_milter_lookups_total", NULL, "{result=\"not_found\"}", lc.not_found, false);
 	mf_counter(b, "stripe_milter_lookups_total", NULL, "{result=\"error\"}", lc.errors, false);
@@ -193,9 +193,9 @@ int mf_stats_render(struct sm_buf *b)
 	mf_render_lookups(b);
 	mf_render_results(b);
 	if (rt) {
-		mf_render_cache(b, rt->rt_cache);
-		mf_render_redis_conf(b, rt->rt_conf);
-		mf_render_stripe(b, rt->rt_stripe);
+		mf_render_cache(b, lk_cache(mf_runtime_lookup(rt)));
+		mf_render_redis_conf(b, mf_runtime_conf(rt));
+		mf_render_stripe(b, lk_stripe(mf_runtime_lookup(rt)));
 	}
 	mf_runtime_put(rt);
 	return b->overflow ? -1 : 0;
@@ -209,8 +209,8 @@ int mf_stats_health(struct sm_buf *b)
 	if (rt == NULL) {
 		sm_buf_printf(b, "not serving: no configuration loaded\n");
 		status = 503;
-	} else if ((rt->rt_conf->redis_host || rt->rt_conf->redis_socket || rt->rt_conf->redis_sentinels) &&
-	    !cache_redis_ok(rt->rt_cache)) {
+	} else if ((mf_runtime_conf(rt)->redis_host || mf_runtime_conf(rt)->redis_socket || mf_runtime_conf(rt)->redis_sentinels) &&
+	    !cache_redis_ok(lk_cache(mf_runtime_lookup(rt)))) {
 		sm_buf_printf(b, "degraded: Redis unreachable (serving from the in-process cache and Stripe)\n");
 	} else {
 		sm_buf_printf(b, "ok\n");
@@ -222,15 +222,15 @@ int mf_stats_health(struct sm_buf *b)
 void mf_stats_log(void)
 {
 	struct mf_runtime *rt = mf_runtime_get();
-	struct mf_lookup_counters lc;
+	struct lk_counters lc;
 	struct cache_counters cc;
 	struct stripe_stats ss;
 
 	if (rt == NULL)
 		return;
-	mf_lookup_counters_get(&lc);
-	cache_counters_get(rt->rt_cache, &cc);
-	stripe_stats_get(rt->rt_stripe, &ss);
+	lk_counters_get(&lc);
+	cache_counters_get(lk_cache(mf_runtime_lookup(rt)), &cc);
+	stripe_stats_get(lk_stripe(mf_runtime_lookup(rt)), &ss);
 	sm_log(LOG_NOTICE, "stats: lookups found=%llu not_found=%llu error=%llu stale=%llu wait_timeouts=%llu "
 	    "cache l1_hits=%llu redis_hits=%llu misses=%llu redis_errors=%llu stripe ok=%llu 429=%llu 5xx=%llu "
 	    "timeout=%llu network=%llu",

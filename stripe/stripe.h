@@ -1,8 +1,9 @@
 /*
  * stripe.h - read-only Stripe client that turns an email address into a customer summary.
  *
- * This is the whole interface of stripe/. It knows nothing of milters or Redis: JSON stays
- * inside stripe/, callers see plain C structs.
+ * This is the whole interface of stripe/. It knows nothing of milters, caches or Redis:
+ * JSON stays inside stripe/, callers see plain C structs (a struct stripe_summary; how it
+ * is stored is lookup/'s business).
  *
  * Interface:
  *	stripe_client_new(cfg) / stripe_client_free()	a client: curl handle pool, token bucket,
@@ -10,8 +11,6 @@
  *	stripe_lookup(client, email, deadline, &summary, &result)
  *		customers -> (subscriptions + plan names) and charges, concurrently; never runs
  *		past deadline_ms (an sm_now_ms() value). Not found is not an error.
- *	stripe_summary_encode() / stripe_summary_decode()	versioned, exact round trip
- *		(for the cache). Unknown versions are rejected.
  *	stripe_money_format()	minor units -> "49.00 USD" by the currency's exponent.
  *	stripe_key_*()		load (file/config/env), validate, mask, mode.
  *
@@ -38,8 +37,6 @@
 #define STRIPE_SUBS_MAX		4	/* subscriptions kept, best first */
 #define STRIPE_TOTALS_MAX	8	/* currencies in charge totals */
 #define STRIPE_CODE_MAX		48	/* failure_code, status words, permission names */
-
-#define STRIPE_SUMMARY_VERSION	1
 
 /* Error classes. Not found is STRIPE_OK with summary.found == false. */
 enum stripe_errclass {
@@ -169,8 +166,10 @@ struct stripe_result {
 };
 
 /* Product-name cache hooks: the caller may keep plan names in its own cache. get returns
- * 0 and fills name when known (name may be "" for a product without one), -1 otherwise. */
-typedef int (*stripe_product_get_fn)(void *arg, const char *product_id, char *name, size_t len);
+ * 0 and fills name when known (name may be "" for a product without one), -1 otherwise;
+ * it must return by deadline_ms (the lookup's deadline, an sm_now_ms() value). */
+typedef int (*stripe_product_get_fn)(void *arg, const char *product_id, int64_t deadline_ms,
+    char *name, size_t len);
 typedef void (*stripe_product_put_fn)(void *arg, const char *product_id, const char *name);
 
 struct stripe_config {
@@ -213,13 +212,6 @@ void stripe_client_free(struct stripe_client *c);
  * or charges is not an error: the part is flagged in out->parts_missing. */
 enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, int64_t deadline_ms,
     struct stripe_summary *out, struct stripe_result *res);
-
-/* Serialises a summary; *buf is malloc'd (caller frees). 0 on success, -1 on OOM. */
-int stripe_summary_encode(const struct stripe_summary *s, char **buf, size_t *len);
-/* Parses what encode wrote. 0 on success; -1 with a reason in err for anything else,
- * including an unknown version. */
-int stripe_summary_decode(const char *buf, size_t len, struct stripe_summary *out,
-    char *err, size_t errlen);
 
 /* Decimal places of a currency (0 for JPY, 3 for KWD, 2 for most). */
 int stripe_currency_exponent(const char *currency);

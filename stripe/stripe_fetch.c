@@ -9,8 +9,9 @@
  * Rules: a 403 naming a rak_* permission on subscriptions, products or charges is not an
  *	error: the job flags the part in job->missing and carries on without it. A 403 on
  *	customers, or one naming no permission, is an error.
- *	Plan names come first from the caller's product cache (product_get), then from one
- *	GET /v1/products?ids[]=... for the rest; names fetched are offered to product_put.
+ *	Plan names come first from the caller's product cache (product_get, given the job's
+ *	deadline), then from one GET /v1/products?ids[]=... for the rest; names fetched are
+ *	offered to product_put.
  *
  * Known limits: one page of subscriptions (100) is read; charges are paged until
  *	charges_max. If a thread cannot be created, that job runs in the caller (serially).
@@ -98,7 +99,7 @@ static int stripe_products_cached(struct stripe_job *j, char need[][STRIPE_ID_MA
 
 		if (pid[0] == '\0')
 			continue;
-		if (c->product_get && c->product_get(c->product_arg, pid, name, sizeof(name)) == 0) {
+		if (c->product_get && c->product_get(c->product_arg, pid, j->deadline_ms, name, sizeof(name)) == 0) {
 			if (name[0])
 				stripe_copy_text(j->subs[i].plan, sizeof(j->subs[i].plan), name, strlen(name));
 			continue;

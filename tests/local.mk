@@ -1,7 +1,8 @@
 # tests/local.mk - the test harness library and every test folder's fragment.
 #
 # Each folder's tests print TAP. C tests link libth.a (tests/harness/th.h) and Check.
-TH_LDADD = tests/harness/libth.a mail/libmail.a stripe/libstripe.a cache/libcache.a redis/librds.a common/libsmcommon.a \
+TH_LDADD = tests/harness/libth.a lookup/liblookup.a mail/libmail.a stripe/libstripe.a \
+	cache/libcache.a redis/librds.a common/libsmcommon.a \
 	$(CHECK_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(PTHREAD_LIBS)
 TH_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)
 
@@ -22,6 +23,7 @@ include $(srcdir)/tests/standin/local.mk
 include $(srcdir)/tests/stripe/local.mk
 include $(srcdir)/tests/cache/local.mk
 include $(srcdir)/tests/mail/local.mk
+include $(srcdir)/tests/lookup/local.mk
 include $(srcdir)/tests/milter/local.mk
 include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/fuzz/local.mk

@@ -301,7 +301,7 @@ START_TEST(purge_and_flush)
 	cfg_r(&k, "fl[1]*");
 	k.l1_max_entries = 100;
 	c = new_cache(&k);
-	ck_assert_int_eq(cache_key(c, "live", "-", "a@b.c", key, sizeof(key)), 0);
+	ck_assert_int_eq(cache_key_name(c, "live:-:0123abcd", key, sizeof(key)), 0);
 	ck_assert_int_eq(cache_put(c, key, "v", 1, CACHE_POSITIVE), 0);
 	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", key), 1);
 	ck_assert_int_eq(cache_purge(c, key), 0);
@@ -312,8 +312,8 @@ START_TEST(purge_and_flush)
 	for (i = 0; i < 1200; i++) {
 		char id[32];
 
-		snprintf(id, sizeof(id), "id%d", i);
-		ck_assert_int_eq(cache_key_raw(c, "product", id, key, sizeof(key)), 0);
+		snprintf(id, sizeof(id), "product:id%d", i);
+		ck_assert_int_eq(cache_key_name(c, id, key, sizeof(key)), 0);
 		ck_assert_int_eq(cache_put(c, key, id, strlen(id), CACHE_POSITIVE), 0);
 	}
 	/* not ours: another prefix that the unescaped glob "fl[1]*" would match */
@@ -350,8 +350,8 @@ START_TEST(keyspace_sample)
 	for (i = 0; i < 50; i++) {
 		char id[16];
 
-		snprintf(id, sizeof(id), "%d", i);
-		ck_assert_int_eq(cache_key_raw(c, "p", id, key, sizeof(key)), 0);
+		snprintf(id, sizeof(id), "p:%d", i);
+		ck_assert_int_eq(cache_key_name(c, id, key, sizeof(key)), 0);
 		ck_assert_int_eq(cache_put(c, key, "0123456789", 10, CACHE_POSITIVE), 0);
 	}
 	{

@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.livemode = ctl[0] & 2;
 	s.delinquent = ctl[0] & 4;
 	memset(&li, 0, sizeof(li));
-	li.state = (enum mf_lookup_state)(ctl[1] % 4);
+	li.state = (enum lk_state)(ctl[1] % 4);
 	li.cache = words[ctl[2] % 6];
 	li.error_class = words[(ctl[2] >> 3) % 6];
 	li.skip_reason = words[(ctl[2] >> 5) % 6];

@@ -4,13 +4,14 @@
  * The input is fed to every list parser of stripe/ (customers, subscriptions, charges,
  * products) and to the error parser; what they accept is assembled into a struct
  * stripe_summary the way a lookup does, which must then survive the cache encoding
- * exactly (encode -> decode -> identical). Any crash, sanitizer report or mismatch is a bug.
+ * exactly (lookup/'s codec: encode -> decode -> identical). Any crash, sanitizer report or mismatch is a bug.
  */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "lookup/lookup.h"
 #include "stripe/stripe_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,9 +22,9 @@ static void fuzz_round_trip(const struct stripe_summary *s)
 	char *buf = NULL, err[128];
 	size_t len;
 
-	if (stripe_summary_encode(s, &buf, &len) != 0)
+	if (lk_summary_encode(s, &buf, &len) != 0)
 		abort();	/* parsed strings are valid UTF-8: encoding cannot fail */
-	if (stripe_summary_decode(buf, len, &back, err, sizeof(err)) != 0 ||
+	if (lk_summary_decode(buf, len, &back, err, sizeof(err)) != 0 ||
 	    memcmp(s, &back, sizeof(back)) != 0)
 		abort();
 	free(buf);

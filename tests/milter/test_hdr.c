@@ -58,7 +58,7 @@ static void jenny(struct stripe_summary *s)
 }
 
 static const struct mf_lookup_info found_hit = {
-	.state = MF_LK_FOUND, .cache = "hit", .age_s = 120, .livemode = true, .from_count = 1
+	.state = LK_FOUND, .cache = "hit", .age_s = 120, .livemode = true, .from_count = 1
 };
 
 static struct mf_hdr_opts opts_all(void)
@@ -168,7 +168,7 @@ START_TEST(lookup_states)
 	struct mf_lookup_info li;
 
 	memset(&li, 0, sizeof(li));
-	li.state = MF_LK_NOT_FOUND;
+	li.state = LK_NOT_FOUND;
 	li.cache = "miss";
 	li.age_s = 0;
 	ck_assert_int_eq(mf_hdr_render(&o, &li, NULL, &l), 1);
@@ -181,7 +181,7 @@ START_TEST(lookup_states)
 	want(&l, 0, "X-Stripe-Lookup", "not-found; cache=hit; age=30; mode=live");
 
 	memset(&li, 0, sizeof(li));
-	li.state = MF_LK_ERROR;
+	li.state = LK_ERROR;
 	li.error_class = "timeout";
 	ck_assert_int_eq(mf_hdr_render(&o, &li, NULL, &l), 1);
 	want(&l, 0, "X-Stripe-Lookup", "error=timeout");
@@ -193,7 +193,7 @@ START_TEST(lookup_states)
 	want(&l, 0, "X-Stripe-Lookup", "error=internal");
 
 	memset(&li, 0, sizeof(li));
-	li.state = MF_LK_SKIPPED;
+	li.state = LK_SKIPPED;
 	li.skip_reason = "authenticated";
 	jenny(&s);
 	ck_assert_int_eq(mf_hdr_render(&o, &li, &s, &l), 1);	/* data ignored when skipped */
@@ -207,7 +207,7 @@ START_TEST(lookup_states)
 
 	/* FOUND without a summary is a caller bug: say so, add nothing else */
 	memset(&li, 0, sizeof(li));
-	li.state = MF_LK_FOUND;
+	li.state = LK_FOUND;
 	li.cache = "hit";
 	ck_assert_int_eq(mf_hdr_render(&o, &li, NULL, &l), 1);
 	want(&l, 0, "X-Stripe-Lookup", "error=internal");
@@ -219,7 +219,7 @@ START_TEST(stale_missing_from_count)
 	struct stripe_summary s;
 	struct mf_hdr_opts o = opts_all();
 	struct mf_hdr_list l;
-	struct mf_lookup_info li = { .state = MF_LK_ERROR, .error_class = "timeout", .cache = "stale",
+	struct mf_lookup_info li = { .state = LK_ERROR, .error_class = "timeout", .cache = "stale",
 		.age_s = 4000, .livemode = true, .stale = true, .from_count = 2 };
 
 	jenny(&s);
@@ -235,7 +235,7 @@ START_TEST(stale_missing_from_count)
 	ck_assert_ptr_null(find(&l, "X-Stripe-Charges"));
 
 	/* the same, passed as FOUND with stale set */
-	li.state = MF_LK_FOUND;
+	li.state = LK_FOUND;
 	ck_assert_int_eq(mf_hdr_render(&o, &li, &s, &l), 5);
 	want(&l, 0, "X-Stripe-Lookup",
 	    "found; cache=stale; age=4000; mode=live; stale=yes;\n"
@@ -245,7 +245,7 @@ START_TEST(stale_missing_from_count)
 	want(&l, 0, "X-Stripe-Lookup",
 	    "found; cache=stale; age=4000; mode=live; stale=yes;\n"
 	    "\tmissing=plan-names,charges; from-count=2");
-	li.state = MF_LK_ERROR;
+	li.state = LK_ERROR;
 	li.error_class = "timeout";
 
 	/* stale negative entry */

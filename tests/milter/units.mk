@@ -12,11 +12,12 @@ endif
 
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_mf_hdr tests/fuzz/fuzz_mf_policy
-tests_fuzz_fuzz_mf_hdr_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_mf_hdr_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 tests_fuzz_fuzz_mf_hdr_SOURCES = tests/fuzz/fuzz_mf_hdr.c
 tests_fuzz_fuzz_mf_hdr_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_mf_hdr_LDADD = milter/libmf.a mail/libmail.a stripe/libstripe.a common/libsmcommon.a \
-	$(CURL_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
+tests_fuzz_fuzz_mf_hdr_LDADD = milter/libmf.a lookup/liblookup.a mail/libmail.a stripe/libstripe.a \
+	cache/libcache.a redis/librds.a common/libsmcommon.a $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) \
+	$(PTHREAD_LIBS)
 tests_fuzz_fuzz_mf_policy_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_fuzz_mf_policy_SOURCES = tests/fuzz/fuzz_mf_policy.c
 tests_fuzz_fuzz_mf_policy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer

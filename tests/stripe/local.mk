@@ -26,14 +26,15 @@ endif
 # libFuzzer harnesses (configure CC=clang --enable-fuzzing); run e.g.
 #   tests/fuzz/fuzz_stripe_parse -max_total_time=60
 if ENABLE_FUZZING
-FUZZ_STRIPE_LDADD = stripe/libstripe.a common/libsmcommon.a $(CURL_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
-noinst_PROGRAMS += tests/fuzz/fuzz_stripe_parse tests/fuzz/fuzz_stripe_summary
-tests_fuzz_fuzz_stripe_parse_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+FUZZ_STRIPE_LDADD = lookup/liblookup.a stripe/libstripe.a cache/libcache.a redis/librds.a common/libsmcommon.a \
+	$(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(PTHREAD_LIBS)
+noinst_PROGRAMS += tests/fuzz/fuzz_stripe_parse tests/fuzz/fuzz_lk_summary
+tests_fuzz_fuzz_stripe_parse_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)
 tests_fuzz_fuzz_stripe_parse_SOURCES = tests/fuzz/fuzz_stripe_parse.c
 tests_fuzz_fuzz_stripe_parse_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_stripe_parse_LDADD = $(FUZZ_STRIPE_LDADD)
-tests_fuzz_fuzz_stripe_summary_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
-tests_fuzz_fuzz_stripe_summary_SOURCES = tests/fuzz/fuzz_stripe_summary.c
-tests_fuzz_fuzz_stripe_summary_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_stripe_summary_LDADD = $(FUZZ_STRIPE_LDADD)
+tests_fuzz_fuzz_lk_summary_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)
+tests_fuzz_fuzz_lk_summary_SOURCES = tests/fuzz/fuzz_lk_summary.c
+tests_fuzz_fuzz_lk_summary_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_lk_summary_LDADD = $(FUZZ_STRIPE_LDADD)
 endif

@@ -785,13 +785,15 @@ END_TEST
 struct pcache {
 	int gets, puts;
 	char last_put[64];
+	int64_t deadline_ms;		/* the deadline the last get was given */
 };
 
-static int pc_get(void *arg, const char *id, char *name, size_t len)
+static int pc_get(void *arg, const char *id, int64_t deadline_ms, char *name, size_t len)
 {
 	struct pcache *p = arg;
 
 	p->gets++;
+	p->deadline_ms = deadline_ms;
 	if (strcmp(id, "prod_pro") == 0 && p->puts > 0) {
 		snprintf(name, len, "Cached Pro");
 		return 0;
@@ -813,7 +815,8 @@ START_TEST(product_cache_hooks)
 	struct stripe_client *c;
 	struct stripe_summary s;
 	struct stripe_result r;
-	struct pcache pc = { 0, 0, "" };
+	struct pcache pc = { 0, 0, "", 0 };
+	int64_t t0 = sm_now_ms();
 
 	given(BASIC_STATE);
 	cfg_default(&cfg);
@@ -823,6 +826,8 @@ START_TEST(product_cache_hooks)
 	c = client(&cfg);
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_OK);
 	ck_assert_str_eq(s.subs[0].plan, "Pro");
+	/* the hook is given the lookup's own deadline (3 s after the lookup started) */
+	ck_assert(pc.deadline_ms >= t0 + 3000 && pc.deadline_ms <= sm_now_ms() + 3000);
 	ck_assert_int_eq(pc.puts, 1);
 	ck_assert_str_eq(pc.last_put, "prod_pro=Pro");
 	ck_assert_int_eq(served("products"), 1);

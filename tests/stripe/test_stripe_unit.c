@@ -1,6 +1,7 @@
 /*
  * test_stripe_unit.c - unit tests of stripe/ that need no server: money, keys, names,
- * hostile JSON, customer choice, subscription ranking, retry rules, summary round trip.
+ * hostile JSON, customer choice, subscription ranking, retry rules (the summary codec is
+ * lookup/'s: tests/lookup/test_lookup.c).
  */
 #include "config.h"
 
@@ -559,152 +560,6 @@ START_TEST(subs_ranking_and_summary)
 }
 END_TEST
 
-/* ---- summary round trip ---- */
-
-static void full_summary(struct stripe_summary *s)
-{
-	int i;
-
-	memset(s, 0, sizeof(*s));
-	s->found = true;
-	s->livemode = true;
-	s->fetched_at = 1764000000;
-	s->parts_missing = STRIPE_PART_PLAN_NAMES | STRIPE_PART_CHARGES;
-	s->matches = 3;
-	sm_strlcpy(s->customer_id, "cus_NffrFeUfNV2Hib", sizeof(s->customer_id));
-	sm_strlcpy(s->email, "Jenny.Rosen@example.com", sizeof(s->email));
-	sm_strlcpy(s->name, "Jenny \"J\" Rosen \xc3\xa9\xe2\x82\xac \\ / end", sizeof(s->name));
-	s->created = 1709251200;
-	s->delinquent = true;
-	s->balance.amount = -12345;
-	sm_strlcpy(s->balance.currency, "kwd", sizeof(s->balance.currency));
-	s->nmeta = STRIPE_META_MAX;
-	for (i = 0; i < STRIPE_META_MAX; i++) {
-		snprintf(s->meta[i].key, sizeof(s->meta[i].key), "key_%d_%s", i, "0123456789012345678901234567890");
-		memset(s->meta[i].value, 'v', sizeof(s->meta[i].value) - 1);
-	}
-	s->subs_total = 17;
-	for (i = 0; i < STRIPE_SUB__COUNT; i++)
-		s->subs_by_status[i] = i * 3;
-	s->nsubs = STRIPE_SUBS_MAX;
-	for (i = 0; i < STRIPE_SUBS_MAX; i++) {
-		struct stripe_subscription *u = &s->subs[i];
-
-		snprintf(u->id, sizeof(u->id), "sub_%d", i);
-		u->status = (enum stripe_sub_status)(STRIPE_SUB_ACTIVE - i * 2);
-		u->cancel_at_period_end = i & 1;
-		u->cancel_at = 1800000000 + i;
-		u->trial_end = 1790000000 + i;
-		u->period_end = INT64_MAX - i;
-		u->created = INT64_MIN + i;
-		u->item_count = 2 + i;
-		snprintf(u->price_id, sizeof(u->price_id), "price_%d", i);
-		snprintf(u->product_id, sizeof(u->product_id), "prod_%d", i);
-		snprintf(u->plan, sizeof(u->plan), "Plan \xe6\x97\xa5\xe6\x9c\xac %d", i);
-		u->unit_amount.amount = 4900 + i;
-		sm_strlcpy(u->unit_amount.currency, "jpy", sizeof(u->unit_amount.currency));
-		u->quantity = 7;
-		sm_strlcpy(u->interval, i ? "year" : "month", sizeof(u->interval));
-		u->interval_count = 1 + i;
-	}
-	s->subs[3].status = STRIPE_SUB_NONE;
-	s->charges.window_days = 90;
-	s->charges.count = 100;
-	s->charges.truncated = true;
-	s->charges.succeeded = 50;
-	s->charges.failed = 20;
-	s->charges.pending = 10;
-	s->charges.refunded = 5;
-	s->charges.partially_refunded = 4;
-	s->charges.disputed = 3;
-	s->charges.ntotals = STRIPE_TOTALS_MAX;
-	for (i = 0; i < STRIPE_TOTALS_MAX; i++) {
-		s->charges.totals[i].amount = -1000 * i;
-		snprintf(s->charges.totals[i].currency, sizeof(s->charges.totals[i].currency), "c%02d", i);
-	}
-	s->charges.has_last = true;
-	s->charges.last_created = 1763000000;
-	sm_strlcpy(s->charges.last_status, "failed", sizeof(s->charges.last_status));
-	s->charges.last_amount.amount = 9999;
-	sm_strlcpy(s->charges.last_amount.currency, "bhd", sizeof(s->charges.last_amount.currency));
-	sm_strlcpy(s->charges.last_failure_code, "card_declined", sizeof(s->charges.last_failure_code));
-}
-
-START_TEST(summary_round_trip_every_field)
-{
-	struct stripe_summary a, b;
-	char *buf = NULL, err[128];
-	size_t len;
-
-	full_summary(&a);
-	ck_assert_int_eq(stripe_summary_encode(&a, &buf, &len), 0);
-	ck_assert_uint_eq(len, strlen(buf));
-	ck_assert_int_eq(stripe_summary_decode(buf, len, &b, err, sizeof(err)), 0);
-	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
-	free(buf);
-	/* The empty (not found) summary too. */
-	memset(&a, 0, sizeof(a));
-	ck_assert_int_eq(stripe_summary_encode(&a, &buf, &len), 0);
-	ck_assert_int_eq(stripe_summary_decode(buf, len, &b, err, sizeof(err)), 0);
-	ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
-	free(buf);
-}
-END_TEST
-
-START_TEST(summary_rejects_unknown_version_and_garbage)
-{
-	struct stripe_summary b;
-	char err[128];
-	static const char *bad[] = {
-		"{\"v\":2,\"found\":true}", "{\"v\":0}", "{\"found\":true}", "{\"v\":\"1\"}",
-		"[1]", "", "{\"v\":1,\"found\":\"yes\"}", "{\"v\":1,\"subs\":[1]}",
-		"{\"v\":1,\"bal\":[1]}", "{\"v\":1,\"m\":99999999999}", "{\"v\":1,\"meta\":[[1,2]]}",
-		"{\"v\":1,\"ch\":{\"tot\":[[\"x\",1]]}}",
-	};
-	size_t i;
-
-	ck_assert_int_eq(stripe_summary_decode("{\"v\":2}", 7, &b, err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "unknown summary version 2");
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		memset(&b, 0x55, sizeof(b));
-		ck_assert_msg(stripe_summary_decode(bad[i], strlen(bad[i]), &b, err, sizeof(err)) == -1,
-		    "accepted %s", bad[i]);
-		ck_assert(!b.found);
-	}
-	ck_assert_int_eq(stripe_summary_decode(NULL, 0, &b, err, sizeof(err)), -1);
-	/* Missing fields read as zero; a too-long name is cut at a UTF-8 boundary. */
-	{
-		struct sm_buf s;
-		int k;
-
-		sm_buf_init(&s, 1 << 16);
-		sm_buf_printf(&s, "{\"v\":1,\"found\":true,\"name\":\"");
-		for (k = 0; k < 200; k++)
-			sm_buf_append(&s, "\xc3\xa9", 2);
-		sm_buf_printf(&s, "\"}");
-		ck_assert_int_eq(stripe_summary_decode(s.data, s.len, &b, err, sizeof(err)), 0);
-		ck_assert(b.found);
-		ck_assert_uint_eq(strlen(b.name), 254);
-		ck_assert_int_eq(b.matches, 0);
-		sm_buf_free(&s);
-	}
-}
-END_TEST
-
-START_TEST(summary_encode_rejects_bad_utf8)
-{
-	struct stripe_summary a;
-	char *buf = NULL;
-	size_t len = 99;
-
-	memset(&a, 0, sizeof(a));
-	sm_strlcpy(a.name, "bad \xff utf8", sizeof(a.name));
-	ck_assert_int_eq(stripe_summary_encode(&a, &buf, &len), -1);
-	ck_assert_ptr_null(buf);
-	ck_assert_uint_eq(len, 0);
-}
-END_TEST
-
 /* ---- client config ---- */
 
 START_TEST(client_config_checks)
@@ -806,9 +661,6 @@ int main(void)
 	tcase_add_test(tc, parse_products_and_errors);
 	tcase_add_test(tc, choose_among_customers);
 	tcase_add_test(tc, subs_ranking_and_summary);
-	tcase_add_test(tc, summary_round_trip_every_field);
-	tcase_add_test(tc, summary_rejects_unknown_version_and_garbage);
-	tcase_add_test(tc, summary_encode_rejects_bad_utf8);
 	tcase_add_test(tc, client_config_checks);
 	tcase_add_test(tc, lookup_rejects_bad_address_without_requests);
 	suite_add_tcase(s, tc);

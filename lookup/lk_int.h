@@ -1,0 +1,38 @@
+/*
+ * lk_int.h - internals shared by the files of lookup/; not part of the interface.
+ *
+ *	lk_service.c	lk_new/hold/put: the Stripe client and the two caches, shared
+ *			across services whose settings match.
+ *	lk_key.c	cache keys (address normalisation, SHA-256 from libcrypto).
+ *	lk_codec.c	struct stripe_summary <-> the bytes in the cache.
+ *	lk_product.c	plan names: the Stripe client's product hooks on the second cache.
+ *	lk_flow.c	one lookup: key -> cache get-or-fill (fill = Stripe) -> decode.
+ *	lk_pool.c	the worker pool, jobs, prefetch, counters.
+ */
+#ifndef LK_INT_H
+#define LK_INT_H
+
+#include "lookup/lookup.h"
+
+struct lk_shared;	/* a refcounted client or pair of caches, shared across services */
+
+struct lk {
+	int refs;
+	struct lk_shared *stripe_ref;
+	struct lk_shared *cache_ref;
+	struct stripe_client *stripe;
+	struct cache *cache;		/* sender summaries */
+	struct cache *products;		/* plan names */
+	char mode[8];
+	char account[64];
+	int64_t stripe_timeout_ms;
+};
+
+/* lk_product.c: the hooks of struct stripe_config; arg is the plan-name cache. */
+int lk_product_get(void *arg, const char *product_id, int64_t deadline_ms, char *name, size_t len);
+void lk_product_put(void *arg, const char *product_id, const char *name);
+
+/* lk_flow.c: one lookup of addr on the calling thread; res is zeroed first. */
+void lk_run(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_result *res);
+
+#endif

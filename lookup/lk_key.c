@@ -1,0 +1,53 @@
+/*
+ * lk_key.c - the cache key of a sender address. See lookup.h ("Keys").
+ *
+ * Interface: lk_key().
+ *
+ * Normalisation: ASCII lowercasing only (A-Z -> a-z, whatever the locale): Stripe's
+ *	customer search by email is case-insensitive, and the address was already parsed and
+ *	unquoted by the milter. The address itself never appears in a key, only its SHA-256.
+ *
+ * Known limits: addresses longer than 1023 bytes have no key (-1).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/sm_util.h"
+#include "lookup/lk_int.h"
+
+/* A key component: printable, no ':' and no blanks; NULL or "" become "-". */
+static const char *lk_component(const char *s)
+{
+	const char *p;
+
+	if (s == NULL || *s == '\0')
+		return "-";
+	for (p = s; *p; p++)
+		if (*p == ':' || (unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return NULL;
+	return s;
+}
+
+int lk_key(const struct cache *c, const char *mode, const char *account, const char *address,
+    char *buf, size_t len)
+{
+	char lower[1024], hex[SM_SHA256_HEX_LEN + 1], name[CACHE_KEY_MAX];
+	const char *m = lk_component(mode), *a = lk_component(account);
+	size_t i, n;
+	int w;
+
+	if (address == NULL || m == NULL || a == NULL)
+		return -1;
+	n = strlen(address);
+	if (n >= sizeof(lower))
+		return -1;
+	for (i = 0; i < n; i++)		/* ASCII only, whatever the locale */
+		lower[i] = address[i] >= 'A' && address[i] <= 'Z' ? (char)(address[i] - 'A' + 'a') : address[i];
+	sm_sha256_hex(lower, n, hex);
+	w = snprintf(name, sizeof(name), "%s:%s:%s", m, a, hex);
+	if (w < 0 || (size_t)w >= sizeof(name))
+		return -1;
+	return cache_key_name(c, name, buf, len);
+}
