@@ -1,5 +1,5 @@
 /*
- * sm_util.h - small helpers shared by stripe/, cache/ and milter/.
+ * sm_util.h - small helpers shared by every module (clocks, bounded strings and buffers).
  *
  * Interface:
  *	sm_now_ms()	monotonic clock in milliseconds (deadlines are absolute values of it).
@@ -9,7 +9,6 @@
  *	sm_parse_long()	strict decimal parse with range check (the replacement for atoi).
  *	struct sm_buf	a growable byte buffer with a hard cap; sm_buf_append() fails (-1)
  *			past the cap and never reallocates beyond it. Owner frees with sm_buf_free().
- *	sm_sha256_hex()	SHA-256 of bytes as 64 lowercase hex digits.
  *
  * Diagnostics: functions return -1 (or false) on bad input or out of memory; none logs.
  */
@@ -41,8 +40,5 @@ int sm_buf_append(struct sm_buf *b, const void *data, size_t len);
 int sm_buf_printf(struct sm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sm_buf_reset(struct sm_buf *b);
 void sm_buf_free(struct sm_buf *b);
-
-#define SM_SHA256_HEX_LEN 64
-void sm_sha256_hex(const void *data, size_t len, char out[SM_SHA256_HEX_LEN + 1]);
 
 #endif

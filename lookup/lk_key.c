@@ -7,6 +7,9 @@
  *	customer search by email is case-insensitive, and the address was already parsed and
  *	unquoted by the milter. The address itself never appears in a key, only its SHA-256.
  *
+ * Hash: SHA-256 from OpenSSL's libcrypto (EVP_Digest), the library the TLS stack already
+ *	brings, instead of a hand-written one.
+ *
  * Known limits: addresses longer than 1023 bytes have no key (-1).
  */
 #include "config.h"
@@ -14,8 +17,28 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/sm_util.h"
+#include <openssl/evp.h>
+
 #include "lookup/lk_int.h"
+
+#define LK_SHA256_LEN 32
+
+/* SHA-256 of len bytes as 64 lowercase hex digits (OpenSSL's libcrypto). -1 on failure. */
+static int lk_sha256_hex(const void *data, size_t len, char hex[2 * LK_SHA256_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != LK_SHA256_LEN)
+		return -1;
+	for (i = 0; i < mdlen; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[2 * mdlen] = '\0';
+	return 0;
+}
 
 /* A key component: printable, no ':' and no blanks; NULL or "" become "-". */
 static const char *lk_component(const char *s)
@@ -33,7 +56,7 @@ static const char *lk_component(const char *s)
 int lk_key(const struct cache *c, const char *mode, const char *account, const char *address,
     char *buf, size_t len)
 {
-	char lower[1024], hex[SM_SHA256_HEX_LEN + 1], name[CACHE_KEY_MAX];
+	char lower[1024], hex[2 * LK_SHA256_LEN + 1], name[CACHE_KEY_MAX];
 	const char *m = lk_component(mode), *a = lk_component(account);
 	size_t i, n;
 	int w;
@@ -45,7 +68,8 @@ int lk_key(const struct cache *c, const char *mode, const char *account, const c
 		return -1;
 	for (i = 0; i < n; i++)		/* ASCII only, whatever the locale */
 		lower[i] = address[i] >= 'A' && address[i] <= 'Z' ? (char)(address[i] - 'A' + 'a') : address[i];
-	sm_sha256_hex(lower, n, hex);
+	if (lk_sha256_hex(lower, n, hex) != 0)
+		return -1;
 	w = snprintf(name, sizeof(name), "%s:%s:%s", m, a, hex);
 	if (w < 0 || (size_t)w >= sizeof(name))
 		return -1;

@@ -10,6 +10,6 @@ milter_stripe_milter_CFLAGS = $(milter_libmf_a_CFLAGS)
 milter_stripe_milter_SOURCES = milter/main.c
 milter_stripe_milter_LDADD = milter/libmf.a lookup/liblookup.a mail/libmail.a stripe/libstripe.a cache/libcache.a \
 	redis/librds.a common/libsmcommon.a \
-	$(MILTER_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
+	$(MILTER_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 include $(srcdir)/milter/units.mk
 

@@ -3,7 +3,7 @@
 # Each folder's tests print TAP. C tests link libth.a (tests/harness/th.h) and Check.
 TH_LDADD = tests/harness/libth.a lookup/liblookup.a mail/libmail.a stripe/libstripe.a \
 	cache/libcache.a redis/librds.a common/libsmcommon.a \
-	$(CHECK_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(PTHREAD_LIBS)
+	$(CHECK_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 TH_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)
 
 if HAVE_CHECK

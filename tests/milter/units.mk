@@ -17,7 +17,7 @@ tests_fuzz_fuzz_mf_hdr_SOURCES = tests/fuzz/fuzz_mf_hdr.c
 tests_fuzz_fuzz_mf_hdr_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_mf_hdr_LDADD = milter/libmf.a lookup/liblookup.a mail/libmail.a stripe/libstripe.a \
 	cache/libcache.a redis/librds.a common/libsmcommon.a $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) \
-	$(PTHREAD_LIBS)
+	$(CRYPTO_LIBS) $(PTHREAD_LIBS)
 tests_fuzz_fuzz_mf_policy_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_fuzz_mf_policy_SOURCES = tests/fuzz/fuzz_mf_policy.c
 tests_fuzz_fuzz_mf_policy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer

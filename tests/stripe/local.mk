@@ -27,7 +27,7 @@ endif
 #   tests/fuzz/fuzz_stripe_parse -max_total_time=60
 if ENABLE_FUZZING
 FUZZ_STRIPE_LDADD = lookup/liblookup.a stripe/libstripe.a cache/libcache.a redis/librds.a common/libsmcommon.a \
-	$(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(PTHREAD_LIBS)
+	$(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 noinst_PROGRAMS += tests/fuzz/fuzz_stripe_parse tests/fuzz/fuzz_lk_summary
 tests_fuzz_fuzz_stripe_parse_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)
 tests_fuzz_fuzz_stripe_parse_SOURCES = tests/fuzz/fuzz_stripe_parse.c
