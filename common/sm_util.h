@@ -4,6 +4,8 @@
  * Interface:
  *	sm_now_ms()	monotonic clock in milliseconds (deadlines are absolute values of it).
  *	sm_wall_ms()	wall clock (Unix epoch) in milliseconds.
+ *		Both live alone in sm_clock.c, the only place the libraries read the time from,
+ *		so that a test can link its own clock in their place (tests/harness/th_clock.c).
  *	sm_ms_left(deadline) milliseconds until a deadline, 0 when past.
  *	sm_strlcpy()	bounded copy, always NUL-terminated; returns strlen(src) (>= size means cut).
  *	sm_parse_long()	strict decimal parse with range check (the replacement for atoi).

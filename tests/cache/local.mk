@@ -6,15 +6,15 @@ check_PROGRAMS += $(CACHE_TESTS)
 TESTS += $(CACHE_TESTS)
 
 tests_cache_test_cache_l1_CFLAGS = $(TH_CFLAGS)
-tests_cache_test_cache_l1_SOURCES = tests/cache/test_cache_l1.c tests/cache/tc.h
+tests_cache_test_cache_l1_SOURCES = tests/cache/test_cache_l1.c tests/cache/tc.h tests/harness/th_clock.c
 tests_cache_test_cache_l1_LDADD = $(TH_LDADD)
 
 tests_cache_test_cache_redis_CFLAGS = $(TH_CFLAGS)
-tests_cache_test_cache_redis_SOURCES = tests/cache/test_cache_redis.c tests/cache/tc.h
+tests_cache_test_cache_redis_SOURCES = tests/cache/test_cache_redis.c tests/cache/tc.h tests/harness/th_clock.c
 tests_cache_test_cache_redis_LDADD = $(TH_LDADD)
 
 tests_cache_test_cache_restart_CFLAGS = $(TH_CFLAGS)
-tests_cache_test_cache_restart_SOURCES = tests/cache/test_cache_restart.c tests/cache/tc.h
+tests_cache_test_cache_restart_SOURCES = tests/cache/test_cache_restart.c tests/cache/tc.h tests/harness/th_clock.c
 tests_cache_test_cache_restart_LDADD = $(TH_LDADD)
 
 tests_cache_test_cache_sentinel_CFLAGS = $(TH_CFLAGS)

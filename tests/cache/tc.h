@@ -1,6 +1,7 @@
 /*
  * tc.h - helpers shared by the cache tests: a scriptable fill function, a config with
- * short settings, sleeping, and thread start barriers.
+ * short settings, sleeping, and thread start barriers. TTL tests move the test clock
+ * (th_clock_advance_ms(), tests/harness/th_clock.c) instead of sleeping.
  */
 #ifndef TC_H
 #define TC_H
@@ -14,10 +15,13 @@
 #include "cache/cache.h"
 #include "common/sm_util.h"
 
-/* What the fill does: sleep delay_ms, then succeed with data (kind) or fail. */
+/* What the fill does: sleep delay_ms (or, when gated, wait until the test opens the gate),
+ * then succeed with data (kind) or fail. Either wait ends at the fill's deadline. */
 struct tc_fill {
 	int calls;			/* atomic */
 	int delay_ms;
+	bool gated;
+	int open;			/* atomic: the gate, set by tc_open() */
 	const char *data;
 	size_t len;
 	enum cache_kind kind;
@@ -38,6 +42,8 @@ static inline void tc_fill_fn(void *arg, int64_t deadline_ms, struct cache_fill_
 	struct tc_fill *f = arg;
 
 	__atomic_fetch_add(&f->calls, 1, __ATOMIC_SEQ_CST);
+	while (f->gated && !__atomic_load_n(&f->open, __ATOMIC_SEQ_CST) && sm_ms_left(deadline_ms) > 0)
+		tc_sleep_ms(1);		/* the stand-in for a slow Stripe, not the test's synchronisation */
 	if (f->delay_ms > 0) {
 		int64_t left = sm_ms_left(deadline_ms);
 
@@ -59,6 +65,17 @@ static inline void tc_fill_fn(void *arg, int64_t deadline_ms, struct cache_fill_
 static inline int tc_calls(struct tc_fill *f)
 {
 	return __atomic_load_n(&f->calls, __ATOMIC_SEQ_CST);
+}
+
+static inline void tc_open(struct tc_fill *f)
+{
+	__atomic_store_n(&f->open, 1, __ATOMIC_SEQ_CST);
+}
+
+/* For th_wait_until(): the fill has been called at least once. */
+static inline bool tc_fill_started(void *arg)
+{
+	return tc_calls(arg) > 0;
 }
 
 /* Short settings every test starts from; no Redis. */

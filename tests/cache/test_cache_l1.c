@@ -158,7 +158,7 @@ START_TEST(l1_ttl_and_per_kind_ttl)
 	ck_assert_int_eq(v.kind, CACHE_NEGATIVE);
 	ck_assert_ptr_null(v.data);
 	cache_value_free(&v);
-	tc_sleep_ms(1100);
+	th_clock_advance_ms(1100);
 	/* negative expired after 1 s, positive still fresh */
 	ck_assert_int_eq(tc_get(c, "n", &neg, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
@@ -166,7 +166,7 @@ START_TEST(l1_ttl_and_per_kind_ttl)
 	ck_assert_int_eq(tc_get(c, "p", &pos, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_L1);
 	cache_value_free(&v);
-	tc_sleep_ms(1000);
+	th_clock_advance_ms(1000);
 	ck_assert_int_eq(tc_get(c, "p", &pos, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
 	cache_value_free(&v);
@@ -191,7 +191,7 @@ START_TEST(l1_own_ttl_shorter_than_entry)
 	ck_assert_int_eq(tc_get(c, "k", &f, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_L1);
 	cache_value_free(&v);
-	tc_sleep_ms(1100);
+	th_clock_advance_ms(1100);
 	ck_assert_int_eq(tc_get(c, "k", &f, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
 	cache_value_free(&v);
@@ -214,10 +214,25 @@ static void *sf_thread(void *p)
 	struct cache_value v;
 
 	pthread_barrier_wait(a->bar);
-	a->rc = tc_get(a->c, "shared", a->fill, 5000, &v);
+	a->rc = tc_get(a->c, "shared", a->fill, 60000, &v);
 	a->ok_value = a->rc == 0 && v.len == 5 && memcmp(v.data, "hello", 5) == 0;
 	cache_value_free(&v);
 	return NULL;
+}
+
+struct joins_arg {
+	struct cache *c;
+	int want;
+};
+
+/* For th_wait_until(): want lookups have joined the fill in flight. */
+static bool joins_reached(void *p)
+{
+	struct joins_arg *j = p;
+	struct cache_counters n;
+
+	cache_counters_get(j->c, &n);
+	return (int)n.flight_joins >= j->want;
 }
 
 START_TEST(single_flight_many_threads_one_fill)
@@ -225,10 +240,11 @@ START_TEST(single_flight_many_threads_one_fill)
 	enum { N = 24 };
 	struct cache_config k;
 	struct cache_counters n;
-	struct tc_fill f = { .data = "hello", .len = 5, .delay_ms = 300 };
+	struct tc_fill f = { .data = "hello", .len = 5, .gated = true };
 	struct sf_arg args[N];
 	pthread_t th[N];
 	pthread_barrier_t bar;
+	struct joins_arg ja;
 	struct cache *c;
 	int i;
 
@@ -239,6 +255,11 @@ START_TEST(single_flight_many_threads_one_fill)
 		args[i] = (struct sf_arg){ c, &f, &bar, -9, false };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, sf_thread, &args[i]), 0);
 	}
+	/* The fill is held until every other lookup has joined it: no timing decides who
+	 * joins and who finds the value in L1. */
+	ja = (struct joins_arg){ c, N - 1 };
+	ck_assert(th_wait_until(joins_reached, &ja, 30000));
+	tc_open(&f);
 	for (i = 0; i < N; i++) {
 		pthread_join(th[i], NULL);
 		ck_assert_int_eq(args[i].rc, 0);
@@ -251,7 +272,7 @@ START_TEST(single_flight_many_threads_one_fill)
 	ck_assert_int_eq((int)n.lookups, N);
 	ck_assert_int_eq((int)(n.l1_hits + n.l2_hits + n.misses), N);
 	ck_assert_int_eq((int)(n.flight_joins + n.l1_hits), N - 1);
-	ck_assert_int_ge((int)n.flight_joins, N / 2);
+	ck_assert_int_eq((int)n.flight_joins, N - 1);
 	/* the misses add up: 1 filled by its own lookup, the rest waited for that fill */
 	ck_assert_int_eq((int)n.flight_misses, (int)n.flight_joins);
 	ck_assert_int_eq((int)(n.misses - n.flight_misses), 1);
@@ -264,10 +285,11 @@ START_TEST(single_flight_shares_failure)
 	enum { N = 8 };
 	struct cache_config k;
 	struct cache_counters n;
-	struct tc_fill f = { .errclass = 3, .temporary = true, .delay_ms = 200 };
+	struct tc_fill f = { .errclass = 3, .temporary = true, .gated = true };
 	struct sf_arg args[N];
 	pthread_t th[N];
 	pthread_barrier_t bar;
+	struct joins_arg ja;
 	struct cache *c;
 	int i;
 
@@ -278,6 +300,9 @@ START_TEST(single_flight_shares_failure)
 		args[i] = (struct sf_arg){ c, &f, &bar, -9, false };
 		pthread_create(&th[i], NULL, sf_thread, &args[i]);
 	}
+	ja = (struct joins_arg){ c, N - 1 };
+	ck_assert(th_wait_until(joins_reached, &ja, 30000));
+	tc_open(&f);
 	for (i = 0; i < N; i++) {
 		pthread_join(th[i], NULL);
 		ck_assert_int_eq(args[i].rc, -1);
@@ -310,7 +335,7 @@ START_TEST(stale_served_on_temporary_error_within_grace)
 	ck_assert_int_eq(tc_get(c, "k", &ok, 1000, &v), 0);
 	fetched = v.fetched_at_ms;
 	cache_value_free(&v);
-	tc_sleep_ms(1100);
+	th_clock_advance_ms(1100);
 	/* past TTL, within grace: a permanent error serves nothing */
 	ck_assert_int_eq(tc_get(c, "k", &perm, 1000, &v), -1);
 	ck_assert_int_eq(v.fill_errclass, 4);
@@ -326,7 +351,7 @@ START_TEST(stale_served_on_temporary_error_within_grace)
 	ck_assert_int_eq((int)v.len, 3);
 	ck_assert(memcmp(v.data, "old", 3) == 0);
 	cache_value_free(&v);
-	tc_sleep_ms(1000);
+	th_clock_advance_ms(1000);
 	/* past grace: nothing */
 	ck_assert_int_eq(tc_get(c, "k", &tmp, 1000, &v), -1);
 	ck_assert_int_eq(v.fill_errclass, 2);
@@ -345,7 +370,7 @@ static void *slow_leader(void *p)
 	struct sf_arg *a = p;
 	struct cache_value v;
 
-	a->rc = tc_get(a->c, "slow", a->fill, 5000, &v);
+	a->rc = tc_get(a->c, "slow", a->fill, 60000, &v);
 	cache_value_free(&v);
 	return NULL;
 }
@@ -354,7 +379,7 @@ START_TEST(waiter_held_to_its_deadline)
 {
 	struct cache_config k;
 	struct cache_value v;
-	struct tc_fill f = { .data = "x", .len = 1, .delay_ms = 800 };
+	struct tc_fill f = { .data = "x", .len = 1, .gated = true };
 	struct sf_arg a;
 	pthread_t th;
 	struct cache *c;
@@ -364,14 +389,19 @@ START_TEST(waiter_held_to_its_deadline)
 	c = new_cache(&k);
 	a = (struct sf_arg){ c, &f, NULL, -9, false };
 	pthread_create(&th, NULL, slow_leader, &a);
-	tc_sleep_ms(100);
+	/* The leader's fill runs (and holds the flight) until the test opens its gate. */
+	ck_assert(th_wait_until(tc_fill_started, &f, 20000));
 	t0 = sm_now_ms();
-	ck_assert_int_eq(tc_get(c, "slow", &f, 150, &v), -1);
+	ck_assert_int_eq(tc_get(c, "slow", &f, 1000, &v), -1);
 	took = sm_now_ms() - t0;
 	ck_assert(v.deadline_passed);
 	cache_value_free(&v);
-	ck_assert_int_lt((int)took, 300);
-	ck_assert_int_ge((int)took, 140);
+	/* Only the waiter's own deadline could end its wait (the fill is still held): it waited
+	 * that long (a lower bound), and a generous upper bound shows it did not wait for more. */
+	ck_assert_int_ge((int)took, 990);
+	ck_assert_int_lt((int)took, 10000);
+	ck_assert_int_eq(tc_calls(&f), 1);
+	tc_open(&f);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(a.rc, 0);
 	ck_assert_int_eq(tc_calls(&f), 1);

@@ -60,21 +60,24 @@ START_TEST(ttl_per_kind_absolute)
 
 	cfg_r(&k, "ttl");
 	k.l1_ttl_s = -1;	/* Redis only */
-	k.ttl_positive_s = 2;
-	k.ttl_negative_s = 1;
-	k.stale_grace_s = 1;
+	k.ttl_positive_s = 200;	/* long TTLs: the test clock moves through them */
+	k.ttl_negative_s = 100;
+	k.stale_grace_s = 100;
 	c = new_cache(&k);
 	ck_assert_int_eq(tc_get(c, "ttl:v1:p", &pos, 1000, &v), 0);
 	cache_value_free(&v);
 	ck_assert_int_eq(tc_get(c, "ttl:v1:n", &neg, 1000, &v), 0);
 	cache_value_free(&v);
-	/* Redis keeps each entry for ttl + grace */
+	/* Redis keeps each entry for ttl + grace (300 s, 200 s; the lower bounds leave 50 s for
+	 * a loaded machine and still tell ttl + grace from ttl alone) */
 	pttl1 = rcmd_long(&R, "PTTL %s", "ttl:v1:p");
-	ck_assert_int_gt(pttl1, 2700);
-	ck_assert_int_le(pttl1, 3000);
-	ck_assert_int_le(rcmd_long(&R, "PTTL %s", "ttl:v1:n"), 2000);
-	ck_assert_int_gt(rcmd_long(&R, "PTTL %s", "ttl:v1:n"), 1700);
-	tc_sleep_ms(300);
+	ck_assert_int_gt(pttl1, 250000);
+	ck_assert_int_le(pttl1, 300000);
+	ck_assert_int_le(rcmd_long(&R, "PTTL %s", "ttl:v1:n"), 200000);
+	ck_assert_int_gt(rcmd_long(&R, "PTTL %s", "ttl:v1:n"), 150000);
+	/* Redis's own clock must move for its PTTL to: 20 ms of real time pass here (the passing
+	 * of time is what is tested, not a wait for a state). */
+	tc_sleep_ms(20);
 	for (i = 0; i < 3; i++) {
 		ck_assert_int_eq(tc_get(c, "ttl:v1:p", &pos, 1000, &v), 0);
 		ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
@@ -82,16 +85,16 @@ START_TEST(ttl_per_kind_absolute)
 	}
 	/* reads never extend it */
 	pttl2 = rcmd_long(&R, "PTTL %s", "ttl:v1:p");
-	ck_assert_int_le(pttl2, pttl1 - 250);
-	tc_sleep_ms(800);
-	/* 1.1 s: negative is past its TTL (refilled), positive still fresh */
+	ck_assert_int_le(pttl2, pttl1 - 10);
+	th_clock_advance_ms(101000);
+	/* 101 s: negative is past its TTL (refilled), positive still fresh */
 	ck_assert_int_eq(tc_get(c, "ttl:v1:n", &neg, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
 	cache_value_free(&v);
 	ck_assert_int_eq(tc_get(c, "ttl:v1:p", &pos, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
 	cache_value_free(&v);
-	tc_sleep_ms(1000);
+	th_clock_advance_ms(100000);
 	ck_assert_int_eq(tc_get(c, "ttl:v1:p", &pos, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
 	cache_value_free(&v);
@@ -265,23 +268,26 @@ START_TEST(stale_from_redis_until_grace_ends)
 
 	cfg_r(&k, "st");
 	k.l1_ttl_s = -1;
-	k.ttl_positive_s = 1;
-	k.stale_grace_s = 1;
+	k.ttl_positive_s = 100;
+	k.stale_grace_s = 100;
 	c = new_cache(&k);
 	ck_assert_int_eq(tc_get(c, "st:v1:k", &ok, 1000, &v), 0);
 	cache_value_free(&v);
+	/* Redis drops it after ttl + grace (its own clock; checked by the PX the cache set) */
+	ck_assert_int_gt(rcmd_long(&R, "PTTL %s", "st:v1:k"), 150000);
+	ck_assert_int_le(rcmd_long(&R, "PTTL %s", "st:v1:k"), 200000);
 	ck_assert_int_eq(tc_get(c, "st:v1:k", &tmp, 1000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
 	cache_value_free(&v);
-	tc_sleep_ms(1100);
+	th_clock_advance_ms(101000);
 	ck_assert_int_eq(tc_get(c, "st:v1:k", &tmp, 1000, &v), 0);
 	ck_assert(v.stale);
 	ck_assert_int_eq(v.source, CACHE_SRC_STALE);
 	ck_assert_int_eq(v.fill_errclass, 5);
 	ck_assert_int_eq((int)v.len, 3);
 	cache_value_free(&v);
-	tc_sleep_ms(1000);
-	ck_assert_int_eq(rcmd_long(&R, "EXISTS %s", "st:v1:k"), 0);
+	/* past the grace by the cache's clock: the copy still in Redis is not served */
+	th_clock_advance_ms(100000);
 	ck_assert_int_eq(tc_get(c, "st:v1:k", &tmp, 1000, &v), -1);
 	ck_assert_int_eq(v.fill_errclass, 5);
 	cache_value_free(&v);
@@ -511,62 +517,86 @@ START_TEST(idle_context_closed_by_server_retried)
 }
 END_TEST
 
-static void *debug_sleep(void *arg)
+/* For th_wait_until(): the process *arg is stopped (state T in /proc/PID/stat). */
+static bool process_stopped(void *arg)
 {
-	char out[64];
+	char path[64], buf[256], *p;
+	FILE *f;
+	bool stopped = false;
 
-	th_redis_cmd(&R, out, sizeof(out), "DEBUG SLEEP %s", (const char *)arg);
-	return NULL;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)arg);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
+		stopped = p[2] == 'T' || p[2] == 't';
+	fclose(f);
+	return stopped;
+}
+
+/* Checked setup of every case: Redis runs (a case that stopped it and failed before
+ * SIGCONT must not stall the ones after it). */
+static void redis_running(void)
+{
+	kill(R.pid, SIGCONT);
 }
 
 START_TEST(slow_redis_held_to_timeout)
 {
 	struct cache_config k;
-	struct cache_counters n;
+	struct cache_counters n, n0;
 	struct cache_value v;
 	struct tc_fill f = { .data = "x", .len = 1 };
 	struct cache *c;
-	pthread_t th;
 	int64_t t0, took;
 	int i;
 
 	cfg_r(&k, "slow");
 	k.l1_ttl_s = -1;
-	k.command_timeout_ms = 150;
-	k.reconnect_max_ms = 200;
+	k.command_timeout_ms = 1000;
+	k.reconnect_max_ms = 5000;
 	c = new_cache(&k);
-	ck_assert_int_eq(tc_get(c, "slow:v1:warm", &f, 1000, &v), 0);	/* pool warm */
+	ck_assert_int_eq(tc_get(c, "slow:v1:warm", &f, 10000, &v), 0);	/* pool warm */
 	cache_value_free(&v);
-	pthread_create(&th, NULL, debug_sleep, "1.2");
-	tc_sleep_ms(100);
-	/* a deadline shorter than the command timeout wins */
-	t0 = sm_now_ms();
-	ck_assert_int_eq(tc_get(c, "slow:v1:a", &f, 60, &v), -1);
-	took = sm_now_ms() - t0;
+	/* Redis stalls (stopped, as a server stuck in a slow command or swapping would be). */
+	ck_assert_int_eq(kill(R.pid, SIGSTOP), 0);
+	ck_assert(th_wait_until(process_stopped, &R.pid, 20000));
+	/* A deadline (200 ms) shorter than the command timeout (1 s) wins: the bound is 5x the
+	 * deadline, and the command timeout would have held it to 1 s. */
+	t0 = th_now_ms();
+	ck_assert_int_eq(tc_get(c, "slow:v1:a", &f, 200, &v), -1);
+	took = th_now_ms() - t0;
 	ck_assert(v.deadline_passed);
 	cache_value_free(&v);
-	ck_assert_int_lt((int)took, 130);
-	tc_sleep_ms(250);	/* let the backoff pass */
-	t0 = sm_now_ms();
-	ck_assert_int_eq(tc_get(c, "slow:v1:b", &f, 3000, &v), 0);
-	took = sm_now_ms() - t0;
+	ck_assert_int_lt((int)took, 1000);
+	/* Past any backoff that started (on the test clock); from here time stands still for
+	 * the cache, so the backoff the next failure starts cannot run out under load. */
+	th_clock_advance_ms(60000);
+	th_clock_freeze(true);
+	t0 = th_now_ms();
+	ck_assert_int_eq(tc_get(c, "slow:v1:b", &f, 60000, &v), 0);
+	took = th_now_ms() - t0;
 	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
 	cache_value_free(&v);
-	ck_assert_int_lt((int)took, 150 * 3 + 100);	/* GET, SET NX, SET at most, each held to 150 */
-	/* while backing off, lookups do not wait for Redis at all */
-	t0 = sm_now_ms();
-	ck_assert_int_eq(tc_get(c, "slow:v1:c", &f, 3000, &v), 0);
-	ck_assert_int_lt((int)(sm_now_ms() - t0), 100);
+	/* GET, SET NX, SET at most, each held to the 1 s command timeout; the bound is 5x that,
+	 * still far below the 60 s deadline the lookup had. */
+	ck_assert_int_lt((int)took, 15000);
+	/* while backing off, lookups do not touch Redis at all */
+	cache_counters_get(c, &n0);
+	ck_assert_int_eq(tc_get(c, "slow:v1:c", &f, 60000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
 	cache_value_free(&v);
 	cache_counters_get(c, &n);
+	ck_assert_int_gt((int)n.redis_skipped, (int)n0.redis_skipped);
+	ck_assert_int_eq((int)n.redis_errors, (int)n0.redis_errors);
 	ck_assert_int_ge((int)n.redis_errors, 2);
-	ck_assert_int_ge((int)n.redis_skipped, 1);
 	ck_assert(!cache_redis_ok(c));
-	pthread_join(th, NULL);
-	/* Redis answers again: recovery within a few backoff periods */
-	for (i = 0; i < 40 && !cache_redis_ok(c); i++) {
-		tc_sleep_ms(50);
-		ck_assert_int_eq(tc_get(c, "slow:v1:d", &f, 1000, &v), 0);
+	th_clock_freeze(false);
+	/* Redis answers again: after the backoff (moved through on the test clock), the next
+	 * lookup reconnects. */
+	ck_assert_int_eq(kill(R.pid, SIGCONT), 0);
+	for (i = 0; i < 10 && !cache_redis_ok(c); i++) {
+		th_clock_advance_ms(k.reconnect_max_ms + 1);
+		ck_assert_int_eq(tc_get(c, "slow:v1:d", &f, 10000, &v), 0);
 		cache_value_free(&v);
 	}
 	ck_assert(cache_redis_ok(c));
@@ -656,7 +686,8 @@ int main(void)
 		th_redis_stop(&R);
 		th_skip_all("redis-server with ACL did not start");
 	}
-	tcase_set_timeout(tc, 20);
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, redis_running, NULL);
 	tcase_add_test(tc, ttl_per_kind_absolute);
 	tcase_add_test(tc, shared_between_instances_binary_safe);
 	tcase_add_test(tc, cross_process_single_flight);

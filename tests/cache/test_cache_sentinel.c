@@ -120,16 +120,32 @@ static bool sentinel_sees_replica(void)
 	return ok;
 }
 
+static bool call_cond(void *arg)
+{
+	return ((bool (*)(void))arg)();
+}
+
+/* Waits for cond() with a deadline (generous: Sentinel's own timers are seconds long). */
 static bool wait_for(bool (*cond)(void), int ms)
 {
-	int64_t until = sm_now_ms() + ms;
+	return th_wait_until(call_cond, (void *)cond, ms);
+}
 
-	while (sm_now_ms() < until) {
-		if (cond())
-			return true;
-		tc_sleep_ms(50);
-	}
-	return false;
+static bool failover_accepted(void)
+{
+	redisReply *r = sentinel_cmd("SENTINEL FAILOVER %s", "mymaster");
+	bool ok = r && r->type == REDIS_REPLY_STATUS;
+
+	if (r)
+		freeReplyObject(r);
+	return ok;
+}
+
+static struct cache *put_cache;
+
+static bool put_after_succeeds(void)
+{
+	return cache_put(put_cache, "sn:v1:after", "2", 1, CACHE_POSITIVE) == 0;
 }
 
 static bool replica_linked(void)
@@ -160,11 +176,11 @@ START_TEST(follows_failover)
 	struct cache_value v;
 	struct cache *c;
 	char err[256], out[128], port[16];
-	int i, rc = -1;
+	int rc;
 
-	ck_assert_msg(wait_for(replica_linked, 5000), "replica did not sync");
+	ck_assert_msg(wait_for(replica_linked, 30000), "replica did not sync");
 	ck_assert_int_eq(sentinel_start(), 0);
-	ck_assert_msg(wait_for(sentinel_sees_replica, 8000), "sentinel did not find the replica");
+	ck_assert_msg(wait_for(sentinel_sees_replica, 60000), "sentinel did not find the replica");
 	ck_assert_int_eq(sentinel_master_port(), M.port);
 
 	tc_config(&k, "sn");
@@ -182,33 +198,15 @@ START_TEST(follows_failover)
 	ck_assert_int_eq((int)n.sentinel_discoveries, 1);
 
 	/* replication is asynchronous: fail over only once the replica has the entry */
-	ck_assert_msg(wait_for(replica_has_before, 5000), "entry did not reach the replica");
-	{
-		redisReply *r = NULL;
-
-		for (i = 0; i < 20; i++) {
-			r = sentinel_cmd("SENTINEL FAILOVER %s", "mymaster");
-			if (r && r->type == REDIS_REPLY_STATUS)
-				break;
-			if (r)
-				freeReplyObject(r);
-			r = NULL;
-			tc_sleep_ms(250);
-		}
-		ck_assert_msg(r != NULL, "SENTINEL FAILOVER refused");
-		freeReplyObject(r);
-	}
-	ck_assert_msg(wait_for(failed_over, 10000), "sentinel did not switch to the replica");
+	ck_assert_msg(wait_for(replica_has_before, 30000), "entry did not reach the replica");
+	ck_assert_msg(wait_for(failover_accepted, 30000), "SENTINEL FAILOVER refused");
+	ck_assert_msg(wait_for(failed_over, 60000), "sentinel did not switch to the replica");
 	/* what Sentinel does to the old master a little later: demote it */
 	snprintf(port, sizeof(port), "%d", S.port);
 	ck_assert_int_eq(th_redis_cmd(&M, out, sizeof(out), "REPLICAOF 127.0.0.1 %s", port), 0);
 
-	for (i = 0; i < 50 && rc != 0; i++) {
-		rc = cache_put(c, "sn:v1:after", "2", 1, CACHE_POSITIVE);
-		if (rc != 0)
-			tc_sleep_ms(100);
-	}
-	ck_assert_int_eq(rc, 0);
+	put_cache = c;
+	ck_assert_msg(wait_for(put_after_succeeds, 30000), "no write reached the new master");
 	ck_assert_int_eq(th_redis_cmd(&S, out, sizeof(out), "EXISTS %s", "sn:v1:after"), 0);
 	ck_assert_str_eq(out, "1");
 	/* the entry written before the failover was replicated and is read from the new master */
@@ -272,7 +270,7 @@ int main(void)
 		th_redis_stop(&M);
 		th_skip_all("replica redis-server did not start");
 	}
-	tcase_set_timeout(tc, 40);
+	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, follows_failover);
 	tcase_add_test(tc, unknown_master_name);
 	suite_add_tcase(s, tc);

@@ -42,6 +42,14 @@ bool th_ci(void);			/* $CI is true, 1 or yes */
  * bounds a failing run. */
 bool th_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 int64_t th_now_ms(void);		/* real monotonic ms (not the test clock) */
+
+/* The test clock (tests/harness/th_clock.c, linked only into the tests that list it among
+ * their sources): moves sm_now_ms() and sm_wall_ms() forward by ms for the code under test,
+ * so TTL tests never sleep. Call it only while the code under test is idle. */
+void th_clock_advance_ms(int64_t ms);
+int64_t th_clock_offset(void);		/* total advanced so far */
+/* The test clock stands still (on) until released (off), then carries on from there. */
+void th_clock_freeze(bool on);
 bool th_ci_skip_allowed(const char *why);	/* .ci/allowed-skips lists this program + why */
 /* A new private temp folder (mkdtemp under $TMPDIR or /tmp), removed by th_rmdir. */
 int th_tmpdir(char *out, size_t len);
