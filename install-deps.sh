@@ -16,7 +16,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 build_pkgs="build-essential autoconf automake pkg-config libmilter-dev libcurl4-openssl-dev
  libjansson-dev libhiredis-dev libmicrohttpd-dev libssl-dev check clang libclang-rt-14-dev"
 test_pkgs="redis-server redis-sentinel redis-tools miltertest postfix swaks python3
- valgrind dovecot-sieve groff-base mandoc curl procps iproute2 prometheus gnuplot-nox"
+ valgrind dovecot-sieve groff-base mandoc curl procps iproute2 prometheus gnuplot-nox
+ debhelper lintian"
 
 want="$build_pkgs"
 [ "${1:-}" = "--build" ] || want="$want $test_pkgs"
@@ -26,6 +27,21 @@ want="$build_pkgs"
 if [ "${1:-}" != "--build" ] && ! command -v npm >/dev/null 2>&1; then
 	want="$want nodejs npm"
 fi
+
+# Keeps a service this script installed from starting at boot (the tests start their own
+# servers on private ports): systemctl when there is one (it edits the unit links with or
+# without a running systemd), else deb-systemd-helper (the offline tool packages use), and
+# update-rc.d for the System V links.
+disable_at_boot() {
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --quiet "$1.service" >/dev/null 2>&1 || true
+	elif command -v deb-systemd-helper >/dev/null 2>&1; then
+		DPKG_MAINTSCRIPT_PACKAGE=install-deps deb-systemd-helper disable "$1.service" >/dev/null 2>&1 || true
+	fi
+	if [ -e "/etc/init.d/$1" ] && command -v update-rc.d >/dev/null 2>&1; then
+		update-rc.d "$1" disable >/dev/null 2>&1 || true
+	fi
+}
 
 missing=""
 for p in $want; do
@@ -57,6 +73,12 @@ if [ -n "$missing" ]; then
 		exit 1
 	}
 	[ $made_policy -eq 1 ] && rm -f "$rc_policy"
+	for p in $missing; do
+		case $p in
+		redis-server|redis-sentinel|postfix) disable_at_boot "$p" ;;
+		dovecot-sieve) disable_at_boot dovecot ;;
+		esac
+	done
 fi
 
 [ "${1:-}" = "--build" ] && exit 0
@@ -72,12 +94,12 @@ prism_stamp="$prism_dir/node_modules/.stripe-milter-lock"
 if [ ! -x "$prism_dir/node_modules/.bin/prism" ] ||
    ! cmp -s "$prism_dir/package-lock.json" "$prism_stamp"; then
 	echo "install-deps.sh: installing Prism into tests/prism (npm ci, from package-lock.json)"
-	if (cd "$prism_dir" && npm ci --silent --no-audit --no-fund >/tmp/stripe-milter-npm.log 2>&1) &&
+	if (cd "$prism_dir" && npm ci --no-audit --no-fund --loglevel=error >/tmp/stripe-milter-npm.log 2>&1) &&
 	   cp "$prism_dir/package-lock.json" "$prism_stamp"; then
 		:
 	else
 		echo "install-deps.sh: npm ci failed (the Prism tests will skip, and fail under CI=true):" >&2
-		tail -10 /tmp/stripe-milter-npm.log >&2
+		tail -20 /tmp/stripe-milter-npm.log >&2
 		status=1
 	fi
 fi
