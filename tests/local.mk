@@ -27,8 +27,11 @@ include $(srcdir)/tests/lookup/local.mk
 include $(srcdir)/tests/milter/local.mk
 include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/fuzz/local.mk
+include $(srcdir)/tests/pkg/local.mk
 EXTRA_DIST += tests/bench/run.sh tests/bench/bench_tcp.py
 TESTS += tests/docs/test_manpages.sh tests/docs/test_prometheus.py
+TESTS += tests/docs/test_quickstart.sh
+EXTRA_DIST += tests/docs/test_quickstart.sh
 EXTRA_DIST += tests/docs/test_prometheus.py
 EXTRA_DIST += tests/docs/test_manpages.sh
 # Stripe's reference data (tests/data/stripe/README.md) and the design document.
