@@ -64,7 +64,7 @@ static const struct mf_opt mf_conf_opts[] = {
 	    "address:port of the Prometheus /metrics and /healthz listener (loopback advised); unset = off"),
 	/* Stripe */
 	STR("StripeKeyFile", stripe_key_file, NULL,
-	    "file holding the Stripe secret or restricted key; must not be group- or world-readable"),
+	    "file holding the Stripe secret or restricted key; read as UserID; root's or UserID's, none for others (root:<UserID group> 0440)"),
 	SECRET("StripeKey", stripe_key, "the key itself (prefer StripeKeyFile; STRIPE_API_KEY in the environment is the last resort)"),
 	STR("StripeAPIBase", stripe_api_base, "https://api.stripe.com",
 	    "Stripe API base URL; http:// is accepted only for loopback test servers"),
@@ -95,7 +95,7 @@ static const struct mf_opt mf_conf_opts[] = {
 	STR("RedisSocket", redis_socket, NULL, "Redis unix socket path (instead of RedisHost)"),
 	STR("RedisUser", redis_user, NULL, "Redis ACL user name (Redis 6+); unset = password-only AUTH"),
 	SECRET("RedisPassword", redis_password, "Redis password (prefer RedisPasswordFile)"),
-	STR("RedisPasswordFile", redis_password_file, NULL, "file holding the Redis password; must not be group- or world-readable"),
+	STR("RedisPasswordFile", redis_password_file, NULL, "file holding the Redis password; same rules as StripeKeyFile"),
 	NUM("RedisDB", redis_db, "0", 0, 1000, "Redis database number"),
 	NUM("RedisConnectTimeout", redis_connect_timeout_ms, "200", 10, 30000, "milliseconds to connect to Redis"),
 	NUM("RedisTimeout", redis_timeout_ms, "200", 10, 30000, "milliseconds a Redis command may take"),
