@@ -33,13 +33,28 @@ static json_t *lk_enc_money(const struct stripe_money *m)
 
 static json_t *lk_enc_sub(const struct stripe_subscription *s)
 {
-	return json_pack("{ss ss sb sI sI sI sI si ss ss ss so si ss si}",
+	return json_pack("{ss ss sb sI sI sI sI si ss ss ss so si ss si ss ss}",
 	    "id", s->id, "st", stripe_sub_status_name(s->status),
 	    "cape", s->cancel_at_period_end, "ca", (json_int_t)s->cancel_at,
 	    "te", (json_int_t)s->trial_end, "pe", (json_int_t)s->period_end,
 	    "cr", (json_int_t)s->created, "ni", s->item_count, "pr", s->price_id,
 	    "prod", s->product_id, "plan", s->plan, "ua", lk_enc_money(&s->unit_amount),
-	    "q", s->quantity, "iv", s->interval, "ic", s->interval_count);
+	    "q", s->quantity, "iv", s->interval, "ic", s->interval_count,
+	    "ak", stripe_amount_kind_name(s->amount_kind), "ad", s->amount_decimal);
+}
+
+static json_t *lk_enc_invoices(const struct stripe_invoices *v)
+{
+	json_t *due = json_array();
+	int i;
+
+	for (i = 0; due && i < v->ndue && i < STRIPE_TOTALS_MAX; i++)
+		json_array_append_new(due, lk_enc_money(&v->due[i]));
+	return json_pack("{sb si si so ss so si sI sI sI ss}", "chk", v->checked, "open", v->open,
+	    "pd", v->past_due, "due", due, "id", v->id,
+	    "rem", lk_enc_money(&v->amount_remaining), "att", v->attempts,
+	    "na", (json_int_t)v->next_attempt, "dd", (json_int_t)v->due_date,
+	    "cr", (json_int_t)v->created, "url", v->url);
 }
 
 static json_t *lk_enc_charges(const struct stripe_charges *c)
@@ -84,13 +99,15 @@ int lk_summary_encode(const struct stripe_summary *s, char **buf, size_t *len)
 	*len = 0;
 	by = lk_enc_lists(s, &meta, &subs);
 	/* "o" steals references, also on failure, so nothing leaks when pack fails. */
-	root = json_pack("{si sb sb sI si si ss ss ss sI sb so so si so so so}",
+	root = json_pack("{si sb sb sI si si ss ss ss sI sb so so si so so so ss sb sb so}",
 	    "v", LK_SUMMARY_VERSION, "found", s->found, "live", s->livemode,
 	    "at", (json_int_t)s->fetched_at, "miss", (int)s->parts_missing, "m", s->matches,
 	    "id", s->customer_id, "email", s->email, "name", s->name,
 	    "cr", (json_int_t)s->created, "dq", s->delinquent, "bal", lk_enc_money(&s->balance),
 	    "meta", meta, "st", s->subs_total, "by", by, "subs", subs,
-	    "ch", lk_enc_charges(&s->charges));
+	    "ch", lk_enc_charges(&s->charges), "fb", stripe_found_by_name(s->found_by),
+	    "ssk", s->search_skipped, "mc", s->matches_capped,
+	    "inv", lk_enc_invoices(&s->invoices));
 	if (root == NULL)
 		goto out;
 	*buf = json_dumps(root, JSON_COMPACT);
@@ -216,6 +233,44 @@ static void lk_dec_sub(struct lk_dec *d, json_t *o, struct stripe_subscription *
 	s->quantity = lk_dec_i32(d, o, "q");
 	lk_dec_str(d, o, "iv", s->interval, sizeof(s->interval));
 	s->interval_count = lk_dec_i32(d, o, "ic");
+	lk_dec_str(d, o, "ak", st, sizeof(st));
+	s->amount_kind = stripe_amount_kind_parse(st);
+	lk_dec_str(d, o, "ad", s->amount_decimal, sizeof(s->amount_decimal));
+}
+
+static void lk_dec_invoices(struct lk_dec *d, json_t *o, struct stripe_invoices *v)
+{
+	json_t *due, *x;
+	size_t i;
+
+	if (o == NULL)
+		return;
+	v->checked = lk_dec_bool(d, o, "chk");
+	v->open = lk_dec_i32(d, o, "open");
+	v->past_due = lk_dec_i32(d, o, "pd");
+	due = lk_dec_get(d, o, "due", JSON_ARRAY);
+	json_array_foreach(due, i, x) {
+		if (v->ndue >= STRIPE_TOTALS_MAX)
+			break;
+		lk_dec_money(d, x, &v->due[v->ndue++]);
+	}
+	lk_dec_str(d, o, "id", v->id, sizeof(v->id));
+	lk_dec_money(d, lk_dec_get(d, o, "rem", JSON_ARRAY), &v->amount_remaining);
+	v->attempts = lk_dec_i32(d, o, "att");
+	v->next_attempt = lk_dec_int(d, o, "na");
+	v->due_date = lk_dec_int(d, o, "dd");
+	v->created = lk_dec_int(d, o, "cr");
+	lk_dec_str(d, o, "url", v->url, sizeof(v->url));
+}
+
+static enum stripe_found_by lk_dec_found_by(const char *name)
+{
+	int i;
+
+	for (i = 0; i < STRIPE_BY__COUNT; i++)
+		if (strcmp(name, stripe_found_by_name((enum stripe_found_by)i)) == 0)
+			return (enum stripe_found_by)i;
+	return STRIPE_BY_NONE;
 }
 
 static void lk_dec_charges(struct lk_dec *d, json_t *o, struct stripe_charges *c)
@@ -315,6 +370,15 @@ int lk_summary_decode(const char *buf, size_t len, struct stripe_summary *out,
 	out->subs_total = lk_dec_i32(&d, root, "st");
 	lk_dec_lists(&d, root, out);
 	lk_dec_charges(&d, lk_dec_get(&d, root, "ch", JSON_OBJECT), &out->charges);
+	lk_dec_invoices(&d, lk_dec_get(&d, root, "inv", JSON_OBJECT), &out->invoices);
+	{
+		char fb[16];
+
+		lk_dec_str(&d, root, "fb", fb, sizeof(fb));
+		out->found_by = lk_dec_found_by(fb);
+	}
+	out->search_skipped = lk_dec_bool(&d, root, "ssk");
+	out->matches_capped = lk_dec_bool(&d, root, "mc");
 	if (d.bad) {
 		snprintf(err, errlen, "malformed summary: %s", d.what[0] ? d.what : "bad element");
 		memset(out, 0, sizeof(*out));

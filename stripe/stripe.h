@@ -9,8 +9,11 @@
  *	stripe_client_new(cfg) / stripe_client_free()	a client: curl handle pool, token bucket,
  *		counters. Thread-safe: many threads may call stripe_lookup() at once.
  *	stripe_lookup(client, email, deadline, &summary, &result)
- *		customers -> (subscriptions + plan names) and charges, concurrently; never runs
- *		past deadline_ms (an sm_now_ms() value). Not found is not an error.
+ *		customers (with their subscriptions) by the exact address forms, else by a
+ *		case-insensitive search; then charges, plan names, open invoices and (when
+ *		needed) the full subscription list concurrently; with no customer, a guest
+ *		buyer's charges by billing email. Never runs past deadline_ms (an sm_now_ms()
+ *		value). Not found is not an error.
  *	stripe_money_format()	minor units -> "49.00 USD" by the currency's exponent.
  *	stripe_key_*()		load (file/config/env), validate, mask, mode.
  *
@@ -29,7 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRIPE_ID_MAX		64	/* cus_..., sub_..., prod_..., req_... */
+#define STRIPE_ID_MAX		256	/* cus_..., sub_..., prod_..., req_...: Stripe allows custom
+					 * ids up to 255 of [A-Za-z0-9_-] (e.g. "gold-plan") */
 #define STRIPE_TEXT_MAX		256	/* names, plan names, emails: UTF-8, untrusted */
 #define STRIPE_CUR_MAX		4	/* ISO 4217 lowercase + NUL */
 #define STRIPE_META_MAX		8	/* metadata keys copied (those the config names) */
@@ -37,6 +41,9 @@
 #define STRIPE_SUBS_MAX		4	/* subscriptions kept, best first */
 #define STRIPE_TOTALS_MAX	8	/* currencies in charge totals */
 #define STRIPE_CODE_MAX		48	/* failure_code, status words, permission names */
+#define STRIPE_URL_TEXT_MAX	512	/* hosted invoice URL */
+#define STRIPE_DECIMAL_MAX	32	/* a decimal amount in minor units, "0.5" */
+#define STRIPE_CUSTOMERS_CAP	100	/* customers read per address (matches=100+ beyond) */
 
 /* Error classes. Not found is STRIPE_OK with summary.found == false. */
 enum stripe_errclass {
@@ -81,10 +88,33 @@ enum stripe_sub_status stripe_sub_status_parse(const char *s);
 #define STRIPE_PART_SUBSCRIPTIONS	0x02u	/* rak_subscription_read */
 #define STRIPE_PART_PLAN_NAMES		0x04u	/* rak_product_read */
 #define STRIPE_PART_CHARGES		0x08u	/* rak_charge_read */
+#define STRIPE_PART_INVOICES		0x10u	/* rak_invoice_read */
+#define STRIPE_PARTS			5
 /* "rak_customer_read" etc. for one STRIPE_PART_* bit, NULL for anything else. */
 const char *stripe_part_permission(unsigned part);
-/* "customer", "subscriptions", "plan-names", "charges". */
+/* "customer", "subscriptions", "plan-names", "charges", "invoices". */
 const char *stripe_part_name(unsigned part);
+
+/* What a subscription's price is: a fixed unit amount, a sub-cent decimal one, tiers,
+ * metered usage, a customer-chosen amount, or something this version does not know. */
+enum stripe_amount_kind {
+	STRIPE_AMOUNT_FIXED = 0, STRIPE_AMOUNT_DECIMAL, STRIPE_AMOUNT_TIERED, STRIPE_AMOUNT_METERED,
+	STRIPE_AMOUNT_CUSTOM, STRIPE_AMOUNT_UNKNOWN, STRIPE_AMOUNT__COUNT
+};
+/* "fixed", "decimal", "tiered", "metered", "custom", "unknown". */
+const char *stripe_amount_kind_name(enum stripe_amount_kind k);
+enum stripe_amount_kind stripe_amount_kind_parse(const char *s);
+
+/* How the customer (or buyer) was found. */
+enum stripe_found_by {
+	STRIPE_BY_NONE = 0,	/* not found */
+	STRIPE_BY_EMAIL,	/* GET /v1/customers?email= (exact forms) */
+	STRIPE_BY_SEARCH,	/* /v1/customers/search, case-insensitive */
+	STRIPE_BY_GUEST,	/* no customer: charges by billing_details.email */
+	STRIPE_BY__COUNT
+};
+/* "none", "email", "search", "guest". */
+const char *stripe_found_by_name(enum stripe_found_by b);
 
 struct stripe_money {
 	int64_t amount;			/* minor units */
@@ -104,7 +134,9 @@ struct stripe_subscription {
 	char price_id[STRIPE_ID_MAX];
 	char product_id[STRIPE_ID_MAX];
 	char plan[STRIPE_TEXT_MAX];	/* product name; else price nickname; else "" */
-	struct stripe_money unit_amount;
+	enum stripe_amount_kind amount_kind;
+	struct stripe_money unit_amount;	/* FIXED (and METERED per unit); currency always */
+	char amount_decimal[STRIPE_DECIMAL_MAX];	/* DECIMAL: minor units, e.g. "0.5" */
 	int quantity;
 	char interval[8];		/* "day", "week", "month", "year", "" when one-off */
 	int interval_count;
@@ -119,12 +151,31 @@ struct stripe_charges {
 	int partially_refunded;
 	int disputed;
 	int ntotals;
-	struct stripe_money totals[STRIPE_TOTALS_MAX];	/* sum of succeeded amounts minus refunds */
+	struct stripe_money totals[STRIPE_TOTALS_MAX];	/* captured minus refunded, succeeded only */
 	bool has_last;
 	int64_t last_created;		/* Unix seconds */
 	char last_status[16];		/* "succeeded", "failed", "pending" */
 	struct stripe_money last_amount;
 	char last_failure_code[STRIPE_CODE_MAX];	/* "" when none */
+};
+
+/* Open invoices of the customer (read when it is delinquent or has a past_due, unpaid or
+ * incomplete subscription). "Most urgent": the oldest open invoice that has had a failed
+ * payment attempt, else the oldest open one. */
+struct stripe_invoices {
+	bool checked;			/* invoices were read (else nothing is known) */
+	int open;			/* open invoices (at most one page of 100) */
+	int past_due;			/* of those, past their due date or with failed attempts */
+	int ndue;
+	struct stripe_money due[STRIPE_TOTALS_MAX];	/* amount_remaining, per currency */
+	/* the most urgent one: */
+	char id[STRIPE_ID_MAX];
+	struct stripe_money amount_remaining;
+	int attempts;			/* attempt_count */
+	int64_t next_attempt;		/* next_payment_attempt, Unix seconds, 0 = none */
+	int64_t due_date;		/* Unix seconds, 0 = none (charge_automatically) */
+	int64_t created;
+	char url[STRIPE_URL_TEXT_MAX];	/* hosted_invoice_url, "" when none */
 };
 
 struct stripe_meta {
@@ -134,11 +185,14 @@ struct stripe_meta {
 
 struct stripe_summary {
 	bool found;			/* a customer matched */
+	enum stripe_found_by found_by;	/* GUEST: found false, charges of a guest buyer */
+	bool search_skipped;		/* the search fallback was not tried (budget, off) */
 	bool livemode;
 	int64_t fetched_at;		/* Unix seconds when Stripe answered */
 	unsigned parts_missing;		/* STRIPE_PART_* that could not be read (permission) */
 	/* customer */
-	int matches;			/* customers with this email (as far as the list showed) */
+	int matches;			/* customers with this email, up to STRIPE_CUSTOMERS_CAP */
+	bool matches_capped;		/* more than matches exist ("N+") */
 	char customer_id[STRIPE_ID_MAX];
 	char email[STRIPE_TEXT_MAX];
 	char name[STRIPE_TEXT_MAX];
@@ -148,12 +202,16 @@ struct stripe_summary {
 	int nmeta;
 	struct stripe_meta meta[STRIPE_META_MAX];
 	/* subscriptions, best first (see enum stripe_sub_status, then newest) */
-	int subs_total;			/* all subscriptions of the customer */
+	int subs_total;			/* subscriptions read: the current ones (Stripe's
+					 * customer.subscriptions leaves canceled ones out) when
+					 * there are any, else all of them, canceled included */
 	int subs_by_status[STRIPE_SUB__COUNT];
 	int nsubs;			/* kept in subs[] */
 	struct stripe_subscription subs[STRIPE_SUBS_MAX];
 	/* charges */
 	struct stripe_charges charges;
+	/* open invoices */
+	struct stripe_invoices invoices;
 };
 
 struct stripe_result {
@@ -161,7 +219,8 @@ struct stripe_result {
 	int http_status;		/* last HTTP status, 0 when none */
 	int requests;			/* HTTP requests this lookup made (retries included) */
 	char request_id[STRIPE_ID_MAX];	/* Request-Id of the failing (or last) response */
-	char permission[STRIPE_CODE_MAX];	/* rak_* name on STRIPE_E_PERMISSION */
+	char permission[STRIPE_CODE_MAX];	/* rak_* name on STRIPE_E_PERMISSION ("" when
+						 * Stripe named none: see message) */
 	char message[256];		/* one line, sanitised, never contains the key */
 };
 
@@ -181,12 +240,18 @@ struct stripe_config {
 	long connect_timeout_ms;	/* 0 = 2000 */
 	size_t max_response_bytes;	/* 0 = 4 MiB */
 	int max_retries;		/* -1 = 2 */
-	bool retry_rate_limited;	/* retry 429 within the deadline (default: report it) */
+	bool retry_rate_limited;	/* retry 429 within the deadline (default: report it,
+					 * unless Stripe-Should-Retry: true or lock_timeout) */
 	long retry_base_ms;		/* 0 = 500: backoff min(base * 2^(n-1), max), jitter 50-100% */
 	long retry_max_ms;		/* 0 = 5000 */
 	double rate_limit;		/* requests per second per process, 0 = 20 */
 	int rate_burst;			/* 0 = rate_limit */
 	int max_concurrent;		/* concurrent HTTP requests, 0 = 8 */
+	double search_rate;		/* search requests per second per process, 0 = 5
+					 * (Stripe allows 20/s per account for search) */
+	bool no_search;			/* no /v1/customers/search fallback, no guest lookup */
+	bool no_guest;			/* no guest-buyer lookup (charges search) */
+	bool no_invoices;
 	int charges_window_days;	/* 0 = 90 */
 	int charges_max;		/* 0 = 100 (one page) */
 	bool no_subscriptions;		/* header groups turned off: skip those calls */
@@ -217,6 +282,9 @@ enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, i
 int stripe_currency_exponent(const char *currency);
 /* Writes "49.00 USD", "-5.00 USD", "1200 JPY", "1.500 KWD". Returns chars written, or -1. */
 int stripe_money_format(int64_t minor, const char *currency, char *buf, size_t len);
+/* A decimal amount in minor units ("0.5", "12.345") -> "0.005 USD". -1 when minor is not
+ * [0-9]+(.[0-9]+)? or does not fit. Trailing zeros past the currency's exponent are dropped. */
+int stripe_money_format_decimal(const char *minor, const char *currency, char *buf, size_t len);
 
 /* Keys. A key is sk_ or rk_, live or test; pk_ is refused. */
 #define STRIPE_KEY_MAX 256
@@ -248,6 +316,9 @@ struct stripe_stats {
 	uint64_t latency_sum_ms;
 	uint64_t lookups;
 	uint64_t inflight;			/* requests in flight now */
+	uint64_t searches;			/* search requests sent (customers and charges) */
+	uint64_t search_skipped;		/* fallbacks not tried: no search token */
+	bool search_off;			/* search unavailable to the account */
 };
 void stripe_stats_get(struct stripe_client *c, struct stripe_stats *out);
 
@@ -258,8 +329,10 @@ struct stripe_perm {
 	const char *dashboard;		/* "Customers: Read" */
 	bool granted;
 	enum stripe_errclass err;	/* STRIPE_OK when the probe got an answer */
+	char message[256];		/* Stripe's sanitised message when a 403 named no
+					 * permission (e.g. Connect access), else "" */
 };
-#define STRIPE_PERMS 4
+#define STRIPE_PERMS STRIPE_PARTS
 /* The id of the account the key acts on (GET /v1/account; with Stripe-Account, the
  * connected account). 0, or -1 with res filled (a restricted key may not read it). */
 int stripe_account_id(struct stripe_client *c, int64_t deadline_ms, char *out, size_t len,

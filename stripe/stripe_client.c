@@ -148,6 +148,14 @@ static int stripe_client_tunables(struct stripe_client *c, const struct stripe_c
 	c->no_subscriptions = cfg->no_subscriptions;
 	c->no_charges = cfg->no_charges;
 	c->no_plan_names = cfg->no_plan_names;
+	c->no_search = cfg->no_search;
+	c->no_guest = cfg->no_guest;
+	c->no_invoices = cfg->no_invoices;
+	c->search_rate = cfg->search_rate > 0 ? cfg->search_rate : 5.0;
+	if (c->search_rate > 20.0)
+		c->search_rate = 20.0;	/* Stripe's documented search limit per account */
+	c->search_tokens = c->search_rate < 1.0 ? 1.0 : c->search_rate;
+	c->search_bucket_ms = sm_now_ms();
 	if (cfg->nmetadata_keys < 0 || cfg->nmetadata_keys > STRIPE_META_MAX) {
 		snprintf(err, errlen, "at most %d metadata keys", STRIPE_META_MAX);
 		return -1;
@@ -192,7 +200,7 @@ static int stripe_client_strings(struct stripe_client *c, const struct stripe_co
 	}
 	sm_strlcpy(c->api_version, ver, sizeof(c->api_version));
 	if (cfg->account && *cfg->account) {
-		if (strncmp(cfg->account, "acct_", 5) != 0 || strlen(cfg->account) >= STRIPE_ID_MAX ||
+		if (strncmp(cfg->account, "acct_", 5) != 0 || strlen(cfg->account) >= 64 ||
 		    strspn(cfg->account, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		    "0123456789_") != strlen(cfg->account)) {
 			snprintf(err, errlen, "Stripe account must look like acct_...");
@@ -229,6 +237,7 @@ struct stripe_client *stripe_client_new(const struct stripe_config *cfg, char *e
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->slot_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	stripe_flights_init(c);
 	c->rng = (uint64_t)sm_wall_ms() ^ (uint64_t)(uintptr_t)c;
 	if (stripe_client_strings(c, cfg, err, errlen) != 0 ||
 	    stripe_client_tunables(c, cfg, err, errlen) != 0)
@@ -259,6 +268,7 @@ void stripe_client_free(struct stripe_client *c)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_locks[i]);
 	curl_slist_free_all(c->headers);
+	stripe_flights_destroy(c);
 	pthread_cond_destroy(&c->slot_cond);
 	pthread_mutex_destroy(&c->lock);
 	explicit_bzero(c->key, sizeof(c->key));
@@ -270,6 +280,7 @@ void stripe_stats_get(struct stripe_client *c, struct stripe_stats *out)
 	pthread_mutex_lock(&c->lock);
 	*out = c->stats;
 	out->inflight = (uint64_t)c->inflight;
+	out->search_off = c->search_off;
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -2,19 +2,29 @@
  * stripe_fetch.c - the per-resource fetches of a lookup, and running them concurrently.
  *
  * Interface (stripe_fetch.h): a struct stripe_job describes one fetch (customers by one
- *	email, subscriptions (+ plan names) of a customer, or charges of a customer);
+ *	exact address form or by search, subscriptions (+ plan names) of a customer, its
+ *	charges, a guest buyer's charges by billing email, or its open invoices);
  *	stripe_jobs_run(jobs, n) runs them at once (n-1 threads plus the caller) and returns
  *	when all are done. Each job records its requests and its error, if any.
  *
- * Rules: a 403 naming a rak_* permission on subscriptions, products or charges is not an
- *	error: the job flags the part in job->missing and carries on without it. A 403 on
- *	customers, or one naming no permission, is an error.
- *	Plan names come first from the caller's product cache (product_get, given the job's
- *	deadline), then from one GET /v1/products?ids[]=... for the rest; names fetched are
- *	offered to product_put.
+ * Requests (every id and address percent-encoded; search literals escaped):
+ *	GET /v1/customers?email=E&limit=100[&expand[]=data.subscriptions][&starting_after=]
+ *	GET /v1/customers/search?query=email:'E'&limit=100[&expand[]=...][&page=]
+ *	GET /v1/subscriptions?customer=ID&status=all&limit=100[&starting_after=]
+ *	GET /v1/products?limit=n&ids[]=...	(stripe_products.c)
+ *	GET /v1/charges?customer=ID&created[gte]=T&limit=n[&starting_after=]
+ *	GET /v1/charges/search?query=billing_details.email:'E' AND created>=T&limit=n
+ *	GET /v1/invoices?customer=ID&status=open&limit=100
  *
- * Known limits: one page of subscriptions (100) is read; charges are paged until
- *	charges_max. If a thread cannot be created, that job runs in the caller (serially).
+ * Rules: a 403 naming a rak_* permission on subscriptions, products, charges or invoices
+ *	is not an error: the job flags the part in job->missing and carries on without it.
+ *	A 403 naming rak_subscription_read on a customer list that expands subscriptions
+ *	asks again without the expansion (and the client remembers it for
+ *	STRIPE_LOST_RETRY_MS). A 403 on customers otherwise, or one naming no permission,
+ *	is an error. Customers are read up to STRIPE_CUSTOMERS_CAP per job (capped set when
+ *	more exist); subscriptions up to STRIPE_SUBS_CAP.
+ *
+ * Known limits: if a thread cannot be created, that job runs in the caller (serially).
  */
 #include "config.h"
 
@@ -24,6 +34,8 @@
 
 #include "common/sm_log.h"
 #include "stripe/stripe_fetch.h"
+
+#define STRIPE_EXPAND_SUBS "&expand[]=data.subscriptions"
 
 void stripe_job_init(struct stripe_job *j, struct stripe_client *c, enum stripe_job_kind kind,
     int64_t deadline_ms)
@@ -38,10 +50,12 @@ void stripe_job_init(struct stripe_job *j, struct stripe_client *c, enum stripe_
 void stripe_job_free(struct stripe_job *j)
 {
 	stripe_call_free(&j->call);
+	stripe_customers_release(j->custs, j->ncusts);
 	free(j->custs);
 	free(j->subs);
 	j->custs = NULL;
 	j->subs = NULL;
+	j->ncusts = j->nsubs = 0;
 }
 
 /* One GET; a 403 naming a rak_* permission on an optional part becomes missing |= part
@@ -66,134 +80,161 @@ static void stripe_job_malformed(struct stripe_job *j, const char *msg)
 	snprintf(j->call.message, sizeof(j->call.message), "%s", msg);
 }
 
+static void stripe_job_oom(struct stripe_job *j)
+{
+	j->err = j->call.err = STRIPE_E_INTERNAL;
+	snprintf(j->call.message, sizeof(j->call.message), "out of memory or request too long");
+}
+
+/* The customer list asked for subscriptions the key may not read: drop the expansion. */
+static bool stripe_job_lost_subs(struct stripe_job *j)
+{
+	if (!j->expand_subs || j->call.err != STRIPE_E_PERMISSION ||
+	    strcmp(j->call.permission, stripe_part_permission(STRIPE_PART_SUBSCRIPTIONS)) != 0)
+		return false;
+	j->expand_subs = false;
+	j->missing |= STRIPE_PART_SUBSCRIPTIONS;
+	pthread_mutex_lock(&j->c->lock);
+	j->c->lost |= STRIPE_PART_SUBSCRIPTIONS;
+	j->c->lost_until_ms = sm_now_ms() + STRIPE_LOST_RETRY_MS;
+	pthread_mutex_unlock(&j->c->lock);
+	return true;
+}
+
+/* Pages of customers, by one exact form (CUSTOMERS) or by search (SEARCH). */
 static void stripe_job_customers(struct stripe_job *j)
 {
-	char enc[STRIPE_EMAIL_MAX * 3 + 1], path[STRIPE_PATH_MAX], msg[160];
+	char enc[STRIPE_EMAIL_MAX * 6 + 32], lit[STRIPE_EMAIL_MAX * 2 + 16];
+	char path[STRIPE_PATH_MAX], after[STRIPE_ID_MAX] = "", page[STRIPE_PATH_MAX / 4] = "";
+	char aenc[STRIPE_ID_MAX * 3 + 1], msg[160];
+	bool search = j->kind == STRIPE_JOB_SEARCH, more = true;
+	int n;
 
-	if (stripe_url_encode(j->email, enc, sizeof(enc)) != 0) {
-		j->err = STRIPE_E_REQUEST;
-		return;
-	}
-	snprintf(path, sizeof(path), "/v1/customers?email=%s&limit=%d", enc, STRIPE_CUSTOMERS_LIMIT);
-	j->custs = calloc(STRIPE_CUSTOMERS_LIMIT, sizeof(*j->custs));
-	if (j->custs == NULL) {
-		j->err = STRIPE_E_INTERNAL;
-		return;
-	}
-	if (stripe_job_get(j, path, 0) != 0)
-		return;
-	if (stripe_parse_customers(j->call.body.data, j->call.body.len, j->c->meta_keys,
-	    j->c->nmeta_keys, j->custs, STRIPE_CUSTOMERS_LIMIT, &j->ncusts, msg, sizeof(msg)) != 0)
-		stripe_job_malformed(j, msg);
-}
+	if (search) {
+		char q[STRIPE_EMAIL_MAX * 2 + 16];
 
-/* Names from the caller's cache; returns how many ids still need fetching (in need[]). */
-static int stripe_products_cached(struct stripe_job *j, char need[][STRIPE_ID_MAX])
-{
-	struct stripe_client *c = j->c;
-	char name[STRIPE_TEXT_MAX];
-	int i, k, n = 0;
-
-	for (i = 0; i < j->nsubs && i < STRIPE_SUBS_MAX; i++) {
-		const char *pid = j->subs[i].product_id;
-
-		if (pid[0] == '\0')
-			continue;
-		if (c->product_get && c->product_get(c->product_arg, pid, j->deadline_ms, name, sizeof(name)) == 0) {
-			if (name[0])
-				stripe_copy_text(j->subs[i].plan, sizeof(j->subs[i].plan), name, strlen(name));
-			continue;
+		if (stripe_search_escape(j->email, lit, sizeof(lit)) != 0 ||
+		    (size_t)snprintf(q, sizeof(q), "email:'%s'", lit) >= sizeof(q) ||
+		    stripe_url_encode(q, enc, sizeof(enc)) != 0) {
+			stripe_job_oom(j);
+			return;
 		}
-		for (k = 0; k < n && strcmp(need[k], pid) != 0; k++)
-			;
-		if (k == n)
-			sm_strlcpy(need[n++], pid, STRIPE_ID_MAX);
-	}
-	return n;
-}
-
-static void stripe_products_apply(struct stripe_job *j, const struct stripe_product *p, int np)
-{
-	int i, k;
-
-	for (k = 0; k < np; k++) {
-		if (j->c->product_put)
-			j->c->product_put(j->c->product_arg, p[k].id, p[k].name);
-		for (i = 0; i < j->nsubs && i < STRIPE_SUBS_MAX; i++)
-			if (strcmp(j->subs[i].product_id, p[k].id) == 0 && p[k].name[0])
-				sm_strlcpy(j->subs[i].plan, p[k].name, sizeof(j->subs[i].plan));
-	}
-}
-
-static void stripe_job_products(struct stripe_job *j)
-{
-	char need[STRIPE_SUBS_MAX][STRIPE_ID_MAX], path[STRIPE_PATH_MAX], msg[160];
-	struct stripe_product prods[STRIPE_SUBS_MAX];
-	int n = stripe_products_cached(j, need), np, i;
-	size_t o;
-
-	if (n == 0)
-		return;
-	o = (size_t)snprintf(path, sizeof(path), "/v1/products?limit=%d", n);
-	for (i = 0; i < n && o < sizeof(path); i++)
-		o += (size_t)snprintf(path + o, sizeof(path) - o, "&ids[]=%s", need[i]);
-	if (stripe_job_get(j, path, STRIPE_PART_PLAN_NAMES) != 0)
-		return;
-	if (stripe_parse_products(j->call.body.data, j->call.body.len, prods, STRIPE_SUBS_MAX, &np,
-	    msg, sizeof(msg)) != 0) {
-		stripe_job_malformed(j, msg);
+	} else if (stripe_url_encode(j->email, enc, sizeof(enc)) != 0) {
+		stripe_job_oom(j);
 		return;
 	}
-	stripe_products_apply(j, prods, np);
+	j->custs = calloc(STRIPE_CUSTOMERS_CAP, sizeof(*j->custs));
+	if (j->custs == NULL) {
+		stripe_job_oom(j);
+		return;
+	}
+	while (more && j->ncusts < STRIPE_CUSTOMERS_CAP) {
+		n = snprintf(path, sizeof(path), search ? "/v1/customers/search?query=%s&limit=%d%s" :
+		    "/v1/customers?email=%s&limit=%d%s", enc, STRIPE_CUSTOMERS_PAGE,
+		    j->expand_subs ? STRIPE_EXPAND_SUBS : "");
+		if (after[0] && stripe_url_encode(after, aenc, sizeof(aenc)) == 0)
+			n += snprintf(path + n, sizeof(path) - (size_t)n, "&starting_after=%s", aenc);
+		if (page[0] && stripe_url_encode(page, aenc, sizeof(aenc)) == 0)
+			n += snprintf(path + n, sizeof(path) - (size_t)n, "&page=%s", aenc);
+		if ((size_t)n >= sizeof(path)) {
+			stripe_job_oom(j);
+			return;
+		}
+		if (stripe_job_get(j, path, 0) != 0) {
+			if (stripe_job_lost_subs(j)) {
+				j->err = STRIPE_OK;
+				continue;	/* the same page without the expansion */
+			}
+			return;
+		}
+		if (stripe_parse_customers(j->call.body.data, j->call.body.len, j->c->meta_keys,
+		    j->c->nmeta_keys, search ? j->email : NULL, j->custs, STRIPE_CUSTOMERS_CAP,
+		    &j->ncusts, &more, after, sizeof(after), page, search ? sizeof(page) : 0,
+		    msg, sizeof(msg)) != 0) {
+			stripe_job_malformed(j, msg);
+			return;
+		}
+		if (search ? page[0] == '\0' : after[0] == '\0')
+			more = false;
+		if (search && more && stripe_search_take(j->c) != 0)
+			break;	/* no budget for another page: the count is a lower bound */
+	}
+	j->capped = more;
 }
 
 static void stripe_job_subs(struct stripe_job *j)
 {
-	char path[STRIPE_PATH_MAX], msg[160];
-	bool more;
+	char path[STRIPE_PATH_MAX], cenc[STRIPE_ID_MAX * 3 + 1], aenc[STRIPE_ID_MAX * 3 + 1];
+	char msg[160];
+	bool more = true;
+	int n;
 
 	if (!j->subs_fetched) {
-		snprintf(path, sizeof(path), "/v1/subscriptions?customer=%s&status=all&limit=%d",
-		    j->customer_id, STRIPE_SUBS_FETCH);
-		j->subs = calloc(STRIPE_SUBS_FETCH, sizeof(*j->subs));
-		if (j->subs == NULL) {
-			j->err = STRIPE_E_INTERNAL;
+		if (stripe_url_encode(j->customer_id, cenc, sizeof(cenc)) != 0) {
+			stripe_job_oom(j);
 			return;
 		}
-		if (stripe_job_get(j, path, STRIPE_PART_SUBSCRIPTIONS) != 0)
+		free(j->subs);
+		j->nsubs = 0;
+		j->subs = calloc(STRIPE_SUBS_CAP, sizeof(*j->subs));
+		if (j->subs == NULL) {
+			stripe_job_oom(j);
 			return;
-		if (stripe_parse_subscriptions(j->call.body.data, j->call.body.len, j->subs,
-		    STRIPE_SUBS_FETCH, &j->nsubs, &more, msg, sizeof(msg)) != 0) {
-			stripe_job_malformed(j, msg);
-			return;
+		}
+		while (more && j->nsubs < STRIPE_SUBS_CAP) {
+			n = snprintf(path, sizeof(path),
+			    "/v1/subscriptions?customer=%s&status=all&limit=%d", cenc, STRIPE_SUBS_FETCH);
+			if (j->nsubs > 0 && stripe_url_encode(j->subs[j->nsubs - 1].id, aenc,
+			    sizeof(aenc)) == 0)
+				snprintf(path + n, sizeof(path) - (size_t)n, "&starting_after=%s", aenc);
+			if (stripe_job_get(j, path, STRIPE_PART_SUBSCRIPTIONS) != 0)
+				return;
+			n = j->nsubs;
+			if (stripe_parse_subscriptions(j->call.body.data, j->call.body.len, j->subs,
+			    STRIPE_SUBS_CAP, &j->nsubs, &more, msg, sizeof(msg)) != 0) {
+				stripe_job_malformed(j, msg);
+				return;
+			}
+			if (j->nsubs == n)
+				more = false;	/* nothing usable on the page: stop */
 		}
 		j->subs_fetched = true;
-		stripe_subs_sort(j->subs, j->nsubs);
 	}
-	if (j->with_products)
-		stripe_job_products(j);
+	stripe_subs_sort(j->subs, j->nsubs);
+	if (j->with_products) {
+		enum stripe_errclass e = stripe_plan_names(j->c, j->subs, j->nsubs, j->deadline_ms,
+		    &j->call, &j->requests, &j->missing);
+
+		if (e != STRIPE_OK)
+			j->err = e;
+	}
 }
 
 static void stripe_job_charges(struct stripe_job *j)
 {
 	struct stripe_client *c = j->c;
 	char path[STRIPE_PATH_MAX], after[STRIPE_ID_MAX] = "", msg[160];
+	char cenc[STRIPE_ID_MAX * 3 + 1], aenc[STRIPE_ID_MAX * 3 + 1];
 	int64_t since = sm_wall_ms() / 1000 - (int64_t)c->charges_window_days * 86400;
 	bool more = true;
 	int page;
 
 	j->charges.window_days = c->charges_window_days;
+	if (stripe_url_encode(j->customer_id, cenc, sizeof(cenc)) != 0) {
+		stripe_job_oom(j);
+		return;
+	}
 	for (page = 0; more && j->charges.count < c->charges_max && page < 10; page++) {
 		int want = c->charges_max - j->charges.count;
 		size_t o = (size_t)snprintf(path, sizeof(path),
-		    "/v1/charges?customer=%s&created[gte]=%lld&limit=%d", j->customer_id,
+		    "/v1/charges?customer=%s&created[gte]=%lld&limit=%d", cenc,
 		    (long long)since, want > 100 ? 100 : want);
 
-		if (after[0])
-			snprintf(path + o, sizeof(path) - o, "&starting_after=%s", after);
+		if (after[0] && stripe_url_encode(after, aenc, sizeof(aenc)) == 0)
+			snprintf(path + o, sizeof(path) - o, "&starting_after=%s", aenc);
 		if (stripe_job_get(j, path, STRIPE_PART_CHARGES) != 0)
 			return;
-		if (stripe_parse_charges(j->call.body.data, j->call.body.len, &j->charges,
+		if (stripe_parse_charges(j->call.body.data, j->call.body.len, NULL, 0, &j->charges,
 		    c->charges_max, &more, after, sizeof(after), msg, sizeof(msg)) != 0) {
 			stripe_job_malformed(j, msg);
 			return;
@@ -205,12 +246,60 @@ static void stripe_job_charges(struct stripe_job *j)
 		j->charges.truncated = true;
 }
 
+/* A guest buyer: charges whose billing email is the address (one page, newest first). */
+static void stripe_job_guest(struct stripe_job *j)
+{
+	struct stripe_client *c = j->c;
+	char lit[STRIPE_EMAIL_MAX * 2 + 1], q[STRIPE_EMAIL_MAX * 2 + 96];
+	char enc[sizeof(q) * 3 + 1], path[STRIPE_PATH_MAX], last[STRIPE_ID_MAX], msg[160];
+	int64_t since = sm_wall_ms() / 1000 - (int64_t)c->charges_window_days * 86400;
+	int want = c->charges_max > 100 ? 100 : c->charges_max;
+	bool more = false;
+
+	j->charges.window_days = c->charges_window_days;
+	if (stripe_search_escape(j->email, lit, sizeof(lit)) != 0 ||
+	    (size_t)snprintf(q, sizeof(q), "billing_details.email:'%s' AND created>=%lld", lit,
+	    (long long)since) >= sizeof(q) || stripe_url_encode(q, enc, sizeof(enc)) != 0 ||
+	    (size_t)snprintf(path, sizeof(path), "/v1/charges/search?query=%s&limit=%d", enc,
+	    want) >= sizeof(path)) {
+		stripe_job_oom(j);
+		return;
+	}
+	if (stripe_job_get(j, path, STRIPE_PART_CHARGES) != 0)
+		return;
+	if (stripe_parse_charges(j->call.body.data, j->call.body.len, j->email, since, &j->charges,
+	    want, &more, last, sizeof(last), msg, sizeof(msg)) != 0) {
+		stripe_job_malformed(j, msg);
+		return;
+	}
+	j->charges.truncated |= more;
+}
+
+static void stripe_job_invoices(struct stripe_job *j)
+{
+	char path[STRIPE_PATH_MAX], cenc[STRIPE_ID_MAX * 3 + 1], msg[160];
+	bool more = false;
+
+	if (stripe_url_encode(j->customer_id, cenc, sizeof(cenc)) != 0) {
+		stripe_job_oom(j);
+		return;
+	}
+	snprintf(path, sizeof(path), "/v1/invoices?customer=%s&status=open&limit=%d", cenc,
+	    STRIPE_INVOICES_FETCH);
+	if (stripe_job_get(j, path, STRIPE_PART_INVOICES) != 0)
+		return;
+	if (stripe_parse_invoices(j->call.body.data, j->call.body.len, sm_wall_ms() / 1000,
+	    &j->invoices, &more, msg, sizeof(msg)) != 0)
+		stripe_job_malformed(j, msg);
+}
+
 static void *stripe_job_thread(void *arg)
 {
 	struct stripe_job *j = arg;
 
 	switch (j->kind) {
 	case STRIPE_JOB_CUSTOMERS:
+	case STRIPE_JOB_SEARCH:
 		stripe_job_customers(j);
 		break;
 	case STRIPE_JOB_SUBS:
@@ -218,6 +307,12 @@ static void *stripe_job_thread(void *arg)
 		break;
 	case STRIPE_JOB_CHARGES:
 		stripe_job_charges(j);
+		break;
+	case STRIPE_JOB_GUEST:
+		stripe_job_guest(j);
+		break;
+	case STRIPE_JOB_INVOICES:
+		stripe_job_invoices(j);
 		break;
 	}
 	return NULL;

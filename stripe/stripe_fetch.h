@@ -8,7 +8,14 @@
 
 #define STRIPE_JOBS_MAX 8
 
-enum stripe_job_kind { STRIPE_JOB_CUSTOMERS, STRIPE_JOB_SUBS, STRIPE_JOB_CHARGES };
+enum stripe_job_kind {
+	STRIPE_JOB_CUSTOMERS,	/* GET /v1/customers?email= (one exact form), paged */
+	STRIPE_JOB_SEARCH,	/* GET /v1/customers/search?query=email:'...', paged */
+	STRIPE_JOB_SUBS,	/* subscriptions (unless given) and their plan names */
+	STRIPE_JOB_CHARGES,	/* charges of a customer, paged */
+	STRIPE_JOB_GUEST,	/* GET /v1/charges/search?query=billing_details.email:'...' */
+	STRIPE_JOB_INVOICES	/* GET /v1/invoices?customer=&status=open */
+};
 
 struct stripe_job {
 	struct stripe_client *c;
@@ -19,17 +26,20 @@ struct stripe_job {
 	int requests;
 	unsigned missing;		/* STRIPE_PART_* lost to a 403 */
 	struct stripe_call call;	/* the last request: status, Request-Id, message */
-	/* customers */
+	/* customers, search, guest */
 	const char *email;
-	struct stripe_customer *custs;	/* malloc'd, STRIPE_CUSTOMERS_LIMIT */
+	bool expand_subs;		/* ask for data.subscriptions */
+	struct stripe_customer *custs;	/* malloc'd, STRIPE_CUSTOMERS_CAP */
 	int ncusts;
-	/* subscriptions and charges */
+	bool capped;			/* more customers exist than were read */
+	/* subscriptions, charges, invoices */
 	char customer_id[STRIPE_ID_MAX];
-	bool subs_fetched;		/* subs[] already holds the list: products only */
+	bool subs_fetched;		/* subs[] already holds the list: plan names only */
 	bool with_products;
-	struct stripe_subscription *subs;	/* malloc'd, STRIPE_SUBS_FETCH, sorted best first */
+	struct stripe_subscription *subs;	/* malloc'd, STRIPE_SUBS_CAP, sorted best first */
 	int nsubs;
 	struct stripe_charges charges;
+	struct stripe_invoices invoices;
 };
 
 void stripe_job_init(struct stripe_job *j, struct stripe_client *c, enum stripe_job_kind kind,

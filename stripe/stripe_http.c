@@ -7,11 +7,16 @@
  * Rules: a request first takes a token (waiting for one only while the deadline allows;
  *	else STRIPE_E_RATELIMIT), then a slot (at most max_concurrent in flight; else
  *	STRIPE_E_TIMEOUT), then an easy handle from the pool. CURLOPT_TIMEOUT_MS is the time
- *	left, so no attempt outlives the deadline. Retries follow Stripe's clients: at most
- *	max_retries; Stripe-Should-Retry: false forbids one and true asks for one; else 409,
- *	5xx and connection errors are retried; 429 only with retry_rate_limited; backoff
+ *	left, so no attempt outlives the deadline; an attempt that may still be retried gets
+ *	at most half of the time left, so that a stalled first attempt leaves room for a
+ *	retry (stripe_http_attempt_ms()). Retries follow Stripe's clients: at most
+ *	max_retries; Stripe-Should-Retry is consulted first (false forbids a retry, true
+ *	asks for one, even for a 429); else 409, 429 with code lock_timeout, 5xx and
+ *	connection errors are retried; other 429s only with retry_rate_limited; backoff
  *	min(base * 2^(n-1), max) with jitter in [50%, 100%], skipped (no retry) when it would
  *	cross the deadline. Bodies over max_response_bytes are STRIPE_E_MALFORMED.
+ *	Search requests have their own token bucket (stripe_search_take(), never waits):
+ *	Stripe allows fewer search than list requests.
  *
  * Diagnostics: call->message is one sanitised line (Stripe's message without anything
  *	that looks like a key); call->request_id is Stripe's Request-Id.
@@ -75,6 +80,47 @@ int stripe_url_encode(const char *s, char *out, size_t len)
 	return 0;
 }
 
+int stripe_search_escape(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s; s++) {
+		if (*s == '\'' || *s == '\\') {
+			if (o + 1 >= len)
+				return -1;
+			out[o++] = '\\';
+		}
+		if (o + 1 >= len)
+			return -1;
+		out[o++] = *s;
+	}
+	if (o >= len)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+int stripe_search_take(struct stripe_client *c)
+{
+	int64_t now = sm_now_ms();
+	int rc = -1;
+
+	pthread_mutex_lock(&c->lock);
+	c->search_tokens += (double)(now - c->search_bucket_ms) * c->search_rate / 1000.0;
+	if (c->search_tokens > c->search_rate)
+		c->search_tokens = c->search_rate < 1.0 ? 1.0 : c->search_rate;
+	c->search_bucket_ms = now;
+	if (c->search_tokens >= 1.0) {
+		c->search_tokens -= 1.0;
+		c->stats.searches++;
+		rc = 0;
+	} else {
+		c->stats.search_skipped++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 void stripe_sanitise_message(const char *in, char *out, size_t len)
 {
 	size_t o = 0, i = 0;
@@ -113,20 +159,29 @@ enum stripe_errclass stripe_http_class(long status)
 	return STRIPE_E_REQUEST;
 }
 
-bool stripe_http_retryable(enum stripe_errclass err, long status, int should_retry,
-    bool retry_rate_limited)
+bool stripe_http_retryable(enum stripe_errclass err, long status, const char *code,
+    int should_retry, bool retry_rate_limited)
 {
 	if (err == STRIPE_OK || err == STRIPE_E_MALFORMED || err == STRIPE_E_TIMEOUT ||
 	    err == STRIPE_E_INTERNAL)
 		return false;
-	if (err == STRIPE_E_RATELIMIT && !retry_rate_limited)
-		return false;	/* reported at once: the caller serves stale data */
+	/* Stripe's own word first, as every official client does. */
 	if (should_retry == 0)
 		return false;
 	if (should_retry == 1)
 		return true;
-	return err == STRIPE_E_NETWORK || err == STRIPE_E_SERVER || err == STRIPE_E_RATELIMIT ||
-	    status == 409;
+	if (err == STRIPE_E_RATELIMIT)	/* a lock timeout is worth a retry (stripe-go) */
+		return retry_rate_limited || (code != NULL && strcmp(code, "lock_timeout") == 0);
+	return err == STRIPE_E_NETWORK || err == STRIPE_E_SERVER || status == 409;
+}
+
+int64_t stripe_http_attempt_ms(int64_t left_ms, int attempt, int max_retries)
+{
+	if (left_ms <= 0)
+		return 0;
+	if (attempt >= max_retries)
+		return left_ms;
+	return left_ms / 2 > 0 ? left_ms / 2 : 1;
 }
 
 int64_t stripe_http_backoff_ms(int n, int64_t base_ms, int64_t max_ms, double rnd)
@@ -313,7 +368,8 @@ static enum stripe_outcome stripe_outcome_of(enum stripe_errclass e, long status
 }
 
 /* Classifies a finished curl transfer into call->err (and message). */
-static void stripe_attempt_classify(struct stripe_attempt *a, CURLcode cc, int64_t deadline_ms)
+static void stripe_attempt_classify(struct stripe_attempt *a, CURLcode cc, int64_t deadline_ms,
+    int64_t cap_ms)
 {
 	struct stripe_call *call = a->call;
 
@@ -323,6 +379,11 @@ static void stripe_attempt_classify(struct stripe_attempt *a, CURLcode cc, int64
 	} else if (cc == CURLE_OPERATION_TIMEDOUT && sm_ms_left(deadline_ms) <= 5) {
 		call->err = STRIPE_E_TIMEOUT;
 		snprintf(call->message, sizeof(call->message), "deadline reached");
+	} else if (cc == CURLE_OPERATION_TIMEDOUT) {	/* this attempt's share ran out */
+		call->err = STRIPE_E_NETWORK;
+		call->attempt_timed_out = true;
+		snprintf(call->message, sizeof(call->message), "no answer within %lld ms "
+		    "(the attempt's share of the deadline)", (long long)cap_ms);
 	} else if (cc == CURLE_OUT_OF_MEMORY) {
 		call->err = STRIPE_E_INTERNAL;
 		snprintf(call->message, sizeof(call->message), "out of memory");
@@ -333,25 +394,28 @@ static void stripe_attempt_classify(struct stripe_attempt *a, CURLcode cc, int64
 		call->err = stripe_http_class(call->status);
 		if (call->err != STRIPE_OK)
 			stripe_parse_error(call->body.data, call->body.len, call->message,
-			    sizeof(call->message), call->permission, sizeof(call->permission));
+			    sizeof(call->message), call->permission, sizeof(call->permission),
+			    call->code, sizeof(call->code));
 		if (call->err != STRIPE_OK && call->message[0] == '\0')
 			snprintf(call->message, sizeof(call->message), "HTTP %ld", call->status);
 	}
 }
 
-/* One attempt: token, slot, handle, perform. Returns true when it may be retried. */
-static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t deadline_ms,
+/* One attempt (number n, from 0): token, slot, handle, perform. Returns true when it may
+ * be retried. */
+static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t deadline_ms, int n,
     struct stripe_call *call)
 {
 	struct stripe_attempt a = { call, c->max_response_bytes, -1, false };
 	CURL *h;
 	CURLcode cc;
-	int64_t t0;
+	int64_t t0, cap;
 
 	sm_buf_free(&call->body);
 	sm_buf_init(&call->body, c->max_response_bytes);
 	call->status = 0;
-	call->permission[0] = call->message[0] = call->request_id[0] = '\0';
+	call->permission[0] = call->message[0] = call->request_id[0] = call->code[0] = '\0';
+	call->attempt_timed_out = false;
 	if (stripe_bucket_take(c, deadline_ms) != 0) {
 		call->err = STRIPE_E_RATELIMIT;
 		snprintf(call->message, sizeof(call->message), "local rate limit: no token before the deadline");
@@ -369,7 +433,8 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 		snprintf(call->message, sizeof(call->message), "curl_easy_init failed");
 		return false;
 	}
-	stripe_handle_setup(c, h, url, &a, sm_ms_left(deadline_ms));
+	cap = stripe_http_attempt_ms(sm_ms_left(deadline_ms), n, c->max_retries);
+	stripe_handle_setup(c, h, url, &a, cap);
 	t0 = sm_now_ms();
 	call->requests++;
 	cc = curl_easy_perform(h);
@@ -380,9 +445,10 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 		h = NULL;
 	}
 	stripe_handle_put(c, h);
-	stripe_attempt_classify(&a, cc, deadline_ms);
+	stripe_attempt_classify(&a, cc, deadline_ms, cap);
 	stripe_stats_count(c, stripe_outcome_of(call->err, call->status), sm_now_ms() - t0);
-	return stripe_http_retryable(call->err, call->status, a.should_retry, c->retry_rate_limited);
+	return stripe_http_retryable(call->err, call->status, call->code, a.should_retry,
+	    c->retry_rate_limited);
 }
 
 enum stripe_errclass stripe_http_get(struct stripe_client *c, const char *path_query,
@@ -407,12 +473,20 @@ enum stripe_errclass stripe_http_get(struct stripe_client *c, const char *path_q
 			}
 			break;
 		}
-		if (!stripe_attempt(c, url, deadline_ms, call) || n >= c->max_retries)
+		if (!stripe_attempt(c, url, deadline_ms, n, call) || n >= c->max_retries)
 			break;
 		backoff = stripe_http_backoff_ms(n + 1, c->retry_base_ms, c->retry_max_ms,
 		    stripe_random(c));
-		if (backoff >= sm_ms_left(deadline_ms))
-			break;	/* no time for another attempt: report this one */
+		if (backoff >= sm_ms_left(deadline_ms)) {
+			/* no time for another attempt: report this one (a capped attempt that
+			 * ran out of its share is then the deadline's doing) */
+			if (call->attempt_timed_out) {
+				call->err = STRIPE_E_TIMEOUT;
+				snprintf(call->message, sizeof(call->message), "deadline reached after "
+				    "%d attempts", call->requests);
+			}
+			break;
+		}
 		stripe_sleep_ms(backoff);
 	}
 	return call->err;

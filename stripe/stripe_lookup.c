@@ -1,23 +1,42 @@
 /*
- * stripe_lookup.c - the lookup flow: email -> customers -> (subscriptions + plan names)
- * and charges -> struct stripe_summary; and the permission probe for check-key.
+ * stripe_lookup.c - the lookup flow: email -> customers (with their subscriptions) ->
+ * charges, plan names, open invoices -> struct stripe_summary; and the permission probe
+ * for check-key.
  *
  * Interface: stripe_lookup(), stripe_check_permissions() (stripe.h);
  *	stripe_choose_customer(), stripe_subs_sort(), stripe_subs_summarise() (stripe_int.h).
  *
- * Flow: GET /v1/customers?email= for the address as given and, when different, its
- *	lowercased form (both at once); matches are merged by id. One match: its
- *	subscriptions (then plan names) and its charges are fetched at once. Several: the
- *	subscriptions of the newest STRIPE_CHOOSE_MAX are fetched at once, the choice is
- *	made (active/trialing, then past_due, then newest, then smallest id), then plan
- *	names and charges of the chosen one at once.
+ * Flow, in round trips (requests of one round trip run at once):
+ *	1. GET /v1/customers?email=E&limit=100&expand[]=data.subscriptions for the address as
+ *	   given and, when different, its lowercased form; merged by id, up to
+ *	   STRIPE_CUSTOMERS_CAP (more: matches_capped). The expansion brings each customer's
+ *	   current subscriptions (Stripe leaves canceled ones out of it, 10 per customer).
+ *	2. Only when nothing matched: GET /v1/customers/search?query=email:'E' (Stripe's
+ *	   search matches words, case-insensitively: results are kept only when their email
+ *	   equals the address ignoring ASCII case) and, for a guest buyer, GET
+ *	   /v1/charges/search by billing_details.email, both at once and within the search
+ *	   budget (stripe_search_take(); no token: not tried, search_skipped). When Stripe
+ *	   answers a search with 400/404 (search unavailable to the account, e.g. in India),
+ *	   search is turned off for the client and that is logged once.
+ *	3. The customer is chosen among all matches (best subscription status group, then
+ *	   newest, then smallest id); at once: its charges; its plan names (from the caller's
+ *	   cache, else one products request, single-flighted); its open invoices when it is
+ *	   delinquent or has a past_due, unpaid or incomplete subscription; and its full
+ *	   subscription list (status=all, paged) only when the expanded one was empty (to
+ *	   count canceled ones) or incomplete (has_more).
+ *	A cold lookup of a customer with one subscription and charges: 2 round trips, 3
+ *	requests (2 when the plan name is cached).
  *
  * Diagnostics: a part lost to a missing permission is logged once per client with the
  *	permission to grant; other failures come back in struct stripe_result only.
  *
- * Known limits: customers past the first STRIPE_CUSTOMERS_LIMIT per variant are not
- *	seen (matches counts what was seen); a plan-name or charges failure other than a
- *	permission fails the whole lookup (the caller serves stale data instead).
+ * Known limits: the choice among customers sees the first 10 current subscriptions of
+ *	each; an open invoice of a customer who is neither delinquent nor has a subscription
+ *	in trouble (e.g. a send_invoice one not yet due) is not read; a plan-name, charges
+ *	or invoices failure other than a permission fails the whole lookup (the caller
+ *	serves stale data instead). Which of several customers whose stored addresses differ
+ *	only in case is chosen can depend on the sender's casing (the exact forms are asked
+ *	first).
  */
 #include "config.h"
 
@@ -30,8 +49,9 @@
 #include "common/sm_log.h"
 #include "stripe/stripe_fetch.h"
 
-static const char *const stripe_dashboard[4] = {
-	"Customers: Read", "Subscriptions: Read", "Products: Read", "Charges: Read"
+static const char *const stripe_dashboard[STRIPE_PARTS] = {
+	"Customers: Read", "Subscriptions: Read", "Products: Read", "Charges: Read",
+	"Invoices: Read"
 };
 
 /* 2: active/trialing, 1: past_due, 0: the rest. */
@@ -111,7 +131,7 @@ static void stripe_log_missing(struct stripe_client *c, unsigned missing)
 {
 	int i;
 
-	for (i = 1; i < 4; i++) {
+	for (i = 1; i < STRIPE_PARTS; i++) {
 		unsigned part = 1u << i;
 
 		if (missing & part)
@@ -122,32 +142,54 @@ static void stripe_log_missing(struct stripe_client *c, unsigned missing)
 	}
 }
 
-/* Merges the customers of the email variants, without duplicates, newest first. */
-static int stripe_merge_customers(struct stripe_job *cj, int nj, struct stripe_customer *out)
+/* Parts whose expansion or request got a 403 a short while ago (not asked again yet). */
+static unsigned stripe_lost(struct stripe_client *c)
 {
-	int i, k, m, n = 0;
+	unsigned lost;
 
-	for (i = 0; i < nj; i++)
-		for (k = 0; k < cj[i].ncusts; k++) {
-			for (m = 0; m < n && strcmp(out[m].id, cj[i].custs[k].id) != 0; m++)
-				;
-			if (m == n && n < STRIPE_CANDIDATES_MAX)
-				out[n++] = cj[i].custs[k];
-		}
-	for (i = 1; i < n; i++)	/* insertion sort: newest first, then id */
-		for (k = i; k > 0 && (out[k].created > out[k - 1].created ||
-		    (out[k].created == out[k - 1].created && strcmp(out[k].id, out[k - 1].id) < 0)); k--) {
-			struct stripe_customer t = out[k];
-
-			out[k] = out[k - 1];
-			out[k - 1] = t;
-		}
-	return n;
+	pthread_mutex_lock(&c->lock);
+	if (c->lost && sm_now_ms() >= c->lost_until_ms)
+		c->lost = 0;
+	lost = c->lost;
+	pthread_mutex_unlock(&c->lock);
+	return lost;
 }
 
-/* Step 1: customers for the address as given and lowercased. -1 on error. */
+static void stripe_set_lost(struct stripe_client *c, unsigned part)
+{
+	pthread_mutex_lock(&c->lock);
+	c->lost |= part;
+	c->lost_until_ms = sm_now_ms() + STRIPE_LOST_RETRY_MS;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Adds the customers of a job to out[0..*n) without duplicates (a reference to each
+ * expanded subscriptions list is taken); past cap, *capped is set. */
+static void stripe_merge_customers(const struct stripe_job *j, struct stripe_customer *out, int *n,
+    bool *capped)
+{
+	int k, m;
+
+	*capped |= j->capped;
+	for (k = 0; k < j->ncusts; k++) {
+		for (m = 0; m < *n && strcmp(out[m].id, j->custs[k].id) != 0; m++)
+			;
+		if (m < *n)
+			continue;
+		if (*n >= STRIPE_CUSTOMERS_CAP) {
+			*capped = true;
+			return;
+		}
+		out[*n] = j->custs[k];
+		json_incref(out[*n].subs);
+		(*n)++;
+	}
+}
+
+/* Round trip 1: customers for the address as given and lowercased. -1 on error. */
 static int stripe_find_customers(struct stripe_client *c, const char *email, int64_t deadline_ms,
-    struct stripe_customer *cands, int *ncands, struct stripe_result *res, unsigned *missing)
+    bool expand, struct stripe_customer *cands, int *n, bool *capped, struct stripe_result *res,
+    unsigned *missing)
 {
 	struct stripe_job cj[2], *jobs[2] = { &cj[0], &cj[1] };
 	char lower[STRIPE_EMAIL_MAX];
@@ -156,60 +198,94 @@ static int stripe_find_customers(struct stripe_client *c, const char *email, int
 	for (i = 0; email[i]; i++)
 		lower[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ? email[i] + 32 : email[i]);
 	lower[i] = '\0';
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		stripe_job_init(&cj[i], c, STRIPE_JOB_CUSTOMERS, deadline_ms);
+		cj[i].expand_subs = expand;
+	}
 	cj[0].email = email;
 	cj[1].email = lower;
 	if (strcmp(email, lower) != 0)
 		nj = 2;
 	stripe_jobs_run(jobs, nj);
-	for (i = 0; i < nj; i++)
+	for (i = 0; i < nj; i++) {
 		stripe_merge(res, &cj[i], missing);
-	*ncands = res->err == STRIPE_OK ? stripe_merge_customers(cj, nj, cands) : 0;
+		if (res->err == STRIPE_OK)
+			stripe_merge_customers(&cj[i], cands, n, capped);
+	}
 	for (i = 0; i < 2; i++)
 		stripe_job_free(&cj[i]);
 	return res->err == STRIPE_OK ? 0 : -1;
 }
 
-/* Step 2 with several candidates: their subscriptions decide. Fills *chosen_subs with the
- * chosen one's job (moved). Returns the chosen index or -1 on error. */
-static int stripe_choose(struct stripe_client *c, struct stripe_customer *cands, int n,
-    int64_t deadline_ms, struct stripe_job *chosen_subs, struct stripe_result *res,
-    unsigned *missing)
+/* A search job's error that means "search is not available to this account" (400/404):
+ * search is turned off, logged once, and the error is dropped. */
+static void stripe_search_unavailable(struct stripe_client *c, struct stripe_job *j)
 {
-	struct stripe_job sj[STRIPE_CHOOSE_MAX], *jobs[STRIPE_CHOOSE_MAX];
-	int i, k = n < STRIPE_CHOOSE_MAX ? n : STRIPE_CHOOSE_MAX, best = -1;
+	if (j->err != STRIPE_E_REQUEST)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->search_off = true;
+	pthread_mutex_unlock(&c->lock);
+	sm_log_once(&c->search_logged, LOG_WARNING, "stripe: search is not available to this "
+	    "account (HTTP %ld: %s): customers are found by their exact address only, guest "
+	    "buyers not at all", j->call.status, j->call.message);
+	j->err = STRIPE_OK;
+}
 
-	for (i = 0; i < k; i++) {
-		stripe_job_init(&sj[i], c, STRIPE_JOB_SUBS, deadline_ms);
-		sm_strlcpy(sj[i].customer_id, cands[i].id, sizeof(sj[i].customer_id));
-		jobs[i] = &sj[i];
+/* Round trip 2 when nothing matched exactly: customer search and guest charges at once.
+ * A guest's charges go to out. -1 on error. */
+static int stripe_search(struct stripe_client *c, const char *email, int64_t deadline_ms,
+    bool expand, struct stripe_customer *cands, int *n, bool *capped,
+    struct stripe_summary *out, struct stripe_result *res, unsigned *missing)
+{
+	struct stripe_job sj, gj, *jobs[2];
+	bool off;
+	int nj = 0;
+
+	pthread_mutex_lock(&c->lock);
+	off = c->search_off;
+	pthread_mutex_unlock(&c->lock);
+	if (c->no_search)
+		return 0;
+	stripe_job_init(&sj, c, STRIPE_JOB_SEARCH, deadline_ms);
+	stripe_job_init(&gj, c, STRIPE_JOB_GUEST, deadline_ms);
+	sj.email = gj.email = email;
+	sj.expand_subs = expand;
+	if (!off && stripe_search_take(c) == 0)
+		jobs[nj++] = &sj;
+	else
+		out->search_skipped = true;
+	if (!off && !c->no_guest && !c->no_charges && !(*missing & STRIPE_PART_CHARGES)) {
+		if (stripe_search_take(c) == 0)
+			jobs[nj++] = &gj;
+		else
+			out->search_skipped = true;
 	}
-	stripe_jobs_run(jobs, k);
-	for (i = 0; i < k; i++) {
-		stripe_merge(res, &sj[i], missing);
-		cands[i].best = sj[i].nsubs > 0 ? sj[i].subs[0].status : STRIPE_SUB_NONE;
-	}
+	stripe_jobs_run(jobs, nj);
+	stripe_search_unavailable(c, &sj);
+	stripe_search_unavailable(c, &gj);
+	stripe_merge(res, &sj, missing);
+	stripe_merge(res, &gj, missing);
 	if (res->err == STRIPE_OK) {
-		best = stripe_choose_customer(cands, n);
-		if (best < k) {
-			*chosen_subs = sj[best];	/* moved: its buffers now belong to chosen_subs */
-			chosen_subs->requests = 0;	/* already counted */
-			chosen_subs->missing = 0;
-			stripe_call_init(&sj[best].call);
-			sj[best].subs = NULL;
+		stripe_merge_customers(&sj, cands, n, capped);
+		if (*n > 0)
+			out->found_by = STRIPE_BY_SEARCH;
+		else if (gj.charges.count > 0) {
+			out->found_by = STRIPE_BY_GUEST;
+			out->charges = gj.charges;
 		}
 	}
-	for (i = 0; i < k; i++)
-		stripe_job_free(&sj[i]);
-	return best;
+	stripe_job_free(&sj);
+	stripe_job_free(&gj);
+	return res->err == STRIPE_OK ? 0 : -1;
 }
 
 static void stripe_fill_customer(struct stripe_summary *out, const struct stripe_customer *cu,
-    int matches)
+    int matches, bool capped)
 {
 	out->found = true;
 	out->matches = matches;
+	out->matches_capped = capped;
 	out->livemode = cu->livemode;
 	sm_strlcpy(out->customer_id, cu->id, sizeof(out->customer_id));
 	sm_strlcpy(out->email, cu->email, sizeof(out->email));
@@ -221,30 +297,72 @@ static void stripe_fill_customer(struct stripe_summary *out, const struct stripe
 	memcpy(out->meta, cu->meta, sizeof(out->meta));
 }
 
-/* Step 3: subscriptions (or just plan names) and charges of the chosen customer, at once. */
-static void stripe_details(struct stripe_client *c, const struct stripe_customer *cu,
-    struct stripe_job *sj, int64_t deadline_ms, struct stripe_summary *out,
-    struct stripe_result *res, unsigned *missing)
+/* The subscriptions job of the chosen customer: from its expanded list when that is
+ * complete and not empty, else fetched (status=all, paged). */
+static int stripe_subs_job(struct stripe_client *c, const struct stripe_customer *cu,
+    struct stripe_job *sj)
 {
-	struct stripe_job chj, *jobs[2];
+	bool more = false;
+
+	sm_strlcpy(sj->customer_id, cu->id, sizeof(sj->customer_id));
+	sj->with_products = !c->no_plan_names;
+	if (cu->subs == NULL || json_array_size(json_object_get(cu->subs, "data")) == 0)
+		return 0;
+	sj->subs = calloc(STRIPE_SUBS_CAP, sizeof(*sj->subs));
+	if (sj->subs == NULL)
+		return -1;
+	stripe_parse_subscription_list(cu->subs, sj->subs, STRIPE_SUBS_CAP, &sj->nsubs, &more);
+	sj->subs_fetched = !more;
+	return 0;
+}
+
+/* Round trip 3 (2 in the common case): subscriptions/plan names, charges and open
+ * invoices of the chosen customer, at once. */
+static void stripe_details(struct stripe_client *c, const struct stripe_customer *cu,
+    int64_t deadline_ms, struct stripe_summary *out, struct stripe_result *res,
+    unsigned *missing)
+{
+	struct stripe_job sj, chj, ij, *jobs[3];
+	bool want_subs = !c->no_subscriptions && !(*missing & STRIPE_PART_SUBSCRIPTIONS);
+	bool want_inv = !c->no_invoices && (cu->delinquent || cu->best == STRIPE_SUB_PAST_DUE ||
+	    cu->best == STRIPE_SUB_UNPAID || cu->best == STRIPE_SUB_INCOMPLETE);
 	int n = 0;
 
+	stripe_job_init(&sj, c, STRIPE_JOB_SUBS, deadline_ms);
 	stripe_job_init(&chj, c, STRIPE_JOB_CHARGES, deadline_ms);
+	stripe_job_init(&ij, c, STRIPE_JOB_INVOICES, deadline_ms);
 	sm_strlcpy(chj.customer_id, cu->id, sizeof(chj.customer_id));
-	sm_strlcpy(sj->customer_id, cu->id, sizeof(sj->customer_id));
-	sj->with_products = !c->no_plan_names && !(*missing & STRIPE_PART_SUBSCRIPTIONS);
-	if (!c->no_subscriptions && !(*missing & STRIPE_PART_SUBSCRIPTIONS))
-		jobs[n++] = sj;
+	sm_strlcpy(ij.customer_id, cu->id, sizeof(ij.customer_id));
+	if (want_inv && (stripe_lost(c) & STRIPE_PART_INVOICES)) {
+		*missing |= STRIPE_PART_INVOICES;
+		want_inv = false;
+	}
+	if (want_subs && stripe_subs_job(c, cu, &sj) != 0) {
+		res->err = STRIPE_E_INTERNAL;
+		snprintf(res->message, sizeof(res->message), "out of memory");
+		goto out;
+	}
+	if (want_subs)
+		jobs[n++] = &sj;
 	if (!c->no_charges)
 		jobs[n++] = &chj;
+	if (want_inv)
+		jobs[n++] = &ij;
 	stripe_jobs_run(jobs, n);
-	stripe_merge(res, sj, missing);
+	stripe_merge(res, &sj, missing);
 	stripe_merge(res, &chj, missing);
-	if (sj->subs_fetched)
-		stripe_subs_summarise(out, sj->subs, sj->nsubs);
+	stripe_merge(res, &ij, missing);
+	if (ij.missing & STRIPE_PART_INVOICES)
+		stripe_set_lost(c, STRIPE_PART_INVOICES);
+	if (sj.subs_fetched)
+		stripe_subs_summarise(out, sj.subs, sj.nsubs);
 	if (!c->no_charges && !(chj.missing & STRIPE_PART_CHARGES))
 		out->charges = chj.charges;
+	out->invoices = ij.invoices;
+out:
+	stripe_job_free(&sj);
 	stripe_job_free(&chj);
+	stripe_job_free(&ij);
 }
 
 static int stripe_check_email(const char *email, struct stripe_result *res)
@@ -269,34 +387,40 @@ enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, i
     struct stripe_summary *out, struct stripe_result *res)
 {
 	struct stripe_customer *cands = NULL;
-	struct stripe_job sj;
 	unsigned missing = 0;
-	int n = 0, chosen = 0;
+	int n = 0, chosen;
+	bool capped = false, expand;
 
 	memset(out, 0, sizeof(*out));
 	memset(res, 0, sizeof(*res));
-	stripe_job_init(&sj, c, STRIPE_JOB_SUBS, deadline_ms);
 	pthread_mutex_lock(&c->lock);
 	c->stats.lookups++;
 	pthread_mutex_unlock(&c->lock);
 	if (stripe_check_email(email, res) != 0)
 		goto out;
-	cands = calloc(STRIPE_CANDIDATES_MAX, sizeof(*cands));
+	cands = calloc(STRIPE_CUSTOMERS_CAP, sizeof(*cands));
 	if (cands == NULL) {
 		res->err = STRIPE_E_INTERNAL;
 		goto out;
 	}
-	if (stripe_find_customers(c, email, deadline_ms, cands, &n, res, &missing) != 0 || n == 0)
-		goto out;
-	if (n > 1 && !c->no_subscriptions) {
-		chosen = stripe_choose(c, cands, n, deadline_ms, &sj, res, &missing);
-		if (chosen < 0)
-			goto out;
-	} else {
-		chosen = stripe_choose_customer(cands, n);
+	expand = !c->no_subscriptions;
+	if (expand && (stripe_lost(c) & STRIPE_PART_SUBSCRIPTIONS)) {
+		missing |= STRIPE_PART_SUBSCRIPTIONS;
+		expand = false;
 	}
-	stripe_fill_customer(out, &cands[chosen], n);
-	stripe_details(c, &cands[chosen], &sj, deadline_ms, out, res, &missing);
+	if (stripe_find_customers(c, email, deadline_ms, expand, cands, &n, &capped, res,
+	    &missing) != 0)
+		goto out;
+	if (missing & STRIPE_PART_SUBSCRIPTIONS)
+		expand = false;
+	if (n > 0)
+		out->found_by = STRIPE_BY_EMAIL;
+	else if (stripe_search(c, email, deadline_ms, expand, cands, &n, &capped, out, res,
+	    &missing) != 0 || n == 0)
+		goto out;
+	chosen = stripe_choose_customer(cands, n);
+	stripe_fill_customer(out, &cands[chosen], n, capped);
+	stripe_details(c, &cands[chosen], deadline_ms, out, res, &missing);
 out:
 	if (res->err == STRIPE_OK) {
 		out->parts_missing = missing;
@@ -305,7 +429,7 @@ out:
 	} else {
 		memset(out, 0, sizeof(*out));
 	}
-	stripe_job_free(&sj);
+	stripe_customers_release(cands, n);
 	free(cands);
 	return res->err;
 }
@@ -315,7 +439,7 @@ int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
 {
 	static const char *const probe[STRIPE_PERMS] = {
 		"/v1/customers?limit=1", "/v1/subscriptions?status=all&limit=1",
-		"/v1/products?limit=1", "/v1/charges?limit=1"
+		"/v1/products?limit=1", "/v1/charges?limit=1", "/v1/invoices?limit=1"
 	};
 	struct stripe_call call;
 	int i, rc = 0;
@@ -330,7 +454,13 @@ int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
 		out[i].permission = stripe_part_permission(out[i].part);
 		out[i].dashboard = stripe_dashboard[i];
 		out[i].granted = e == STRIPE_OK;
-		out[i].err = e == STRIPE_E_PERMISSION || e == STRIPE_OK ? STRIPE_OK : e;
+		/* A 403 that names no permission (no access to a Connect account, "not
+		 * available for use by restricted keys") is not a grantable permission:
+		 * Stripe's sanitised message says what it is. */
+		out[i].err = e == STRIPE_OK || (e == STRIPE_E_PERMISSION && call.permission[0]) ?
+		    STRIPE_OK : e;
+		sm_strlcpy(out[i].message, e == STRIPE_E_PERMISSION && !call.permission[0] ?
+		    call.message : "", sizeof(out[i].message));
 		res->requests += call.requests;
 		res->http_status = (int)call.status;
 		sm_strlcpy(res->request_id, call.request_id, sizeof(res->request_id));

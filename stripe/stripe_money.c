@@ -6,10 +6,20 @@
  *	(1500, "kwd") -> "1.500 KWD". The currency code is printed in upper case; an empty
  *	or malformed code prints as "XXX" (ISO 4217's "no currency") with 2 decimals.
  *
+ *	stripe_money_format_decimal("0.5", "usd") -> "0.005 USD" (a price's
+ *	unit_amount_decimal, in minor units, may have up to 12 decimals).
+ *
  * Known limits: the exponent tables are Stripe's documented zero- and three-decimal
- *	currencies (its API amounts, not ISO 4217's): ISK stays two-decimal in the API
- *	(100 = 1 krona) although only whole kronur are charged, so "40.00 ISK"; UGX is
- *	zero-decimal. INT64_MIN formats correctly (no negation overflow).
+ *	currencies as its API amounts have them, not ISO 4217's. ISK and UGX are both
+ *	two-decimal in the API although only whole units are charged (100 = 1 krona, 500 =
+ *	5 UGX), so "40.00 ISK", "5.00 UGX". UGX settled on this evidence: Stripe's currency
+ *	page lists UGX among zero-decimal currencies but its special-cases table says "to
+ *	charge 5 UGX, provide an amount value of 500"; the API itself rejects UGX amounts not
+ *	divisible by 100 ("Currency UGX has become effectively zero-decimal and charged
+ *	amounts must be evenly divisible by 100", quoted in woocommerce-gateway-stripe
+ *	issue 2674 and PR 2723), and 100 sent to Checkout was shown as "1.00 USh" (odoo PR
+ *	227688). A zero-decimal reading would print every UGX amount 100 times too large.
+ *	INT64_MIN formats correctly (no negation overflow).
  */
 #include "config.h"
 
@@ -21,8 +31,8 @@
 #include "stripe/stripe.h"
 
 static const char *const stripe_zero_decimal[] = {
-	"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
-	"vuv", "xaf", "xof", "xpf"
+	"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "vnd",
+	"vuv", "xaf", "xof", "xpf"	/* not "ugx": see the head comment */
 };
 static const char *const stripe_three_decimal[] = {
 	"bhd", "jod", "kwd", "omr", "tnd"
@@ -81,6 +91,48 @@ int stripe_money_format(int64_t minor, const char *currency, char *buf, size_t l
 	else
 		n = snprintf(buf, len, "%s%llu.%0*llu %s", sign, (unsigned long long)(mag / div),
 		    exp, (unsigned long long)(mag % div), code);
+	if (n < 0 || (size_t)n >= len) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return n;
+}
+
+int stripe_money_format_decimal(const char *minor, const char *currency, char *buf, size_t len)
+{
+	char code[4], digits[STRIPE_DECIMAL_MAX * 2];
+	int exp = stripe_currency_exponent(currency), n;
+	size_t ilen, flen, i, o = 0, point;
+	const char *dot;
+
+	if (buf == NULL || len == 0 || minor == NULL)
+		return -1;
+	buf[0] = '\0';
+	ilen = strspn(minor, "0123456789");
+	dot = minor + ilen;
+	flen = *dot == '.' ? strspn(dot + 1, "0123456789") : 0;
+	if (ilen == 0 || (*dot != '\0' && (*dot != '.' || flen == 0 || dot[1 + flen] != '\0')) ||
+	    ilen + flen + (size_t)exp + 2 >= sizeof(digits))
+		return -1;
+	/* all digits, with the point moved exp places to the left */
+	for (i = 0; i < (size_t)exp + 1; i++)
+		digits[o++] = '0';
+	memcpy(digits + o, minor, ilen);
+	o += ilen;
+	memcpy(digits + o, dot + 1, flen);
+	o += flen;
+	point = o - flen - (size_t)exp;	/* digits before the point */
+	while (o > point + (size_t)exp && digits[o - 1] == '0')	/* drop zeros past exp */
+		o--;
+	i = 0;
+	while (i + 1 < point && digits[i] == '0')	/* leading zeros */
+		i++;
+	stripe_currency_code(currency, code);
+	if (o > point)
+		n = snprintf(buf, len, "%.*s.%.*s %s", (int)(point - i), digits + i,
+		    (int)(o - point), digits + point, code);
+	else
+		n = snprintf(buf, len, "%.*s %s", (int)(point - i), digits + i, code);
 	if (n < 0 || (size_t)n >= len) {
 		buf[0] = '\0';
 		return -1;

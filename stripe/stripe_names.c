@@ -4,7 +4,8 @@
  *
  * Interface: stripe_errclass_name(), stripe_errclass_temporary(), stripe_sub_status_name(),
  *	stripe_sub_status_parse(), stripe_part_permission(), stripe_part_name(),
- *	stripe_outcome_name(), stripe_latency_bounds_ms[].
+ *	stripe_amount_kind_name()/_parse(), stripe_found_by_name(), stripe_outcome_name(),
+ *	stripe_latency_bounds_ms[].
  *
  * Diagnostics: none; out-of-range values map to "unknown" (or NULL for parts).
  */
@@ -69,7 +70,40 @@ static const struct {
 	{ STRIPE_PART_SUBSCRIPTIONS, "subscriptions", "rak_subscription_read" },
 	{ STRIPE_PART_PLAN_NAMES, "plan-names", "rak_product_read" },
 	{ STRIPE_PART_CHARGES, "charges", "rak_charge_read" },
+	{ STRIPE_PART_INVOICES, "invoices", "rak_invoice_read" },
 };
+
+static const char *const stripe_amount_kind_names[STRIPE_AMOUNT__COUNT] = {
+	"fixed", "decimal", "tiered", "metered", "custom", "unknown"
+};
+
+const char *stripe_amount_kind_name(enum stripe_amount_kind k)
+{
+	if ((int)k < 0 || k >= STRIPE_AMOUNT__COUNT)
+		return "unknown";
+	return stripe_amount_kind_names[k];
+}
+
+enum stripe_amount_kind stripe_amount_kind_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; s != NULL && i < STRIPE_AMOUNT__COUNT; i++)
+		if (strcmp(s, stripe_amount_kind_names[i]) == 0)
+			return (enum stripe_amount_kind)i;
+	return STRIPE_AMOUNT_UNKNOWN;
+}
+
+static const char *const stripe_found_by_names[STRIPE_BY__COUNT] = {
+	"none", "email", "search", "guest"
+};
+
+const char *stripe_found_by_name(enum stripe_found_by b)
+{
+	if ((int)b < 0 || b >= STRIPE_BY__COUNT)
+		return "none";
+	return stripe_found_by_names[b];
+}
 
 const char *stripe_part_permission(unsigned part)
 {

@@ -33,17 +33,19 @@ static void fuzz_round_trip(const struct stripe_summary *s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char keys[2][STRIPE_META_KEY_MAX + 1] = { "tier", "plan" };
-	static struct stripe_customer custs[STRIPE_CUSTOMERS_LIMIT];
+	static struct stripe_customer custs[STRIPE_CUSTOMERS_CAP];
 	static struct stripe_subscription subs[STRIPE_SUBS_FETCH];
 	struct stripe_product prods[STRIPE_SUBS_MAX];
 	struct stripe_summary s;
 	const char *buf = (const char *)data;
-	char msg[160], perm[STRIPE_CODE_MAX], last[STRIPE_ID_MAX];
+	char msg[160], perm[STRIPE_CODE_MAX], last[STRIPE_ID_MAX], code[STRIPE_CODE_MAX];
+	char page[256];
 	bool more;
-	int n, ns, np;
+	int n = 0, ns = 0, np;
 
 	memset(&s, 0, sizeof(s));
-	if (stripe_parse_customers(buf, size, keys, 2, custs, STRIPE_CUSTOMERS_LIMIT, &n, msg,
+	if (stripe_parse_customers(buf, size, keys, 2, size % 2 ? "A@b.c" : NULL, custs,
+	    STRIPE_CUSTOMERS_CAP, &n, &more, last, sizeof(last), page, sizeof(page), msg,
 	    sizeof(msg)) == 0 && n > 0) {
 		int k = stripe_choose_customer(custs, n);
 
@@ -56,15 +58,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s.balance = custs[k].balance;
 		s.nmeta = custs[k].nmeta;
 		memcpy(s.meta, custs[k].meta, sizeof(s.meta));
+		if (custs[k].subs != NULL && stripe_parse_subscription_list(custs[k].subs, subs,
+		    STRIPE_SUBS_FETCH, &ns, &more) == 0)
+			stripe_subs_summarise(&s, subs, ns);
+		ns = 0;
 	}
-	if (stripe_parse_subscriptions(buf, size, subs, STRIPE_SUBS_FETCH, &ns, &more, msg,
-	    sizeof(msg)) == 0)
+	stripe_customers_release(custs, n);
+	if (s.nsubs == 0 && stripe_parse_subscriptions(buf, size, subs, STRIPE_SUBS_FETCH, &ns,
+	    &more, msg, sizeof(msg)) == 0)
 		stripe_subs_summarise(&s, subs, ns);
-	stripe_parse_charges(buf, size, &s.charges, 100, &more, last, sizeof(last), msg, sizeof(msg));
+	stripe_parse_charges(buf, size, size % 3 ? NULL : "a@b.c", 0, &s.charges, 100, &more,
+	    last, sizeof(last), msg, sizeof(msg));
+	stripe_parse_invoices(buf, size, 1700000000, &s.invoices, &more, msg, sizeof(msg));
 	if (stripe_parse_products(buf, size, prods, STRIPE_SUBS_MAX, &np, msg, sizeof(msg)) == 0 &&
 	    np > 0 && s.nsubs > 0)
 		memcpy(s.subs[0].plan, prods[0].name, sizeof(s.subs[0].plan));
-	stripe_parse_error(buf, size, msg, sizeof(msg), perm, sizeof(perm));
+	stripe_parse_error(buf, size, msg, sizeof(msg), perm, sizeof(perm), code, sizeof(code));
 	fuzz_round_trip(&s);
 	return 0;
 }

@@ -189,6 +189,29 @@ static void full_summary(struct stripe_summary *s)
 	s->charges.last_amount.amount = 9999;
 	sm_strlcpy(s->charges.last_amount.currency, "bhd", sizeof(s->charges.last_amount.currency));
 	sm_strlcpy(s->charges.last_failure_code, "card_declined", sizeof(s->charges.last_failure_code));
+	/* issue #11 fields */
+	s->found_by = STRIPE_BY_SEARCH;
+	s->search_skipped = true;
+	s->matches_capped = true;
+	for (i = 0; i < STRIPE_SUBS_MAX; i++) {
+		s->subs[i].amount_kind = (enum stripe_amount_kind)(i % STRIPE_AMOUNT__COUNT);
+		snprintf(s->subs[i].amount_decimal, sizeof(s->subs[i].amount_decimal), "0.%d5", i);
+	}
+	s->invoices.checked = true;
+	s->invoices.open = 3;
+	s->invoices.past_due = 2;
+	s->invoices.ndue = 2;
+	s->invoices.due[0].amount = 4900;
+	sm_strlcpy(s->invoices.due[0].currency, "usd", sizeof(s->invoices.due[0].currency));
+	s->invoices.due[1].amount = 500;
+	sm_strlcpy(s->invoices.due[1].currency, "ugx", sizeof(s->invoices.due[1].currency));
+	sm_strlcpy(s->invoices.id, "in-custom-1", sizeof(s->invoices.id));
+	s->invoices.amount_remaining = s->invoices.due[0];
+	s->invoices.attempts = 3;
+	s->invoices.next_attempt = 1764633600;
+	s->invoices.due_date = 1764000000;
+	s->invoices.created = 1763000000;
+	sm_strlcpy(s->invoices.url, "https://invoice.stripe.com/i/acct_1/test_x", sizeof(s->invoices.url));
 }
 
 START_TEST(summary_round_trip_every_field)

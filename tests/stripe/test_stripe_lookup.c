@@ -120,18 +120,25 @@ START_TEST(found_with_every_part)
 	ck_assert_int_eq(s.charges.window_days, 90);
 	ck_assert_int_eq(s.charges.totals[0].amount, 4900);
 	ck_assert_int_ge(s.fetched_at, time(NULL) - 5);
+	/* customers (subscriptions expanded), then products, charges and (delinquent) open
+	 * invoices at once */
 	ck_assert_int_eq(r.requests, 4);
 	ck_assert_int_eq(served("customers"), 1);
-	ck_assert_int_eq(served("subscriptions"), 1);
+	ck_assert_int_eq(served("subscriptions"), 0);
 	ck_assert_int_eq(served("products"), 1);
 	ck_assert_int_eq(served("charges"), 1);
+	ck_assert_int_eq(served("invoices"), 1);
+	ck_assert(s.invoices.checked);
+	ck_assert_int_eq(s.invoices.open, 0);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_EMAIL);
 	ck_assert_int_eq(strncmp(r.request_id, "req_", 4), 0);
 	/* What went over the wire: pinned version, product UA, bearer auth, status=all. */
 	ck_assert_int_eq(th_standin_call(&S, "GET", "/_standin/requests", NULL, &log), 200);
 	ck_assert_ptr_nonnull(strstr(log, STRIPE_API_VERSION_DEFAULT));
 	ck_assert_ptr_nonnull(strstr(log, "stripe-milter/" PACKAGE_VERSION));
 	ck_assert_ptr_nonnull(strstr(log, "Bearer sk_test_"));
-	ck_assert_ptr_nonnull(strstr(log, "status=all"));
+	ck_assert_ptr_nonnull(strstr(log, "expand[]=data.subscriptions"));
+	ck_assert_ptr_nonnull(strstr(log, "status=open"));
 	ck_assert_ptr_nonnull(strstr(log, "created[gte]="));
 	ck_assert_ptr_null(strstr(log, "Stripe-Account"));
 	free(log);
@@ -151,8 +158,19 @@ START_TEST(not_found_is_not_an_error)
 	c = client(&cfg);
 	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 3000, &s, &r), STRIPE_OK);
 	ck_assert(!s.found);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_NONE);
+	/* the exact list, then customer search and guest charges search at once */
+	ck_assert_int_eq(r.requests, 3);
+	ck_assert_int_eq(served("*"), 3);
+	ck_assert_int_eq(served("customers_search"), 1);
+	ck_assert_int_eq(served("charges_search"), 1);
+	stripe_client_free(c);
+	/* Without the search fallback: one request. */
+	cfg.no_search = true;
+	c = client(&cfg);
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 3000, &s, &r), STRIPE_OK);
 	ck_assert_int_eq(r.requests, 1);
-	ck_assert_int_eq(served("*"), 1);
 	stripe_client_free(c);
 }
 END_TEST
@@ -208,8 +226,9 @@ START_TEST(several_customers_choose_by_subscription)
 	ck_assert_str_eq(s.customer_id, "cus_old_active");
 	ck_assert_int_eq(s.matches, 3);
 	ck_assert_int_eq(s.subs[0].status, STRIPE_SUB_ACTIVE);
-	/* One subscriptions call per candidate, none again for the chosen one. */
-	ck_assert_int_eq(served("subscriptions"), 3);
+	/* The customer list brought every candidate's subscriptions: none asked for. */
+	ck_assert_int_eq(served("subscriptions"), 0);
+	ck_assert_int_eq(served("customers"), 1);
 	ck_assert_int_eq(served("charges"), 1);
 	/* Without a live subscription anywhere: past_due, then the newest. */
 	given("{\"customers\":["
@@ -274,18 +293,27 @@ START_TEST(subscriptions_in_every_status)
 	cfg_default(&cfg);
 	c = client(&cfg);
 	ck_assert_int_eq(lookup_ms(c, "s@example.com", 3000, &s, &r), STRIPE_OK);
-	ck_assert_int_eq(s.subs_total, 8);
+	/* the current ones, from the customer list (Stripe leaves canceled ones out) */
+	ck_assert_int_eq(s.subs_total, 7);
+	ck_assert_int_eq(served("subscriptions"), 0);
 	ck_assert_int_eq(s.nsubs, STRIPE_SUBS_MAX);
 	ck_assert_int_eq(s.subs[0].status, STRIPE_SUB_ACTIVE);
 	ck_assert_int_eq(s.subs[1].status, STRIPE_SUB_TRIALING);
 	ck_assert_int_gt(s.subs[1].trial_end, 0);
 	ck_assert_int_eq(s.subs[2].status, STRIPE_SUB_PAST_DUE);
 	ck_assert_int_eq(s.subs[3].status, STRIPE_SUB_UNPAID);
-	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_CANCELED], 1);
+	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_CANCELED], 0);
 	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_INCOMPLETE_EXPIRED], 1);
 	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_PAUSED], 1);
 	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_INCOMPLETE], 1);
 	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_ACTIVE], 1);
+	/* Only canceled ones: the full list (status=all) is read to say so. */
+	given("{\"customers\":[{\"id\":\"cus_s\",\"email\":\"s@example.com\",\"subscriptions\":["
+	    "{\"status\":\"canceled\"},{\"status\":\"canceled\"}]}]}");
+	ck_assert_int_eq(lookup_ms(c, "s@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(served("subscriptions"), 1);
+	ck_assert_int_eq(s.subs_total, 2);
+	ck_assert_int_eq(s.subs[0].status, STRIPE_SUB_CANCELED);
 	/* A pre-basil subscription keeps its period on the subscription. */
 	given("{\"customers\":[{\"id\":\"cus_s\",\"email\":\"s@example.com\",\"subscriptions\":["
 	    "{\"status\":\"active\",\"current_period_end\":1900000000}]}]}");
@@ -404,8 +432,14 @@ START_TEST(error_classes_and_retry_rules)
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"status\":429}}", &n, &r), STRIPE_E_RATELIMIT);
 	ck_assert_int_eq(n, 1);	/* not retried by default */
+	/* Stripe-Should-Retry: true is consulted first, also for a 429 (issue #11) */
 	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"status\":429,\"should_retry\":true}}", &n, &r), STRIPE_E_RATELIMIT);
-	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"status\":429,\"should_retry\":true,\"times\":1}}", &n, &r), STRIPE_OK);
+	ck_assert_int_eq(n, 2);
+	/* a 429 lock_timeout is retried (stripe-go does) */
+	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"status\":429,\"code\":\"lock_timeout\",\"times\":1}}", &n, &r), STRIPE_OK);
+	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"status\":400,\"should_retry\":true}}", &n, &r), STRIPE_E_REQUEST);
 	ck_assert_int_eq(n, 3);	/* Stripe-Should-Retry: true wins */
 	ck_assert_int_eq(with_fault(&cfg, "{\"customers\":{\"status\":400}}", &n, &r), STRIPE_E_REQUEST);
@@ -461,7 +495,7 @@ START_TEST(errors_on_later_calls_fail_the_lookup)
 	faults("{\"products\":{\"malformed\":true}}");
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_E_MALFORMED);
 	given(BASIC_STATE);
-	faults("{\"subscriptions\":{\"status\":401}}");
+	faults("{\"invoices\":{\"status\":401}}");
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_E_AUTH);
 	/* A 403 that names no rak_* permission is not a missing part: an error. */
 	given(BASIC_STATE);
@@ -496,7 +530,14 @@ START_TEST(deadline_held_when_stripe_hangs)
 	t0 = sm_now_ms();
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 1000, &s, &r), STRIPE_E_TIMEOUT);
 	ck_assert_int_lt(sm_now_ms() - t0, 10000);
-	ck_assert_int_eq(r.requests, 1);
+	/* the first attempt stalls for half the time left, so a retry still fits */
+	ck_assert_int_ge(r.requests, 2);
+	/* a stalled first attempt, then an answer: the lookup succeeds in time */
+	given(BASIC_STATE);
+	faults("{\"customers\":{\"hang\":true,\"hang_s\":30,\"times\":1}}");
+	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert(s.found);
+	ck_assert_int_eq(served("customers"), 2);
 	/* A hang on one of the parallel calls. */
 	given(BASIC_STATE);
 	faults("{\"charges\":{\"hang\":true,\"hang_s\":30}}");
@@ -606,9 +647,10 @@ START_TEST(check_permissions_table)
 	cfg.api_key = "rk_test_two";
 	c = client(&cfg);
 	ck_assert_int_eq(stripe_check_permissions(c, sm_now_ms() + 3000, p, &r), 0);
-	ck_assert_int_eq(r.requests, 4);
+	ck_assert_int_eq(r.requests, 5);
 	for (i = 0; i < STRIPE_PERMS; i++) {
 		ck_assert_int_eq(p[i].err, STRIPE_OK);
+		ck_assert_str_eq(p[i].message, "");
 		ck_assert_ptr_nonnull(p[i].permission);
 		ck_assert_ptr_nonnull(p[i].dashboard);
 	}
@@ -619,6 +661,17 @@ START_TEST(check_permissions_table)
 	ck_assert(!p[2].granted);
 	ck_assert_str_eq(p[3].permission, "rak_charge_read");
 	ck_assert(!p[3].granted);
+	ck_assert_str_eq(p[4].permission, "rak_invoice_read");
+	ck_assert(p[4].granted);
+	/* A 403 that names no permission: Stripe's (sanitised) message, not "grant rak_*". */
+	faults("{\"charges\":{\"status\":403,\"message\":\"The required permissions are not "
+	    "available for use by restricted keys (key rk_test_secretsecret).\"}}");
+	ck_assert_int_eq(stripe_check_permissions(c, sm_now_ms() + 3000, p, &r), -1);
+	ck_assert_int_eq(r.err, STRIPE_E_PERMISSION);
+	ck_assert_int_eq(p[3].err, STRIPE_E_PERMISSION);
+	ck_assert(!p[3].granted);
+	ck_assert_ptr_nonnull(strstr(p[3].message, "not available for use by restricted keys"));
+	ck_assert_ptr_null(strstr(p[3].message, "secretsecret"));
 	faults("{\"subscriptions\":{\"status\":500,\"should_retry\":false}}");
 	ck_assert_int_eq(stripe_check_permissions(c, sm_now_ms() + 3000, p, &r), -1);
 	ck_assert_int_eq(r.err, STRIPE_E_SERVER);
@@ -703,9 +756,9 @@ START_TEST(fetches_run_concurrently)
 	 * wait 30 s for a partner that never comes and miss its 10 s deadline. */
 	cfg_default(&cfg);
 	c = client(&cfg);
-	/* Subscriptions and charges at once. */
+	/* Plan names and charges at once. */
 	given(BASIC_STATE);
-	faults("{\"subscriptions\":{\"gather\":2},\"charges\":{\"gather\":2}}");
+	faults("{\"products\":{\"gather\":2},\"charges\":{\"gather\":2}}");
 	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_int_ge(th_standin_max_in_flight(&S), 2);
 	ck_assert_int_eq(s.charges.count, 2);
@@ -881,6 +934,372 @@ START_TEST(parts_turned_off_and_connect_account)
 }
 END_TEST
 
+
+/* ---- issue #11: real accounts ---- */
+
+START_TEST(mixed_case_found_by_search)
+{
+	static const char *const casings[] = {
+		"some.one@example.com", "Some.One@example.com", "SOME.ONE@example.com"
+	};
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+	char *log = NULL;
+	size_t i;
+
+	/* Stored as typed at checkout; a decoy shares the words "one@example.com". */
+	given("{\"customers\":[{\"id\":\"cus_mixed\",\"email\":\"Some.One@Example.COM\",\"created\":100},"
+	    "{\"id\":\"cus_decoy\",\"email\":\"one@example.com\",\"created\":200},"
+	    "{\"id\":\"cus_decoy2\",\"email\":\"x.some.one@example.com\",\"created\":300}]}");
+	cfg_default(&cfg);
+	c = client(&cfg);
+	for (i = 0; i < sizeof(casings) / sizeof(casings[0]); i++) {
+		th_standin_reset_counts(&S);
+		ck_assert_int_eq(lookup_ms(c, casings[i], 3000, &s, &r), STRIPE_OK);
+		ck_assert_msg(s.found, "%s not found", casings[i]);
+		ck_assert_str_eq(s.customer_id, "cus_mixed");
+		ck_assert_int_eq(s.found_by, STRIPE_BY_SEARCH);
+		ck_assert_int_eq(s.matches, 1);
+		ck_assert_int_eq(served("customers_search"), 1);
+	}
+	/* the search literal is quoted and escaped, the query percent-encoded */
+	ck_assert_int_eq(th_standin_call(&S, "GET", "/_standin/requests?endpoint=customers_search",
+	    NULL, &log), 200);
+	ck_assert_ptr_nonnull(strstr(log, "email%3A%27SOME.ONE%40example.com%27"));
+	free(log);
+	/* A quote in the address cannot break out of the literal. */
+	given("{\"customers\":[{\"id\":\"cus_q\",\"email\":\"O'Brien@example.com\"}]}");
+	ck_assert_int_eq(lookup_ms(c, "o'brien@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(s.found);
+	ck_assert_str_eq(s.customer_id, "cus_q");
+	stripe_client_free(c);
+}
+END_TEST
+
+START_TEST(search_unavailable_budget_and_off)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+	struct stripe_stats st;
+
+	given("{\"customers\":[{\"id\":\"cus_mixed\",\"email\":\"Some.One@Example.COM\"}]}");
+	cfg_default(&cfg);
+	c = client(&cfg);
+	/* Search unavailable to the account (e.g. India): off for good, logged once. */
+	faults("{\"customers_search\":{\"status\":400,\"message\":\"Search is not available for "
+	    "your account.\"},\"charges_search\":{\"status\":400}}");
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(!s.found);
+	stripe_stats_get(c, &st);
+	ck_assert(st.search_off);
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(!s.found);
+	ck_assert(s.search_skipped);
+	ck_assert_int_eq(served("customers_search"), 0);
+	ck_assert_int_eq(served("charges_search"), 0);
+	ck_assert_int_eq(r.requests, 1);
+	stripe_client_free(c);
+	/* Its own budget: one search a second; past it the fallback is skipped, not waited for. */
+	cfg.search_rate = 1;
+	cfg.no_guest = true;
+	c = client(&cfg);
+	faults("{}");
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(s.found);
+	ck_assert(!s.search_skipped);
+	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(!s.found);
+	ck_assert(s.search_skipped);
+	ck_assert_int_eq(served("customers_search"), 1);
+	stripe_client_free(c);
+	/* A search failing for a passing reason fails the lookup (the caller serves stale). */
+	cfg.search_rate = 0;
+	c = client(&cfg);
+	faults("{\"customers_search\":{\"status\":503,\"should_retry\":false}}");
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 3000, &s, &r), STRIPE_E_SERVER);
+	stripe_stats_get(c, &st);
+	ck_assert(!st.search_off);
+	stripe_client_free(c);
+}
+END_TEST
+
+START_TEST(thirty_customers_oldest_subscribed)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+	struct sm_buf b;
+	int i;
+
+	sm_buf_init(&b, 1 << 20);
+	sm_buf_printf(&b, "{\"products\":[{\"id\":\"prod_pro\",\"name\":\"Pro\"}],\"customers\":[");
+	for (i = 0; i < 30; i++)
+		sm_buf_printf(&b, "%s{\"id\":\"cus_%02d\",\"email\":\"many@example.com\",\"created\":%d%s}",
+		    i ? "," : "", i, 1000 + i, i == 0 ? ",\"subscriptions\":[{\"id\":\"sub_old\","
+		    "\"status\":\"active\",\"items\":[{\"price\":{\"product\":\"prod_pro\"}}]}]" : "");
+	sm_buf_printf(&b, "]}");
+	given(b.data);
+	cfg_default(&cfg);
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "many@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_str_eq(s.customer_id, "cus_00");
+	ck_assert_int_eq(s.matches, 30);
+	ck_assert(!s.matches_capped);
+	ck_assert_int_eq(s.subs[0].status, STRIPE_SUB_ACTIVE);
+	ck_assert_str_eq(s.subs[0].id, "sub_old");
+	ck_assert_str_eq(s.subs[0].plan, "Pro");
+	ck_assert_int_eq(served("customers"), 1);
+	/* 130 customers: the documented cap, matches=100 and capped ("100+"). */
+	sm_buf_reset(&b);
+	sm_buf_printf(&b, "{\"customers\":[");
+	for (i = 0; i < 130; i++)
+		sm_buf_printf(&b, "%s{\"id\":\"cus_%03d\",\"email\":\"many@example.com\",\"created\":%d}",
+		    i ? "," : "", i, 1000 + i);
+	sm_buf_printf(&b, "]}");
+	given(b.data);
+	ck_assert_int_eq(lookup_ms(c, "many@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.matches, STRIPE_CUSTOMERS_CAP);
+	ck_assert(s.matches_capped);
+	ck_assert_str_eq(s.customer_id, "cus_129");	/* none subscribed: the newest */
+	sm_buf_free(&b);
+	stripe_client_free(c);
+}
+END_TEST
+
+START_TEST(subscriptions_paged_past_100)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+	struct sm_buf b;
+	int i;
+
+	/* 130 subscriptions, the only active one the oldest: the expanded list (10) is
+	 * incomplete, so the full list is read, in two pages. */
+	sm_buf_init(&b, 1 << 20);
+	sm_buf_printf(&b, "{\"customers\":[{\"id\":\"cus_p\",\"email\":\"p@example.com\",\"subscriptions\":[");
+	for (i = 0; i < 130; i++)
+		sm_buf_printf(&b, "%s{\"id\":\"sub_%03d\",\"status\":\"%s\",\"created\":%d}", i ? "," : "",
+		    i, i == 0 ? "active" : "incomplete", 1000 + i);
+	sm_buf_printf(&b, "]}]}");
+	given(b.data);
+	sm_buf_free(&b);
+	cfg_default(&cfg);
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "p@example.com", 5000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.subs_total, 130);
+	ck_assert_str_eq(s.subs[0].id, "sub_000");
+	ck_assert_int_eq(s.subs[0].status, STRIPE_SUB_ACTIVE);
+	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_INCOMPLETE], 129);
+	ck_assert_int_eq(served("subscriptions"), 2);
+	stripe_client_free(c);
+}
+END_TEST
+
+START_TEST(tiered_price_custom_ids)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+	char *log = NULL;
+
+	given("{\"products\":[{\"id\":\"gold-plan\",\"name\":\"Gold\"}],"
+	    "\"customers\":[{\"id\":\"cus-legacy\",\"email\":\"t@example.com\",\"subscriptions\":["
+	    "{\"id\":\"sub-custom\",\"status\":\"active\",\"items\":[{\"price\":{\"id\":\"price-tiered\","
+	    "\"billing_scheme\":\"tiered\",\"tiers_mode\":\"volume\",\"unit_amount\":null,"
+	    "\"unit_amount_decimal\":null,\"product\":\"gold-plan\"}}]}],"
+	    "\"charges\":[{\"amount\":4900,\"amount_captured\":0,\"captured\":false,\"currency\":\"usd\"}]}]}");
+	cfg_default(&cfg);
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "t@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_str_eq(s.customer_id, "cus-legacy");
+	ck_assert_str_eq(s.subs[0].id, "sub-custom");
+	ck_assert_str_eq(s.subs[0].product_id, "gold-plan");
+	ck_assert_str_eq(s.subs[0].plan, "Gold");
+	ck_assert_int_eq(s.subs[0].amount_kind, STRIPE_AMOUNT_TIERED);
+	/* an uncaptured authorisation adds nothing to the total */
+	ck_assert_int_eq(s.charges.succeeded, 1);
+	ck_assert_int_eq(s.charges.ntotals, 1);
+	ck_assert_int_eq(s.charges.totals[0].amount, 0);
+	ck_assert_int_eq(th_standin_call(&S, "GET", "/_standin/requests", NULL, &log), 200);
+	ck_assert_ptr_nonnull(strstr(log, "customer=cus-legacy"));
+	ck_assert_ptr_nonnull(strstr(log, "ids[]=gold-plan"));
+	free(log);
+	stripe_client_free(c);
+}
+END_TEST
+
+START_TEST(open_invoice_after_failed_attempts)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+
+	given("{\"customers\":[{\"id\":\"cus_late\",\"email\":\"late@example.com\",\"delinquent\":true,"
+	    "\"subscriptions\":[{\"id\":\"sub_late\",\"status\":\"past_due\"}],"
+	    "\"invoices\":[{\"id\":\"in_late\",\"subscription\":\"sub_late\",\"amount_due\":4900,"
+	    "\"currency\":\"usd\",\"attempt_count\":2,\"next_payment_attempt\":1796083200},"
+	    "{\"id\":\"in_paid\",\"status\":\"paid\"}]},"
+	    "{\"id\":\"cus_fine\",\"email\":\"fine@example.com\",\"subscriptions\":[{\"status\":\"active\"}],"
+	    "\"invoices\":[{\"id\":\"in_draft_x\",\"status\":\"open\"}]}]}");
+	cfg_default(&cfg);
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "late@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(s.invoices.checked);
+	ck_assert_int_eq(s.invoices.open, 1);
+	ck_assert_int_eq(s.invoices.past_due, 1);
+	ck_assert_str_eq(s.invoices.id, "in_late");
+	ck_assert_int_eq(s.invoices.amount_remaining.amount, 4900);
+	ck_assert_str_eq(s.invoices.amount_remaining.currency, "usd");
+	ck_assert_int_eq(s.invoices.attempts, 2);
+	ck_assert_int_eq(s.invoices.next_attempt, 1796083200);
+	ck_assert_int_eq(strncmp(s.invoices.url, "https://invoice.stripe.com/i/", 29), 0);
+	/* A customer in good standing costs no invoices request. */
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "fine@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(!s.invoices.checked);
+	ck_assert_int_eq(served("invoices"), 0);
+	stripe_client_free(c);
+	/* Without rak_invoice_read: the part is missing, the rest is there; not asked again. */
+	ck_assert_int_eq(th_standin_call(&S, "POST", "/_standin/state",
+	    "{\"keys\":{\"rk_test_noinv\":{\"missing\":[\"rak_invoice_read\"]}}}", NULL), 200);
+	cfg.api_key = "rk_test_noinv";
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "late@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(s.found);
+	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_INVOICES);
+	ck_assert(!s.invoices.checked);
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "late@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_INVOICES);
+	ck_assert_int_eq(served("invoices"), 0);
+	stripe_client_free(c);
+}
+END_TEST
+
+START_TEST(guest_buyer_by_billing_email)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+
+	given("{\"charges\":[{\"id\":\"ch_guest\",\"amount\":2500,\"currency\":\"eur\","
+	    "\"billing_details\":{\"email\":\"Guest.Buyer@Example.com\"}},"
+	    "{\"id\":\"ch_other\",\"amount\":100,\"currency\":\"eur\","
+	    "\"billing_details\":{\"email\":\"buyer@example.com\"}}]}");
+	cfg_default(&cfg);
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(!s.found);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_GUEST);
+	ck_assert_int_eq(s.charges.count, 1);
+	ck_assert_int_eq(s.charges.totals[0].amount, 2500);
+	ck_assert_str_eq(s.charges.totals[0].currency, "eur");
+	ck_assert_int_eq(r.requests, 3);
+	/* Without rak_charge_read the guest part is just missing. */
+	faults("{\"charges_search\":{\"permission\":\"rak_charge_read\"}}");
+	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_NONE);
+	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_CHARGES);
+	stripe_client_free(c);
+}
+END_TEST
+
+START_TEST(expansion_permission_lost)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+	char state[4096];
+
+	snprintf(state, sizeof(state), "%.*s,\"keys\":{\"rk_test_nosub\":{\"missing\":"
+	    "[\"rak_subscription_read\"]}}}", (int)strlen(BASIC_STATE) - 1, BASIC_STATE);
+	given(state);
+	cfg_default(&cfg);
+	cfg.api_key = "rk_test_nosub";
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert(s.found);
+	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_SUBSCRIPTIONS);
+	ck_assert_int_eq(served("customers"), 2);	/* with, then without the expansion */
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_SUBSCRIPTIONS);
+	ck_assert_int_eq(served("customers"), 1);	/* remembered */
+	stripe_client_free(c);
+}
+END_TEST
+
+struct flight_arg {
+	struct stripe_client *c;
+	char email[64];
+	struct stripe_summary s;
+	enum stripe_errclass e;
+};
+
+static void *flight_run(void *arg)
+{
+	struct flight_arg *a = arg;
+	struct stripe_result r;
+
+	a->e = lookup_ms(a->c, a->email, 5000, &a->s, &r);
+	return NULL;
+}
+
+START_TEST(plan_names_single_flight)
+{
+	struct stripe_config cfg;
+	struct flight_arg a[8];
+	pthread_t t[8];
+	struct sm_buf b;
+	int i;
+
+	sm_buf_init(&b, 1 << 16);
+	sm_buf_printf(&b, "{\"products\":[{\"id\":\"prod_one\",\"name\":\"One\"}],\"customers\":[");
+	for (i = 0; i < 8; i++)
+		sm_buf_printf(&b, "%s{\"email\":\"f%d@example.com\",\"subscriptions\":[{\"status\":"
+		    "\"active\",\"items\":[{\"price\":{\"product\":\"prod_one\"}}]}]}", i ? "," : "", i);
+	sm_buf_printf(&b, "]}");
+	given(b.data);
+	sm_buf_free(&b);
+	/* The first products request is slow, so the others find it in flight. */
+	faults("{\"products\":{\"latency_ms\":400}}");
+	cfg_default(&cfg);
+	cfg.max_concurrent = 32;
+	for (i = 0; i < 8; i++) {
+		a[i].c = client(&cfg);
+		if (i > 0) {
+			stripe_client_free(a[i].c);
+			a[i].c = a[0].c;
+		}
+		snprintf(a[i].email, sizeof(a[i].email), "f%d@example.com", i);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, flight_run, &a[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(a[i].e, STRIPE_OK);
+		ck_assert_str_eq(a[i].s.subs[0].plan, "One");
+	}
+	/* Customers are answered at once; the one products request is in flight while the
+	 * others want the same name (a lookup arriving after it ended may ask again). */
+	ck_assert_int_lt(served("products"), 8);
+	ck_assert_int_eq(served("customers"), 8);
+	stripe_client_free(a[0].c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stripe-lookup");
@@ -910,6 +1329,15 @@ int main(void)
 	tcase_add_test(tc, many_threads_share_one_client);
 	tcase_add_test(tc, product_cache_hooks);
 	tcase_add_test(tc, parts_turned_off_and_connect_account);
+	tcase_add_test(tc, mixed_case_found_by_search);
+	tcase_add_test(tc, search_unavailable_budget_and_off);
+	tcase_add_test(tc, thirty_customers_oldest_subscribed);
+	tcase_add_test(tc, subscriptions_paged_past_100);
+	tcase_add_test(tc, tiered_price_custom_ids);
+	tcase_add_test(tc, open_invoice_after_failed_attempts);
+	tcase_add_test(tc, guest_buyer_by_billing_email);
+	tcase_add_test(tc, expansion_permission_lost);
+	tcase_add_test(tc, plan_names_single_flight);
 	suite_add_tcase(s, tc);
 	rc = th_run(s);
 	th_standin_stop(&S);

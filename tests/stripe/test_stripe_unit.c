@@ -45,7 +45,7 @@ START_TEST(money_by_exponent)
 	ck_assert_int_eq(stripe_currency_exponent("vnd"), 0);
 	ck_assert_int_eq(stripe_currency_exponent("omr"), 3);
 	ck_assert_int_eq(stripe_currency_exponent("gbp"), 2);
-	ck_assert_int_eq(stripe_currency_exponent("ugx"), 0);
+	ck_assert_int_eq(stripe_currency_exponent("ugx"), 2);	/* Stripe's special case: 500 = 5 UGX */
 	/* Stripe keeps ISK two-decimal in its API (100 = 1 krona). */
 	ck_assert_str_eq(fmt(4000, "isk"), "40.00 ISK");
 	ck_assert_int_eq(stripe_currency_exponent(NULL), 2);
@@ -197,19 +197,31 @@ START_TEST(retry_rules)
 	ck_assert_int_eq(stripe_http_class(409), STRIPE_E_SERVER);
 	ck_assert_int_eq(stripe_http_class(429), STRIPE_E_RATELIMIT);
 	ck_assert_int_eq(stripe_http_class(503), STRIPE_E_SERVER);
-	ck_assert(stripe_http_retryable(STRIPE_E_SERVER, 500, -1, false));
-	ck_assert(stripe_http_retryable(STRIPE_E_SERVER, 409, -1, false));
-	ck_assert(stripe_http_retryable(STRIPE_E_NETWORK, 0, -1, false));
-	ck_assert(!stripe_http_retryable(STRIPE_E_SERVER, 500, 0, false));
-	ck_assert(stripe_http_retryable(STRIPE_E_REQUEST, 400, 1, false));
-	ck_assert(!stripe_http_retryable(STRIPE_E_REQUEST, 400, -1, false));
-	ck_assert(!stripe_http_retryable(STRIPE_E_AUTH, 401, -1, false));
-	ck_assert(!stripe_http_retryable(STRIPE_E_RATELIMIT, 429, -1, false));
-	ck_assert(!stripe_http_retryable(STRIPE_E_RATELIMIT, 429, 1, false));
-	ck_assert(stripe_http_retryable(STRIPE_E_RATELIMIT, 429, -1, true));
-	ck_assert(!stripe_http_retryable(STRIPE_E_TIMEOUT, 0, 1, true));
-	ck_assert(!stripe_http_retryable(STRIPE_E_MALFORMED, 200, 1, true));
-	ck_assert(!stripe_http_retryable(STRIPE_OK, 200, 1, true));
+	ck_assert(stripe_http_retryable(STRIPE_E_SERVER, 500, "", -1, false));
+	ck_assert(stripe_http_retryable(STRIPE_E_SERVER, 409, "", -1, false));
+	ck_assert(stripe_http_retryable(STRIPE_E_NETWORK, 0, "", -1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_SERVER, 500, "", 0, false));
+	ck_assert(stripe_http_retryable(STRIPE_E_REQUEST, 400, "", 1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_REQUEST, 400, "", -1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_AUTH, 401, "", -1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_RATELIMIT, 429, "rate_limit", -1, false));
+	/* Stripe-Should-Retry is consulted first: true retries even a 429 (issue #11) */
+	ck_assert(stripe_http_retryable(STRIPE_E_RATELIMIT, 429, "rate_limit", 1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_RATELIMIT, 429, "lock_timeout", 0, true));
+	/* a 429 lock_timeout is retried like stripe-go does */
+	ck_assert(stripe_http_retryable(STRIPE_E_RATELIMIT, 429, "lock_timeout", -1, false));
+	ck_assert(stripe_http_retryable(STRIPE_E_RATELIMIT, 429, "", -1, true));
+	ck_assert(!stripe_http_retryable(STRIPE_E_RATELIMIT, 429, NULL, -1, false));
+	ck_assert(!stripe_http_retryable(STRIPE_E_TIMEOUT, 0, "", 1, true));
+	ck_assert(!stripe_http_retryable(STRIPE_E_MALFORMED, 200, "", 1, true));
+	ck_assert(!stripe_http_retryable(STRIPE_OK, 200, "", 1, true));
+	/* each attempt that may be retried gets half of what is left */
+	ck_assert_int_eq(stripe_http_attempt_ms(4000, 0, 2), 2000);
+	ck_assert_int_eq(stripe_http_attempt_ms(1900, 1, 2), 950);
+	ck_assert_int_eq(stripe_http_attempt_ms(900, 2, 2), 900);
+	ck_assert_int_eq(stripe_http_attempt_ms(900, 0, 0), 900);
+	ck_assert_int_eq(stripe_http_attempt_ms(1, 0, 2), 1);
+	ck_assert_int_eq(stripe_http_attempt_ms(0, 0, 2), 0);
 	/* min(0.5 s * 2^(n-1), 5 s), jitter 50-100% */
 	ck_assert_int_eq(stripe_http_backoff_ms(1, 500, 5000, 0.999999), 499);
 	ck_assert_int_eq(stripe_http_backoff_ms(1, 500, 5000, 0.0), 250);
@@ -247,7 +259,7 @@ START_TEST(parse_customers_hostile)
 {
 	char keys[2][STRIPE_META_KEY_MAX + 1] = { "plan_tier", "absent" };
 	struct stripe_customer c[4];
-	char msg[160];
+	char msg[160], last[STRIPE_ID_MAX];
 	int n;
 	const char *js = "{\"object\":\"list\",\"data\":["
 	    "{\"id\":\"cus_A\",\"email\":\"a@x.com\",\"name\":\"Jenny\\r\\nX-Evil: 1\\u0000z\","
@@ -260,7 +272,7 @@ START_TEST(parse_customers_hostile)
 	    "{\"id\":\"cus_C\",\"created\":1e3,\"balance\":null,\"currency\":null,\"metadata\":{\"plan_tier\":5}}"
 	    "],\"has_more\":false}";
 
-	ck_assert_int_eq(stripe_parse_customers(js, strlen(js), keys, 2, c, 4, &n, msg, sizeof(msg)), 0);
+	ck_assert_int_eq((n = 0, stripe_parse_customers(js, strlen(js), keys, 2, NULL, c, 4, &n, NULL, last, sizeof(last), NULL, 0, msg, sizeof(msg))), 0);
 	ck_assert_int_eq(n, 3);
 	ck_assert_str_eq(c[0].id, "cus_A");
 	ck_assert_str_eq(c[0].name, "Jenny  X-Evil: 1 z");
@@ -303,13 +315,13 @@ START_TEST(parse_rejects_wrong_shapes)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&ch, 0, sizeof(ch));
-		ck_assert_int_eq(stripe_parse_customers(bad[i], strlen(bad[i]), NULL, 0, c, 2, &n, msg, sizeof(msg)), -1);
-		ck_assert_int_eq(stripe_parse_subscriptions(bad[i], strlen(bad[i]), s, 2, &n, &more, msg, sizeof(msg)), -1);
-		ck_assert_int_eq(stripe_parse_charges(bad[i], strlen(bad[i]), &ch, 10, &more, last, sizeof(last), msg, sizeof(msg)), -1);
+		ck_assert_int_eq((n = 0, stripe_parse_customers(bad[i], strlen(bad[i]), NULL, 0, NULL, c, 2, &n, &more, last, sizeof(last), NULL, 0, msg, sizeof(msg))), -1);
+		ck_assert_int_eq((n = 0, stripe_parse_subscriptions(bad[i], strlen(bad[i]), s, 2, &n, &more, msg, sizeof(msg))), -1);
+		ck_assert_int_eq(stripe_parse_charges(bad[i], strlen(bad[i]), NULL, 0, &ch, 10, &more, last, sizeof(last), msg, sizeof(msg)), -1);
 		ck_assert_int_eq(stripe_parse_products(bad[i], strlen(bad[i]), p, 2, &n, msg, sizeof(msg)), -1);
 		ck_assert_int_eq(ch.count, 0);
 	}
-	ck_assert_int_eq(stripe_parse_customers(NULL, 0, NULL, 0, c, 2, &n, msg, sizeof(msg)), -1);
+	ck_assert_int_eq(stripe_parse_customers(NULL, 0, NULL, 0, NULL, c, 2, &n, &more, last, sizeof(last), NULL, 0, msg, sizeof(msg)), -1);
 }
 END_TEST
 
@@ -317,7 +329,7 @@ START_TEST(parse_deep_nesting_and_huge_strings)
 {
 	struct sm_buf b;
 	struct stripe_customer c[1];
-	char msg[160];
+	char msg[160], last[STRIPE_ID_MAX];
 	int i, n;
 
 	/* 100000 levels of nesting inside a customer: jansson refuses, we say malformed. */
@@ -328,14 +340,14 @@ START_TEST(parse_deep_nesting_and_huge_strings)
 	for (i = 0; i < 100000; i++)
 		sm_buf_append(&b, "]", 1);
 	sm_buf_printf(&b, "}]}");
-	ck_assert_int_eq(stripe_parse_customers(b.data, b.len, NULL, 0, c, 1, &n, msg, sizeof(msg)), -1);
+	ck_assert_int_eq((n = 0, stripe_parse_customers(b.data, b.len, NULL, 0, NULL, c, 1, &n, NULL, last, sizeof(last), NULL, 0, msg, sizeof(msg))), -1);
 	/* A 1 MB name of 3-byte characters is cut at a character boundary. */
 	sm_buf_reset(&b);
 	sm_buf_printf(&b, "{\"data\":[{\"id\":\"cus_E\",\"name\":\"");
 	for (i = 0; i < 350000; i++)
 		sm_buf_append(&b, "\xe2\x82\xac", 3);
 	sm_buf_printf(&b, "\"}]}");
-	ck_assert_int_eq(stripe_parse_customers(b.data, b.len, NULL, 0, c, 1, &n, msg, sizeof(msg)), 0);
+	ck_assert_int_eq((n = 0, stripe_parse_customers(b.data, b.len, NULL, 0, NULL, c, 1, &n, NULL, last, sizeof(last), NULL, 0, msg, sizeof(msg))), 0);
 	ck_assert_int_eq(n, 1);
 	ck_assert_uint_eq(strlen(c[0].name), 255);	/* 85 euro signs */
 	ck_assert_int_eq(memcmp(c[0].name + 252, "\xe2\x82\xac", 3), 0);
@@ -383,7 +395,7 @@ START_TEST(parse_subscriptions_both_period_places)
 	bool more = false;
 	int n;
 
-	ck_assert_int_eq(stripe_parse_subscriptions(js, strlen(js), s, 8, &n, &more, msg, sizeof(msg)), 0);
+	ck_assert_int_eq((n = 0, stripe_parse_subscriptions(js, strlen(js), s, 8, &n, &more, msg, sizeof(msg))), 0);
 	ck_assert_int_eq(n, 4);
 	ck_assert(more);
 	ck_assert_int_eq(s[0].status, STRIPE_SUB_ACTIVE);
@@ -419,15 +431,18 @@ END_TEST
 START_TEST(parse_charges_every_kind)
 {
 	const char *js = "{\"object\":\"list\",\"has_more\":true,\"data\":["
-	    "{\"id\":\"ch_1\",\"status\":\"succeeded\",\"amount\":1000,\"currency\":\"usd\",\"created\":50},"
+	    "{\"id\":\"ch_1\",\"status\":\"succeeded\",\"amount\":1000,\"amount_captured\":1000,"
+	    "\"currency\":\"usd\",\"created\":50},"
 	    "{\"id\":\"ch_2\",\"status\":\"failed\",\"amount\":2000,\"currency\":\"usd\",\"created\":90,"
 	    "\"failure_code\":\"card_declined\"},"
 	    "{\"id\":\"ch_3\",\"status\":\"pending\",\"amount\":300,\"currency\":\"eur\",\"created\":40},"
-	    "{\"id\":\"ch_4\",\"status\":\"succeeded\",\"amount\":500,\"amount_refunded\":500,"
+	    "{\"id\":\"ch_4\",\"status\":\"succeeded\",\"amount\":500,\"amount_refunded\":500,\"amount_captured\":500,"
 	    "\"refunded\":true,\"currency\":\"usd\",\"created\":30},"
-	    "{\"id\":\"ch_5\",\"status\":\"succeeded\",\"amount\":800,\"amount_refunded\":300,"
+	    "{\"id\":\"ch_5\",\"status\":\"succeeded\",\"amount\":800,\"amount_refunded\":300,\"amount_captured\":800,"
 	    "\"currency\":\"usd\",\"created\":20,\"disputed\":true},"
-	    "{\"id\":\"ch_6\",\"status\":\"succeeded\",\"amount\":1200,\"currency\":\"jpy\",\"created\":10},"
+	    "{\"id\":\"ch_6\",\"status\":\"succeeded\",\"amount\":1200,\"amount_captured\":1200,\"currency\":\"jpy\",\"created\":10},"
+	    /* an authorisation not captured: succeeded, but no money moved */
+	    "{\"id\":\"ch_8\",\"status\":\"succeeded\",\"amount\":9900,\"amount_captured\":0,\"captured\":false,\"currency\":\"usd\",\"created\":6},"
 	    "{\"id\":\"ch_7\",\"status\":\"succeeded\",\"amount\":\"lots\",\"currency\":5,\"created\":5}"
 	    "]}";
 	struct stripe_charges ch;
@@ -435,11 +450,11 @@ START_TEST(parse_charges_every_kind)
 	bool more = false;
 
 	memset(&ch, 0, sizeof(ch));
-	ck_assert_int_eq(stripe_parse_charges(js, strlen(js), &ch, 100, &more, last, sizeof(last), msg, sizeof(msg)), 0);
+	ck_assert_int_eq(stripe_parse_charges(js, strlen(js), NULL, 0, &ch, 100, &more, last, sizeof(last), msg, sizeof(msg)), 0);
 	ck_assert(more);
 	ck_assert_str_eq(last, "ch_7");
-	ck_assert_int_eq(ch.count, 7);
-	ck_assert_int_eq(ch.succeeded, 5);
+	ck_assert_int_eq(ch.count, 8);
+	ck_assert_int_eq(ch.succeeded, 6);
 	ck_assert_int_eq(ch.failed, 1);
 	ck_assert_int_eq(ch.pending, 1);
 	ck_assert_int_eq(ch.refunded, 1);
@@ -456,8 +471,8 @@ START_TEST(parse_charges_every_kind)
 	ck_assert_int_eq(ch.last_amount.amount, 2000);
 	ck_assert_str_eq(ch.last_failure_code, "card_declined");
 	/* The cap: a second page with max already reached is truncated. */
-	ck_assert_int_eq(stripe_parse_charges(js, strlen(js), &ch, 8, &more, last, sizeof(last), msg, sizeof(msg)), 0);
-	ck_assert_int_eq(ch.count, 8);
+	ck_assert_int_eq(stripe_parse_charges(js, strlen(js), NULL, 0, &ch, 9, &more, last, sizeof(last), msg, sizeof(msg)), 0);
+	ck_assert_int_eq(ch.count, 9);
 	ck_assert(ch.truncated);
 }
 END_TEST
@@ -470,23 +485,23 @@ START_TEST(parse_products_and_errors)
 	    "account 'acct_1'. Having the 'rak_charge_read' permission would allow this request "
 	    "to continue.\"}}";
 	struct stripe_product p[4];
-	char msg[256], perm[STRIPE_CODE_MAX];
+	char msg[256], perm[STRIPE_CODE_MAX], code[STRIPE_CODE_MAX];
 	int n;
 
 	ck_assert_int_eq(stripe_parse_products(js, strlen(js), p, 4, &n, msg, sizeof(msg)), 0);
 	ck_assert_int_eq(n, 2);
 	ck_assert_str_eq(p[0].name, "Pro \xc3\xa9");
 	ck_assert_str_eq(p[1].name, "");
-	stripe_parse_error(err403, strlen(err403), msg, sizeof(msg), perm, sizeof(perm));
+	stripe_parse_error(err403, strlen(err403), msg, sizeof(msg), perm, sizeof(perm), code, sizeof(code));
 	ck_assert_str_eq(perm, "rak_charge_read");
 	ck_assert_ptr_nonnull(strstr(msg, "rk_test_***"));
-	stripe_parse_error("garbage", 7, msg, sizeof(msg), perm, sizeof(perm));
+	stripe_parse_error("garbage", 7, msg, sizeof(msg), perm, sizeof(perm), code, sizeof(code));
 	ck_assert_str_eq(msg, "");
 	ck_assert_str_eq(perm, "");
 	{
 		const char *two = "{\"error\":{\"message\":\"rak_ alone and rak_x\"}}";
 
-		stripe_parse_error(two, strlen(two), msg, sizeof(msg), perm, sizeof(perm));
+		stripe_parse_error(two, strlen(two), msg, sizeof(msg), perm, sizeof(perm), code, sizeof(code));
 	}
 	ck_assert_str_eq(perm, "rak_x");
 }
@@ -557,6 +572,184 @@ START_TEST(subs_ranking_and_summary)
 	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_CANCELED], 1);
 	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_UNKNOWN], 1);
 	ck_assert_int_eq(s.subs_by_status[STRIPE_SUB_NONE], 0);
+}
+END_TEST
+
+/* ---- issue #11: ids, prices, money, invoices, search ---- */
+
+START_TEST(ids_with_dash_up_to_255)
+{
+	char id255[300], id256[300], js[1200], msg[160], last[STRIPE_ID_MAX];
+	struct stripe_customer c[4];
+	int n = 0;
+
+	memset(id255, 'a', 255);
+	id255[255] = '\0';
+	memcpy(id255, "cus-", 4);
+	memset(id256, 'b', 256);
+	id256[256] = '\0';
+	ck_assert(stripe_id_ok("cus-legacy", 10));
+	ck_assert(stripe_id_ok("gold-plan", 9));
+	ck_assert(stripe_id_ok(id255, 255));
+	ck_assert(!stripe_id_ok(id256, 256));
+	ck_assert(!stripe_id_ok("cus/x", 5));
+	ck_assert(!stripe_id_ok("cus x", 5));
+	ck_assert(!stripe_id_ok("", 0));
+	snprintf(js, sizeof(js), "{\"data\":[{\"id\":\"cus-legacy\"},{\"id\":\"%s\"},{\"id\":\"%s\"},"
+	    "{\"id\":\"cus_%%2F\"}]}", id255, id256);
+	ck_assert_int_eq(stripe_parse_customers(js, strlen(js), NULL, 0, NULL, c, 4, &n, NULL, last,
+	    sizeof(last), NULL, 0, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(c[0].id, "cus-legacy");
+	ck_assert_str_eq(c[1].id, id255);
+	/* ids go into URLs percent-encoded; '-' stays as it is */
+	ck_assert_int_eq(stripe_url_encode("gold-plan", js, sizeof(js)), 0);
+	ck_assert_str_eq(js, "gold-plan");
+}
+END_TEST
+
+START_TEST(prices_tiered_metered_decimal_legacy)
+{
+	const char *js = "{\"data\":["
+	    "{\"id\":\"sub_t\",\"status\":\"active\",\"items\":{\"data\":[{\"price\":{\"id\":\"price_t\","
+	    "\"billing_scheme\":\"tiered\",\"tiers_mode\":\"graduated\",\"unit_amount\":null,"
+	    "\"unit_amount_decimal\":null,\"currency\":\"usd\",\"product\":\"gold-plan\","
+	    "\"recurring\":{\"interval\":\"month\",\"interval_count\":1,\"usage_type\":\"licensed\"}}}]}},"
+	    "{\"id\":\"sub_m\",\"status\":\"active\",\"items\":{\"data\":[{\"price\":{\"id\":\"price_m\","
+	    "\"billing_scheme\":\"per_unit\",\"unit_amount\":10,\"currency\":\"eur\","
+	    "\"recurring\":{\"interval\":\"month\",\"usage_type\":\"metered\"}}}]}},"
+	    "{\"id\":\"sub_d\",\"status\":\"active\",\"items\":{\"data\":[{\"price\":{\"id\":\"price_d\","
+	    "\"billing_scheme\":\"per_unit\",\"unit_amount\":null,\"unit_amount_decimal\":\"0.5\","
+	    "\"currency\":\"usd\",\"recurring\":{\"interval\":\"month\"}}}]}},"
+	    "{\"id\":\"sub_bad\",\"status\":\"active\",\"items\":{\"data\":[{\"price\":{"
+	    "\"unit_amount_decimal\":\"1e5\",\"currency\":\"usd\"}}]}},"
+	    "{\"id\":\"sub_legacy\",\"status\":\"active\",\"items\":{\"data\":[{\"plan\":{"
+	    "\"id\":\"gold-monthly\",\"nickname\":\"Gold (legacy)\",\"amount\":null,"
+	    "\"amount_decimal\":\"1999.5\",\"currency\":\"usd\",\"interval\":\"month\","
+	    "\"interval_count\":1,\"billing_scheme\":\"per_unit\",\"usage_type\":\"licensed\"}}]}},"
+	    "{\"id\":\"sub_nick\",\"status\":\"active\",\"items\":{\"data\":[{\"price\":{\"id\":\"p\","
+	    "\"unit_amount\":100,\"currency\":\"usd\",\"nickname\":null},\"plan\":{\"nickname\":\"Old name\"}}]}}"
+	    "]}";
+	struct stripe_subscription s[8];
+	char msg[160], out[64];
+	bool more;
+	int n = 0;
+
+	ck_assert_int_eq(stripe_parse_subscriptions(js, strlen(js), s, 8, &n, &more, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(n, 6);
+	ck_assert_int_eq(s[0].amount_kind, STRIPE_AMOUNT_TIERED);
+	ck_assert_str_eq(s[0].product_id, "gold-plan");
+	ck_assert_str_eq(s[0].unit_amount.currency, "usd");
+	ck_assert_int_eq(s[1].amount_kind, STRIPE_AMOUNT_METERED);
+	ck_assert_int_eq(s[1].unit_amount.amount, 10);
+	ck_assert_int_eq(s[2].amount_kind, STRIPE_AMOUNT_DECIMAL);
+	ck_assert_str_eq(s[2].amount_decimal, "0.5");
+	ck_assert_int_eq(s[3].amount_kind, STRIPE_AMOUNT_UNKNOWN);
+	ck_assert_str_eq(s[3].amount_decimal, "");
+	ck_assert_int_eq(s[4].amount_kind, STRIPE_AMOUNT_DECIMAL);
+	ck_assert_str_eq(s[4].amount_decimal, "1999.5");
+	ck_assert_str_eq(s[4].plan, "Gold (legacy)");
+	ck_assert_str_eq(s[4].price_id, "gold-monthly");
+	ck_assert_str_eq(s[4].interval, "month");
+	ck_assert_str_eq(s[5].plan, "Old name");
+	ck_assert_int_eq(s[5].amount_kind, STRIPE_AMOUNT_FIXED);
+	/* decimal minor units formatted by the currency's exponent */
+	ck_assert_int_eq(stripe_money_format_decimal("0.5", "usd", out, sizeof(out)), 9);
+	ck_assert_str_eq(out, "0.005 USD");
+	stripe_money_format_decimal("1999.5", "usd", out, sizeof(out));
+	ck_assert_str_eq(out, "19.995 USD");
+	stripe_money_format_decimal("2000", "usd", out, sizeof(out));
+	ck_assert_str_eq(out, "20.00 USD");
+	stripe_money_format_decimal("12.25", "jpy", out, sizeof(out));
+	ck_assert_str_eq(out, "12.25 JPY");
+	stripe_money_format_decimal("1500.0001", "kwd", out, sizeof(out));
+	ck_assert_str_eq(out, "1.5000001 KWD");
+	stripe_money_format_decimal("000.50", "usd", out, sizeof(out));
+	ck_assert_str_eq(out, "0.005 USD");
+	ck_assert_int_eq(stripe_money_format_decimal("1e5", "usd", out, sizeof(out)), -1);
+	ck_assert_int_eq(stripe_money_format_decimal(".5", "usd", out, sizeof(out)), -1);
+	ck_assert_int_eq(stripe_money_format_decimal("5.", "usd", out, sizeof(out)), -1);
+	ck_assert_int_eq(stripe_money_format_decimal("", "usd", out, sizeof(out)), -1);
+	ck_assert_int_eq(stripe_money_format_decimal("1.5", "usd", out, 4), -1);
+	/* UGX: two decimals in the API (500 = 5 UGX), ISK too */
+	stripe_money_format(500, "ugx", out, sizeof(out));
+	ck_assert_str_eq(out, "5.00 UGX");
+	stripe_money_format(4000, "isk", out, sizeof(out));
+	ck_assert_str_eq(out, "40.00 ISK");
+	ck_assert_int_eq(stripe_amount_kind_parse("tiered"), STRIPE_AMOUNT_TIERED);
+	ck_assert_int_eq(stripe_amount_kind_parse("nonsense"), STRIPE_AMOUNT_UNKNOWN);
+	ck_assert_str_eq(stripe_amount_kind_name(STRIPE_AMOUNT_METERED), "metered");
+	ck_assert_str_eq(stripe_found_by_name(STRIPE_BY_GUEST), "guest");
+	ck_assert_str_eq(stripe_part_permission(STRIPE_PART_INVOICES), "rak_invoice_read");
+	ck_assert_str_eq(stripe_part_name(STRIPE_PART_INVOICES), "invoices");
+}
+END_TEST
+
+START_TEST(parse_open_invoices)
+{
+	const char *js = "{\"data\":["
+	    "{\"id\":\"in_new\",\"status\":\"open\",\"amount_remaining\":1000,\"currency\":\"usd\","
+	    "\"attempt_count\":0,\"created\":300,\"due_date\":null,\"next_payment_attempt\":5000},"
+	    "{\"id\":\"in_failed\",\"status\":\"open\",\"amount_remaining\":4900,\"currency\":\"usd\","
+	    "\"attempt_count\":2,\"created\":200,\"next_payment_attempt\":1764633600,"
+	    "\"hosted_invoice_url\":\"https://invoice.stripe.com/i/acct_1/x\"},"
+	    "{\"id\":\"in_late\",\"status\":\"open\",\"amount_remaining\":300,\"currency\":\"eur\","
+	    "\"attempt_count\":0,\"created\":100,\"due_date\":900},"
+	    "{\"id\":\"in_paid\",\"status\":\"paid\",\"amount_remaining\":0,\"currency\":\"usd\"},"
+	    "{\"id\":\"in_evil\",\"status\":\"open\",\"amount_remaining\":1,\"currency\":\"usd\","
+	    "\"attempt_count\":1,\"created\":400,\"hosted_invoice_url\":\"javascript:x\"}]}";
+	struct stripe_invoices inv;
+	char msg[160];
+	bool more = true;
+
+	memset(&inv, 0, sizeof(inv));
+	ck_assert_int_eq(stripe_parse_invoices(js, strlen(js), 1000, &inv, &more, msg, sizeof(msg)), 0);
+	ck_assert(inv.checked);
+	ck_assert(!more);
+	ck_assert_int_eq(inv.open, 4);
+	ck_assert_int_eq(inv.past_due, 3);	/* two with attempts, one past its due date */
+	ck_assert_int_eq(inv.ndue, 2);
+	ck_assert_int_eq(inv.due[0].amount, 1000 + 4900 + 1);
+	ck_assert_str_eq(inv.due[1].currency, "eur");
+	ck_assert_str_eq(inv.id, "in_failed");	/* oldest with a failed attempt */
+	ck_assert_int_eq(inv.amount_remaining.amount, 4900);
+	ck_assert_int_eq(inv.attempts, 2);
+	ck_assert_int_eq(inv.next_attempt, 1764633600);
+	ck_assert_str_eq(inv.url, "https://invoice.stripe.com/i/acct_1/x");
+	ck_assert_int_eq(stripe_parse_invoices("{}", 2, 0, &inv, &more, msg, sizeof(msg)), -1);
+}
+END_TEST
+
+START_TEST(search_escape_and_filter)
+{
+	char out[64], last[STRIPE_ID_MAX], page[64], msg[160];
+	struct stripe_customer c[4];
+	bool more = false;
+	int n = 0;
+	const char *js = "{\"object\":\"search_result\",\"has_more\":true,\"next_page\":\"pg2\",\"data\":["
+	    "{\"id\":\"cus_1\",\"email\":\"Some.One@Example.COM\"},"
+	    "{\"id\":\"cus_2\",\"email\":\"some.one@example.com.evil\"},"
+	    "{\"id\":\"cus_3\",\"email\":\"one@example.com\"},"
+	    "{\"id\":\"cus_4\",\"email\":\"SOME.ONE@EXAMPLE.COM\",\"subscriptions\":{\"object\":\"list\","
+	    "\"has_more\":false,\"data\":[{\"id\":\"sub_x\",\"status\":\"past_due\"},"
+	    "{\"id\":\"sub_y\",\"status\":\"active\"}]}}]}";
+
+	ck_assert_int_eq(stripe_search_escape("o'brien\\x@y", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "o\\'brien\\\\x@y");
+	ck_assert_int_eq(stripe_search_escape("\x27\x27\x27\x27", out, 8), -1);
+	ck_assert_int_eq(stripe_parse_customers(js, strlen(js), NULL, 0, "some.one@example.com", c, 4,
+	    &n, &more, last, sizeof(last), page, sizeof(page), msg, sizeof(msg)), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(c[0].id, "cus_1");
+	ck_assert_str_eq(c[1].id, "cus_4");
+	ck_assert(more);
+	ck_assert_str_eq(page, "pg2");
+	ck_assert_str_eq(last, "cus_4");
+	ck_assert_ptr_null(c[0].subs);
+	ck_assert_ptr_nonnull(c[1].subs);
+	ck_assert_int_eq(c[1].best, STRIPE_SUB_ACTIVE);
+	stripe_customers_release(c, n);
+	ck_assert_ptr_null(c[1].subs);
 }
 END_TEST
 
@@ -663,6 +856,10 @@ int main(void)
 	tcase_add_test(tc, subs_ranking_and_summary);
 	tcase_add_test(tc, client_config_checks);
 	tcase_add_test(tc, lookup_rejects_bad_address_without_requests);
+	tcase_add_test(tc, ids_with_dash_up_to_255);
+	tcase_add_test(tc, prices_tiered_metered_decimal_legacy);
+	tcase_add_test(tc, parse_open_invoices);
+	tcase_add_test(tc, search_escape_and_filter);
 	suite_add_tcase(s, tc);
 	{
 		int rc = th_run(s);
