@@ -536,7 +536,122 @@ TEMPLATE_ACCOUNT = json.loads(r'''{
     "type": "standard"
 }''')
 
+TEMPLATE_INVOICE = json.loads(r'''{
+    "account_country": "US",
+    "account_name": null,
+    "account_tax_ids": null,
+    "amount_due": 4900,
+    "amount_paid": 0,
+    "amount_remaining": 4900,
+    "amount_shipping": 0,
+    "application": null,
+    "attempt_count": 0,
+    "attempted": false,
+    "auto_advance": true,
+    "automatic_tax": {
+        "enabled": false,
+        "liability": null,
+        "status": null,
+        "disabled_reason": null,
+        "provider": null
+    },
+    "billing_reason": "subscription_cycle",
+    "collection_method": "charge_automatically",
+    "created": 1234567890,
+    "currency": "usd",
+    "custom_fields": null,
+    "customer": "cus_QXg1o8vcGmoR32",
+    "customer_address": {
+        "city": null,
+        "country": null,
+        "line1": null,
+        "line2": null,
+        "postal_code": null,
+        "state": null
+    },
+    "customer_email": null,
+    "customer_name": null,
+    "customer_phone": null,
+    "customer_shipping": null,
+    "customer_tax_exempt": "none",
+    "customer_tax_ids": [],
+    "default_payment_method": null,
+    "default_source": null,
+    "default_tax_rates": [],
+    "description": null,
+    "discounts": [],
+    "due_date": null,
+    "effective_at": 1234567890,
+    "ending_balance": null,
+    "footer": null,
+    "from_invoice": null,
+    "hosted_invoice_url": null,
+    "id": "in_1Pgc6tB7WZ01zgkWu9fdqL6I",
+    "invoice_pdf": null,
+    "issuer": {
+        "type": "self"
+    },
+    "last_finalization_error": null,
+    "latest_revision": null,
+    "lines": {
+        "data": [],
+        "has_more": false,
+        "object": "list",
+        "url": "/v1/invoices/in_1Pgc6tB7WZ01zgkWu9fdqL6I/lines"
+    },
+    "livemode": false,
+    "metadata": {},
+    "next_payment_attempt": null,
+    "number": null,
+    "object": "invoice",
+    "on_behalf_of": null,
+    "payment_settings": {
+        "default_mandate": null,
+        "payment_method_options": null,
+        "payment_method_types": null
+    },
+    "period_end": 1234567890,
+    "period_start": 1234567890,
+    "post_payment_credit_notes_amount": 0,
+    "pre_payment_credit_notes_amount": 0,
+    "receipt_number": null,
+    "rendering": {
+        "amount_tax_display": null,
+        "pdf": {
+            "page_size": null
+        },
+        "template": null,
+        "template_version": null
+    },
+    "shipping_cost": null,
+    "shipping_details": null,
+    "starting_balance": 0,
+    "statement_descriptor": null,
+    "status": "open",
+    "status_transitions": {
+        "finalized_at": 1234567890,
+        "marked_uncollectible_at": null,
+        "paid_at": null,
+        "voided_at": null
+    },
+    "subscription": null,
+    "subtotal": 4900,
+    "subtotal_excluding_tax": 4900,
+    "test_clock": null,
+    "total": 4900,
+    "total_discount_amounts": [],
+    "total_excluding_tax": 4900,
+    "webhooks_delivered_at": null,
+    "automatically_finalizes_at": null,
+    "total_pretax_credit_amounts": null,
+    "total_taxes": null,
+    "amount_overpaid": 0,
+    "parent": null,
+    "customer_account": null
+}''')
+
 TEMPLATES = {
+    "invoice": TEMPLATE_INVOICE,
     "customer": TEMPLATE_CUSTOMER,
     "subscription": TEMPLATE_SUBSCRIPTION,
     "subscription_item": TEMPLATE_SUBSCRIPTION_ITEM,
@@ -550,13 +665,16 @@ TEMPLATES = {
 ABSENT = "$absent"
 
 ENDPOINTS = ["customers", "customers_search", "customer", "subscriptions", "subscription",
-             "charges", "charge", "products", "product", "prices", "price", "account", "unknown"]
+             "charges", "charges_search", "charge", "products", "product", "prices", "price",
+             "invoices", "invoice", "account", "unknown"]
 
 PERMISSIONS = {
     "customers": "rak_customer_read", "customers_search": "rak_customer_read",
     "customer": "rak_customer_read", "subscriptions": "rak_subscription_read",
     "subscription": "rak_subscription_read", "charges": "rak_charge_read",
-    "charge": "rak_charge_read", "products": "rak_product_read", "product": "rak_product_read",
+    "charge": "rak_charge_read", "charges_search": "rak_charge_read",
+    "invoices": "rak_invoice_read", "invoice": "rak_invoice_read",
+    "products": "rak_product_read", "product": "rak_product_read",
     "prices": "rak_plan_read", "price": "rak_plan_read", "account": "rak_account_read",
 }
 
@@ -633,7 +751,7 @@ def sort_key(o):
 # ---------------------------------------------------------------------------------------------
 
 class State:
-    KINDS = ["customers", "products", "prices", "subscriptions", "charges"]
+    KINDS = ["customers", "products", "prices", "subscriptions", "charges", "invoices"]
 
     def __init__(self):
         self.coll = {k: {} for k in self.KINDS}     # kind -> id -> object (insertion order)
@@ -688,7 +806,7 @@ class State:
         if "rate_limit_per_s" in body:
             v = body["rate_limit_per_s"]
             self.rate_limit_per_s = None if v is None else int(v)
-        for kind in ["products", "prices", "customers", "subscriptions", "charges"]:
+        for kind in ["products", "prices", "customers", "subscriptions", "charges", "invoices"]:
             items = body.get(kind, [])
             if not isinstance(items, list):
                 raise AdminError("%s must be a list" % kind)
@@ -739,7 +857,7 @@ class State:
 
     def add_customer(self, partial, ids):
         obj = self._base(TEMPLATE_CUSTOMER, partial, "cus_", 14,
-                         drop=("subscriptions", "charges"))
+                         drop=("subscriptions", "charges", "invoices"))
         if partial.get("deleted"):
             obj = {"id": obj["id"], "object": "customer", "deleted": True,
                    "created": obj["created"]}
@@ -748,6 +866,34 @@ class State:
             self.add_subscription(dict(s, customer=obj["id"]), ids)
         for c in partial.get("charges") or []:
             self.add_charge(dict(c, customer=obj["id"]), ids)
+        for i in partial.get("invoices") or []:
+            self.add_invoice(dict(i, customer=obj["id"]), ids)
+        return obj
+
+    def add_invoice(self, partial, ids):
+        """An invoice: `status` open (default), draft, paid, uncollectible or void;
+        `amount_due` (default 4900) with `amount_paid` gives `amount_remaining`;
+        `attempt_count` sets `attempted`; open ones get a `hosted_invoice_url`."""
+        partial = dict(partial)
+        cust = partial.get("customer")
+        if isinstance(cust, dict):
+            partial["customer"] = self.add_customer(cust, ids)["id"]
+        status = partial.get("status", "open")
+        due = partial.get("amount_due", TEMPLATE_INVOICE["amount_due"])
+        paid = partial.get("amount_paid", due if status == "paid" else 0)
+        derived = {"status": status, "amount_due": due, "amount_paid": paid,
+                   "amount_remaining": max(due - paid, 0), "subtotal": due, "total": due,
+                   "subtotal_excluding_tax": due, "total_excluding_tax": due,
+                   "attempted": int(partial.get("attempt_count", 0)) > 0}
+        if status == "paid":
+            derived["status_transitions"] = {"paid_at": int(time.time()) - 3600}
+        base = deep_merge(TEMPLATE_INVOICE, derived)
+        obj = self._base(base, partial, "in_", 24)
+        if "hosted_invoice_url" not in partial and status in ("open", "paid", "uncollectible"):
+            obj["hosted_invoice_url"] = ("https://invoice.stripe.com/i/%s/test_%s"
+                                         % (self.account.get("id"), obj["id"]))
+        obj["lines"]["url"] = "/v1/invoices/%s/lines" % obj["id"]
+        self._put("invoices", obj, ids)
         return obj
 
     @staticmethod
@@ -979,6 +1125,10 @@ ALLOWED = {
     "subscription": {"expand"},
     "charges": LIST_COMMON | {"customer", "created", "payment_intent", "transfer_group"},
     "charge": {"expand"},
+    "charges_search": {"query", "limit", "page", "expand"},
+    "invoices": LIST_COMMON | {"customer", "status", "subscription", "created", "due_date",
+                               "collection_method"},
+    "invoice": {"expand"},
     "products": LIST_COMMON | {"active", "ids", "created", "shippable", "url"},
     "product": {"expand"},
     "prices": LIST_COMMON | {"active", "currency", "product", "type", "created", "lookup_keys",
@@ -994,13 +1144,14 @@ EXPANDABLE = {"customer": "customers", "product": "products", "price": "prices",
 
 def route(path):
     """Map a /v1 path to (endpoint name, id or None)."""
-    m = re.match(r"^/v1/(customers|subscriptions|charges|products|prices)(?:/([^/]+))?$", path)
+    m = re.match(r"^/v1/(customers|subscriptions|charges|products|prices|invoices)(?:/([^/]+))?$",
+                 path)
     if m:
         coll, ident = m.group(1), m.group(2)
         if ident is None:
             return coll, None
-        if coll == "customers" and ident == "search":
-            return "customers_search", None
+        if coll in ("customers", "charges") and ident == "search":
+            return coll + "_search", None
         return coll[:-1], urllib.parse.unquote(ident)
     if path == "/v1/account":
         return "account", None
@@ -1015,6 +1166,8 @@ class Standin:
     def __init__(self, logfile=None):
         self.lock = threading.RLock()
         self.state = State()
+        self.cur_key = None         # the key of the request being answered (under lock)
+        self.cur_missing = []
         self.faults = {}        # endpoint -> [rule dict with "_seen"]
         self.total = 0
         self.by_endpoint = {}
@@ -1196,7 +1349,7 @@ class Standin:
                     and (email is None or o.get("email") == email)]
             res = self.list_obj(objs, params, "/v1/customers", "customers")
         elif endpoint == "customers_search":
-            res = self.search(params)
+            res = self.search(params, "customers")
         elif endpoint == "customer":
             res = self.get_one("customers", ident, "customer")
         elif endpoint == "subscriptions":
@@ -1237,6 +1390,24 @@ class Standin:
             res = self.list_obj(objs, params, "/v1/charges", "charges")
         elif endpoint == "charge":
             res = self.get_one("charges", ident, "charge")
+        elif endpoint == "charges_search":
+            res = self.search(params, "charges")
+        elif endpoint == "invoices":
+            status = p_str(params, "status")
+            if status is not None and status not in ("draft", "open", "paid", "uncollectible",
+                                                     "void"):
+                raise StandinError(400, "Invalid status: must be one of draft, open, paid, "
+                                   "uncollectible or void", param="status")
+            cust = p_str(params, "customer")
+            sub = p_str(params, "subscription")
+            cf = created_filter(params)
+            objs = [o for o in c["invoices"].values() if cf(o)
+                    and (status is None or o.get("status") == status)
+                    and (cust is None or o.get("customer") == cust)
+                    and (sub is None or o.get("subscription") == sub)]
+            res = self.list_obj(objs, params, "/v1/invoices", "invoices")
+        elif endpoint == "invoice":
+            res = self.get_one("invoices", ident, "invoice")
         elif endpoint == "products":
             ids = params.get("ids")
             if ids is not None and not isinstance(ids, list):
@@ -1295,13 +1466,17 @@ class Standin:
             if not isinstance(o, dict):
                 return
             f = rest[0]
-            if f not in o:
+            includable = f == "subscriptions" and o.get("object") == "customer"
+            if f not in o and not includable:
                 raise StandinError(400, "This property cannot be expanded (%s)." % path,
                                    param="expand")
             if len(rest) > 1:
                 walk(o[f], rest[1:])
                 return
-            v = o[f]
+            v = o.get(f)
+            if f == "subscriptions" and o.get("object") == "customer":
+                self.include_subscriptions(o)
+                return
             if isinstance(v, str):
                 coll = EXPANDABLE.get(f)
                 if coll is None:
@@ -1312,7 +1487,40 @@ class Standin:
                     o[f] = copy.deepcopy(got)
         walk(obj, parts)
 
-    def search(self, params):
+    def include_subscriptions(self, cust):
+        """customer.subscriptions, an includable field: the customer's subscriptions that are
+        not canceled (Stripe: "current subscriptions"), newest first, 10 of them."""
+        if "rak_subscription_read" in (self.cur_missing or []):
+            raise StandinError(403, self.permission_message(self.cur_key,
+                                                            "rak_subscription_read"))
+        subs = sorted([s for s in self.state.coll["subscriptions"].values()
+                       if s.get("customer") == cust.get("id") and s.get("status") != "canceled"],
+                      key=sort_key, reverse=True)
+        cust["subscriptions"] = {"object": "list", "data": copy.deepcopy(subs[:10]),
+                                 "has_more": len(subs) > 10,
+                                 "url": "/v1/customers/%s/subscriptions" % cust.get("id")}
+
+    @staticmethod
+    def words(v):
+        return re.findall(r"[0-9a-z]+", v.lower())
+
+    @classmethod
+    def word_match(cls, have, want):
+        """Stripe's search matches words, case-insensitively, not whole strings: 'one@x.com'
+        finds 'Some.One@X.COM' and 'one@x.com.evil' too. True when want's words occur in
+        have's, in order and next to each other."""
+        h, w = cls.words(have), cls.words(want)
+        if not w:
+            return have == want
+        return any(h[i:i + len(w)] == w for i in range(len(h) - len(w) + 1))
+
+    SEARCH_FIELDS = {
+        "customers": {"email", "name", "phone", "created"},
+        "charges": {"billing_details.email", "customer", "status", "currency", "created",
+                    "amount", "payment_intent"},
+    }
+
+    def search(self, params, coll):
         q = p_str(params, "query")
         if q is None:
             raise StandinError(400, "Missing required param: query.", code="parameter_missing",
@@ -1323,30 +1531,46 @@ class Standin:
         clauses = []
         rest = q.strip()
         while True:
-            m = re.match(r"""^(email|name|phone|metadata\[['"]([^'"]+)['"]\])\s*:\s*"""
+            m = re.match(r"""^([a-z_]+(?:\.[a-z_]+)*|metadata\[['"]([^'"]+)['"]\])\s*:\s*"""
                          r"""(['"])((?:\\.|(?!\3).)*)\3\s*""", rest)
-            if not m:
+            m2 = re.match(r"^([a-z_]+)\s*(>=|<=|>|<|=)\s*(-?\d+)\s*", rest)
+            if m and (m.group(2) or m.group(1) in self.SEARCH_FIELDS[coll]):
+                val = re.sub(r"\\(.)", r"\1", m.group(4))
+                clauses.append(("metadata", m.group(2), ":", val) if m.group(2)
+                               else (m.group(1), None, ":", val))
+                rest = rest[m.end():]
+            elif m2 and m2.group(1) in self.SEARCH_FIELDS[coll]:
+                clauses.append((m2.group(1), None, m2.group(2), int(m2.group(3))))
+                rest = rest[m2.end():]
+            else:
                 raise StandinError(400, "Invalid search query: %s" % q, param="query")
-            field = m.group(1)
-            val = re.sub(r"\\(.)", r"\1", m.group(4))
-            clauses.append(("metadata", m.group(2), val) if m.group(2) else (field, None, val))
-            rest = rest[m.end():]
             if not rest:
                 break
-            m2 = re.match(r"^AND\s+", rest, re.I)
-            if not m2:
+            m3 = re.match(r"^AND\s+", rest)
+            if not m3:
                 raise StandinError(400, "Invalid search query: %s" % q, param="query")
-            rest = rest[m2.end():]
+            rest = rest[m3.end():]
+
+        def get(o, field):
+            for part in field.split("."):
+                o = o.get(part) if isinstance(o, dict) else None
+            return o
 
         def ok(o):
-            for field, mk, val in clauses:
-                have = (o.get("metadata") or {}).get(mk) if field == "metadata" else o.get(field)
-                # Stripe's search matches string fields case-insensitively.
-                if not isinstance(have, str) or have.lower() != val.lower():
+            for field, mk, op, val in clauses:
+                have = (o.get("metadata") or {}).get(mk) if field == "metadata" else get(o, field)
+                if op == ":":
+                    if not isinstance(have, str) or not self.word_match(have, val):
+                        return False
+                    continue
+                if not isinstance(have, int):
+                    return False
+                if not {">": have > val, ">=": have >= val, "<": have < val,
+                        "<=": have <= val, "=": have == val}[op]:
                     return False
             return True
         cutoff = time.time() - self.state.search_lag_s
-        objs = sorted([o for o in self.state.coll["customers"].values()
+        objs = sorted([o for o in self.state.coll[coll].values()
                        if not o.get("deleted") and ok(o)
                        and (self.state.search_lag_s <= 0 or (o.get("created") or 0) <= cutoff)],
                       key=sort_key, reverse=True)
@@ -1360,7 +1584,7 @@ class Standin:
         more = len(objs) > off + limit
         return {"object": "search_result", "data": data, "has_more": more,
                 "next_page": "page_%d" % (off + limit) if more else None,
-                "url": "/v1/customers/search"}
+                "url": "/v1/%s/search" % coll}
 
     # -- counters --
     def count(self, entry):
@@ -1443,6 +1667,7 @@ SAMPLE_FOR = {"customers": "customer", "customers_search": "customer", "customer
               "subscriptions": "subscription", "subscription": "subscription",
               "charges": "charge", "charge": "charge", "products": "product",
               "product": "product", "prices": "price", "price": "price", "account": "account",
+              "charges_search": "charge", "invoices": "invoice", "invoice": "invoice",
               "unknown": "customer"}
 
 
@@ -1606,7 +1831,8 @@ class Handler(BaseHTTPRequestHandler):
         S = self.S
         with S.lock:
             try:
-                S.check_auth(self.headers, endpoint)
+                S.cur_key = S.check_auth(self.headers, endpoint)
+                S.cur_missing = (S.state.keys.get(S.cur_key) or {}).get("missing") or []
                 S.check_rate()
                 ver = self.headers.get("Stripe-Version")
                 if ver is not None and not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", ver):

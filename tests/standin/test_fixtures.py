@@ -39,6 +39,10 @@ REFERENCE_NULLABLE = {
                      "items.data.plan.transform_usage"},
     "subscription_item": {"plan.transform_usage"},
     "charge": {"source"},
+    "invoice": {"from_invoice", "last_finalization_error", "shipping_cost", "shipping_details",
+                "parent", "customer_shipping", "webhooks_delivered_at", "due_date",
+                "next_payment_attempt", "automatic_tax.liability",
+                "payment_settings.payment_method_options", "status_transitions.paid_at"},
 }
 
 t = smtest.TAP()
@@ -164,9 +168,15 @@ ids = S.state({
         ], "charges": [
             {"id": "ch_fx"}, {"id": "ch_failed", "status": "failed"},
             {"id": "ch_refunded", "refunded": True}, {"id": "ch_pending", "status": "pending"},
+        ], "invoices": [
+            {"id": "in_open", "attempt_count": 2, "next_payment_attempt": 1764633600,
+             "subscription": "sub_fx"},
+            {"id": "in_due", "collection_method": "send_invoice", "due_date": 1764000000},
+            {"id": "in_paid", "status": "paid"},
         ]},
         {"id": "cus_bare"},
     ],
+    "charges": [{"id": "ch_guest", "billing_details": {"email": "Guest.Buyer@example.com"}}],
 })["ids"]
 
 
@@ -198,6 +208,24 @@ t.is_(len(charges), 4, "the stand-in serves the four charges")
 for c in charges:
     check("charge %s (%s)" % (c["id"], c["status"]), "charge", c)
 check("GET /v1/account", "account", fetch("/v1/account"))
+invoices = fetch("/v1/invoices?customer=cus_fx")["data"]
+t.is_(sorted(i["id"] for i in invoices), ["in_due", "in_open", "in_paid"],
+      "the stand-in serves the three invoices")
+for i in invoices:
+    check("invoice %s (%s)" % (i["id"], i["status"]), "invoice", i)
+# search results hold the same objects as lists do
+found = fetch("/v1/customers/search?query=email%3A%27FX%40example.com%27")["data"]
+t.is_([c["id"] for c in found], ["cus_fx"], "customers search finds cus_fx ignoring case")
+check("customer from /v1/customers/search", "customer", found[0])
+found = fetch("/v1/charges/search?query=billing_details.email%3A%27guest.buyer%40example.com%27")
+t.is_([c["id"] for c in found["data"]], ["ch_guest"], "charges search by billing email")
+check("charge from /v1/charges/search", "charge", found["data"][0])
+# customer.subscriptions included by expand[]=data.subscriptions
+lst = fetch("/v1/customers?email=fx%40example.com&expand[]=data.subscriptions")["data"][0]
+t.is_(sorted(x["id"] for x in lst["subscriptions"]["data"]), ["sub_fx", "sub_trial"],
+      "expand[]=data.subscriptions: current subscriptions, canceled left out")
+for x in lst["subscriptions"]["data"]:
+    check("expanded subscription %s" % x["id"], "subscription", x)
 
 
 # The comparison itself must catch a wrong type and a missing field.

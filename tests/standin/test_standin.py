@@ -252,7 +252,7 @@ t.run("retrieve customer; 404 resource_missing; deleted customer stub, not liste
 
 
 def t_unknown_and_write():
-    st1, _, b1 = get("/v1/invoices")
+    st1, _, b1 = get("/v1/coupons")
     st2, _, b2 = smtest.http_call(S.url, "POST", "/v1/customers", body="email=x%40y.z",
                                   headers={"Authorization": "Bearer " + K})
     log = S.requests()["log"]
