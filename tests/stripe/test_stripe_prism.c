@@ -66,11 +66,21 @@ START_TEST(request_shapes_are_valid)
 {
 	/* The shapes the flow builds, with several ids and a second page. */
 	static const char *const paths[] = {
-		"/v1/customers?email=a%40b.com&limit=10",
+		"/v1/customers?email=a%40b.com&limit=100&expand[]=data.subscriptions",
+		"/v1/customers?email=a%40b.com&limit=100&expand[]=data.subscriptions&starting_after=cus-legacy",
+		"/v1/customers?email=a%40b.com&limit=100",
+		"/v1/customers/search?query=email%3A%27O%5C%27Brien%40b.com%27&limit=100"
+		    "&expand[]=data.subscriptions",
+		"/v1/customers/search?query=email%3A%27a%40b.com%27&limit=100&page=page_100",
 		"/v1/subscriptions?customer=cus_NffrFeUfNV2Hib&status=all&limit=100",
-		"/v1/products?limit=4&ids[]=prod_a&ids[]=prod_b&ids[]=prod_c&ids[]=prod_d",
+		"/v1/subscriptions?customer=cus-legacy&status=all&limit=100&starting_after=sub-x",
+		"/v1/products?limit=4&ids[]=prod_a&ids[]=prod_b&ids[]=prod_c&ids[]=gold-plan",
 		"/v1/charges?customer=cus_NffrFeUfNV2Hib&created[gte]=1700000000&limit=100",
 		"/v1/charges?customer=cus_NffrFeUfNV2Hib&created[gte]=1700000000&limit=50&starting_after=ch_1",
+		"/v1/charges/search?query=billing_details.email%3A%27a%40b.com%27%20AND%20created%3E%3D1700000000"
+		    "&limit=100",
+		"/v1/invoices?customer=cus-legacy&status=open&limit=100",
+		"/v1/invoices?limit=1",
 	};
 	struct stripe_config cfg;
 	struct stripe_client *c;
@@ -97,6 +107,15 @@ START_TEST(request_shapes_are_valid)
 		stripe_http_get(c, "/v1/subscriptions?status=bogus", sm_now_ms() + 10000, &call);
 		ck_assert_int_eq(call.status, 422);
 		ck_assert_int_eq(call.err, STRIPE_E_REQUEST);
+		stripe_call_free(&call);
+		/* ... also on the operations added from Stripe's spec (invoices, search) */
+		stripe_call_init(&call);
+		stripe_http_get(c, "/v1/invoices?status=bogus", sm_now_ms() + 10000, &call);
+		ck_assert_int_eq(call.status, 422);
+		stripe_call_free(&call);
+		stripe_call_init(&call);
+		stripe_http_get(c, "/v1/charges/search?limit=1", sm_now_ms() + 10000, &call);
+		ck_assert_int_eq(call.status, 422);	/* query is required */
 		stripe_call_free(&call);
 	}
 	stripe_client_free(c);
