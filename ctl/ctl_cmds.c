@@ -217,10 +217,10 @@ int ctl_flush(struct ctl *c)
 static const char *ctl_feeds(unsigned part, unsigned groups)
 {
 	switch (part) {
-	case STRIPE_PART_CUSTOMER: return "X-Stripe-Lookup, -Customer-Id, -Customer, -Metadata";
+	case STRIPE_PART_CUSTOMER: return "X-Stripe-Lookup, -Customer-Id, -Customer, -Name, -Metadata-*";
 	case STRIPE_PART_SUBSCRIPTIONS:
 		return groups & MF_HG_SUBSCRIPTION ? "X-Stripe-Subscription-Status, -Subscription" : NULL;
-	case STRIPE_PART_PLAN_NAMES: return groups & MF_HG_SUBSCRIPTION ? "plan= in X-Stripe-Subscription" : NULL;
+	case STRIPE_PART_PLAN_NAMES: return groups & MF_HG_SUBSCRIPTION ? "X-Stripe-Plan" : NULL;
 	case STRIPE_PART_CHARGES: return groups & MF_HG_CHARGES ? "X-Stripe-Charges" : NULL;
 	default: return NULL;
 	}

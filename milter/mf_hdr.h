@@ -1,16 +1,16 @@
 /*
- * mf_hdr.h - renders a lookup result into the X-Stripe-* header lines (the header contract).
+ * mf_hdr.h - renders a lookup result into the X-Stripe-* header lines (the header contract,
+ * version 2: token headers and free-text headers never share a value).
  *
  * Interface:
  *	mf_hdr_render(opts, info, summary, &list)	the header lines to add, in order.
  *	mf_hdr_has_prefix(name, prefix)			case-insensitive prefix test, for stripping.
- *	mf_hdr_rfc2047(utf8, len, out, outlen)		cleaned text: plain when ASCII, else
- *							encoded words.
  *	mf_hdr_info_fill(result, &info)			a lookup's result (lookup/) as the
  *							renderer's input.
  *
- * The exact forms are documented at the top of mf_hdr.c. Pure functions: no allocation
- * beyond the caller's structs, no logging; thread-safe.
+ * The exact forms are documented at the top of mf_hdr.c; the RFC 2047 encoding and folding
+ * are mail/'s (mail_text_value, mail_fold). Pure functions: no allocation beyond the
+ * caller's structs, no logging; thread-safe.
  */
 #ifndef MF_HDR_H
 #define MF_HDR_H
@@ -23,15 +23,17 @@
 
 #define MF_HG_LOOKUP		0x01	/* always on */
 #define MF_HG_CUSTOMER_ID	0x02
-#define MF_HG_CUSTOMER		0x04	/* name, created, delinquent, balance, matches */
-#define MF_HG_SUBSCRIPTION	0x08	/* -Subscription-Status and -Subscription lines */
+#define MF_HG_CUSTOMER		0x04	/* -Customer (created, delinquent, balance, matches), -Name */
+#define MF_HG_SUBSCRIPTION	0x08	/* -Subscription-Status, -Subscription and -Plan lines */
 #define MF_HG_CHARGES		0x10
-#define MF_HG_METADATA		0x20
+#define MF_HG_METADATA		0x20	/* -Metadata-<key> lines */
 #define MF_HG_ALL		0x3f
 
-#define MF_HDR_NAME_MAX		80
+#define MF_HDR_VERSION		2	/* "v=2", the first item of the Lookup line */
+#define MF_HDR_PREFIX_MAX	60
+#define MF_HDR_NAME_MAX		128	/* prefix + "Metadata-" + a 40-byte key fits */
 #define MF_HDR_VALUE_MAX	1024
-#define MF_HDR_LINES_MAX	12
+#define MF_HDR_LINES_MAX	32
 #define MF_HDR_MAX_VALUE_DEFAULT 900
 #define MF_HDR_FOLD_COLUMN	78
 
@@ -72,13 +74,6 @@ int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
 
 /* True when header_name starts with prefix, ignoring case. False for an empty prefix. */
 bool mf_hdr_has_prefix(const char *header_name, const char *prefix);
-
-/* Cleans len bytes of UTF-8 (invalid sequences -> U+FFFD, controls -> space, white space
- * runs -> one space, trimmed, bidi overrides removed) and writes it plain when it is all
- * ASCII, else as RFC 2047 encoded words ("=?UTF-8?Q?...?=" or "?B?", the shorter; each at
- * most 75 characters, separated by one space). Returns the length written, or -1 when it
- * does not fit in outlen (out is then ""). */
-int mf_hdr_rfc2047(const char *utf8, size_t len, char *out, size_t outlen);
 
 /* Fills the renderer's view of a finished lookup (state, cache word, age, stale, error)
  * and returns the summary to render, NULL unless a customer was found. */

@@ -23,3 +23,12 @@ tests_fuzz_fuzz_mf_policy_SOURCES = tests/fuzz/fuzz_mf_policy.c
 tests_fuzz_fuzz_mf_policy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_mf_policy_LDADD = milter/libmf.a mail/libmail.a common/libsmcommon.a
 endif
+
+# The renderer driven from Python (test_hdr_property.py): JSON summaries in, header lines out.
+check_PROGRAMS += tests/milter/hdr_dump
+tests_milter_hdr_dump_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_milter_hdr_dump_SOURCES = tests/milter/hdr_dump.c
+tests_milter_hdr_dump_LDADD = milter/libmf.a mail/libmail.a stripe/libstripe.a common/libsmcommon.a \
+	$(CURL_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
+TESTS += tests/milter/test_hdr_property.py
+EXTRA_DIST += tests/milter/test_hdr_property.py tests/lib/hdrv2.py
