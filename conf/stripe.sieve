@@ -1,16 +1,24 @@
 # stripe.sieve - example Sieve rules on stripe-milter's headers (Dovecot Pigeonhole).
-# Tested by tests/e2e/test_sieve.py with sieve-test on delivered messages.
+# Tested by tests/e2e/test_examples.py and tests/e2e/test_rules.py (hostile customer names
+# and plan names) with sieve-test on delivered messages.
+#
+# Header contract v2: match only the token headers (X-Stripe-Lookup, -Customer,
+# -Subscription-Status, -Subscription, -Charges). X-Stripe-Name, -Plan and -Metadata-*
+# hold the customer's own text (untrusted; Sieve decodes their RFC 2047 words): never base
+# a routing decision on them.
 require ["fileinto", "imap4flags", "regex"];
 
-# Customers behind on payment: their mail goes to the Billing folder.
-if anyof (header :regex "X-Stripe-Subscription-Status" "^(past_due|unpaid)$",
-          header :contains "X-Stripe-Customer" "delinquent=yes") {
-    fileinto "Billing";
-    stop;
-}
-
-# Paying customers (active or trialing subscription): flagged for priority support.
-if header :regex "X-Stripe-Subscription-Status" "^(active|trialing)$" {
-    addflag "\\Flagged";
-    addflag "$Customer";
+# Only a found customer, in the grammar these rules were written for (v=2).
+if header :regex "X-Stripe-Lookup" "^v=2; found(;|$)" {
+    # Customers behind on payment: their mail goes to the Billing folder.
+    if anyof (header :regex "X-Stripe-Subscription-Status" "^(past_due|unpaid)$",
+              header :regex "X-Stripe-Customer" "(^|;[[:space:]]*)delinquent=yes(;|$)") {
+        fileinto "Billing";
+        stop;
+    }
+    # Paying customers (active or trialing subscription): flagged for priority support.
+    if header :regex "X-Stripe-Subscription-Status" "^(active|trialing)$" {
+        addflag "\\Flagged";
+        addflag "$Customer";
+    }
 }

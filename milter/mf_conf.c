@@ -82,7 +82,7 @@ static const struct mf_opt mf_conf_opts[] = {
 	NUM("StripeMaxConcurrent", stripe_max_concurrent, "8", 1, 256, "Stripe requests in flight at once"),
 	NUM("ChargesWindowDays", charges_window_days, "90", 1, 3650, "days of charges summarised"),
 	NUM("ChargesMax", charges_max, "100", 1, 100, "charges read per lookup (one page)"),
-	STR("MetadataKeys", metadata_keys, NULL, "customer metadata keys copied into X-Stripe-Metadata (comma separated)"),
+	STR("MetadataKeys", metadata_keys, NULL, "customer metadata keys, each copied into X-Stripe-Metadata-<key> (comma separated)"),
 	/* lookup */
 	ENUM("LookupAddress", lookup_address, "header-from", mf_words_lookup,
 	    "address looked up: header-from, envelope, header-from-or-envelope"),

@@ -159,6 +159,15 @@ static int mf_rt_lookup(struct mf_runtime *rt, const struct mf_runtime *prev, un
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	for (int i = 0; i < nmeta; i++) {
+		/* each key names a header (X-Stripe-Metadata-<key>): no ':' or spaces in it */
+		if (meta[i][strspn(meta[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789._+/@-")] != '\0') {
+			snprintf(err, errlen, "MetadataKeys: '%s' cannot be part of a header name "
+			    "(letters, digits and . _ + / @ - only)", meta[i]);
+			goto out;
+		}
+	}
 	if (mf_rt_cache_config(c, flags, &lc.cache, &password, err, errlen) != 0)
 		goto out;
 	mf_rt_stripe_config(rt, key, meta, nmeta, &lc.stripe);

@@ -2,12 +2,13 @@
 """demo.py - the README's first command: stripe-milter on a working demo setup.
 
 Starts a private redis-server, the Stripe stand-in seeded with tests/demo/seed.json, the
-built stripe-milter and a private Postfix on loopback; sends three messages with swaks (a
-paying customer, a past-due one, and a message carrying a forged X-Stripe- header), prints
-the headers each delivered message got, and stops everything it started.
+built stripe-milter and a private Postfix on loopback; sends four messages with swaks (a
+paying customer, a past-due one, a past-due one whose Stripe name imitates the header
+grammar, and a message carrying forged X-Stripe- headers), prints the headers each delivered
+message got, and stops everything it started.
 
-Needs root (Postfix) and the packages from ./install-deps.sh. Exit status 0 when all three
-messages arrived with the expected lookup result.
+Needs root (Postfix) and the packages from ./install-deps.sh. Exit status 0 when all four
+messages arrived with the expected lookup result and subscription status.
 """
 import os
 import re
@@ -24,14 +25,17 @@ import smtest  # noqa: E402
 MESSAGES = [
     ("A paying customer writes to support", "jenny@customer.test",
      ["From: Jenny Rosen <jenny@customer.test>", "Subject: Question about my invoice"],
-     r"^found;"),
+     r"^v=2; found;", "active"),
     ("A past-due customer writes to support", "pat@customer.test",
      ["From: Pat Late <pat@customer.test>", "Subject: Why is my account locked?"],
-     r"^found;"),
+     r"^v=2; found;", "past_due"),
+    ("A past-due customer named '\"; delinquent=no; status=active' in Stripe", "max@customer.test",
+     ["From: Max <max@customer.test>", "Subject: Still active, right?"],
+     r"^v=2; found;", "past_due"),
     ("A stranger forges our headers", "mallory@attacker.test",
      ["From: Mallory <mallory@attacker.test>", "Subject: Please prioritise me",
-      "X-Stripe-Subscription-Status: active", "X-Stripe-Lookup: found; cache=hit"],
-     r"^not-found;"),
+      "X-Stripe-Subscription-Status: active", "X-Stripe-Lookup: v=2; found; cache=hit"],
+     r"^v=2; not-found;", None),
 ]
 
 
@@ -47,7 +51,7 @@ def main():
         return 1
     ok = True
     try:
-        for title, sender, hdrs, want in MESSAGES:
+        for title, sender, hdrs, want, status in MESSAGES:
             before = len(postfix.mails("support"))
             rc, out = postfix.send(sender, "support@example.test", headers=hdrs,
                                    body="Hello, this is a demo message.\n")
@@ -65,9 +69,13 @@ def main():
             print("   delivered with:")
             for field in mta.stripe_fields(msgs[-1]):
                 print("      " + field.rstrip("\n").replace("\n", "\n      "))
-            lookup = dict((k.lower(), v) for k, v in mta.headers(msgs[-1])).get("x-stripe-lookup", "")
+            got = dict((k.lower(), v) for k, v in mta.headers(msgs[-1]))
+            lookup = got.get("x-stripe-lookup", "")
             if not re.search(want, lookup):
                 print("   UNEXPECTED X-Stripe-Lookup: %r" % lookup)
+                ok = False
+            if got.get("x-stripe-subscription-status") != status:
+                print("   UNEXPECTED X-Stripe-Subscription-Status: %r" % got.get("x-stripe-subscription-status"))
                 ok = False
         print("\n== stripe-milter log")
         for line in milter.log().splitlines()[-4:]:

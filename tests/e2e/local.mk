@@ -13,3 +13,5 @@ TESTS += tests/e2e/test_stats.py
 EXTRA_DIST += tests/e2e/test_stats.py
 TESTS += tests/e2e/test_dashboard.py
 EXTRA_DIST += tests/e2e/test_dashboard.py
+TESTS += tests/e2e/test_rules.py
+EXTRA_DIST += tests/e2e/test_rules.py

@@ -127,7 +127,7 @@ def run(t, redis, s, m1, m2, mport):
          "lookup: found, from Redis, with the exact headers", out + err)
     rc, out, err = ctl(conf, "--json", "lookup", "missing@elsewhere.test")
     j = json.loads(out)
-    t.is_((rc, j["result"], j["headers"][0]["value"]), (0, "not-found", "not-found; cache=miss; mode=test"),
+    t.is_((rc, j["result"], j["headers"][0]["value"]), (0, "not-found", "v=2; not-found; cache=miss; mode=test"),
           "lookup: a missing address")
     s.reset()
     rc, out, err = ctl(conf, "purge", "jenny@customer.test")
@@ -140,7 +140,7 @@ def run(t, redis, s, m1, m2, mport):
     s.faults({"*": {"status": 500, "should_retry": False}})
     rc, out, err = ctl(conf, "lookup", "failing@elsewhere.test")
     s.faults({})
-    t.ok(rc == 1 and "error:       server" in out and "X-Stripe-Lookup: error=server" in out,
+    t.ok(rc == 1 and "error:       server" in out and "X-Stripe-Lookup: v=2; error=server" in out,
          "lookup: Stripe failing says so, exit 1", out + err)
 
     # --- check-key, one missing permission at a time

@@ -13,6 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+import hdrv2  # noqa: E402
 import mta  # noqa: E402
 import smtest  # noqa: E402
 
@@ -66,13 +67,15 @@ STATE = {
 }
 
 JENNY_HEADERS = (
-    "X-Stripe-Lookup: found; cache=miss; mode=test\n"
+    "X-Stripe-Lookup: v=2; found; cache=miss; mode=test\n"
     "X-Stripe-Customer-Id: cus_jenny\n"
-    "X-Stripe-Customer: name=\"Jenny Rosen\"; created=2024-03-01; delinquent=no;\n"
-    "\tbalance=0.00 USD; matches=1\n"
+    "X-Stripe-Customer: created=2024-03-01; delinquent=no; balance=0.00 USD;\n"
+    "\tmatches=1\n"
+    "X-Stripe-Name: Jenny Rosen\n"
     "X-Stripe-Subscription-Status: active\n"
-    "X-Stripe-Subscription: plan=\"Pro\"; amount=49.00 USD/month; status=active;\n"
+    "X-Stripe-Subscription: amount=49.00 USD/month; status=active;\n"
     "\tperiod_end=%s; cancel_at_period_end=no\n"
+    "X-Stripe-Plan: Pro\n"
     "X-Stripe-Charges: window=90d; count=2; succeeded=2; failed=0; refunded=0;\n"
     "\tdisputed=0; total=98.00 USD; last=%s succeeded\n"
 ) % (ymd(NOW + 10 * DAY), ymd(NOW - 10 * DAY))
@@ -142,7 +145,7 @@ def run(t, env):
     def cached():
         s.reset()
         msg, _ = env.send("jenny@customer.test")
-        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^found; cache=hit; age=\d+; mode=test$",
+        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; found; cache=hit; age=\d+; mode=test$",
                "second message from the sender is a cache hit")
         t.is_(s.count("*"), 0, "a cache hit costs no Stripe request")
     t.run("cache hit", cached)
@@ -176,14 +179,14 @@ def run(t, env):
     def not_found():
         s.reset()
         msg, _ = env.send("nobody@elsewhere.test")
-        t.is_(mta.stripe_block(msg), "X-Stripe-Lookup: not-found; cache=miss; mode=test\n",
+        t.is_(mta.stripe_block(msg), "X-Stripe-Lookup: v=2; not-found; cache=miss; mode=test\n",
               "unknown sender: not-found only")
         t.ok(s.count("customers") >= 1, "it asked Stripe")
     t.run("not found", not_found)
 
     def null_sender():
         msg, _ = env.send("<>", headers=["From: MAILER-DAEMON@elsewhere.test"], from_hdr=False)
-        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["skipped=null-sender"], "null sender skipped")
+        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["v=2; skipped=null-sender"], "null sender skipped")
     t.run("null sender", null_sender)
 
     def failure(name, fault, want, addr):
@@ -196,12 +199,12 @@ def run(t, env):
         return elapsed
 
     def stripe_down():
-        failure("Stripe 500", {"*": {"status": 500, "should_retry": False}}, r"^error=server$", "e1@elsewhere.test")
-        failure("Stripe 429", {"*": {"status": 429}}, r"^error=rate-limited$", "e2@elsewhere.test")
-        failure("Stripe 401", {"*": {"status": 401}}, r"^error=auth$", "e3@elsewhere.test")
-        failure("Stripe garbage", {"*": {"malformed": True}}, r"^error=malformed$", "e4@elsewhere.test")
-        failure("Stripe resets", {"*": {"reset": True}}, r"^error=network$", "e5@elsewhere.test")
-        el = failure("Stripe hangs", {"*": {"hang": True}}, r"^error=timeout$", "e6@elsewhere.test")
+        failure("Stripe 500", {"*": {"status": 500, "should_retry": False}}, r"^v=2; error=server$", "e1@elsewhere.test")
+        failure("Stripe 429", {"*": {"status": 429}}, r"^v=2; error=rate-limited$", "e2@elsewhere.test")
+        failure("Stripe 401", {"*": {"status": 401}}, r"^v=2; error=auth$", "e3@elsewhere.test")
+        failure("Stripe garbage", {"*": {"malformed": True}}, r"^v=2; error=malformed$", "e4@elsewhere.test")
+        failure("Stripe resets", {"*": {"reset": True}}, r"^v=2; error=network$", "e5@elsewhere.test")
+        el = failure("Stripe hangs", {"*": {"hang": True}}, r"^v=2; error=timeout$", "e6@elsewhere.test")
         t.ok(el < 1.5 + 2.5, "hanging Stripe held the message %.2f s (LookupTimeout 1.5 s)" % el)
     t.run("Stripe failures deliver mail", stripe_down)
 
@@ -215,7 +218,7 @@ def run(t, env):
         tail = env.milter.reload({"CachePrefix": "perm"})
         t.ok("reloaded" in tail, "SIGUSR1 reload with a new key", tail)
         msg, _ = env.send("jenny@customer.test")
-        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^found; .*missing=charges", "missing permission said")
+        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; found; .*missing=charges", "missing permission said")
         t.is_(mta.hdr(msg, "X-Stripe-Charges"), [], "no charges header without rak_charge_read")
         t.is_(mta.hdr(msg, "X-Stripe-Subscription-Status"), ["active"], "other groups still there")
         with open(env.milter.keyfile, "w") as f:
@@ -233,7 +236,7 @@ def run(t, env):
             msg, _ = env.send("jenny@customer.test")
         finally:
             s.faults({})
-        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^found; cache=stale; age=\d+; mode=test; stale=yes; error=server",
+        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; found; cache=stale; age=\d+; mode=test; stale=yes;\s+error=server",
                "Stripe down after the TTL: stale data served and marked")
         t.is_(mta.hdr(msg, "X-Stripe-Subscription-Status"), ["active"], "stale data is the customer's")
         env.milter.reload({"CachePrefix": "stripe-milter", "CacheTTL": "600", "CacheL1TTL": "30"})
@@ -243,25 +246,25 @@ def run(t, env):
         env.milter.reload({"Recipients": "support@example.test", "SkipSenderDomains": "example.test"})
         s.reset()
         msg, _ = env.send("jenny@customer.test", rcpt="bob@example.test")
-        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["skipped=recipient"], "recipient filter")
+        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["v=2; skipped=recipient"], "recipient filter")
         t.is_(s.count("*"), 0, "a filtered recipient costs no Stripe request")
         msg, _ = env.send("colleague@example.test")
-        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["skipped=sender-domain"], "own domain skipped")
+        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["v=2; skipped=sender-domain"], "own domain skipped")
         env.milter.reload({"Recipients": None, "SkipSenderDomains": None, "InternalHosts": "127.0.0.0/8"})
         msg, _ = env.send("jenny@customer.test")
-        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["skipped=internal-host"], "internal host skipped")
+        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["v=2; skipped=internal-host"], "internal host skipped")
         env.milter.reload({"InternalHosts": "192.0.2.250"})
         msg, _ = env.send("jenny@customer.test", headers=["From: a@x.test, jenny@customer.test"])
-        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^not-found; .*from-count=2", "several From addresses said")
+        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; not-found; .*from-count=2", "several From addresses said")
         msg, _ = env.send("jenny@customer.test", headers=["From: <<<broken"])
-        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["skipped=malformed-sender"], "malformed From")
+        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["v=2; skipped=malformed-sender"], "malformed From")
     t.run("skip rules", skips)
 
     def header_groups():
         env.milter.reload({"HeaderGroups": "lookup, subscription", "HeaderPrefix": "X-Billing-"})
         msg, _ = env.send("pat@customer.test", headers=["X-Billing-Lookup: forged"])
         t.is_([k for k, _ in mta.headers(msg) if k.lower().startswith("x-billing-")],
-              ["X-Billing-Lookup", "X-Billing-Subscription-Status", "X-Billing-Subscription"],
+              ["X-Billing-Lookup", "X-Billing-Subscription-Status", "X-Billing-Subscription", "X-Billing-Plan"],
               "groups and prefix from the reloaded config; forged copy of the new prefix gone")
         env.milter.reload({"HeaderGroups": "all", "HeaderPrefix": "X-Stripe-"})
     t.run("header groups and prefix", header_groups)
@@ -273,15 +276,26 @@ def run(t, env):
               "hostile name: no header injected, the real status only")
         t.ok(all(32 <= ord(ch) < 127 or ch in "\n\t" for ch in block) and "\x00" not in block,
              "hostile Stripe data: printable US-ASCII only", block)
-        cust = mta.hdr(msg, "X-Stripe-Customer")[0]
-        t.like(cust, r"^name=\s+=\?UTF-8\?[BQ]\?\S+\?= ;", "non-ASCII name RFC 2047 encoded (folded after name=)")
+        eve = STATE["customers"][2]["name"]
+        t.is_(mta.hdr(msg, "X-Stripe-Customer"), ["created=2024-01-01; delinquent=no; balance=0 JPY; matches=1"],
+              "the token header holds no text from the name")
+        name = mta.hdr(msg, "X-Stripe-Name")[0]
+        t.is_(hdrv2.strict_decode(name), hdrv2.stripe_text(eve),
+              "hostile name: its own header, RFC 2047 encoded, decodes to the Stripe text "
+              "(controls as spaces)")
+        t.is_(hdrv2.policy_decode([("X-Stripe-Name", name)])["X-Stripe-Name"], [hdrv2.stripe_text(eve)],
+              "email.policy.default reads the same text")
         sub = [f for f in mta.stripe_fields(msg) if f.startswith("X-Stripe-Subscription:")][0]
-        t.ok(len(sub) <= 1000 and all(len(line) <= 998 for line in sub.split("\n")) and
-             "status=incomplete" in sub and "amount=1200 JPY/3 months" in sub,
-             "600-character plan name capped; status and amount kept (%d bytes)" % len(sub), sub)
+        t.ok("status=incomplete" in sub and "amount=1200 JPY/3 months" in sub,
+             "status and amount in the Subscription token header", sub)
+        plan = [f for f in mta.stripe_fields(msg) if f.startswith("X-Stripe-Plan:")][0]
+        t.ok(len(plan) <= 1000 and all(len(line) <= 78 for line in plan.split("\n")),
+             "600-character plan name capped at Stripe's 255 bytes, lines <= 78 (%d bytes)" % len(plan), plan)
+        t.is_(hdrv2.strict_decode(plan.split(": ", 1)[1].rstrip("\n")),
+              hdrv2.stripe_text(STATE["products"][2]["name"]), "the plan name decodes to its first 255 bytes")
         long_local = "x" * 2000
         msg, _ = env.send("jenny@customer.test", headers=["From: <%s@customer.test>" % long_local])
-        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["skipped=malformed-sender"],
+        t.is_(mta.hdr(msg, "X-Stripe-Lookup"), ["v=2; skipped=malformed-sender"],
               "a 2000-character From address: skipped, delivered")
     t.run("hostile Stripe data and From header", hostile)
 
@@ -290,7 +304,7 @@ def run(t, env):
         time.sleep(1.1)
         env.redis.kill()
         msg, el = env.send("jenny@customer.test")
-        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^found;", "Redis dead: still found through Stripe")
+        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; found;", "Redis dead: still found through Stripe")
         t.ok(el < 3.0, "Redis dead cost %.2f s" % el)
     t.run("Redis down", redis_down)
 

@@ -23,9 +23,15 @@ private Postfix and Sendmail. Checks:
 * Forged X-Stripe- headers (three copies of one name in three cases, three of another, a
   folded one, an unknown one) are all removed under both MTAs, and five copies of one name
   around another header. Sendmail does not renumber header indexes after a delete, Postfix
-  does: deleting the highest index first is right for both. The milter's own six fields
+  does: deleting the highest index first is right for both. The milter's own eight fields
   come out byte for byte, in the same order.
 * pat (past_due), yuki (trialing, RFC 2047 name, JPY) and a stranger: same blocks.
+* Hostile Stripe data (tests/lib/hdrv2.HOSTILE: names and plan names with every token of the
+  header contract, encoded-word look-alikes, CR/LF, bidi overrides, 10,000 characters) as
+  past-due and as paying customers: on what Sendmail delivers, conf/stripe.sieve (sieve-test)
+  and conf/milter_header_checks (postmap -q, Postfix's own regexp table code, on the raw
+  fields) do exactly what they do for the ordinary twins, which show the rules firing; a few
+  of those blocks equal Postfix's byte for byte.
 * The shipped F=T: with the milter down Sendmail tempfails instead of delivering.
 """
 import os
@@ -37,6 +43,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+import hdrv2  # noqa: E402
 import mta  # noqa: E402
 import smtest  # noqa: E402
 
@@ -306,18 +313,18 @@ def run(t, milter, postfix, sendmail):
         fresh_cache()
         msg = via("sendmail", "jenny@customer.test", ["From: Jenny Rosen <jenny@customer.test>"])
         p, s = mta.stripe_block(pf["jenny"]), mta.stripe_block(msg)
-        t.like(p, r"^X-Stripe-Lookup: found; cache=miss; mode=test\n", "Postfix: a cache miss")
+        t.like(p, r"^X-Stripe-Lookup: v=2; found; cache=miss; mode=test\n", "Postfix: a cache miss")
         # Sendmail writes the milter's "\n\t" folds as they are, like Postfix: no unfolding
         # needed, the raw blocks (order, folding, spacing) compare as they are.
         t.is_(s, p, "jenny: Sendmail's X-Stripe-* block equals Postfix's byte for byte")
         t.like(s, r"X-Stripe-Subscription-Status: active\n", "Sendmail: the customer is active")
-        t.is_(len(mta.stripe_fields(msg)), 6, "Sendmail: six X-Stripe- headers")
+        t.is_(len(mta.stripe_fields(msg)), 8, "Sendmail: eight X-Stripe- headers")
     t.run("paying customer: same headers via Sendmail and Postfix", jenny)
 
     def jenny_hit():
         msg = via("sendmail", "jenny@customer.test", ["From: Jenny Rosen <jenny@customer.test>"])
         s = mta.stripe_block(msg)
-        t.like(s, r"^X-Stripe-Lookup: found; cache=hit; age=\d+; mode=test\n",
+        t.like(s, r"^X-Stripe-Lookup: v=2; found; cache=hit; age=\d+; mode=test\n",
                "Sendmail, second message: a cache hit")
         t.is_(re.sub(r"cache=hit; age=\d+;", "cache=miss;", s, count=1),
               mta.stripe_block(pf["jenny"]), "cache hit: only cache=/age= differ from Postfix's block")
@@ -335,7 +342,7 @@ def run(t, milter, postfix, sendmail):
             # same name (a deleted one stays in its list), scattering the milter's fields where
             # the forged copies were; the milter inserts at the end (smfi_insheader with the
             # largest index), so both MTAs keep its order.
-            t.is_(got, clean, "%s: forged headers gone; the milter's six fields, byte for byte, "
+            t.is_(got, clean, "%s: forged headers gone; the milter's eight fields, byte for byte, "
                   "in its order" % name)
             t.is_(mta.hdr(msg, "X-Stripe-Subscription-Status"), ["active"],
                   "%s: 3 forged status copies (3 cases) gone, ours says active" % name)
@@ -362,7 +369,7 @@ def run(t, milter, postfix, sendmail):
                  mta.header_block(msg).decode("utf-8", "replace"))
             t.is_(mta.hdr(msg, "X-Other"), ["kept"], "%s: the header between them kept" % name)
             t.like(mta.hdr(msg, "X-Stripe-Lookup")[0] if mta.hdr(msg, "X-Stripe-Lookup") else "",
-                   r"^not-found; ", "%s: the milter's own Lookup, once" % name)
+                   r"^v=2; not-found; ", "%s: the milter's own Lookup, once" % name)
     t.run("many copies of one forged name", one_name_many_copies)
 
     def others():
@@ -373,6 +380,53 @@ def run(t, milter, postfix, sendmail):
             s = mta.stripe_block(via("sendmail", sender))
             t.is_(s, p, "%s: same block via Sendmail and Postfix" % sender)
     t.run("past-due, trialing (non-ASCII name, JPY) and unknown senders", others)
+
+    def hostile():
+        # The same hostile customers as tests/e2e/test_rules.py, added to the seeded stand-in.
+        state, pairs = hdrv2.hostile_state(int(time.time()))
+        milter.standin.add(state)
+        names = {c["email"]: c["name"] for c in state["customers"]}
+        if not shutil.which("sieve-test") or not shutil.which("postmap"):
+            t.skip("hostile rules via Sendmail", "sieve-test or postmap missing "
+                   "(apt-get install dovecot-sieve postfix)")
+            return
+        tmp = smtest.tempdir("sm-sendmail-rules-")
+        os.chmod(tmp, 0o777)
+        pmconf = smtest.tempdir("sm-postmap-")
+        table = os.path.join(smtest.srcdir(), "conf", "milter_header_checks")
+        script = os.path.join(smtest.srcdir(), "conf", "stripe.sieve")
+        seen = {}
+
+        def outcome(addr):
+            if addr not in seen:
+                msg = via("sendmail", addr)
+                seen[addr] = (hdrv2.postmap_outcome(mta.stripe_fields(msg), table, pmconf),
+                              hdrv2.sieve_outcome(tmp, msg, script), msg)
+            return seen[addr]
+
+        t.is_(outcome("ordbad@customer.test")[:2],
+              (("REDIRECT billing@example.test", "WARN delinquent customer"), ("Billing",)),
+              "Sendmail, ordinary past-due customer: REDIRECT, WARN, filed into Billing")
+        t.is_(outcome("ordgood@customer.test")[:2], ((), ("flagged",)),
+              "Sendmail, ordinary paying customer: no Postfix action, flagged")
+        bad = []
+        for addr, twin in pairs:
+            pf, sv, msg = outcome(addr)
+            if (pf, sv) != outcome(twin)[:2]:
+                bad.append("%s named %r: %r %r, twin %r" % (addr, names[addr][:60], pf, sv, outcome(twin)[:2]))
+            for k, v in mta.headers(msg):
+                if k.lower().startswith("x-stripe-") and hdrv2.is_text_header(k) and \
+                        hdrv2.strict_decode(v) != hdrv2.stripe_text(names[addr]):
+                    bad.append("%s: %s decodes to %r" % (addr, k, hdrv2.strict_decode(v)[:80]))
+        t.ok(not bad, "Sendmail, %d hostile customers: every rule did what it did for the ordinary "
+             "twin; names and plans decode to the Stripe text" % len(pairs), "\n".join(bad[:10]))
+        for addr in ("bad0@customer.test", "good8@customer.test", "bad9@customer.test", "good19@customer.test"):
+            fresh_cache()
+            p = mta.stripe_block(via("postfix", addr))
+            fresh_cache()
+            s = mta.stripe_block(via("sendmail", addr))
+            t.is_(s, p, "%s (%r): same block via Sendmail and Postfix" % (addr, names[addr][:30]))
+    t.run("hostile names and plan names fool no shipped rule via Sendmail", hostile)
 
     def milter_down():
         # conf/sendmail.mc ships F=T: with the milter unreachable Sendmail tempfails the

@@ -12,8 +12,9 @@
   characters. Raises ValueError on anything else.
 * `policy_decode(headers)`: the values as Python's email package (policy.default) reads them.
 * `stripe_text(s)`: what the contract promises a text header decodes to for Stripe text s,
-  as stripe/ stores it (cut at a NUL; controls as stripe/ turns them into spaces when
-  asked; at most 255 bytes, cut at a character boundary) and the renderer sends it (CR and LF
+  as stripe/ stores it (C0 controls and DEL as spaces, as stripe/ reads JSON; or, with
+  controls_to_space=False, cut at a NUL as a C string is; at most 255 bytes, cut at a
+  character boundary) and the renderer sends it (CR and LF
   removed).
 * `HOSTILE`: names and plan names an attacker would choose against the shipped rules.
 """
@@ -127,9 +128,11 @@ def policy_decode(headers):
 
 def stripe_text(s, size=256, controls_to_space=True):
     """The text a text header must decode to for Stripe text s (see the module comment)."""
-    b = s.encode("utf-8", "surrogatepass").split(b"\x00", 1)[0]
-    if controls_to_space:
+    b = s.encode("utf-8", "surrogatepass")
+    if controls_to_space:       # stripe/ reading JSON: every C0 control and DEL, NUL too
         b = bytes(0x20 if (c < 0x20 or c == 0x7f) else c for c in b)
+    else:                       # a C string: a NUL ends it
+        b = b.split(b"\x00", 1)[0]
     if len(b) > size - 1:
         n = size - 1
         while n > 0 and (b[n] & 0xc0) == 0x80:     # cut before the character b[n] is in
@@ -166,3 +169,88 @@ HOSTILE = [
     "delinquent=no " * 700 + "x" * 200,                          # 10,000 characters
     ("\u00e9" * 5000) + "status=active",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped rules run for real: conf/stripe.sieve through sieve-test, conf/milter_header_checks
+# through postmap -q (the same regexp table code Postfix's cleanup uses).
+# ---------------------------------------------------------------------------------------------
+
+def hostile_state(now):
+    """Stand-in state: for every HOSTILE string i, a past-due delinquent customer
+    bad<i>@customer.test and a paying one good<i>@customer.test, both named the string, with a
+    plan of that name; and their ordinary twins ordbad@ / ordgood@ (name "Pat Late", plan
+    "Team"; "Jenny Rosen", plan "Pro"). Returns (state, [(address, twin)])."""
+    day = 86400
+    products = [{"id": "prod_ordbad", "name": "Team"}, {"id": "prod_ordgood", "name": "Pro"}]
+    customers, subs, pairs = [], [], []
+
+    def person(addr, cid, name, bad, product):
+        customers.append({"id": cid, "email": addr, "name": name, "created": 1704067200,
+                          "balance": 9900 if bad else 0, "currency": "usd", "delinquent": bad})
+        subs.append({"id": "sub_" + cid[4:], "customer": cid, "status": "past_due" if bad else "active",
+                     "created": now - 60 * day,
+                     "items": [{"price": {"id": "price_" + cid[4:], "unit_amount": 9900, "currency": "usd",
+                                          "recurring": {"interval": "month", "interval_count": 1},
+                                          "product": product},
+                                "quantity": 1, "current_period_end": now + 3 * day}]})
+
+    person("ordbad@customer.test", "cus_ordbad", "Pat Late", True, "prod_ordbad")
+    person("ordgood@customer.test", "cus_ordgood", "Jenny Rosen", False, "prod_ordgood")
+    for i, h in enumerate(HOSTILE):
+        products.append({"id": "prod_h%d" % i, "name": h})
+        person("bad%d@customer.test" % i, "cus_bad%d" % i, h, True, "prod_h%d" % i)
+        person("good%d@customer.test" % i, "cus_good%d" % i, h, False, "prod_h%d" % i)
+        pairs.append(("bad%d@customer.test" % i, "ordbad@customer.test"))
+        pairs.append(("good%d@customer.test" % i, "ordgood@customer.test"))
+    return {"products": products, "customers": customers, "subscriptions": subs, "charges": []}, pairs
+
+
+def sieve_outcome(tmp, msg, script):
+    """The actions conf/stripe.sieve takes on a message: a sorted tuple of 'Billing',
+    'flagged', 'keep'. Raises RuntimeError when sieve-test fails."""
+    import os
+    import shutil
+    import subprocess
+    local = os.path.join(tmp, "stripe.sieve")
+    if not os.path.exists(local):
+        shutil.copy(script, local)
+    path = os.path.join(tmp, "msg.eml")
+    with open(path, "wb") as f:
+        f.write(msg)
+    r = subprocess.run(["sieve-test", "-o", "mail_uid=nobody", "-o", "mail_gid=nogroup", local, path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    out = r.stdout.decode("utf-8", "replace")
+    if r.returncode != 0 or "final result: success" not in out:
+        raise RuntimeError("sieve-test failed:\n" + out)
+    acts = set()
+    if "store message in folder: Billing" in out:
+        acts.add("Billing")
+    if "\\flagged" in out.replace("\\\\", "\\"):
+        acts.add("flagged")
+    if not acts:
+        acts.add("keep")
+    return tuple(sorted(acts))
+
+
+def postmap_outcome(fields, table, confdir):
+    """The actions a Postfix regexp table (conf/milter_header_checks) takes on the raw
+    X-Stripe-* fields of a message ("Name: value" with its folds, as Postfix's cleanup
+    matches them): a sorted tuple like ('REDIRECT billing@example.test',). confdir: a
+    directory for a minimal main.cf (postmap needs one)."""
+    import os
+    import subprocess
+    main_cf = os.path.join(confdir, "main.cf")
+    if not os.path.exists(main_cf):
+        with open(main_cf, "w") as f:
+            f.write("compatibility_level = 3.6\n")
+    acts = []
+    for f in fields:
+        q = f.rstrip("\n")
+        r = subprocess.run(["postmap", "-c", confdir, "-q", q, "regexp:" + table], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        if r.returncode == 0:
+            acts.append(r.stdout.decode().strip())
+        elif r.returncode != 1 or r.stderr.strip():
+            raise RuntimeError("postmap -q failed (%d): %s" % (r.returncode, r.stderr.decode()))
+    return tuple(sorted(acts))

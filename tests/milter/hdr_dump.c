@@ -59,7 +59,7 @@ static void render(json_t *in)
 {
 	struct stripe_summary *s = calloc(1, sizeof(*s));
 	struct mf_hdr_list *l = calloc(1, sizeof(*l));
-	struct mf_lookup_info li = { .state = MF_LK_FOUND, .cache = "miss", .from_count = 1 };
+	struct mf_lookup_info li = { .state = LK_FOUND, .cache = "miss", .from_count = 1 };
 	struct mf_hdr_opts o = { .prefix = "X-Stripe-", .groups = MF_HG_ALL, .max_subs = 4 };
 	json_t *subs = json_object_get(in, "subs"), *meta = json_object_get(in, "meta"), *v, *out;
 	size_t i;

@@ -95,7 +95,7 @@ end
 
 local lookup = mt.getheader(conn, "X-Stripe-Lookup", 0)
 if lookup == nil then error("X-Stripe-Lookup not added") end
-local want = env("MT_EXPECT", "^found;")
+local want = env("MT_EXPECT", "^v=2; found;")
 if not string.find(lookup, want) then
 	error("X-Stripe-Lookup '" .. lookup .. "' does not match '" .. want .. "'")
 end

@@ -132,7 +132,7 @@ def run(t, s, d, key, base):
     st = os.stat(sock)
     t.is_((pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode) & 0o077),
           ("nobody", "postfix", 0o070), "socket: owned by UserID, SocketGroup postfix, UMask 007")
-    rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<pat@customer.test>",
+    rc, out = lookup("unix:" + sock, r"^v=2; found;", mt_envfrom="<pat@customer.test>",
                      mt_from="Jenny <jenny@customer.test>", mt_status="past_due")
     t.ok(rc == 0, "LookupAddress envelope: the envelope sender is looked up, not From", out)
     pst = os.stat(pidf)
@@ -177,7 +177,7 @@ def run(t, s, d, key, base):
     log = open(logf).read()
     t.ok("reload failed: keeping the previous configuration" in log and "unknown option 'NoSuchOption'" in log,
          "a failed reload is logged with the reason", log[-1500:])
-    rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<jenny@customer.test>")
+    rc, out = lookup("unix:" + sock, r"^v=2; found;", mt_envfrom="<jenny@customer.test>")
     t.is_(rc, 0, "and the milter still serves with the old configuration")
     os.kill(pid, signal.SIGTERM)
     for _ in range(200):
@@ -222,10 +222,10 @@ def run(t, s, d, key, base):
     # LookupAddress header-from-or-envelope, and an inet6 socket
     m = mta.Milter(s, None, socket="unix", options={"LookupAddress": "header-from-or-envelope"})
     try:
-        rc, out = lookup(m.socket, r"^found;", mt_envfrom="<pat@customer.test>", mt_from="<<<bad",
+        rc, out = lookup(m.socket, r"^v=2; found;", mt_envfrom="<pat@customer.test>", mt_from="<<<bad",
                          mt_status="past_due")
         t.is_(rc, 0, "header-from-or-envelope: a bad From falls back to the envelope")
-        rc, out = lookup(m.socket, r"^found;", mt_envfrom="<pat@customer.test>",
+        rc, out = lookup(m.socket, r"^v=2; found;", mt_envfrom="<pat@customer.test>",
                          mt_from="jenny@customer.test", mt_status="active")
         t.is_(rc, 0, "header-from-or-envelope: a good From wins")
     finally:

@@ -58,31 +58,31 @@ def main():
         return time.time() - t0
 
     try:
-        case("found, headers added", r"^found; cache=miss; mode=test$", "active")
-        case("second time: cache hit", r"^found; cache=hit; age=%d+; mode=test$", "active")
-        case("forged copies deleted, ours added", r"^found;", "past_due",
+        case("found, headers added", r"^v=2; found; cache=miss; mode=test$", "active")
+        case("second time: cache hit", r"^v=2; found; cache=hit; age=%d+; mode=test$", "active")
+        case("forged copies deleted, ours added", r"^v=2; found;", "past_due",
              mt_envfrom="<pat@customer.test>", mt_from="<pat@customer.test>", mt_forged="yes")
-        case("forged copies deleted on a skipped message too", r"^skipped=authenticated$",
+        case("forged copies deleted on a skipped message too", r"^v=2; skipped=authenticated$",
              mt_auth="jenny", mt_forged="yes")
-        case("SMTP AUTH skipped", r"^skipped=authenticated$", mt_auth="jenny")
-        case("internal IPv4 host skipped", r"^skipped=internal%-host$", mt_ip="10.1.2.3")
-        case("internal IPv6 host skipped", r"^skipped=internal%-host$", mt_ip="2001:db8::25")
-        case("recipient filter: other recipient skipped", r"^skipped=recipient$",
+        case("SMTP AUTH skipped", r"^v=2; skipped=authenticated$", mt_auth="jenny")
+        case("internal IPv4 host skipped", r"^v=2; skipped=internal%-host$", mt_ip="10.1.2.3")
+        case("internal IPv6 host skipped", r"^v=2; skipped=internal%-host$", mt_ip="2001:db8::25")
+        case("recipient filter: other recipient skipped", r"^v=2; skipped=recipient$",
              mt_rcpt="<sales@example.test>")
-        case("recipient filter: domain entry matches", r"^found;", "active",
+        case("recipient filter: domain entry matches", r"^v=2; found;", "active",
              mt_rcpt="<anyone@billing.example.test>")
-        case("own sender domain skipped", r"^skipped=sender%-domain$",
+        case("own sender domain skipped", r"^v=2; skipped=sender%-domain$",
              mt_envfrom="<me@example.test>", mt_from="me@example.test")
-        case("null sender skipped", r"^skipped=null%-sender$", mt_envfrom="<>", mt_from="")
-        case("bounce sender skipped", r"^skipped=bounce$",
+        case("null sender skipped", r"^v=2; skipped=null%-sender$", mt_envfrom="<>", mt_from="")
+        case("bounce sender skipped", r"^v=2; skipped=bounce$",
              mt_envfrom="<MAILER-DAEMON@elsewhere.test>", mt_from="MAILER-DAEMON@elsewhere.test")
-        case("no From header", r"^skipped=no%-sender$", mt_from="")
-        case("malformed From header", r"^skipped=malformed%-sender$", mt_from="<<<oops")
-        case("From names another address: its lookup", r"^not%-found;",
+        case("no From header", r"^v=2; skipped=no%-sender$", mt_from="")
+        case("malformed From header", r"^v=2; skipped=malformed%-sender$", mt_from="<<<oops")
+        case("From names another address: its lookup", r"^v=2; not%-found;",
              mt_from="Someone <someone@elsewhere.test>")
 
-        case("several From headers", r"^skipped=multiple%-from$", mt_from2="other@elsewhere.test")
-        el = case("3000 forged copies of one name in two cases: all deleted", r"^found;", "active",
+        case("several From headers", r"^v=2; skipped=multiple%-from$", mt_from2="other@elsewhere.test")
+        el = case("3000 forged copies of one name in two cases: all deleted", r"^v=2; found;", "active",
                   mt_many="3000")
         t.like(m.log(), r"forged_removed=3000\b", "the log counts 3000 removed (%.2f s)" % el)
 
@@ -96,10 +96,10 @@ def main():
         redis.cmd("SET", "hostile:v1:test:-:" + hashlib.sha256(b"jenny@customer.test").hexdigest(),
                   b"\x00garbage\r\n")
         s.reset()
-        case("an unreadable summary in Redis is purged and looked up again", r"^found; cache=miss",
+        case("an unreadable summary in Redis is purged and looked up again", r"^v=2; found; cache=miss",
              "past_due", mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
         t.like(m.log(), r"cache entry hostile:v1:test:-:\w+ unreadable .*: purged", "and logged")
-        case("bytes that are no cache entry: a miss", r"^found; cache=miss", "active")
+        case("bytes that are no cache entry: a miss", r"^v=2; found; cache=miss", "active")
         t.ok(s.count("customers") >= 2, "both went to Stripe")
         m.reload({"CachePrefix": "stripe-milter"})
 
@@ -108,23 +108,23 @@ def main():
         m.reload({"On-InternalError": "tempfail"})
         case("On-InternalError tempfail: forged header not deletable -> 4xx", ".", mt_actions="1",
              mt_forged="yes", mt_reply="tempfail")
-        case("On-InternalError tempfail: nothing forged -> accepted", r"^found;", "active", mt_actions="1")
+        case("On-InternalError tempfail: nothing forged -> accepted", r"^v=2; found;", "active", mt_actions="1")
         m.reload({"On-InternalError": "accept"})
-        case("On-InternalError accept: accepted with our headers", r"^found;", "*", mt_actions="1",
+        case("On-InternalError accept: accepted with our headers", r"^v=2; found;", "*", mt_actions="1",
              mt_forged="yes")
         t.like(m.log(), r"internal error: could not delete a forged header; On-InternalError accept",
                "On-InternalError accept: logged")
 
         # The Authentication-Results gate.
         m.reload({"RequireAuthResults": "yes", "TrustedAuthservIDs": "mx.example.test"})
-        case("gate: dmarc=pass from our authserv-id", r"^found;", "active",
+        case("gate: dmarc=pass from our authserv-id", r"^v=2; found;", "active",
              mt_authres="mx.example.test; dkim=pass header.d=customer.test; dmarc=pass (p=none) header.from=customer.test")
-        case("gate: no Authentication-Results -> unverified", r"^skipped=unverified$")
-        case("gate: dmarc=fail -> unverified", r"^skipped=unverified$",
+        case("gate: no Authentication-Results -> unverified", r"^v=2; skipped=unverified$")
+        case("gate: dmarc=fail -> unverified", r"^v=2; skipped=unverified$",
              mt_authres="mx.example.test; dmarc=fail header.from=customer.test")
-        case("gate: someone else's authserv-id -> unverified", r"^skipped=unverified$",
+        case("gate: someone else's authserv-id -> unverified", r"^v=2; skipped=unverified$",
              mt_authres="evil.example.net; dmarc=pass header.from=customer.test")
-        case("gate: aligned DKIM without DMARC", r"^found;", "active",
+        case("gate: aligned DKIM without DMARC", r"^v=2; found;", "active",
              mt_authres="mx.example.test; dkim=pass header.d=customer.test")
         m.reload({"RequireAuthResults": None, "TrustedAuthservIDs": None})
 
@@ -134,20 +134,20 @@ def main():
         t.like(m.log()[mark:], r"stats: lookups found=\d+", "SIGUSR2 logs the counters")
 
         s.faults({"*": {"hang": True}})
-        el = case("Stripe hangs: error=timeout", r"^error=timeout$", mt_envfrom="<h1@elsewhere.test>",
+        el = case("Stripe hangs: error=timeout", r"^v=2; error=timeout$", mt_envfrom="<h1@elsewhere.test>",
                   mt_from="h1@elsewhere.test")
         t.ok(el < 1.0 + 2.0, "deadline held: message done in %.2f s (LookupTimeout 1 s)" % el)
         s.faults({"*": {"status": 429}})
-        case("Stripe 429: error=rate-limited", r"^error=rate%-limited$",
+        case("Stripe 429: error=rate-limited", r"^v=2; error=rate%-limited$",
              mt_envfrom="<h2@elsewhere.test>", mt_from="h2@elsewhere.test")
         s.faults({"*": {"status": 500, "should_retry": False}})
-        case("Stripe 5xx: error=server", r"^error=server$", mt_envfrom="<h3@elsewhere.test>",
+        case("Stripe 5xx: error=server", r"^v=2; error=server$", mt_envfrom="<h3@elsewhere.test>",
              mt_from="h3@elsewhere.test")
         s.faults({})
         with open(m.keyfile, "w") as f:
             f.write("rk_test_nocust\n")
         m.reload({"CachePrefix": "nocust"})
-        case("restricted key without Customers: Read: error=permission", r"^error=permission$",
+        case("restricted key without Customers: Read: error=permission", r"^v=2; error=permission$",
              mt_envfrom="<h4@elsewhere.test>", mt_from="h4@elsewhere.test")
         with open(m.keyfile, "w") as f:
             f.write(mta.Milter.KEY + "\n")
@@ -158,19 +158,19 @@ def main():
         sleeper = threading.Thread(target=lambda: redis.cmd("DEBUG", "SLEEP", "3", timeout=10))
         sleeper.start()
         time.sleep(0.2)
-        el = case("Redis stalled: found through Stripe", r"^found; cache=miss", "past_due",
+        el = case("Redis stalled: found through Stripe", r"^v=2; found; cache=miss", "past_due",
                   mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
         t.ok(el < 1.0 + 1.0, "Redis stalled: message done in %.2f s (LookupTimeout 1 s)" % el)
         sleeper.join()
         m.reload({"CachePrefix": "stripe-milter"})
         redis.kill()
-        el = case("Redis down: found through Stripe", r"^found;", "past_due",
+        el = case("Redis down: found through Stripe", r"^v=2; found;", "past_due",
                   mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
         t.ok(el < 3.0, "Redis down cost %.2f s" % el)
         m.stop()
         m2 = mta.Milter(s, None, socket="inet")
         try:
-            rc, out = mta.miltertest(SCRIPT, {"MT_SOCKET": m2.socket, "MT_EXPECT": "^found;",
+            rc, out = mta.miltertest(SCRIPT, {"MT_SOCKET": m2.socket, "MT_EXPECT": "^v=2; found;",
                                               "MT_STATUS": "active"})
             t.ok(rc == 0, "inet: socket, no Redis configured: found", out + m2.log()[-1000:])
         finally:
@@ -179,7 +179,7 @@ def main():
              m2.log()[-1500:])
         m3 = mta.Milter(s, None, socket="inet", port=m2.port)
         try:
-            rc, out = mta.miltertest(SCRIPT, {"MT_SOCKET": m3.socket, "MT_EXPECT": "^found;",
+            rc, out = mta.miltertest(SCRIPT, {"MT_SOCKET": m3.socket, "MT_EXPECT": "^v=2; found;",
                                               "MT_STATUS": "active"})
             t.ok(rc == 0, "restart on the same TCP port works at once", out + m3.log()[-1000:])
         finally:
