@@ -63,7 +63,7 @@ def main():
         got = postfix.wait_mail("support", len(messages))
         t.is_(len(got), len(messages), "every message delivered")
         lookups = [h for m in got for (n, h) in mta.headers(m) if n.lower() == "x-stripe-lookup"]
-        t.ok(any(v.startswith("found;") for v in lookups), "customers were looked up", str(lookups))
+        t.ok(any(v.startswith("v=2; found;") for v in lookups), "customers were looked up", str(lookups))
     finally:
         if postfix:
             postfix.stop()

@@ -143,7 +143,7 @@ def run(t, s, d, key, base):
     t.ok(r.returncode == 1 and b"locked by a running stripe-milter (pid %d)" % pid in r.stdout,
          "a second daemon with the same PidFile is refused, naming the running one",
          r.stdout.decode()[-800:])
-    rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<pat@customer.test>")
+    rc, out = lookup("unix:" + sock, r"^v=2; found;", mt_envfrom="<pat@customer.test>")
     t.is_(rc, 0, "and the first one keeps its socket and serves")
 
     # key rotation under UserID: the file replaced in place, SIGUSR1, the next lookup uses it
@@ -163,7 +163,7 @@ def run(t, s, d, key, base):
     t.ok("configuration reloaded" in log and "sk_test_...NEWK" in log,
          "reload under UserID re-reads the rotated key", log[-1500:])
     s.reset()
-    rc, out = lookup("unix:" + sock, r"^found;", mt_envfrom="<jenny@customer.test>")
+    rc, out = lookup("unix:" + sock, r"^v=2; found;", mt_envfrom="<jenny@customer.test>")
     auth = [e["headers"].get("Authorization", "") for e in s.requests().get("log", [])]
     t.ok(rc == 0 and auth and all(a == "Bearer " + new_key for a in auth),
          "the next lookup after the reload uses the new key (the stand-in saw only it)",
