@@ -38,8 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; out[i] != '\0'; i++) {
 		unsigned char c = (unsigned char)out[i];
 
-		if (c == '\n' && out[i + 1] == '\t')
+		if (c == '\n' && out[i + 1] == '\t') {
+			i++;
 			continue;
+		}
 		if (c < 0x20 || c >= 0x7f)
 			abort();
 	}
