@@ -15,7 +15,11 @@
  * The writer's TTLs travel with the entry, so instances with other settings agree on
  * when it goes stale. A reader refuses any other magic or version (a miss).
  *
- * Diagnostics: none; decode returns -1 on a bad header and the caller counts it.
+ * Diagnostics: none; decode returns -1 on a bad header (magic, version, kind, a negative
+ *	fetch time) and the caller counts it.
+ *
+ * Untrusted: whatever Redis returns is decoded without overflow: times are summed with
+ *	saturation (cache_int.h) and the reader refuses fetch times too far in the future.
  *
  * Known limits: ttl and grace are capped at 2^32-1 ms (49 days).
  */
@@ -83,6 +87,8 @@ int cache_entry_decode(const void *buf, size_t len, struct cache_entry *e)
 	    p[4] > 1)
 		return -1;
 	e->kind = p[4] == 1 ? CACHE_NEGATIVE : CACHE_POSITIVE;
+	if (p[8] & 0x80)
+		return -1;	/* a fetch time before 1970 is no time any writer wrote */
 	e->fetched_ms = (int64_t)cache_get_be(p + 8, 8);
 	e->ttl_ms = (int64_t)cache_get_be(p + 16, 4);
 	e->grace_ms = (int64_t)cache_get_be(p + 20, 4);

@@ -19,8 +19,9 @@
  * Memory: the value handed to the caller is malloc'd and the caller's; a flight keeps
  * its own copy for its waiters and the last one out frees it.
  *
- * Diagnostics: counters (see cache.h); a corrupt Redis entry is logged once and
- *	treated as a miss.
+ * Diagnostics: counters (see cache.h); a corrupt Redis entry (or one fetched more than
+ *	CACHE_ENTRY_FUTURE_MAX_MS in the future) is logged once and treated as a miss, so the
+ *	fill overwrites it.
  *
  * Known limits: a waiter whose deadline is later than the leader's still gets the
  *	leader's result (it may be a deadline failure).
@@ -54,6 +55,7 @@ static const char cache_unlock_lua[] =
     "else return 0 end";
 
 static int cache_log_corrupt;
+static int cache_log_future;
 
 void cache_value_free(struct cache_value *v)
 {
@@ -111,6 +113,13 @@ static int cache_redis_read(struct cache *c, const char *key, int64_t deadline_m
 		goto out;
 	}
 	now = sm_wall_ms();
+	if (e->fetched_ms > now + CACHE_ENTRY_FUTURE_MAX_MS) {
+		sm_log_once(&cache_log_future, LOG_WARNING, "cache: Redis entry %s was fetched %lld s "
+		    "in the future (a clock far ahead, or not written by stripe-milter); treated as "
+		    "a miss", key, (long long)((e->fetched_ms - now) / 1000));
+		cache_entry_clear(e);
+		goto out;
+	}
 	if (now < cache_entry_fresh_until(e))
 		rc = 1;
 	else if (now < cache_entry_stale_until(e))

@@ -36,15 +36,25 @@ struct cache_entry {
 };
 
 #define CACHE_ENTRY_HDR_LEN 24
+/* How far in the future a fetch time read from Redis may be (another host's clock runs
+ * ahead); an entry beyond it is refused as corrupt, so a hostile or broken writer cannot
+ * pin an entry as fresh forever. */
+#define CACHE_ENTRY_FUTURE_MAX_MS	(5 * 60 * 1000)
+
+/* a + b for b >= 0, saturating at INT64_MAX (fetch times come from Redis: any value). */
+static inline int64_t cache_add_sat(int64_t a, int64_t b)
+{
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
 
 static inline int64_t cache_entry_fresh_until(const struct cache_entry *e)
 {
-	return e->fetched_ms + e->ttl_ms;
+	return cache_add_sat(e->fetched_ms, e->ttl_ms);
 }
 
 static inline int64_t cache_entry_stale_until(const struct cache_entry *e)
 {
-	return e->fetched_ms + e->ttl_ms + e->grace_ms;
+	return cache_add_sat(cache_add_sat(e->fetched_ms, e->ttl_ms), e->grace_ms);
 }
 
 /* Header + bytes in one malloc'd buffer (caller frees); NULL on out of memory. */

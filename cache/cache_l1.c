@@ -185,9 +185,10 @@ int cache_l1_put(struct cache_l1 *l1, const char *key, const struct cache_entry 
 
 	if (cost > l1->max_bytes || l1->max_entries == 0)
 		return -1;
-	/* never fresh in L1 longer than the entry itself */
-	if (l1_until_mono > sm_now_ms() + own_left)
-		l1_until_mono = sm_now_ms() + own_left;
+	/* never fresh in L1 longer than the entry itself (compared as durations: own_left
+	 * may be near INT64_MAX) */
+	if (own_left < l1_until_mono - sm_now_ms())
+		l1_until_mono = sm_now_ms() + (own_left > 0 ? own_left : 0);
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		goto out;

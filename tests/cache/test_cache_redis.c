@@ -489,6 +489,82 @@ START_TEST(corrupt_entry_is_a_miss)
 }
 END_TEST
 
+/* A v1 header with the given fetch time and TTLs, then "x". */
+static size_t hostile_entry(unsigned char *buf, uint64_t fetched, uint32_t ttl, uint32_t grace)
+{
+	int i;
+
+	memcpy(buf, "SMC\x01\x00\x00\x00\x00", 8);
+	for (i = 0; i < 8; i++)
+		buf[8 + i] = (unsigned char)(fetched >> (56 - 8 * i));
+	for (i = 0; i < 4; i++) {
+		buf[16 + i] = (unsigned char)(ttl >> (24 - 8 * i));
+		buf[20 + i] = (unsigned char)(grace >> (24 - 8 * i));
+	}
+	buf[24] = 'x';
+	return 25;
+}
+
+/* Entries written by someone else into the real Redis: far-future fetch times (the sum
+ * with the TTLs overflowed int64 before: UBSan in the sanitizer build) and negative ones
+ * must not be served nor pin the key; the fill replaces them. A fetch time a little ahead
+ * (another host's clock) is still a hit. */
+START_TEST(hostile_fetch_time_is_a_miss)
+{
+	static const struct { uint64_t fetched; bool hit; } cases[] = {
+		{ 0x7fffffffffffffffULL, false },	/* INT64_MAX: + ttl overflowed */
+		{ 0x7fffffffffffff00ULL, false },
+		{ 0x8000000000000000ULL, false },	/* INT64_MIN as unsigned */
+		{ 0xffffffffffffffffULL, false },	/* -1 */
+		{ 0, true },				/* placeholder: ten years ahead, set below */
+		{ 0, true },				/* placeholder: 10 s ahead, a hit */
+	};
+	struct cache_config k;
+	struct cache_value v;
+	struct tc_fill f = { .data = "fresh", .len = 5 };
+	struct cache *c;
+	unsigned char buf[32];
+	char out[64], key[64];
+	size_t i, n;
+
+	cfg_r(&k, "hf");
+	k.l1_ttl_s = -1;	/* every read goes to Redis */
+	c = new_cache(&k);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t fetched = cases[i].fetched;
+		bool hit = false;
+
+		if (i == 4)
+			fetched = (uint64_t)(sm_wall_ms() + 10LL * 365 * 86400 * 1000);
+		else if (i == 5) {
+			fetched = (uint64_t)(sm_wall_ms() + 10000);
+			hit = true;
+		}
+		snprintf(key, sizeof(key), "hf:v1:k%zu", i);
+		n = hostile_entry(buf, fetched, 0xffffffffu, 0xffffffffu);
+		ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %b", key, buf, n), 0);
+		ck_assert_str_eq(out, "OK");
+		f.calls = 0;
+		ck_assert_int_eq(tc_get(c, key, &f, 2000, &v), 0);
+		ck_assert_msg(v.source == (hit ? CACHE_SRC_REDIS : CACHE_SRC_FILL),
+		    "case %zu: source %s", i, cache_source_name(v.source));
+		ck_assert_int_eq(tc_calls(&f), hit ? 0 : 1);
+		ck_assert_int_eq((int)v.len, hit ? 1 : 5);
+		cache_value_free(&v);
+		if (!hit) {
+			/* the fill wrote a sane entry over it: served from Redis next time */
+			ck_assert_int_eq(tc_get(c, key, &f, 2000, &v), 0);
+			ck_assert_int_eq(v.source, CACHE_SRC_REDIS);
+			ck_assert_int_eq((int)v.len, 5);
+			ck_assert(v.fetched_at_ms <= sm_wall_ms());
+			cache_value_free(&v);
+			ck_assert_int_eq(tc_calls(&f), 1);
+		}
+	}
+	cache_free(c);
+}
+END_TEST
+
 START_TEST(idle_context_closed_by_server_retried)
 {
 	struct cache_config k;
@@ -699,6 +775,7 @@ int main(void)
 	tcase_add_test(tc, unix_socket);
 	tcase_add_test(tc, select_db);
 	tcase_add_test(tc, corrupt_entry_is_a_miss);
+	tcase_add_test(tc, hostile_fetch_time_is_a_miss);
 	tcase_add_test(tc, idle_context_closed_by_server_retried);
 	tcase_add_test(tc, slow_redis_held_to_timeout);
 	tcase_add_test(tc, auth_acl_user_and_password_only);
