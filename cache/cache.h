@@ -15,8 +15,8 @@
  *	cache_purge() / cache_flush()	delete one key / everything under the prefix (SCAN).
  *	cache_counters_get()	this process's counters (the daemon publishes them);
  *		cache_keyspace() counts the entries under the prefix and samples their memory.
- *	cache_redis_argv()	one command on the cache's Redis pool, for the daemon's fleet
- *		statistics until the pool is a module of its own.
+ *	cache_redis()		the cache's Redis pool (redis/rds.h), for other users of the
+ *		same Redis (the daemon's fleet statistics).
  *
  * Thread safety: every function may be called from any thread. hiredis writes with plain
  * write(2): a process using the cache must ignore SIGPIPE (the daemon does, in main).
@@ -153,12 +153,11 @@ struct cache_counters {
  * deadline gone before filling). negative_hits and stale_served are parts of the above. */
 void cache_counters_get(struct cache *c, struct cache_counters *out);
 
-/* Runs one command on the cache's Redis pool (hiredis argv form), waiting at most the
- * command timeout and never past deadline_ms. Returns the reply (caller frees it with
- * freeReplyObject) or NULL when no Redis is configured or it failed (counted). */
-struct redisReply;
-struct redisReply *cache_redis_argv(struct cache *c, int64_t deadline_ms, int argc, const char **argv,
-    const size_t *argvlen);
+/* The Redis pool the cache runs on (redis/rds.h), NULL when no Redis is configured. It is
+ * the cache's (freed by cache_free); others may run their own commands on it meanwhile
+ * (the daemon's fleet statistics), and their failures count in the cache's redis_*. */
+struct rds;
+struct rds *cache_redis(struct cache *c);
 
 /* Size of the cached data in Redis: SCAN over "<prefix>:v1:*" (at most max_keys keys,
  * never past deadline_ms) and MEMORY USAGE on up to max_samples of them. */

@@ -1,13 +1,13 @@
 /*
- * cache_stats.c - counters, the Redis pass-through and keyspace size.
+ * cache_stats.c - counters, the Redis pool's handle and keyspace size.
  *
- * Interface (cache.h): cache_counters_get(), cache_redis_argv(), cache_keyspace().
+ * Interface (cache.h): cache_counters_get(), cache_redis(), cache_keyspace().
  *
  * The cache publishes nothing and runs no thread: the daemon reads cache_counters_get()
- * and publishes its fleet statistics itself (milter/mf_fleet.c), through
- * cache_redis_argv() until the Redis pool is a module of its own.
+ * and publishes its fleet statistics itself (milter/mf_fleet.c) on the cache's Redis pool
+ * (cache_redis(), redis/rds.h).
  *
- * Diagnostics: cache_redis_argv returns NULL when Redis failed (counted by the pool, redis/).
+ * Diagnostics: cache_keyspace returns -1 when Redis failed (counted by the pool, redis/).
  *
  * Known limits: counters are per process and restart from zero.
  */
@@ -52,12 +52,9 @@ void cache_counters_get(struct cache *c, struct cache_counters *out)
 	}
 }
 
-struct redisReply *cache_redis_argv(struct cache *c, int64_t deadline_ms, int argc, const char **argv,
-    const size_t *argvlen)
+struct rds *cache_redis(struct cache *c)
 {
-	if (c == NULL || c->rp == NULL)
-		return NULL;
-	return rds_argv(c->rp, deadline_ms, argc, argv, argvlen);
+	return c ? c->rp : NULL;
 }
 
 /* ---- keyspace size ------------------------------------------------------------------ */

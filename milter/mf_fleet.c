@@ -7,7 +7,7 @@
  * cache are freed right there, which is safe because no cache owns or joins this thread.
  *
  * Every Redis command goes through mf_fleet_cmd(), the one place that knows which Redis
- * client the daemon has.
+ * client the daemon has: the cache's pool (cache_redis(), a struct rds of redis/rds.h).
  */
 #include "config.h"
 
@@ -27,6 +27,7 @@
 #include "lookup/lookup.h"
 #include "milter/mf_fleet.h"
 #include "milter/mf_results.h"
+#include "redis/rds.h"
 #include "stripe/stripe.h"
 
 #define MF_PUB_MAX	192
@@ -51,7 +52,9 @@ static int mf_fl_log_full;
 /* The daemon's one way to Redis for statistics: the pool of the snapshot's cache. */
 static redisReply *mf_fleet_cmd(struct mf_runtime *rt, int argc, const char **argv, const size_t *lens)
 {
-	return cache_redis_argv(lk_cache(mf_runtime_lookup(rt)), INT64_MAX, argc, argv, lens);
+	struct rds *pool = cache_redis(lk_cache(mf_runtime_lookup(rt)));
+
+	return pool ? rds_argv(pool, INT64_MAX, argc, argv, lens) : NULL;
 }
 
 static redisReply *mf_fleet_cmdv(struct mf_runtime *rt, int argc, const char **argv)

@@ -457,7 +457,7 @@ START_TEST(counters_match_l1_only)
 		cache_counters_get(c, &n);
 		ck_assert_int_eq((int)n.l1_entries, 0);
 	}
-	ck_assert_ptr_null(cache_redis_argv(c, INT64_MAX, 1, (const char *[]){ "PING" }, (size_t[]){ 4 }));	/* no Redis */
+	ck_assert_ptr_null(cache_redis(c));	/* no Redis */
 	cache_free(c);
 }
 END_TEST

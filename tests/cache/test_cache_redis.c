@@ -16,6 +16,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "redis/rds.h"
 #include "tests/cache/tc.h"
 #include "tests/harness/th.h"
 
@@ -328,7 +329,7 @@ START_TEST(purge_and_flush)
 	{
 		const char *argv[] = { "HSET", "fl[1]*:stats:test", "lookups", "1" };
 		size_t lens[] = { 4, 17, 7, 1 };
-		struct redisReply *r = cache_redis_argv(c, INT64_MAX, 4, argv, lens);
+		struct redisReply *r = rds_argv(cache_redis(c), INT64_MAX, 4, argv, lens);
 
 		ck_assert_ptr_nonnull(r);
 		freeReplyObject(r);
@@ -363,7 +364,7 @@ START_TEST(keyspace_sample)
 	{
 		const char *argv[] = { "HSET", "ks:stats:x", "lookups", "1" };
 		size_t lens[] = { 4, 10, 7, 1 };
-		struct redisReply *r = cache_redis_argv(c, INT64_MAX, 4, argv, lens);
+		struct redisReply *r = rds_argv(cache_redis(c), INT64_MAX, 4, argv, lens);
 
 		ck_assert_ptr_nonnull(r);	/* stats are not entries */
 		freeReplyObject(r);
