@@ -19,16 +19,24 @@ import smtest  # noqa: E402
 
 SCRIPT = os.path.join(smtest.srcdir(), "tests", "milter", "mt_message.lua")
 STATE = {
-    "products": [{"id": "prod_pro", "name": "Pro"}],
+    "products": [{"id": "prod_pro", "name": "Pro"}, {"id": "prod_team", "name": "Team"}],
     "customers": [{"id": "cus_jenny", "email": "jenny@customer.test", "name": "Jenny Rosen"},
                   {"id": "cus_pat", "email": "pat@customer.test", "name": "Pat Late",
-                   "delinquent": True}],
+                   "delinquent": True},
+                  {"id": "cus_quinn", "email": "quinn@customer.test", "name": "Quinn"},
+                  {"id": "cus_rae", "email": "rae@customer.test", "name": "Rae"}],
     "subscriptions": [
         {"customer": "cus_jenny", "status": "active",
          "items": [{"price": {"unit_amount": 4900, "currency": "usd", "product": "prod_pro",
                               "recurring": {"interval": "month", "interval_count": 1}}}]},
         {"customer": "cus_pat", "status": "past_due",
          "items": [{"price": {"unit_amount": 4900, "currency": "usd", "product": "prod_pro",
+                              "recurring": {"interval": "month", "interval_count": 1}}}]},
+        {"customer": "cus_quinn", "status": "active",
+         "items": [{"price": {"unit_amount": 9900, "currency": "usd", "product": "prod_team",
+                              "recurring": {"interval": "month", "interval_count": 1}}}]},
+        {"customer": "cus_rae", "status": "active",
+         "items": [{"price": {"unit_amount": 9900, "currency": "usd", "product": "prod_team",
                               "recurring": {"interval": "month", "interval_count": 1}}}]}],
     "keys": {"rk_test_nocust": {"missing": ["rak_customer_read"]}},
 }
@@ -80,6 +88,23 @@ def main():
         case("malformed From header", r"^v=2; skipped=malformed%-sender$", mt_from="<<<oops")
         case("From names another address: its lookup", r"^v=2; not%-found;",
              mt_from="Someone <someone@elsewhere.test>")
+
+        # HeaderPrivacy takes effect on a reload (it used to need a restart: the Stripe
+        # client, which fetches plan names, was kept across the reload). prod_team's name
+        # has never been asked for, so a client that still fetches plan names asks Stripe.
+        m.reload({"HeaderPrivacy": "yes"})
+        s.reset()
+        case("HeaderPrivacy yes by reload: found", r"^v=2; found; cache=miss", "active",
+             mt_envfrom="<quinn@customer.test>", mt_from="quinn@customer.test")
+        t.ok(s.count("customers") >= 1 and s.count("products") == 0,
+             "HeaderPrivacy yes by reload: no plan name asked from Stripe",
+             "customers=%d products=%d" % (s.count("customers"), s.count("products")))
+        m.reload({"HeaderPrivacy": None})
+        s.reset()
+        case("HeaderPrivacy back to no by reload: found", r"^v=2; found; cache=miss", "active",
+             mt_envfrom="<rae@customer.test>", mt_from="rae@customer.test")
+        t.ok(s.count("products") == 1, "HeaderPrivacy no by reload: plan names asked again",
+             "products=%d" % s.count("products"))
 
         case("several From headers", r"^v=2; skipped=multiple%-from$", mt_from2="other@elsewhere.test")
         el = case("3000 forged copies of one name in two cases: all deleted", r"^v=2; found;", "active",
