@@ -8,6 +8,7 @@ failure of Stripe and Redis still delivering mail within the lookup deadline, st
 reload, the header_checks defence in depth with the milter down, and the shipped
 milter_header_checks routing example.
 """
+import hashlib
 import os
 import sys
 import time
@@ -204,8 +205,11 @@ def run(t, env):
         failure("Stripe 401", {"*": {"status": 401}}, r"^v=2; error=auth$", "e3@elsewhere.test")
         failure("Stripe garbage", {"*": {"malformed": True}}, r"^v=2; error=malformed$", "e4@elsewhere.test")
         failure("Stripe resets", {"*": {"reset": True}}, r"^v=2; error=network$", "e5@elsewhere.test")
-        el = failure("Stripe hangs", {"*": {"hang": True}}, r"^v=2; error=timeout$", "e6@elsewhere.test")
-        t.ok(el < 1.5 + 2.5, "hanging Stripe held the message %.2f s (LookupTimeout 1.5 s)" % el)
+        el = failure("Stripe hangs", {"*": {"hang": True, "hang_s": 60}}, r"^v=2; error=timeout$",
+                     "e6@elsewhere.test")
+        # Stripe hangs 60 s, LookupTimeout is 1.5 s: a generous 15 s bound (SMTP session and
+        # delivery included) still shows that only the deadline ended the wait.
+        t.ok(el < 15.0, "hanging Stripe held the message %.2f s (LookupTimeout 1.5 s)" % el)
     t.run("Stripe failures deliver mail", stripe_down)
 
     def permission():
@@ -228,18 +232,27 @@ def run(t, env):
     t.run("restricted key missing a permission", permission)
 
     def stale():
-        env.milter.reload({"CachePrefix": "stale", "CacheTTL": "1", "CacheL1TTL": "1"})
+        # The entry is aged instead of waiting for its TTL: with the in-process cache off, the
+        # entry in Redis gets a fetch time 700 s in the past (CacheTTL 600 s, CacheStaleGrace
+        # 3600 s), as if it had been written then.
+        env.milter.reload({"CachePrefix": "stale", "CacheL1Entries": "0"})
         env.send("jenny@customer.test")
-        time.sleep(2.2)
+        keys = env.redis.cmd("KEYS", "stale:v1:test:*:" +
+                             hashlib.sha256(b"jenny@customer.test").hexdigest())
+        t.is_(len(keys), 1, "the address's entry is in Redis")
+        entry = env.redis.cmd("GET", keys[0], raw=True)
+        fetched = int.from_bytes(entry[8:16], "big", signed=True)
+        env.redis.cmd("SETRANGE", keys[0], "8", (fetched - 700000).to_bytes(8, "big", signed=True))
         s.faults({"*": {"status": 503}})
         try:
             msg, _ = env.send("jenny@customer.test")
         finally:
             s.faults({})
-        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; found; cache=stale; age=\d+; mode=test; stale=yes;\s+error=server",
-               "Stripe down after the TTL: stale data served and marked")
+        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0],
+               r"^v=2; found; cache=stale; age=(7\d\d|[89]\d\d|\d{4,}); mode=test; stale=yes;\s+error=server",
+               "Stripe down after the TTL: stale data served and marked, with its age")
         t.is_(mta.hdr(msg, "X-Stripe-Subscription-Status"), ["active"], "stale data is the customer's")
-        env.milter.reload({"CachePrefix": "stripe-milter", "CacheTTL": "600", "CacheL1TTL": "30"})
+        env.milter.reload({"CachePrefix": "stripe-milter", "CacheL1Entries": None})
     t.run("stale on error", stale)
 
     def skips():
@@ -300,12 +313,12 @@ def run(t, env):
     t.run("hostile Stripe data and From header", hostile)
 
     def redis_down():
-        env.milter.reload({"CacheL1TTL": "1", "CachePrefix": "redisdown"})
-        time.sleep(1.1)
+        # In-process cache off: the lookup has to go to the dead Redis, then to Stripe.
+        env.milter.reload({"CacheL1Entries": "0", "CachePrefix": "redisdown"})
         env.redis.kill()
         msg, el = env.send("jenny@customer.test")
         t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; found;", "Redis dead: still found through Stripe")
-        t.ok(el < 3.0, "Redis dead cost %.2f s" % el)
+        t.ok(el < 15.0, "Redis dead: message delivered in %.2f s (LookupTimeout 1.5 s)" % el)
     t.run("Redis down", redis_down)
 
 

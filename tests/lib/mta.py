@@ -126,29 +126,24 @@ class Milter:
                 if v is not None:
                     f.write("%s %s\n" % (k, v))
 
-    def wait_ready(self, timeout=30.0):
-        end = time.time() + timeout
-        while time.time() < end:
+    def wait_ready(self, timeout=60.0):
+        """Waits for the socket (a deadline on the wait); False when the daemon exited."""
+        def ready():
             if self.proc.poll() is not None:
-                return False
+                return "exited"
             if self.path and os.path.exists(self.path):
-                return True
+                return "ready"
             if self.port and smtest.wait_port(self.port, 0.1):
-                return True
-            time.sleep(0.05)
-        return False
+                return "ready"
+            return None
+        return smtest.wait_for(ready, timeout=timeout) == "ready"
 
     def reload(self, options):
         self.options.update(options)
         self._write_conf()
         mark = len(self.log())
         self.proc.send_signal(signal.SIGUSR1)
-        end = time.time() + 5
-        while time.time() < end:
-            tail = self.log()[mark:]
-            if "reload" in tail:
-                return tail
-            time.sleep(0.05)
+        smtest.wait_for(lambda: "reload" in self.log()[mark:], timeout=60)
         return self.log()[mark:]
 
     def log(self):
@@ -302,13 +297,8 @@ class Postfix:
                 out.append(f.read())
         return out
 
-    def wait_mail(self, local, count=1, timeout=20.0):
-        end = time.time() + timeout
-        while time.time() < end:
-            m = self.mails(local)
-            if len(m) >= count:
-                return m
-            time.sleep(0.05)
+    def wait_mail(self, local, count=1, timeout=60.0):
+        smtest.wait_for(lambda: len(self.mails(local)) >= count, timeout=timeout)
         return self.mails(local)
 
     def stop(self):

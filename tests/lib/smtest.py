@@ -43,7 +43,7 @@ import time
 import traceback
 
 __all__ = ["TAP", "Unavailable", "ci", "ci_skip_allowed", "srcdir", "builddir", "stripe_data",
-           "wait_for", "free_port", "tempdir",
+           "wait_for", "process_state", "free_port", "tempdir",
            "spawn", "stop", "wait_port", "http_call", "Redis", "Standin", "Prism"]
 
 
@@ -236,6 +236,15 @@ def wait_for(cond, timeout=20.0, what=None):
     return v
 
 
+def process_state(pid):
+    """The state letter of a process from /proc/PID/stat (R, S, T, Z, ...), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return None
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -425,7 +434,8 @@ class Redis:
             self.proc.wait()
         self.proc = None
 
-    def cmd(self, *args, timeout=2.0):
+    def cmd(self, *args, timeout=10.0, raw=False):
+        """One command; bulk replies as str (UTF-8, replacing bad bytes) or, raw, as bytes."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         try:
             req = b"*%d\r\n" % len(args)
@@ -433,11 +443,11 @@ class Redis:
                 a = a if isinstance(a, bytes) else str(a).encode()
                 req += b"$%d\r\n%s\r\n" % (len(a), a)
             s.sendall(req)
-            return self._reply(s.makefile("rb"))
+            return self._reply(s.makefile("rb"), raw)
         finally:
             s.close()
 
-    def _reply(self, f):
+    def _reply(self, f, raw=False):
         line = f.readline()
         if not line:
             raise ConnectionError("redis closed the connection")
@@ -453,10 +463,10 @@ class Redis:
             if n < 0:
                 return None
             data = f.read(n + 2)[:-2]
-            return data.decode("utf-8", "replace")
+            return data if raw else data.decode("utf-8", "replace")
         if t == b"*":
             n = int(rest)
-            return None if n < 0 else [self._reply(f) for _ in range(n)]
+            return None if n < 0 else [self._reply(f, raw) for _ in range(n)]
         raise ConnectionError("bad RESP reply %r" % line)
 
 
