@@ -234,27 +234,33 @@ START_TEST(lock_of_another_holder_not_released)
 	int64_t t0;
 
 	cfg_r(&k, "lk");
-	k.lock_wait_ms = 300;
+	k.lock_wait_ms = 1000;
 	c = new_cache(&k);
-	/* someone else holds the lock and never delivers: we wait lock_wait_ms, then fill */
-	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s PX %s", "lk:v1:k:lock", "other", "10000"), 0);
-	t0 = sm_now_ms();
-	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 2000, &v), 0);
+	/* Someone else holds the lock (for 120 s) and never delivers: we wait lock_wait_ms
+	 * (1 s), then fill. Lower bound the wait; the upper bound is 10x it, far below both the
+	 * lock's life and the lookup's 60 s deadline. */
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s PX %s", "lk:v1:k:lock", "other", "120000"), 0);
+	t0 = th_now_ms();
+	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 60000, &v), 0);
 	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
-	ck_assert_int_ge((int)(sm_now_ms() - t0), 290);
-	ck_assert_int_lt((int)(sm_now_ms() - t0), 800);
+	ck_assert_int_ge((int)(th_now_ms() - t0), 990);
+	ck_assert_int_lt((int)(th_now_ms() - t0), 10000);
 	cache_value_free(&v);
 	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "GET %s", "lk:v1:k:lock"), 0);
 	ck_assert_str_eq(out, "other");
 	cache_counters_get(c, &n);
 	ck_assert_int_eq((int)n.lock_waits, 1);
 	ck_assert_int_eq((int)n.lock_wait_hits, 0);
-	/* the deadline bounds the wait too */
+	/* the deadline bounds the wait too: a 1 s deadline against a 60 s lock wait */
+	cache_free(c);
+	k.lock_wait_ms = 60000;
+	c = new_cache(&k);
 	cache_purge(c, "lk:v1:k");
-	t0 = sm_now_ms();
-	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 100, &v), -1);
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s PX %s", "lk:v1:k:lock", "other", "120000"), 0);
+	t0 = th_now_ms();
+	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 1000, &v), -1);
 	ck_assert(v.deadline_passed);
-	ck_assert_int_lt((int)(sm_now_ms() - t0), 200);
+	ck_assert_int_lt((int)(th_now_ms() - t0), 10000);
 	cache_value_free(&v);
 	cache_free(c);
 }
@@ -594,27 +600,11 @@ START_TEST(idle_context_closed_by_server_retried)
 }
 END_TEST
 
-/* For th_wait_until(): the process *arg is stopped (state T in /proc/PID/stat). */
-static bool process_stopped(void *arg)
-{
-	char path[64], buf[256], *p;
-	FILE *f;
-	bool stopped = false;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)arg);
-	if ((f = fopen(path, "r")) == NULL)
-		return false;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
-		stopped = p[2] == 'T' || p[2] == 't';
-	fclose(f);
-	return stopped;
-}
-
 /* Checked setup of every case: Redis runs (a case that stopped it and failed before
  * SIGCONT must not stall the ones after it). */
 static void redis_running(void)
 {
-	kill(R.pid, SIGCONT);
+	th_redis_resume(&R);
 }
 
 START_TEST(slow_redis_held_to_timeout)
@@ -635,8 +625,7 @@ START_TEST(slow_redis_held_to_timeout)
 	ck_assert_int_eq(tc_get(c, "slow:v1:warm", &f, 10000, &v), 0);	/* pool warm */
 	cache_value_free(&v);
 	/* Redis stalls (stopped, as a server stuck in a slow command or swapping would be). */
-	ck_assert_int_eq(kill(R.pid, SIGSTOP), 0);
-	ck_assert(th_wait_until(process_stopped, &R.pid, 20000));
+	ck_assert_int_eq(th_redis_pause(&R), 0);
 	/* A deadline (200 ms) shorter than the command timeout (1 s) wins: the bound is 5x the
 	 * deadline, and the command timeout would have held it to 1 s. */
 	t0 = th_now_ms();
@@ -670,7 +659,7 @@ START_TEST(slow_redis_held_to_timeout)
 	th_clock_freeze(false);
 	/* Redis answers again: after the backoff (moved through on the test clock), the next
 	 * lookup reconnects. */
-	ck_assert_int_eq(kill(R.pid, SIGCONT), 0);
+	th_redis_resume(&R);
 	for (i = 0; i < 10 && !cache_redis_ok(c); i++) {
 		th_clock_advance_ms(k.reconnect_max_ms + 1);
 		ck_assert_int_eq(tc_get(c, "slow:v1:d", &f, 10000, &v), 0);

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 import mta  # noqa: E402
@@ -96,13 +95,16 @@ def run(t, redis, s, m1, m2, mport):
          after['stripe_milter_stripe_request_duration_seconds_bucket{le="+Inf"}'] > 0,
          "metrics: latency histogram consistent")
     # wait for both instances' publications (StatsInterval 1 s in the fixture) to hold the traffic
-    end = time.time() + 30
-    while True:
-        rc, out, err = ctl(conf, "--json", "stats")
-        st = json.loads(out) if rc == 0 else {"instances": []}
-        if st["instances"] and st["totals"]["messages"]["total"] == 5 or time.time() > end:
-            break
-        time.sleep(0.1)
+    last = {}
+
+    def published():
+        last["r"] = ctl(conf, "--json", "stats")
+        rc_, out_, _ = last["r"]
+        last["st"] = json.loads(out_) if rc_ == 0 else {"instances": []}
+        return bool(last["st"]["instances"]) and last["st"]["totals"]["messages"]["total"] == 5
+    smtest.wait_for(published, timeout=60)
+    rc, out, err = last["r"]
+    st = last["st"]
     names = [i["instance"] for i in st["instances"]]
     t.is_((rc, names), (0, ["mx1", "mx2"]), "stats: both instances reported, sorted")
     t.is_(st["totals"]["cache"]["lookups"], 5, "stats: fleet lookups summed over instances (4 + 1)")
@@ -181,7 +183,10 @@ def run(t, redis, s, m1, m2, mport):
 
     # --- Redis down
     redis.kill()
-    time.sleep(1.5)      # the next publication (StatsInterval 1 s) finds Redis gone
+
+    def degraded():     # the next publication (StatsInterval 1 s) finds Redis gone
+        return b"degraded" in smtest.http_call("http://127.0.0.1:%d" % mport, "GET", "/healthz")[2]
+    smtest.wait_for(degraded, timeout=60)
     st, _, body = smtest.http_call("http://127.0.0.1:%d" % mport, "GET", "/healthz")
     t.ok(st == 200 and b"degraded" in body and b"Redis" in body,
          "/healthz with Redis down: serving, degraded, says why (%d %r)" % (st, body))

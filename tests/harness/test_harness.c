@@ -80,13 +80,17 @@ START_TEST(standin_starts_counts_and_stops)
 }
 END_TEST
 
+static bool pid_gone(void *arg)
+{
+	return th_gone(*(pid_t *)arg);
+}
+
 START_TEST(spawned_server_dies_with_its_parent)
 {
 	/* A child process starts redis and is killed without cleaning up: PDEATHSIG must
 	 * take redis down with it. */
 	int fds[2];
 	pid_t child, redis_pid = 0;
-	int i;
 
 	ck_assert_int_eq(pipe(fds), 0);
 	child = fork();
@@ -107,9 +111,8 @@ START_TEST(spawned_server_dies_with_its_parent)
 	ck_assert(!th_gone(redis_pid));
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
-	for (i = 0; i < 200 && !th_gone(redis_pid); i++)
-		usleep(10000);
-	ck_assert_msg(th_gone(redis_pid), "redis-server outlived the process that started it");
+	ck_assert_msg(th_wait_until(pid_gone, &redis_pid, 30000),
+	    "redis-server outlived the process that started it");
 }
 END_TEST
 

@@ -330,12 +330,41 @@ int th_redis_start(struct th_redis *r, int port, const char *extra)
 	argv[1] = conf;
 	argv[2] = NULL;
 	r->pid = th_spawn(argv, r->log);
-	if (r->pid < 0 || th_wait_port(r->port, 5000) != 0) {
+	if (r->pid < 0 || th_wait_port(r->port, 30000) != 0) {
 		printf("# th: redis-server did not start on port %d (log %s)\n", r->port, r->log);
 		th_redis_stop(r);
 		return -1;
 	}
 	return 0;
+}
+
+/* For th_wait_until(): the process *arg is stopped (state T in /proc/PID/stat). */
+static bool th_pid_stopped(void *arg)
+{
+	char path[64], buf[256], *p;
+	bool stopped = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)arg);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
+		stopped = p[2] == 'T' || p[2] == 't';
+	fclose(f);
+	return stopped;
+}
+
+int th_redis_pause(struct th_redis *r)
+{
+	if (r->pid <= 0 || kill(r->pid, SIGSTOP) != 0)
+		return -1;
+	return th_wait_until(th_pid_stopped, &r->pid, 30000) ? 0 : -1;
+}
+
+void th_redis_resume(struct th_redis *r)
+{
+	if (r->pid > 0)
+		kill(r->pid, SIGCONT);
 }
 
 void th_redis_stop(struct th_redis *r)
@@ -431,7 +460,7 @@ int th_standin_start(struct th_standin *s)
 	argv[5] = portfile;
 	argv[6] = NULL;
 	s->pid = th_spawn(argv, s->log);
-	s->port = s->pid > 0 ? th_read_port_file(portfile, 10000) : -1;
+	s->port = s->pid > 0 ? th_read_port_file(portfile, 30000) : -1;
 	if (s->port < 0) {
 		printf("# th: Stripe stand-in did not start (log %s)\n", s->log);
 		th_standin_stop(s);

@@ -74,6 +74,11 @@ struct th_redis {
 };
 /* extra: more redis.conf lines (e.g. "requirepass x\n"), may be NULL. port 0 = pick one. */
 int th_redis_start(struct th_redis *r, int port, const char *extra);
+/* A stalled Redis: the server stopped (SIGSTOP; returns once it is), answering nothing until
+ * th_redis_resume() (SIGCONT). 0 or -1. A test that pauses should resume in a checked
+ * fixture too, so that a failing case does not leave the server stopped. */
+int th_redis_pause(struct th_redis *r);
+void th_redis_resume(struct th_redis *r);
 void th_redis_stop(struct th_redis *r);
 /* Runs a command through hiredis and returns the reply as text in out ("OK", an integer,
  * "(nil)", "ERR ..."). 0 on a reply, -1 on connection failure. */

@@ -417,7 +417,7 @@ class Redis:
 
     def start(self):
         self.proc = spawn(["redis-server", self.conf], log=self.log)
-        if not wait_port(self.port, 5.0):
+        if not wait_port(self.port, 30.0):
             self.stop()
             raise Unavailable("redis-server did not start on port %d (log %s)"
                               % (self.port, self.log))
@@ -490,7 +490,7 @@ class Standin:
         py = python or os.environ.get("PYTHON3") or sys.executable
         self.proc = spawn([py, script, "--port", "0", "--port-file", self.port_file] + list(args),
                           log=self.log)
-        end = time.time() + 10
+        end = time.time() + 30
         self.port = None
         while time.time() < end and self.proc.poll() is None:
             try:
@@ -538,7 +538,7 @@ class Standin:
     def reset(self):
         return self.admin("POST", "/_standin/requests/reset", {})
 
-    def wait_count(self, endpoint, n, timeout=5.0):
+    def wait_count(self, endpoint, n, timeout=30.0):
         """Wait until at least n requests reached endpoint ("*" for all); returns the count."""
         end = time.time() + timeout
         while True:

@@ -167,32 +167,46 @@ def t_pdeathsig():
     was = alive(pid)
     p.kill()
     p.wait()
-    end = time.time() + 3
-    while time.time() < end and alive(pid):
-        time.sleep(0.02)
+    smtest.wait_for(lambda: not alive(pid), timeout=30)
     return was and not alive(pid)
 
 
 t.run("spawn: the child dies when the test process is killed (PR_SET_PDEATHSIG)", t_pdeathsig)
 
 
+def ignores_term(pid):
+    """SIGTERM is in the process's ignored set (SigIgn in /proc/PID/status)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigIgn:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except OSError:
+        pass
+    return False
+
+
 def t_stop_kill():
+    # Wait until the shell ignores TERM (a state, not a delay), then stop it: TERM is ignored,
+    # so only SIGKILL after the grace period ends it (no sooner than the grace: a lower bound).
     p = smtest.spawn(["sh", "-c", "trap '' TERM; sleep 30"])
-    time.sleep(0.2)
-    t0 = time.time()
+    smtest.wait_for(lambda: ignores_term(p.pid), timeout=30, what="the shell ignoring SIGTERM")
+    t0 = time.monotonic()
     smtest.stop(p, grace=0.3)
-    dt = time.time() - t0
-    return p.poll() == -signal.SIGKILL and 0.3 <= dt < 2.0
+    dt = time.monotonic() - t0
+    return p.poll() == -signal.SIGKILL and dt >= 0.3
 
 
 t.run("stop: SIGTERM, then SIGKILL after the grace period", t_stop_kill)
 
 
 def t_stop_term():
+    # A grace of 60 s: a process that obeyed TERM ends long before it (SIGKILL would say so
+    # in the status anyway).
     p = smtest.spawn(["sleep", "30"])
-    t0 = time.time()
-    smtest.stop(p, grace=2)
-    return p.poll() == -signal.SIGTERM and time.time() - t0 < 1
+    t0 = time.monotonic()
+    smtest.stop(p, grace=60)
+    return p.poll() == -signal.SIGTERM and time.monotonic() - t0 < 30
 
 
 t.run("stop: a process that obeys SIGTERM is not killed", t_stop_term)

@@ -12,7 +12,6 @@ import stat
 import struct
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 import mta  # noqa: E402
@@ -121,10 +120,8 @@ def run(t, s, d, key, base):
                             timeout=30).returncode
     t.is_(rc, 0, "Background yes: the starting process returns 0 once the daemon serves")
     t.ok(os.path.exists(sock), "and by then the socket exists")
-    for _ in range(100):
-        if os.path.exists(pidf) and os.path.exists(sock):
-            break
-        time.sleep(0.05)
+    smtest.wait_for(lambda: os.path.exists(pidf) and os.path.exists(sock), timeout=30,
+                    what="the pid file and the socket")
     pid = int(open(pidf).read().strip())
     status = open("/proc/%d/status" % pid).read()
     uid = [l for l in status.splitlines() if l.startswith("Uid:")][0].split()[1:]
@@ -154,12 +151,8 @@ def run(t, s, d, key, base):
     os.rename(tmp, key)
     mark = len(open(logf).read())
     os.kill(pid, signal.SIGUSR1)
-    log = ""
-    for _ in range(200):
-        log = open(logf).read()[mark:]
-        if "reload" in log:
-            break
-        time.sleep(0.05)
+    smtest.wait_for(lambda: "reload" in open(logf).read()[mark:], timeout=30)
+    log = open(logf).read()[mark:]
     t.ok("configuration reloaded" in log and "sk_test_...NEWK" in log,
          "reload under UserID re-reads the rotated key", log[-1500:])
     s.reset()
@@ -172,19 +165,17 @@ def run(t, s, d, key, base):
     # a reload that fails keeps the old configuration
     with open(c3, "a") as f:
         f.write("NoSuchOption 1\n")
+    mark = len(open(logf).read())
     os.kill(pid, signal.SIGUSR1)
-    time.sleep(0.5)
+    smtest.wait_for(lambda: "reload failed" in open(logf).read()[mark:], timeout=30)
     log = open(logf).read()
     t.ok("reload failed: keeping the previous configuration" in log and "unknown option 'NoSuchOption'" in log,
          "a failed reload is logged with the reason", log[-1500:])
     rc, out = lookup("unix:" + sock, r"^v=2; found;", mt_envfrom="<jenny@customer.test>")
     t.is_(rc, 0, "and the milter still serves with the old configuration")
     os.kill(pid, signal.SIGTERM)
-    for _ in range(200):
-        if not os.path.exists("/proc/%d" % pid):
-            break
-        time.sleep(0.02)
-    t.ok(not os.path.exists("/proc/%d" % pid), "SIGTERM stops the background daemon")
+    smtest.wait_for(lambda: smtest.process_state(pid) in (None, "Z"), timeout=60)
+    t.ok(smtest.process_state(pid) in (None, "Z"), "SIGTERM stops the background daemon")
     t.ok(not os.path.exists(pidf), "the pid file is removed at exit")
     log = open(logf).read()
     mta.LIBMILTER_LINES.extend(mta.libmilter_lines(log))
