@@ -16,8 +16,8 @@ source tree, and checks what each step did:
     configured with the README's postconf lines and the installed header tables; a message
     from a customer is delivered with X-Stripe-Lookup: found and the customer's id; the
     reloads of step 5 take effect;
-  - apt-get purge leaves no file, folder, user or group behind and the postfix group as it
-    was. The package is purged in any case (also when a step fails).
+  - apt-get remove keeps the key, the config and the user; apt-get purge then leaves no
+    file, folder, user or group behind and the postfix group as it was. The package is purged in any case (also when a step fails).
 
 systemd is not PID 1 on the CI machine (and on most containers): where the README says
 `systemctl start stripe-milter`, this test checks the unit's ConditionPathExists itself and
@@ -340,7 +340,7 @@ def main():
     try:
         r.standin = smtest.Standin(args=["--seed", SEED])
         for cmd in commands:
-            if "apt-get purge" in cmd:
+            if "apt-get remove" in cmd or "apt-get purge" in cmd:
                 r.stop_daemon()     # before its binary goes
                 purged = True
             rc, out = r.run_command(cmd)
@@ -354,6 +354,15 @@ def main():
                 r.after_source_install()
             elif cmd == "stripe-milter -n":
                 r.after_key(out)
+            elif cmd == "stripe-milterctl check-config":
+                t.ok("config:  /etc/stripe-milter.conf: ok" in out and "stripe:  ok" in out,
+                     "stripe-milterctl check-config on the installed default config: config and "
+                     "Stripe ok", out[-1000:])
+            elif cmd.startswith("apt-get remove"):
+                t.ok(os.path.exists("/etc/stripe-milter/stripe.key") and os.path.exists(
+                    "/etc/stripe-milter.conf") and ids_present() == ["user", "group"] and
+                    not os.path.exists("/usr/sbin/stripe-milter"),
+                    "apt-get remove: the program goes, the key, config, user and group stay")
             elif cmd.startswith("swaks "):
                 r.after_mail()
             if cmd.startswith("systemctl start") and r.daemon is None:
