@@ -28,7 +28,7 @@ include $(srcdir)/tests/milter/local.mk
 include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/pkg/local.mk
-EXTRA_DIST += tests/bench/run.sh tests/bench/bench_tcp.py
+include $(srcdir)/tests/bench/local.mk
 TESTS += tests/docs/test_manpages.sh tests/docs/test_prometheus.py
 TESTS += tests/docs/test_quickstart.sh
 EXTRA_DIST += tests/docs/test_quickstart.sh
