@@ -120,6 +120,11 @@ int cache_get_or_fill(struct cache *c, const char *key, cache_fill_fn fill, void
     int64_t deadline_ms, struct cache_value *out);
 void cache_value_free(struct cache_value *v);
 
+/* A fresh in-process (L1) entry only, never blocking on Redis or a fill: 0 with *out filled
+ * (counted as a lookup and an L1 hit, as cache_get_or_fill() would), -1 when L1 is off or
+ * has no fresh entry (nothing counted; the caller goes on with cache_get_or_fill()). */
+int cache_get_l1(struct cache *c, const char *key, struct cache_value *out);
+
 /* Stores a value as if a fill had produced it now (used for product names). */
 int cache_put(struct cache *c, const char *key, const void *data, size_t len, enum cache_kind kind);
 

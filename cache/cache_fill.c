@@ -1,7 +1,7 @@
 /*
  * cache_fill.c - the lookup path: L1 -> Redis -> single-flight fill, stale-on-error.
  *
- * Interface (cache.h): cache_get_or_fill(), cache_value_free(), cache_put().
+ * Interface (cache.h): cache_get_or_fill(), cache_get_l1(), cache_value_free(), cache_put().
  *
  * A lookup that L1 cannot answer joins the key's "flight": the first caller (the leader)
  * reads Redis and, on a miss, fills; callers arriving meanwhile wait on a condition
@@ -517,6 +517,27 @@ out:
 		cache_flight_release(c, f);
 	cache_entry_clear(&e);
 	cache_entry_clear(&stale);
+	return rc;
+}
+
+int cache_get_l1(struct cache *c, const char *key, struct cache_value *out)
+{
+	struct cache_entry e;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(&e, 0, sizeof(e));
+	if (c == NULL || c->l1 == NULL || key == NULL || strlen(key) >= CACHE_KEY_MAX)
+		return -1;
+	if (cache_l1_get(c->l1, key, &e) == CACHE_L1_FRESH) {
+		CACHE_CTR_INC(&c->ctr, lookups);
+		CACHE_CTR_INC(&c->ctr, l1_hits);
+		if (e.kind == CACHE_NEGATIVE)
+			CACHE_CTR_INC(&c->ctr, negative_hits);
+		cache_value_take(out, &e, CACHE_SRC_L1);
+		rc = 0;
+	}
+	cache_entry_clear(&e);
 	return rc;
 }
 
