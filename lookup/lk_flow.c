@@ -1,14 +1,15 @@
 /*
  * lk_flow.c - one lookup, from address to result. See lookup.h.
  *
- * Interface (lk_int.h): lk_run(); (lookup.h) lk_sync().
+ * Interface (lk_int.h): lk_run(), lk_run_l1(); (lookup.h) lk_sync().
  *
  * Flow: lk_key() of the address -> cache_get_or_fill(), whose fill calls stripe_lookup()
  *	and stores the encoded summary (positive when a customer matched, negative when none
  *	did); the bytes that come back are decoded into the result. Stripe's temporary errors
  *	let the cache serve a stale entry. Bytes that cannot be decoded (another version,
  *	garbage in Redis) are purged and the lookup is tried once more, which fills from
- *	Stripe.
+ *	Stripe. lk_run_l1() is the part that needs neither Redis nor Stripe: a fresh L1
+ *	entry, decoded; the worker pool runs it on the caller's thread before queueing.
  *
  * Diagnostics: "cache entry KEY unreadable (why): purged" at LOG_WARNING; the result says
  *	error=<class> (a stripe_errclass name, "timeout" when the deadline passed with no
@@ -94,7 +95,7 @@ static int lk_pass(struct lk *lk, const char *key, struct lk_fill_ctx *f, int64_
 		res->lr_state = LK_NOT_FOUND;
 		goto out;
 	}
-	if (lk_summary_decode((const char *)v.data, v.len, &res->lr_summary, why, sizeof(why)) != 0) {
+	if (lk_summary_decode_memo((const char *)v.data, v.len, &res->lr_summary, why, sizeof(why)) != 0) {
 		/* Written by another version, or garbage in Redis: drop it and ask again. */
 		sm_log(LOG_WARNING, "cache entry %s unreadable (%s): purged", key, why);
 		cache_purge(lk->cache, key);
@@ -130,6 +131,38 @@ void lk_run(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_resu
 		sm_strlcpy(res->lr_error_message, f.sres.message, sizeof(res->lr_error_message));
 	}
 	res->lr_latency_ms = sm_now_ms() - t0;
+}
+
+int lk_run_l1(struct lk *lk, const char *addr, struct lk_result *res)
+{
+	struct cache_value v;
+	char key[CACHE_KEY_MAX], why[128];
+	int64_t t0 = sm_now_ms();
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&v, 0, sizeof(v));
+	if (lk_key(lk->cache, lk->mode, lk->account, addr, key, sizeof(key)) != 0 ||
+	    cache_get_l1(lk->cache, key, &v) != 0)
+		goto out;
+	res->lr_source = v.source;
+	res->lr_fetched_at_ms = v.fetched_at_ms;
+	if (v.data == NULL || v.len == 0) {
+		res->lr_state = LK_NOT_FOUND;
+		rc = 0;
+	} else if (lk_summary_decode_memo((const char *)v.data, v.len, &res->lr_summary, why,
+	    sizeof(why)) == 0) {
+		res->lr_state = res->lr_summary.found ? LK_FOUND : LK_NOT_FOUND;
+		rc = 0;
+	}
+	/* bytes that do not decode: lk_run() logs, purges and looks up again */
+out:
+	cache_value_free(&v);
+	if (rc != 0)
+		memset(res, 0, sizeof(*res));
+	else
+		res->lr_latency_ms = sm_now_ms() - t0;
+	return rc;
 }
 
 void lk_sync(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_result *res)

@@ -7,6 +7,7 @@
  *	lk_codec.c	struct stripe_summary <-> the bytes in the cache.
  *	lk_product.c	plan names: the Stripe client's product hooks on the second cache.
  *	lk_flow.c	one lookup: key -> cache get-or-fill (fill = Stripe) -> decode.
+ *	lk_memo.c	decoded summaries remembered by their bytes (warm hits skip JSON).
  *	lk_pool.c	the worker pool, jobs, prefetch, counters.
  */
 #ifndef LK_INT_H
@@ -34,5 +35,12 @@ void lk_product_put(void *arg, const char *product_id, const char *name);
 
 /* lk_flow.c: one lookup of addr on the calling thread; res is zeroed first. */
 void lk_run(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_result *res);
+/* lk_flow.c: the same answered from a fresh in-process (L1) entry only, never blocking:
+ * 0 with res filled, -1 when L1 cannot answer (res is then zeroed; run lk_run()). */
+int lk_run_l1(struct lk *lk, const char *addr, struct lk_result *res);
+
+/* lk_memo.c: lk_summary_decode() remembered by the exact bytes (same result, same errors). */
+int lk_summary_decode_memo(const char *data, size_t len, struct stripe_summary *out, char *why,
+    size_t whylen);
 
 #endif

@@ -3,4 +3,4 @@
 noinst_LIBRARIES += lookup/liblookup.a
 lookup_liblookup_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS) $(CRYPTO_CFLAGS)
 lookup_liblookup_a_SOURCES = lookup/lookup.h lookup/lk_int.h lookup/lk_service.c lookup/lk_key.c \
-	lookup/lk_codec.c lookup/lk_product.c lookup/lk_flow.c lookup/lk_pool.c
+	lookup/lk_codec.c lookup/lk_product.c lookup/lk_flow.c lookup/lk_memo.c lookup/lk_pool.c
