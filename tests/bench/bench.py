@@ -24,7 +24,9 @@ Sections (BENCH_ONLY=warm,tcp,cold,prefetch,postfix,resources picks some; defaul
              BENCH_BIG=1000000) from BENCH_DISTINCT (default 10000) not-found senders, with a
              2000-entry L1 so most lookups are Redis hits.
 
-Knobs: BENCH_ROUNDS (default 5), BENCH_SCALE (message counts x this, default 1).
+Knobs: BENCH_ROUNDS (default 5), BENCH_SCALE (message counts x this, default 1),
+BENCH_BEFORE=/path/to/an/older/stripe-milter adds it to the warm section as one more target
+(before/after figures of a change, measured in the same run).
 Every ratio is printed as "median [min-max]" over the per-round ratios; a run in which any
 message lacks its expected headers or fails is reported and makes the exit status 1.
 """
@@ -50,6 +52,7 @@ BIG = int(os.environ.get("BENCH_BIG", "200000"))
 DISTINCT = int(os.environ.get("BENCH_DISTINCT", "10000"))
 PF_MSGS = int(os.environ.get("BENCH_PF_MSGS", "1500"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+BEFORE = os.environ.get("BENCH_BEFORE")
 
 WARM_FMT = "bench%d@customer.test"
 WARM_N = 20                      # warm customers, all cached before measuring
@@ -81,10 +84,17 @@ def summary(line):
     say("  => " + line)
 
 
-def milter(standin, redis, socket="unix", **opts):
+def milter(standin, redis, socket="unix", binary=None, **opts):
     o = {"LogLevel": "info", "StatsInterval": "10", "CacheL1TTL": "3600", "CacheTTL": "3600"}
     o.update({k: str(v) for k, v in opts.items()})
-    return mta.Milter(standin, redis, socket=socket, options=o)
+    if binary is None:
+        return mta.Milter(standin, redis, socket=socket, options=o)
+    built = mta.binary
+    mta.binary = lambda name: binary
+    try:
+        return mta.Milter(standin, redis, socket=socket, options=o)
+    finally:
+        mta.binary = built
 
 
 def msock(m):
@@ -134,8 +144,9 @@ def sect_warm(standin, redis):
     l1 = milter(standin, redis)
     rd = milter(standin, redis, CacheL1Entries=0)
     same, one = bl.NullMilter("same"), bl.NullMilter("one")
+    before = milter(standin, redis, binary=BEFORE) if BEFORE else None
     try:
-        for m in (l1, rd):      # fill Redis and L1, then check every message is a hit
+        for m in (l1, rd) + ((before,) if before else ()):   # fill Redis and L1; all hits?
             bl.mload(msock(m), 10, WARM_N, distinct=WARM_N, fmt=WARM_FMT)
             r = bl.mload(msock(m), 1, WARM_N, distinct=WARM_N, fmt=WARM_FMT, expect=[FOUND_HIT])
             check("warm-up", r)
@@ -145,11 +156,13 @@ def sect_warm(standin, redis):
             "stripe-milter L1": (msock(l1), l1.proc.pid, [FOUND_HIT]),
             "stripe-milter Redis": (msock(rd), rd.proc.pid, [FOUND_HIT]),
         }
+        if before:
+            targets["stripe-milter L1 before"] = (msock(before), before.proc.pid, [FOUND_HIT])
         for conns in (1, 20, 200):
             res = interleave(targets, conns, ROUNDS, "warm", distinct=WARM_N, fmt=WARM_FMT)
             table(res, conns)
             base = "do-nothing (same work)"
-            for name in ("stripe-milter L1", "stripe-milter Redis"):
+            for name in [n for n in targets if n.startswith("stripe-milter")]:
                 summary("%s c=%d: %sx msg/s of do-nothing (same work), %sx of do-nothing "
                         "(1 header); added latency p50 %s ms, p99 %s ms; CPU %s vs %s ms/msg" % (
                             name, conns, bl.spread(ratios(res, name, base)),
@@ -159,7 +172,7 @@ def sect_warm(standin, redis):
                             bl.spread([x["cpu_ms"] for x in res[name]], "%.3f"),
                             bl.spread([x["cpu_ms"] for x in res[base]], "%.3f")))
     finally:
-        for x in (l1, rd, same, one):
+        for x in (l1, rd, same, one) + ((before,) if before else ()):
             x.stop()
 
 
