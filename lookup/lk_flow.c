@@ -109,17 +109,21 @@ out:
 	return again;
 }
 
-void lk_run(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_result *res)
+void lk_run(struct lk *lk, const char *addr, const char *known_key, int64_t deadline_ms,
+    struct lk_result *res)
 {
 	struct lk_fill_ctx f;
-	char key[CACHE_KEY_MAX];
+	char buf[CACHE_KEY_MAX];
+	const char *key = known_key;
 	int64_t t0 = sm_now_ms();
 
 	memset(res, 0, sizeof(*res));
 	memset(&f, 0, sizeof(f));
 	f.lk = lk;
 	f.addr = addr;
-	if (lk_key(lk->cache, lk->mode, lk->account, addr, key, sizeof(key)) != 0) {
+	if (key == NULL || *key == '\0')
+		key = lk_key(lk->cache, lk->mode, lk->account, addr, buf, sizeof(buf)) == 0 ? buf : NULL;
+	if (key == NULL) {
 		res->lr_state = LK_ERROR;
 		res->lr_error = "internal";
 	} else if (lk_pass(lk, key, &f, deadline_ms, res) != 0) {
@@ -133,17 +137,20 @@ void lk_run(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_resu
 	res->lr_latency_ms = sm_now_ms() - t0;
 }
 
-int lk_run_l1(struct lk *lk, const char *addr, struct lk_result *res)
+int lk_run_l1(struct lk *lk, const char *addr, char *key, struct lk_result *res)
 {
 	struct cache_value v;
-	char key[CACHE_KEY_MAX], why[128];
+	char why[128];
 	int64_t t0 = sm_now_ms();
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	memset(&v, 0, sizeof(v));
-	if (lk_key(lk->cache, lk->mode, lk->account, addr, key, sizeof(key)) != 0 ||
-	    cache_get_l1(lk->cache, key, &v) != 0)
+	if (lk_key(lk->cache, lk->mode, lk->account, addr, key, CACHE_KEY_MAX) != 0) {
+		*key = '\0';
+		goto out;
+	}
+	if (cache_get_l1(lk->cache, key, &v) != 0)
 		goto out;
 	res->lr_source = v.source;
 	res->lr_fetched_at_ms = v.fetched_at_ms;
@@ -167,5 +174,5 @@ out:
 
 void lk_sync(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_result *res)
 {
-	lk_run(lk, addr, deadline_ms, res);
+	lk_run(lk, addr, NULL, deadline_ms, res);
 }

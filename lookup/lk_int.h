@@ -33,11 +33,14 @@ struct lk {
 int lk_product_get(void *arg, const char *product_id, int64_t deadline_ms, char *name, size_t len);
 void lk_product_put(void *arg, const char *product_id, const char *name);
 
-/* lk_flow.c: one lookup of addr on the calling thread; res is zeroed first. */
-void lk_run(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_result *res);
+/* lk_flow.c: one lookup of addr on the calling thread; res is zeroed first. key is addr's
+ * lk_key(), or NULL to compute it here. */
+void lk_run(struct lk *lk, const char *addr, const char *key, int64_t deadline_ms,
+    struct lk_result *res);
 /* lk_flow.c: the same answered from a fresh in-process (L1) entry only, never blocking:
- * 0 with res filled, -1 when L1 cannot answer (res is then zeroed; run lk_run()). */
-int lk_run_l1(struct lk *lk, const char *addr, struct lk_result *res);
+ * 0 with res filled, -1 when L1 cannot answer (res is then zeroed; run lk_run()). key
+ * (CACHE_KEY_MAX bytes) gets addr's key, "" when it has none. */
+int lk_run_l1(struct lk *lk, const char *addr, char *key, struct lk_result *res);
 
 /* lk_memo.c: lk_summary_decode() remembered by the exact bytes (same result, same errors). */
 int lk_summary_decode_memo(const char *data, size_t len, struct stripe_summary *out, char *why,

@@ -41,6 +41,7 @@ struct lk_job {
 	bool j_done;
 	struct lk *j_lk;
 	char j_addr[LK_ADDR_MAX];
+	char j_key[CACHE_KEY_MAX];	/* the address's cache key, "" when it has none */
 	int64_t j_started;
 	struct lk_result j_res;
 	struct lk_job *j_next;
@@ -104,7 +105,7 @@ static void *lk_worker(void *arg)
 		lk_pool.queued--;
 		pthread_mutex_unlock(&lk_pool.lock);
 		__atomic_add_fetch(&lk_ctr.running, 1, __ATOMIC_RELAXED);
-		lk_run(j->j_lk, j->j_addr, j->j_started + j->j_lk->stripe_timeout_ms, &j->j_res);
+		lk_run(j->j_lk, j->j_addr, j->j_key, j->j_started + j->j_lk->stripe_timeout_ms, &j->j_res);
 		__atomic_sub_fetch(&lk_ctr.running, 1, __ATOMIC_RELAXED);
 		lk_job_finish(j);
 		lk_job_put(j);
@@ -169,7 +170,7 @@ struct lk_job *lk_start(struct lk *lk, const char *addr)
 	LK_COUNT(started);
 	/* A fresh in-process entry is answered here: no hand-off to a worker (two context
 	 * switches), and no wait behind lookups that are slow on Stripe or Redis. */
-	if (lk_run_l1(lk, addr, &j->j_res) == 0) {
+	if (lk_run_l1(lk, addr, j->j_key, &j->j_res) == 0) {
 		lk_job_finish(j);
 		lk_job_put(j);
 		return j;
