@@ -56,7 +56,7 @@ BEFORE = os.environ.get("BENCH_BEFORE")
 
 WARM_FMT = "bench%d@customer.test"
 WARM_N = 20                      # warm customers, all cached before measuring
-FOUND_HIT = "X-Stripe-Lookup=found; cache=hit"
+FOUND_HIT = bl.LOOKUP + "found; cache=hit"
 PROBLEMS = []
 SUMMARY = []
 
@@ -151,7 +151,7 @@ def sect_warm(standin, redis):
             r = bl.mload(msock(m), 1, WARM_N, distinct=WARM_N, fmt=WARM_FMT, expect=[FOUND_HIT])
             check("warm-up", r)
         targets = {
-            "do-nothing (same work)": (same.socket, same.pid, ["X-Stripe-Lookup=found"]),
+            "do-nothing (same work)": (same.socket, same.pid, [bl.LOOKUP + "found"]),
             "do-nothing (1 header)": (one.socket, one.pid, ["X-Null-Milter"]),
             "stripe-milter L1": (msock(l1), l1.proc.pid, [FOUND_HIT]),
             "stripe-milter Redis": (msock(rd), rd.proc.pid, [FOUND_HIT]),
@@ -185,7 +185,7 @@ def sect_tcp(standin, redis):
         for m in (l1u, l1t):
             bl.mload(msock(m), 10, WARM_N, distinct=WARM_N, fmt=WARM_FMT)
         targets = {
-            "do-nothing inet": (same.socket, same.pid, ["X-Stripe-Lookup=found"]),
+            "do-nothing inet": (same.socket, same.pid, [bl.LOOKUP + "found"]),
             "stripe-milter inet": (msock(l1t), l1t.proc.pid, [FOUND_HIT]),
             "stripe-milter unix": (msock(l1u), l1u.proc.pid, [FOUND_HIT]),
         }
@@ -293,7 +293,7 @@ def sect_prefetch(standin):
     try:
         slow, fast, base = [], [], []
         for _ in range(rounds):
-            kw = dict(fmt="pre%d@customer.test", forged=0, expect=["X-Stripe-Lookup=found"],
+            kw = dict(fmt="pre%d@customer.test", forged=0, expect=[bl.LOOKUP + "found"],
                       tally="X-Stripe-Lookup")
             base.append(bl.mload(same.socket, 5, n, distinct=n, body_delay_ms=600, **kw))
             o = off.take(n)
@@ -549,7 +549,7 @@ def sect_resources(standin, redis):
             fmt_sample(idle), fmt_sample(bl.proc_sample(same.pid))))
         t0 = time.time()
         r = bl.mload(msock(m), 20, DISTINCT, distinct=DISTINCT, fmt=fmt, forged=0,
-                     expect=["X-Stripe-Lookup=not-found"], per_conn=1000, timeout_s=300)
+                     expect=[bl.LOOKUP + "not-found"], per_conn=1000, timeout_s=300)
         check("resources fill", r)
         say("  %d cold not-found lookups (filling Redis): %.0f s, %.0f/s; %s" % (
             DISTINCT, time.time() - t0, r["rate"], fmt_sample(bl.proc_sample(pid))))
@@ -568,7 +568,7 @@ def sect_resources(standin, redis):
         series = []
         for kind, f in bl.mload_stream(msock(m), 20, BIG, distinct=DISTINCT, fmt=fmt, forged=0,
                                        progress=every, per_conn=1000,
-                                       expect=["X-Stripe-Lookup=not-found"],
+                                       expect=[bl.LOOKUP + "not-found"],
                                        tally="X-Stripe-Lookup"):
             if kind == "PROGRESS":
                 s = bl.proc_sample(pid)

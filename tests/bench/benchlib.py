@@ -7,7 +7,8 @@
   strip/add work stripe-milter does; "one": adds one header).
 * `proc_sample(pid)`: RSS (KiB), threads, open files and CPU seconds of a process.
 * `spread(values)`, `ratio_rows(...)`: medians and min..max over interleaved rounds.
-* `seed_customers(standin, fmt, n)`: n customers with a subscription and two charges.
+* `seed_customers(standin, fmt, n)`: n customers with a subscription, a plan and two charges.
+* `LOOKUP`: the X-Stripe-Lookup value prefix of header contract version 2.
 
 Every process is started through smtest.spawn (dies with the caller) and stopped by PID.
 """
@@ -19,6 +20,7 @@ import time
 import smtest
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+LOOKUP = "X-Stripe-Lookup=v=2; "      # mload -e NAME=PREFIX
 
 
 def tool(name):
@@ -158,12 +160,14 @@ def slope(xs, ys):
 
 
 def seed_customers(standin, fmt, n, start=0):
-    """Adds n customers fmt % i (i from start), each with an active subscription and two
-    succeeded charges, so that a lookup makes the full set of Stripe requests."""
+    """Adds n customers fmt % i (i from start), each with an active subscription to a plan
+    named "Pro" and two succeeded charges, so that a lookup makes the full set of Stripe
+    requests and stripe-milter adds the same eight headers as null_milter -m same."""
     batch = []
     for i in range(start, start + n):
         batch.append({"email": fmt % i, "name": "Customer %d" % i,
-                      "subscriptions": [{"status": "active"}],
+                      "subscriptions": [{"status": "active", "items": [
+                          {"price": {"unit_amount": 4900, "product": {"name": "Pro"}}}]}],
                       "charges": [{"amount": 4900}, {"amount": 4900}]})
         if len(batch) == 500:
             standin.add({"customers": batch})

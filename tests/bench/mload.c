@@ -20,7 +20,8 @@
  *   -x	forged "X-Stripe-Forged-N" headers per message (the milter should delete them)
  *   -e	a header the milter must add to every message (value starting with PREFIX);
  *	messages missing one are counted as bad (exit status 1)
- *   -k	tally the values (up to the first ';') of this added header, e.g. X-Stripe-Lookup
+ *   -k	tally the values of this added header by their first item (up to ';', a leading
+ *	version item "v=N;" skipped), e.g. X-Stripe-Lookup
  *   -D	milliseconds between end of headers and end of message (a slow body)
  *   -H	open every connection, send connect and HELO, print "HOLDING n" and wait this many
  *	seconds before sending mail (to measure a daemon at n open connections)
@@ -498,8 +499,15 @@ static void ml_action(struct ml_eom *e, char r, const unsigned char *d, size_t d
 			if (strcasecmp(name, o.expect[i].name) == 0 &&
 			    strncmp(value, o.expect[i].prefix, strlen(o.expect[i].prefix)) == 0)
 				e->seen[i] = 1;
-		if (o.tally && strcasecmp(name, o.tally) == 0)
+		if (o.tally && strcasecmp(name, o.tally) == 0) {
+			/* the first item, past a version item ("v=2; found; ..." -> "found") */
+			if (value[0] == 'v' && value[1] == '=' && strchr(value, ';')) {
+				value = strchr(value, ';') + 1;
+				while (*value == ' ')
+					value++;
+			}
 			snprintf(e->tally, sizeof(e->tally), "%.*s", (int)strcspn(value, ";\r\n"), value);
+		}
 		return;
 	case SMFIR_CHGHEADER:
 		e->deletes++;

@@ -8,10 +8,10 @@
  * Usage: null_milter -s SOCKET [-m same|one] [-p PREFIX]
  *   -m same	(default) the header work stripe-milter does for a found customer: every
  *		header whose name starts with PREFIX (default "X-Stripe-", any case) is noted
- *		with its index and deleted at end of message, last first; then the six headers
- *		stripe-milter adds for a customer with a subscription and charges are inserted
- *		at the end (same names, values of the same length). No lookup, no cache,
- *		no Stripe.
+ *		with its index and deleted at end of message, last first; then the eight
+ *		headers stripe-milter adds for a customer with a subscription, a plan name and
+ *		charges are inserted at the end (same names, values of the same length). No
+ *		lookup, no cache, no Stripe.
  *   -m one	adds one short header ("X-Null-Milter: seen") and nothing else.
  *
  * Exits on SIGTERM/SIGINT (libmilter's smfi_main). Errors go to stderr.
@@ -40,13 +40,16 @@ struct nm_msg {
 static int nm_one;
 static const char *nm_prefix = "X-Stripe-";
 
-/* The headers stripe-milter adds for a found customer (README): same names and lengths. */
+/* The headers stripe-milter adds for a found customer with a plan (README, header contract
+ * version 2): same names, values of the same length. */
 static const char *const nm_headers[][2] = {
-	{ "X-Stripe-Lookup", "found; cache=hit; age=12; mode=test" },
+	{ "X-Stripe-Lookup", "v=2; found; cache=hit; age=12; mode=test" },
 	{ "X-Stripe-Customer-Id", "cus_bench000000000" },
-	{ "X-Stripe-Customer", "name=\"Jenny Rosen\"; created=2024-03-01; delinquent=no;\n\tbalance=0.00 USD; matches=1" },
+	{ "X-Stripe-Customer", "created=2024-03-01; delinquent=no; balance=0.00 USD;\n\tmatches=1" },
+	{ "X-Stripe-Name", "Customer 0" },
 	{ "X-Stripe-Subscription-Status", "active" },
-	{ "X-Stripe-Subscription", "plan=\"Pro\"; amount=49.00 USD/month; status=active;\n\tperiod_end=2026-12-01; cancel_at_period_end=no" },
+	{ "X-Stripe-Subscription", "amount=49.00 USD/month; status=active;\n\tperiod_end=2026-12-01; cancel_at_period_end=no" },
+	{ "X-Stripe-Plan", "Pro" },
 	{ "X-Stripe-Charges", "window=90d; count=2; succeeded=2; failed=0; refunded=0;\n\tdisputed=0; total=98.00 USD; last=2026-11-25 succeeded" },
 };
 

@@ -151,7 +151,10 @@ def delivered(pf):
             if k.lower() == "message-id":
                 mid = v.strip()
             elif k.lower() == "x-stripe-lookup":
-                look.append(v.split(";")[0].strip())
+                items = [x.strip() for x in v.split(";")]
+                if items and items[0].startswith("v="):     # header contract version
+                    items = items[1:]
+                look.append(items[0] if items else "")
         ids[mid] = ids.get(mid, 0) + 1
         key = ",".join(look) if look else "(none)"
         looks[key] = looks.get(key, 0) + 1
