@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build_pkgs="build-essential autoconf automake pkg-config libmilter-dev libcurl4-openssl-dev
  libjansson-dev libhiredis-dev libmicrohttpd-dev libssl-dev check clang libclang-rt-14-dev"
 test_pkgs="redis-server redis-sentinel redis-tools miltertest postfix swaks python3
- valgrind dovecot-sieve groff-base mandoc curl procps iproute2 prometheus gnuplot-nox
+ valgrind dovecot-sieve procmail groff-base mandoc curl procps iproute2 prometheus gnuplot-nox
  debhelper lintian"
 
 want="$build_pkgs"

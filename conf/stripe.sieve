@@ -1,5 +1,5 @@
 # stripe.sieve - example Sieve rules on stripe-milter's headers (Dovecot Pigeonhole).
-# Tested by tests/e2e/test_examples.py and tests/e2e/test_rules.py (hostile customer names
+# Tested by tests/e2e/test_examples.py, tests/e2e/test_rules.py and test_sendmail.py (hostile customer names
 # and plan names) with sieve-test on delivered messages.
 #
 # Header contract v2: match only the token headers (X-Stripe-Lookup, -Customer,

@@ -5,13 +5,15 @@ Customers whose names and plan names carry every token of the header contract
 (`delinquent=no`, `status=active`, `past_due`, `X-Stripe-...: found` lines), encoded-word
 look-alikes, CR/LF, bidi overrides and 10,000 characters (tests/lib/hdrv2.HOSTILE), each
 once as a past-due delinquent customer and once as a paying one, plus an ordinary twin of
-each kind. Every message goes through the milter and a private Postfix whose
-milter_header_checks is conf/milter_header_checks as shipped; the delivered message then
-goes through conf/stripe.sieve with sieve-test. For every hostile customer, what the rules
-did (REDIRECT to billing@, the WARN line in Postfix's log, Sieve's Billing folder or flags)
-is exactly what they did for the ordinary twin, and the ordinary twins show the rules do
-fire: the past-due one is redirected, warned about and filed into Billing; the paying one is
-left where it was going and flagged. Every text header decodes to the Stripe text.
+each kind (the same string is also their metadata value "note", MetadataKeys note). Every
+message goes through the milter and a private Postfix whose milter_header_checks is
+conf/milter_header_checks as shipped; the delivered message then goes through
+conf/stripe.sieve with sieve-test and conf/stripe.procmailrc with procmail. For every
+hostile customer, what the rules did (REDIRECT to billing@, the WARN line in Postfix's log,
+Sieve's Billing folder or flags, procmail's folder) is exactly what they did for the ordinary
+twin, and the ordinary twins show the rules do fire: the past-due one is redirected, warned
+about and filed into Billing by Sieve and procmail; the paying one is left where it was
+going and flagged. Every text header (name, plan, metadata) decodes to the Stripe text.
 """
 import os
 import re
@@ -25,20 +27,21 @@ import mta  # noqa: E402
 import smtest  # noqa: E402
 
 CONF = os.path.join(smtest.srcdir(), "conf")
-FIRES = {"postfix": ("REDIRECT", "WARN"), "sieve": ("Billing",)}
-QUIET = {"postfix": (), "sieve": ("flagged",)}
+FIRES = {"postfix": ("REDIRECT", "WARN"), "sieve": ("Billing",), "procmail": "Billing"}
+QUIET = {"postfix": (), "sieve": ("flagged",), "procmail": "inbox"}
 
 
 def main():
     t = smtest.TAP()
-    if not shutil.which("sieve-test"):
-        smtest.TAP.skip_all("sieve-test not installed (apt-get install dovecot-sieve)")
+    for tool, pkg in (("sieve-test", "dovecot-sieve"), ("procmail", "procmail")):
+        if not shutil.which(tool):
+            smtest.TAP.skip_all("%s not installed (apt-get install %s)" % (tool, pkg))
     state, pairs = hdrv2.hostile_state(int(time.time()))
     try:
         redis = smtest.Redis()
         s = smtest.Standin()
         s.state(state)
-        m = mta.Milter(s, redis)
+        m = mta.Milter(s, redis, options={"MetadataKeys": "note"})
         p = mta.Postfix(m.mta_socket, recipients=("support", "billing"),
                         milter_header_checks=open(os.path.join(CONF, "milter_header_checks")).read())
     except smtest.Unavailable as e:
@@ -46,6 +49,7 @@ def main():
     tmp = smtest.tempdir("sm-rules-")
     os.chmod(tmp, 0o777)
     script = os.path.join(CONF, "stripe.sieve")
+    procmailrc = os.path.join(CONF, "stripe.procmailrc")
     names = {c["email"]: c["name"] for c in state["customers"]}
     try:
         seen = {}
@@ -80,16 +84,19 @@ def main():
             if re.search(r"%s: milter-header-warning: header X-Stripe-Customer: .*: delinquent customer"
                          % qid.group(1), p.log()[mark:]):
                 acts.append("WARN")
-            seen[addr] = (tuple(acts), hdrv2.sieve_outcome(tmp, msg, script), msg)
+            seen[addr] = (tuple(acts), (hdrv2.sieve_outcome(tmp, msg, script),
+                                        hdrv2.procmail_outcome(tmp, msg, procmailrc)), msg)
             return seen[addr]
 
         def ordinary():
-            pf, sv, _ = outcome("ordbad@customer.test")
+            pf, (sv, pm), _ = outcome("ordbad@customer.test")
             t.is_(pf, FIRES["postfix"], "ordinary past-due customer: milter_header_checks REDIRECTs and WARNs")
             t.is_(sv, FIRES["sieve"], "ordinary past-due customer: stripe.sieve files into Billing")
-            pf, sv, _ = outcome("ordgood@customer.test")
+            t.is_(pm, FIRES["procmail"], "ordinary past-due customer: stripe.procmailrc files into Billing")
+            pf, (sv, pm), _ = outcome("ordgood@customer.test")
             t.is_(pf, QUIET["postfix"], "ordinary paying customer: milter_header_checks does nothing")
             t.is_(sv, QUIET["sieve"], "ordinary paying customer: stripe.sieve flags it")
+            t.is_(pm, QUIET["procmail"], "ordinary paying customer: stripe.procmailrc leaves it in the inbox")
         t.run("the rules fire for ordinary customers", ordinary)
 
         def hostile():
@@ -98,17 +105,18 @@ def main():
                 pf, sv, msg = outcome(addr)
                 tpf, tsv, _ = outcome(twin)
                 if (pf, sv) != (tpf, tsv):
-                    bad.append("%s named %r: postfix %r sieve %r; its ordinary twin: %r %r"
+                    bad.append("%s named %r: postfix %r sieve+procmail %r; its ordinary twin: %r %r"
                                % (addr, names[addr][:60], pf, sv, tpf, tsv))
                 texts = [(k, v) for k, v in mta.headers(msg)
                          if k.lower().startswith("x-stripe-") and hdrv2.is_text_header(k)]
                 for k, v in texts:
                     if hdrv2.strict_decode(v) != hdrv2.stripe_text(names[addr]):
                         bad.append("%s: %s decodes to %r" % (addr, k, hdrv2.strict_decode(v)[:80]))
-                if sorted(k for k, _ in texts) != ["X-Stripe-Name", "X-Stripe-Plan"]:
+                if hdrv2.stripe_text(names[addr]) and \
+                        sorted(k for k, _ in texts) != ["X-Stripe-Metadata-note", "X-Stripe-Name", "X-Stripe-Plan"]:
                     bad.append("%s: text headers %r" % (addr, texts))
             t.ok(not bad, "%d hostile customers (%d names x past-due/paying): every rule did exactly "
-                 "what it did for the ordinary twin; names and plans decode to the Stripe text"
+                 "what it did for the ordinary twin; names, plans and metadata decode to the Stripe text"
                  % (len(pairs), len(hdrv2.HOSTILE)), "\n".join(bad[:10]))
         t.run("hostile names and plan names fool no rule", hostile)
     finally:

@@ -28,10 +28,10 @@ private Postfix and Sendmail. Checks:
 * pat (past_due), yuki (trialing, RFC 2047 name, JPY) and a stranger: same blocks.
 * Hostile Stripe data (tests/lib/hdrv2.HOSTILE: names and plan names with every token of the
   header contract, encoded-word look-alikes, CR/LF, bidi overrides, 10,000 characters) as
-  past-due and as paying customers: on what Sendmail delivers, conf/stripe.sieve (sieve-test)
-  and conf/milter_header_checks (postmap -q, Postfix's own regexp table code, on the raw
-  fields) do exactly what they do for the ordinary twins, which show the rules firing; a few
-  of those blocks equal Postfix's byte for byte.
+  past-due and as paying customers: on what Sendmail delivers, conf/stripe.sieve (sieve-test),
+  conf/stripe.procmailrc (procmail) and conf/milter_header_checks (postmap -q, Postfix's own
+  regexp table code, on the raw fields) do exactly what they do for the ordinary twins, which
+  show the rules firing; a few of those blocks equal Postfix's byte for byte.
 * The shipped F=T: with the milter down Sendmail tempfails instead of delivering.
 """
 import os
@@ -381,29 +381,31 @@ def run(t, milter, postfix, sendmail):
         state, pairs = hdrv2.hostile_state(int(time.time()))
         milter.standin.add(state)
         names = {c["email"]: c["name"] for c in state["customers"]}
-        if not shutil.which("sieve-test") or not shutil.which("postmap"):
-            t.skip("hostile rules via Sendmail", "sieve-test or postmap missing "
-                   "(apt-get install dovecot-sieve postfix)")
+        if not shutil.which("sieve-test") or not shutil.which("postmap") or not shutil.which("procmail"):
+            t.skip("hostile rules via Sendmail", "sieve-test, procmail or postmap missing "
+                   "(apt-get install dovecot-sieve procmail postfix)")
             return
         tmp = smtest.tempdir("sm-sendmail-rules-")
         os.chmod(tmp, 0o777)
         pmconf = smtest.tempdir("sm-postmap-")
         table = os.path.join(smtest.srcdir(), "conf", "milter_header_checks")
         script = os.path.join(smtest.srcdir(), "conf", "stripe.sieve")
+        procmailrc = os.path.join(smtest.srcdir(), "conf", "stripe.procmailrc")
         seen = {}
 
         def outcome(addr):
             if addr not in seen:
                 msg = via("sendmail", addr)
                 seen[addr] = (hdrv2.postmap_outcome(mta.stripe_fields(msg), table, pmconf),
-                              hdrv2.sieve_outcome(tmp, msg, script), msg)
+                              (hdrv2.sieve_outcome(tmp, msg, script),
+                               hdrv2.procmail_outcome(tmp, msg, procmailrc)), msg)
             return seen[addr]
 
         t.is_(outcome("ordbad@customer.test")[:2],
-              (("REDIRECT billing@example.test", "WARN delinquent customer"), ("Billing",)),
-              "Sendmail, ordinary past-due customer: REDIRECT, WARN, filed into Billing")
-        t.is_(outcome("ordgood@customer.test")[:2], ((), ("flagged",)),
-              "Sendmail, ordinary paying customer: no Postfix action, flagged")
+              (("REDIRECT billing@example.test", "WARN delinquent customer"), (("Billing",), "Billing")),
+              "Sendmail, ordinary past-due customer: REDIRECT, WARN, filed into Billing (Sieve, procmail)")
+        t.is_(outcome("ordgood@customer.test")[:2], ((), (("flagged",), "inbox")),
+              "Sendmail, ordinary paying customer: no Postfix action, flagged, procmail's inbox")
         bad = []
         for addr, twin in pairs:
             pf, sv, msg = outcome(addr)

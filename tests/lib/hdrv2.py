@@ -179,7 +179,7 @@ HOSTILE = [
 def hostile_state(now):
     """Stand-in state: for every HOSTILE string i, a past-due delinquent customer
     bad<i>@customer.test and a paying one good<i>@customer.test, both named the string, with a
-    plan of that name; and their ordinary twins ordbad@ / ordgood@ (name "Pat Late", plan
+    plan of that name and metadata note=<the string>; and their ordinary twins ordbad@ / ordgood@ (name "Pat Late", plan
     "Team"; "Jenny Rosen", plan "Pro"). Returns (state, [(address, twin)])."""
     day = 86400
     products = [{"id": "prod_ordbad", "name": "Team"}, {"id": "prod_ordgood", "name": "Pro"}]
@@ -187,7 +187,8 @@ def hostile_state(now):
 
     def person(addr, cid, name, bad, product):
         customers.append({"id": cid, "email": addr, "name": name, "created": 1704067200,
-                          "balance": 9900 if bad else 0, "currency": "usd", "delinquent": bad})
+                          "balance": 9900 if bad else 0, "currency": "usd", "delinquent": bad,
+                          "metadata": {"note": name}})
         subs.append({"id": "sub_" + cid[4:], "customer": cid, "status": "past_due" if bad else "active",
                      "created": now - 60 * day,
                      "items": [{"price": {"id": "price_" + cid[4:], "unit_amount": 9900, "currency": "usd",
@@ -254,3 +255,24 @@ def postmap_outcome(fields, table, confdir):
         elif r.returncode != 1 or r.stderr.strip():
             raise RuntimeError("postmap -q failed (%d): %s" % (r.returncode, r.stderr.decode()))
     return tuple(sorted(acts))
+
+
+def procmail_outcome(tmp, msg, rcfile):
+    """The folder procmail delivers a message to with rcfile (conf/stripe.procmailrc)
+    included and an "inbox/" catch-all after it: 'Billing' or 'inbox'."""
+    import os
+    import subprocess
+    import tempfile
+    d = tempfile.mkdtemp(prefix="procmail-", dir=tmp)
+    rc = os.path.join(d, "rc")
+    with open(rc, "w") as f:
+        f.write("MAILDIR=%s\nLOGFILE=%s/log\nINCLUDERC=%s\n:0\ninbox/\n" % (d, d, rcfile))
+    r = subprocess.run(["procmail", "-m", rc], input=msg, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    got = [n for n in ("Billing", "inbox") if os.path.isdir(os.path.join(d, n, "new")) and
+           os.listdir(os.path.join(d, n, "new"))]
+    if r.returncode != 0 or len(got) != 1:
+        log = open(os.path.join(d, "log")).read() if os.path.exists(os.path.join(d, "log")) else ""
+        raise RuntimeError("procmail (%d) delivered to %r:\n%s%s" % (r.returncode, got,
+                           r.stdout.decode("utf-8", "replace"), log))
+    return got[0]
