@@ -29,6 +29,7 @@ include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/pkg/local.mk
 include $(srcdir)/tests/bench/local.mk
+EXTRA_DIST += tests/bench/bench_stripe_lookup.py tests/bench/stripe_lookup_bench.c
 TESTS += tests/docs/test_manpages.sh tests/docs/test_prometheus.py
 TESTS += tests/docs/test_quickstart.sh
 EXTRA_DIST += tests/docs/test_quickstart.sh
