@@ -99,12 +99,14 @@ static int ctl_lookup_print(struct ctl *c, const char *addr, const struct lk_res
 
 		for (i = 0; i < hl->n; i++)
 			json_array_append_new(hs, json_pack("{s:s,s:s}", "name", hl->h[i].name, "value", hl->h[i].value));
-		if (r->lr_state == LK_FOUND && lk_summary_encode(s, &enc, &len) == 0)
+		if ((r->lr_state == LK_FOUND || s->found_by == STRIPE_BY_GUEST) &&
+		    lk_summary_encode(s, &enc, &len) == 0)
 			sum = json_loadb(enc, len, 0, NULL);
 		free(enc);
 		json_object_set_new(o, "address", json_string(addr));
 		json_object_set_new(o, "result", json_string(r->lr_state == LK_FOUND ? "found" :
-		    r->lr_state == LK_NOT_FOUND ? "not-found" : "error"));
+		    r->lr_state == LK_NOT_FOUND ? (s->found_by == STRIPE_BY_GUEST ? "guest" :
+		    "not-found") : "error"));
 		json_object_set_new(o, "source", json_string(ctl_source(r, no_cache)));
 		json_object_set_new(o, "fetched_at", json_string(when));
 		json_object_set_new(o, "stale", json_boolean(r->lr_stale));
@@ -130,6 +132,9 @@ static int ctl_lookup_print(struct ctl *c, const char *addr, const struct lk_res
 			    s->customer_id, s->matches, s->matches == 1 ? "" : "es", s->subs_total,
 			    s->subs_total == 1 ? "" : "s", s->charges.count, s->charges.count == 1 ? "" : "s",
 			    s->charges.window_days);
+		if (r->lr_state == LK_NOT_FOUND && s->found_by == STRIPE_BY_GUEST)
+			printf("guest buyer: no customer, %d charge%s in %d days by billing email\n",
+			    s->charges.count, s->charges.count == 1 ? "" : "s", s->charges.window_days);
 		printf("headers the milter would add:\n");
 		for (i = 0; i < hl->n; i++)
 			printf("  %s: %s\n", hl->h[i].name, hl->h[i].value);
@@ -222,6 +227,7 @@ static const char *ctl_feeds(unsigned part, unsigned groups)
 		return groups & MF_HG_SUBSCRIPTION ? "X-Stripe-Subscription-Status, -Subscription" : NULL;
 	case STRIPE_PART_PLAN_NAMES: return groups & MF_HG_SUBSCRIPTION ? "X-Stripe-Plan" : NULL;
 	case STRIPE_PART_CHARGES: return groups & MF_HG_CHARGES ? "X-Stripe-Charges" : NULL;
+	case STRIPE_PART_INVOICES: return groups & MF_HG_INVOICE ? "X-Stripe-Invoice, -Invoice-Url" : NULL;
 	default: return NULL;
 	}
 }
@@ -254,10 +260,11 @@ int ctl_check_key(struct ctl *c)
 		else if (feeds && !perms[i].granted)
 			missing++;
 		if (c->json)
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?}",
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?}",
 			    "resource", stripe_part_name(perms[i].part), "permission", perms[i].permission,
 			    "dashboard", perms[i].dashboard, "status", status, "feeds", feeds,
-			    "error", perms[i].err != STRIPE_OK ? stripe_errclass_name(perms[i].err) : NULL));
+			    "error", perms[i].err != STRIPE_OK ? stripe_errclass_name(perms[i].err) : NULL,
+			    "message", perms[i].message[0] ? perms[i].message : NULL));
 		else
 			printf("%-14s %-22s %-20s %-8s %s\n", stripe_part_name(perms[i].part), perms[i].permission,
 			    perms[i].dashboard, status, feeds ? feeds : "(header group off)");
@@ -278,6 +285,12 @@ int ctl_check_key(struct ctl *c)
 			    !perms[i].granted)
 				printf("fix: edit the restricted key and grant %s (%s)\n", perms[i].dashboard,
 				    perms[i].permission);
+		/* A 403 that names no permission is not fixed by granting one: say what Stripe
+		 * said (sanitised), e.g. no access to the Connect account. */
+		for (i = 0; i < STRIPE_PERMS; i++)
+			if (ctl_feeds(perms[i].part, mf_runtime_hdr(c->rt)->groups) && perms[i].message[0])
+				printf("%s: Stripe refused without naming a permission: %s\n",
+				    stripe_part_name(perms[i].part), perms[i].message);
 		if (failed)
 			printf("Stripe did not answer every probe: %s%s%s\n", stripe_errclass_name(res.err),
 			    res.message[0] ? ": " : "", res.message);

@@ -145,12 +145,14 @@ static char *lk_stripe_sig(const struct stripe_config *s)
 	int i;
 
 	sm_buf_init(&b, 16384);
-	lk_sig_add(&b, &bad, "%s|%s|%s|%d%s|%s|%ld|%zu|%d|%d|%ld|%ld|%.6f|%d|%d|%d|%d|%d%d%d|%d",
+	lk_sig_add(&b, &bad, "%s|%s|%s|%d%s|%s|%ld|%zu|%d|%d|%ld|%ld|%.6f|%d|%d|%d|%d|%d%d%d|%d"
+	    "|%.6f|%d%d%d",
 	    NS(s->api_key), NS(s->base_url), NS(s->api_version), s->account != NULL,
 	    NS(s->account), NS(s->ca_file), s->connect_timeout_ms, s->max_response_bytes,
 	    s->max_retries, s->retry_rate_limited, s->retry_base_ms, s->retry_max_ms, s->rate_limit,
 	    s->rate_burst, s->max_concurrent, s->charges_window_days, s->charges_max,
-	    s->no_subscriptions, s->no_charges, s->no_plan_names, s->nmetadata_keys);
+	    s->no_subscriptions, s->no_charges, s->no_plan_names, s->nmetadata_keys,
+	    s->search_rate, s->no_search, s->no_guest, s->no_invoices);
 	for (i = 0; i < s->nmetadata_keys; i++)
 		lk_sig_add(&b, &bad, "|%zu:%s", strlen(s->metadata_keys[i]), s->metadata_keys[i]);
 	if (bad || b.data == NULL) {

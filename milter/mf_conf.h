@@ -52,6 +52,9 @@ struct mf_conf {
 	long stripe_timeout_ms;		/* a background fill's own deadline */
 	long stripe_max_retries;
 	bool stripe_retry_rate_limited;
+	bool stripe_search;
+	long stripe_search_rate;
+	bool guest_lookup;
 	long stripe_rate_limit;
 	long stripe_rate_burst;
 	long stripe_max_concurrent;

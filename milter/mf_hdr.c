@@ -15,7 +15,10 @@
  * Lines, in this order (prefix "X-Stripe-" configurable; groups configurable):
  *	Lookup		token	v=2; found; cache=hit; age=120; mode=live[; stale=yes]
  *				[; error=<class>][; missing=charges,plan-names][; from-count=2]
- *				v=2; not-found; cache=miss; mode=test
+ *				[; by=search]
+ *				v=2; not-found; cache=miss; mode=test[; search=skipped]
+ *				v=2; guest; cache=miss; mode=test   (no customer, but charges
+ *					whose billing email is the sender's: Charges follows)
  *				v=2; error=<class>          (no data to show)
  *				v=2; skipped=<reason>
  *		"v=2" is always the first item: the grammar version. The result is the second.
@@ -23,21 +26,42 @@
  *		served because Stripe failed reads "v=2; found; cache=stale; age=...; mode=...;
  *		stale=yes; error=timeout", so "found" still means customer data follows (the
  *		caller may pass that as state FOUND or ERROR with stale set and the summary).
+ *		by=search: the customer's stored address differs from the sender's in case only
+ *		(found by Stripe's search, not the exact filter). search=skipped: the
+ *		case-insensitive search was not tried (its budget was spent, or Stripe has no
+ *		search for the account), so a customer stored in other case may exist.
+ *		missing= names every part a restricted key could not read: customer,
+ *		subscriptions, plan-names, charges, invoices.
  *	Customer-Id	token	cus_NffrFeUfNV2Hib
  *	Customer	token	created=2024-03-01; delinquent=no; balance=0.00 USD; matches=1
+ *		matches=N counts the customers with the address (all casings), up to 100;
+ *		"matches=100+" when there are more.
  *	Name		text	the customer's name
  *	Subscription-Status token  active         (best status over all subscriptions, or none)
  *	Subscription	token	amount=49.00 USD/month; status=active; period_end=2026-12-01;
  *				cancel_at_period_end=no[; trial_end=D (trialing)][; cancel_at=D]
  *				[; quantity=N][; items=N]
+ *		amount= is what the price is: a fixed amount "49.00 USD/month", a sub-cent one
+ *		"0.005 USD/month", or a word when there is no single amount: "tiered/month",
+ *		"metered/month" (usage-based), "custom" (customer chooses), "unknown".
  *	Plan		text	the plan (product) name of the Subscription line just above it
  *		(one Subscription line per subscription, best first, up to max_subs, each followed
  *		by its Plan line when it has a plan name)
  *	Charges		token	window=90d; count=3; succeeded=2; failed=1; refunded=0; disputed=0;
  *				total=98.00 USD; last=2026-11-20 failed card_declined
  *				[; pending=N][; partially_refunded=N][; truncated=yes]
- *				(several currencies: total=98.00 USD, 10.00 EUR; none: total=0)
- *	Invoice		token	reserved for invoice tokens (issue #11); same grammar
+ *				(several currencies: total=98.00 USD, 10.00 EUR; none: total=none)
+ *		total= is captured minus refunded money of succeeded charges: an authorisation
+ *		never captured adds nothing.
+ *	Invoice		token	open=1; past_due=1; due=49.00 USD; attempts=2;
+ *				next_attempt=2026-12-02[; due_date=2026-12-10][; id=in_...]
+ *		Open invoices, read when the customer is delinquent or has a past_due, unpaid
+ *		or incomplete subscription (needs rak_invoice_read; without it the line is left
+ *		out and Lookup says missing=invoices). due= is the amount still due, per
+ *		currency (due=49.00 USD, 5.00 EUR); attempts, next_attempt, due_date and id are
+ *		those of the most urgent invoice (the oldest with a failed attempt, else the
+ *		oldest). "open=0" when none is open.
+ *	Invoice-Url	text	that invoice's hosted page (https:// only)
  *	Metadata-<key>	text	the value of metadata key <key> (one line per configured key
  *				that the customer has; keys are [A-Za-z0-9._+/@-], at most 40)
  *
@@ -61,7 +85,7 @@
  *
  * Privacy mode: only Lookup, Subscription-Status and "Customer: delinquent=yes|no" (if those
  * groups are on). No ids (they identify a person as much as a name does), names, plan
- * names, amounts, dates, charges or metadata.
+ * names, amounts, dates, charges, invoices or metadata; a guest is "not-found".
  *
  * Diagnostics: mf_hdr_render() returns -1 only for an unusable prefix; Stripe data never
  * makes it fail (bad parts are dropped).
@@ -221,9 +245,9 @@ static bool mf_id_ok(const char *s)
 
 	for (i = 0; i < STRIPE_ID_MAX && s[i] != '\0'; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
 			return false;
-	return i > 0 && i < STRIPE_ID_MAX;
+	return i > 0 && i < STRIPE_ID_MAX;	/* Stripe's ids: [A-Za-z0-9_-], up to 255 */
 }
 
 static bool mf_date(int64_t t, char out[16])
@@ -256,12 +280,21 @@ static const char *mf_status_word(enum stripe_sub_status st)
 	return mf_word_ok(w) ? w : "unknown";
 }
 
+/* A guest buyer: no customer, charges found by billing email (not shown in privacy mode). */
+static bool mf_guest(const struct mf_ctx *c, const struct mf_lookup_info *li,
+    const struct stripe_summary *s)
+{
+	return s != NULL && !s->found && s->found_by == STRIPE_BY_GUEST && !c->o->privacy &&
+	    (li->state == LK_NOT_FOUND || li->state == LK_ERROR);
+}
+
 static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
     const struct stripe_summary *s)
 {
 	struct mf_line l;
 	bool data = s != NULL && li->state != LK_SKIPPED;
 	bool found = data && s->found && li->state != LK_NOT_FOUND;
+	bool guest = data && mf_guest(c, li, s);
 	unsigned bit;
 
 	memset(&l, 0, sizeof(l));
@@ -278,7 +311,7 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 		mf_line_item(&l, "error=internal");
 		goto out;
 	}
-	mf_line_item(&l, "%s", found ? "found" : "not-found");
+	mf_line_item(&l, "%s", found ? "found" : guest ? "guest" : "not-found");
 	if (mf_word_ok(li->cache)) {
 		mf_line_item(&l, "cache=%s", li->cache);
 		if (strcmp(li->cache, "miss") != 0 && li->age_s >= 0)
@@ -289,11 +322,11 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 		mf_line_item(&l, "stale=yes");
 	if (li->state == LK_ERROR || (li->stale && li->error_class))
 		mf_line_item(&l, "error=%s", mf_word_ok(li->error_class) ? li->error_class : "internal");
-	if (found && s->parts_missing != 0) {
+	if ((found || guest) && s->parts_missing != 0) {
 		char miss[128] = "";
 		size_t n = 0;
 
-		for (bit = 1; bit <= STRIPE_PART_CHARGES; bit <<= 1) {
+		for (bit = 1; bit < (1u << STRIPE_PARTS); bit <<= 1) {
 			const char *w = (s->parts_missing & bit) ? stripe_part_name(bit) : NULL;
 
 			if (mf_word_ok(w))
@@ -305,6 +338,10 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 	}
 	if (li->from_count > 1)
 		mf_line_item(&l, "from-count=%d", li->from_count);
+	if (found && s->found_by == STRIPE_BY_SEARCH)
+		mf_line_item(&l, "by=search");
+	if (data && !found && s->search_skipped)
+		mf_line_item(&l, "search=skipped");
 out:
 	mf_emit(c, "Lookup", &l);
 }
@@ -322,7 +359,7 @@ static void mf_render_customer(struct mf_ctx *c, const struct stripe_summary *s)
 		if (mf_money(&s->balance, buf, sizeof(buf)))
 			mf_line_item(&l, "balance=%s", buf);
 		if (s->matches > 0)
-			mf_line_item(&l, "matches=%d", s->matches);
+			mf_line_item(&l, "matches=%d%s", s->matches, s->matches_capped ? "+" : "");
 	}
 	mf_emit(c, "Customer", &l);
 	if (!c->o->privacy)
@@ -341,6 +378,25 @@ static enum stripe_sub_status mf_best_status(const struct stripe_summary *s)
 	return STRIPE_SUB_NONE;
 }
 
+/* The price as the amount= value: money, or a word when it has no single amount. */
+static void mf_amount(const struct stripe_subscription *sub, char *out, size_t len)
+{
+	switch (sub->amount_kind) {
+	case STRIPE_AMOUNT_FIXED:
+		if (!mf_money(&sub->unit_amount, out, len))
+			snprintf(out, len, "unknown");
+		return;
+	case STRIPE_AMOUNT_DECIMAL:
+		if (sub->unit_amount.currency[0] == '\0' || stripe_money_format_decimal(
+		    sub->amount_decimal, sub->unit_amount.currency, out, len) < 0)
+			snprintf(out, len, "unknown");
+		return;
+	default:
+		snprintf(out, len, "%s", stripe_amount_kind_name(sub->amount_kind));
+		return;
+	}
+}
+
 static void mf_render_sub(struct mf_ctx *c, const struct stripe_summary *s,
     const struct stripe_subscription *sub)
 {
@@ -348,15 +404,14 @@ static void mf_render_sub(struct mf_ctx *c, const struct stripe_summary *s,
 	char money[64], date[16];
 
 	memset(&l, 0, sizeof(l));
-	if (mf_money(&sub->unit_amount, money, sizeof(money))) {
-		if (!mf_word_ok(sub->interval))
-			mf_line_item(&l, "amount=%s", money);
-		else if (sub->interval_count > 1)
-			mf_line_item(&l, "amount=%s/%d %ss", money, sub->interval_count,
-			    sub->interval);
-		else
-			mf_line_item(&l, "amount=%s/%s", money, sub->interval);
-	}
+	mf_amount(sub, money, sizeof(money));
+	if (strcmp(money, "unknown") == 0 || strcmp(money, "custom") == 0 ||
+	    !mf_word_ok(sub->interval))
+		mf_line_item(&l, "amount=%s", money);
+	else if (sub->interval_count > 1)
+		mf_line_item(&l, "amount=%s/%d %ss", money, sub->interval_count, sub->interval);
+	else
+		mf_line_item(&l, "amount=%s/%s", money, sub->interval);
 	mf_line_item(&l, "status=%s", mf_status_word(sub->status));
 	if (mf_date(sub->period_end, date))
 		mf_line_item(&l, "period_end=%s", date);
@@ -419,7 +474,7 @@ static void mf_render_charges(struct mf_ctx *c, const struct stripe_summary *s)
 			mf_line_more(&l, money);
 	}
 	if (n == 0)
-		mf_line_item(&l, "total=0");
+		mf_line_item(&l, "total=none");	/* no money: no currency to name */
 	if (ch->has_last && mf_date(ch->last_created, date) && mf_word_ok(ch->last_status)) {
 		if (mf_word_ok(ch->last_failure_code))
 			mf_line_item(&l, "last=%s %s %s", date, ch->last_status, ch->last_failure_code);
@@ -433,6 +488,40 @@ static void mf_render_charges(struct mf_ctx *c, const struct stripe_summary *s)
 	if (ch->truncated)
 		mf_line_item(&l, "truncated=yes");
 	mf_emit(c, "Charges", &l);
+}
+
+static void mf_render_invoice(struct mf_ctx *c, const struct stripe_summary *s)
+{
+	const struct stripe_invoices *v = &s->invoices;
+	struct mf_line l;
+	char money[64], date[16];
+	int i, n = 0;
+
+	if ((s->parts_missing & STRIPE_PART_INVOICES) || !v->checked)
+		return;
+	memset(&l, 0, sizeof(l));
+	mf_line_item(&l, "open=%d", v->open);
+	if (v->open > 0) {
+		mf_line_item(&l, "past_due=%d", v->past_due);
+		for (i = 0; i < v->ndue && i < STRIPE_TOTALS_MAX; i++) {
+			if (!mf_money(&v->due[i], money, sizeof(money)))
+				continue;
+			if (n++ == 0)
+				mf_line_item(&l, "due=%s", money);
+			else
+				mf_line_more(&l, money);
+		}
+		mf_line_item(&l, "attempts=%d", v->attempts);
+		if (mf_date(v->next_attempt, date))
+			mf_line_item(&l, "next_attempt=%s", date);
+		if (mf_date(v->due_date, date))
+			mf_line_item(&l, "due_date=%s", date);
+		if (mf_id_ok(v->id))
+			mf_line_item(&l, "id=%s", v->id);
+	}
+	mf_emit(c, "Invoice", &l);
+	if (v->open > 0 && strncmp(v->url, "https://", 8) == 0)
+		mf_emit_text(c, "Invoice-Url", NULL, v->url, sizeof(v->url));
 }
 
 static void mf_render_metadata(struct mf_ctx *c, const struct stripe_summary *s)
@@ -484,6 +573,11 @@ int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
 	if (o->privacy)
 		g &= MF_HG_LOOKUP | MF_HG_CUSTOMER | MF_HG_SUBSCRIPTION;
 	mf_render_lookup(&c, li, s);
+	if (mf_guest(&c, li, s)) {	/* a guest buyer: only the charges */
+		if (g & MF_HG_CHARGES)
+			mf_render_charges(&c, s);
+		return out->n;
+	}
 	show = s != NULL && s->found && (li->state == LK_FOUND || li->state == LK_ERROR);
 	if (!show)
 		return out->n;
@@ -500,6 +594,8 @@ int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
 		mf_render_subscriptions(&c, s);
 	if (g & MF_HG_CHARGES)
 		mf_render_charges(&c, s);
+	if (g & MF_HG_INVOICE)
+		mf_render_invoice(&c, s);
 	if (g & MF_HG_METADATA)
 		mf_render_metadata(&c, s);
 	return out->n;
@@ -523,5 +619,6 @@ const struct stripe_summary *mf_hdr_info_fill(const struct lk_result *res, struc
 	li->age_s = res->lr_fetched_at_ms > 0 ? (long)((sm_wall_ms() - res->lr_fetched_at_ms) / 1000) : 0;
 	if (li->age_s < 0)
 		li->age_s = 0;
-	return res->lr_state == LK_FOUND ? &res->lr_summary : NULL;
+	/* not-found comes with its summary too: a guest buyer's charges, search=skipped */
+	return res->lr_state == LK_FOUND || res->lr_state == LK_NOT_FOUND ? &res->lr_summary : NULL;
 }

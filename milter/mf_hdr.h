@@ -27,7 +27,8 @@
 #define MF_HG_SUBSCRIPTION	0x08	/* -Subscription-Status, -Subscription and -Plan lines */
 #define MF_HG_CHARGES		0x10
 #define MF_HG_METADATA		0x20	/* -Metadata-<key> lines */
-#define MF_HG_ALL		0x3f
+#define MF_HG_INVOICE		0x40	/* -Invoice and -Invoice-Url lines */
+#define MF_HG_ALL		0x7f
 
 #define MF_HDR_VERSION		2	/* "v=2", the first item of the Lookup line */
 #define MF_HDR_PREFIX_MAX	60
@@ -76,7 +77,8 @@ int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
 bool mf_hdr_has_prefix(const char *header_name, const char *prefix);
 
 /* Fills the renderer's view of a finished lookup (state, cache word, age, stale, error)
- * and returns the summary to render, NULL unless a customer was found. */
+ * and returns the summary to render: NULL unless found or not-found (a not-found summary
+ * carries a guest buyer's charges and search=skipped). */
 const struct stripe_summary *mf_hdr_info_fill(const struct lk_result *res, struct mf_lookup_info *li);
 
 #endif

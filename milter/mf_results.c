@@ -19,6 +19,7 @@ static const char *const mf_res_skips[MF_RES_NSKIP] = {
 
 static const unsigned mf_res_parts[MF_RES_NPERM] = {
 	STRIPE_PART_CUSTOMER, STRIPE_PART_SUBSCRIPTIONS, STRIPE_PART_PLAN_NAMES, STRIPE_PART_CHARGES,
+	STRIPE_PART_INVOICES,
 };
 
 const char *mf_results_error_name(int i)

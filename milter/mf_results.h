@@ -29,7 +29,7 @@
 
 #define MF_RES_NERR	(STRIPE_E__COUNT + 1)	/* Stripe's classes but "ok", "overloaded", "other" */
 #define MF_RES_NSKIP	11	/* skip reasons, the last "other" */
-#define MF_RES_NPERM	4	/* STRIPE_PART_* bits */
+#define MF_RES_NPERM	5	/* STRIPE_PART_* bits */
 #define MF_RES_LAT_BUCKETS 12	/* upper bounds in ms: 5..10000, +Inf (as Stripe's) */
 
 struct mf_results {

@@ -130,6 +130,10 @@ static void mf_rt_stripe_config(const struct mf_runtime *rt, const char *key, ch
 	sc->no_subscriptions = !(rt->rt_hdr.groups & MF_HG_SUBSCRIPTION);
 	sc->no_charges = !(rt->rt_hdr.groups & MF_HG_CHARGES);
 	sc->no_plan_names = sc->no_subscriptions || rt->rt_hdr.privacy;
+	sc->no_invoices = !(rt->rt_hdr.groups & MF_HG_INVOICE) || rt->rt_hdr.privacy;
+	sc->no_search = !c->stripe_search;
+	sc->no_guest = !c->guest_lookup || rt->rt_hdr.privacy;
+	sc->search_rate = (double)c->stripe_search_rate;
 	sc->metadata_keys = (const char *const *)meta;
 	sc->nmetadata_keys = nmeta;
 }
@@ -192,7 +196,8 @@ int mf_runtime_groups(const char *list, unsigned *out, char *err, size_t errlen)
 	static const struct { const char *name; unsigned bit; } words[] = {
 		{ "all", MF_HG_ALL }, { "lookup", MF_HG_LOOKUP }, { "customer-id", MF_HG_CUSTOMER_ID },
 		{ "customer", MF_HG_CUSTOMER }, { "subscription", MF_HG_SUBSCRIPTION },
-		{ "charges", MF_HG_CHARGES }, { "metadata", MF_HG_METADATA },
+		{ "charges", MF_HG_CHARGES }, { "invoice", MF_HG_INVOICE },
+		{ "metadata", MF_HG_METADATA },
 	};
 	char **v;
 	int n, i, rc = 0;

@@ -428,6 +428,11 @@ out:
 		stripe_log_missing(c, missing);
 	} else {
 		memset(out, 0, sizeof(*out));
+		/* Granting a permission will not fix this one: say what Stripe said. */
+		if (res->err == STRIPE_E_PERMISSION && res->permission[0] == '\0')
+			sm_log_once(&c->perm_logged[0], LOG_WARNING, "stripe: key %s: Stripe refused a "
+			    "request without naming a permission (%s); lookups fail until that is "
+			    "fixed on Stripe's side", c->masked, res->message);
 	}
 	stripe_customers_release(cands, n);
 	free(cands);

@@ -467,7 +467,8 @@ START_TEST(currencies)
 	    "window=90d; count=3; succeeded=2; failed=1; refunded=0;\n"
 	    "\tdisputed=0; total=-5.00 USD, 98000 JPY, 12.345 BHD;\n"
 	    "\tlast=2026-11-20 failed card_declined");
-	/* no currency: no balance; no totals: total=0; one-off price: no interval */
+	/* no currency: no balance; no totals: total=none (no money has no currency); one-off
+	 * price: no interval */
 	s.balance.currency[0] = '\0';
 	s.charges.ntotals = 0;
 	s.charges.has_last = false;
@@ -479,7 +480,7 @@ START_TEST(currencies)
 	    "amount=1.500 KWD; status=active; period_end=2026-12-01;\n"
 	    "\tcancel_at_period_end=no");
 	ck_assert_str_eq(find(&l, "X-Stripe-Charges"),
-	    "window=90d; count=3; succeeded=2; failed=1; refunded=0;\n\tdisputed=0; total=0");
+	    "window=90d; count=3; succeeded=2; failed=1; refunded=0;\n\tdisputed=0; total=none");
 }
 END_TEST
 
@@ -767,6 +768,143 @@ START_TEST(odd_arguments)
 }
 END_TEST
 
+
+/* ---- issue #11: invoices, guests, amounts, matches, ids ---- */
+
+START_TEST(invoice_line)
+{
+	struct stripe_summary s;
+	struct mf_hdr_opts o = opts_all();
+	struct mf_hdr_list l;
+
+	jenny(&s);
+	s.delinquent = true;
+	s.invoices.checked = true;
+	s.invoices.open = 1;
+	s.invoices.past_due = 1;
+	s.invoices.ndue = 1;
+	s.invoices.due[0].amount = 4900;
+	sm_strlcpy(s.invoices.due[0].currency, "usd", sizeof(s.invoices.due[0].currency));
+	s.invoices.attempts = 2;
+	s.invoices.next_attempt = T_2026_12_01;
+	s.invoices.due_date = T_2026_12_15;
+	sm_strlcpy(s.invoices.id, "in_1Pgc6tB7WZ01zgkW", sizeof(s.invoices.id));
+	sm_strlcpy(s.invoices.url, "https://invoice.stripe.com/i/acct_1/test_x", sizeof(s.invoices.url));
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	check_list(&l, 900);
+	ck_assert_str_eq(find(&l, "X-Stripe-Invoice"), "open=1; past_due=1; due=49.00 USD; attempts=2;\n"
+	    "\tnext_attempt=2026-12-01; due_date=2026-12-15; id=in_1Pgc6tB7WZ01zgkW");
+	/* a text header: the URL has ':' so it is RFC 2047 encoded words (decoding to it) */
+	ck_assert_ptr_nonnull(find(&l, "X-Stripe-Invoice-Url"));
+	ck_assert_int_eq(strncmp(find(&l, "X-Stripe-Invoice-Url"), "=?UTF-8?", 8), 0);
+	/* none open: open=0 and no URL */
+	s.invoices.open = 0;
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	ck_assert_str_eq(find(&l, "X-Stripe-Invoice"), "open=0");
+	ck_assert_ptr_null(find(&l, "X-Stripe-Invoice-Url"));
+	/* not read (customer in good standing): no line */
+	s.invoices.checked = false;
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	ck_assert_ptr_null(find(&l, "X-Stripe-Invoice"));
+	/* permission missing: no line, and Lookup says why */
+	s.invoices.checked = true;
+	s.parts_missing = STRIPE_PART_INVOICES;
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	ck_assert_ptr_null(find(&l, "X-Stripe-Invoice"));
+	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"),
+	    "v=2; found; cache=hit; age=120; mode=live; missing=invoices");
+	/* group off, and privacy mode: no line */
+	s.parts_missing = 0;
+	o.groups = MF_HG_ALL & ~MF_HG_INVOICE;
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	ck_assert_ptr_null(find(&l, "X-Stripe-Invoice"));
+	o = opts_all();
+	o.privacy = true;
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	ck_assert_ptr_null(find(&l, "X-Stripe-Invoice"));
+}
+END_TEST
+
+START_TEST(guest_and_search_words)
+{
+	static const struct mf_lookup_info nf = {
+		.state = LK_NOT_FOUND, .cache = "miss", .livemode = false, .from_count = 1
+	};
+	struct stripe_summary s;
+	struct mf_hdr_opts o = opts_all();
+	struct mf_hdr_list l;
+
+	memset(&s, 0, sizeof(s));
+	s.found_by = STRIPE_BY_GUEST;
+	s.charges.window_days = 90;
+	s.charges.count = 1;
+	s.charges.succeeded = 1;
+	s.charges.ntotals = 1;
+	s.charges.totals[0].amount = 2500;
+	sm_strlcpy(s.charges.totals[0].currency, "eur", sizeof(s.charges.totals[0].currency));
+	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 2);
+	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; guest; cache=miss; mode=test");
+	ck_assert_str_eq(find(&l, "X-Stripe-Charges"), "window=90d; count=1; succeeded=1; failed=0; "
+	    "refunded=0;\n\tdisputed=0; total=25.00 EUR");
+	/* privacy: a guest is not-found, no charges */
+	o.privacy = true;
+	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 1);
+	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; not-found; cache=miss; mode=test");
+	/* plain not-found, search skipped */
+	o = opts_all();
+	memset(&s, 0, sizeof(s));
+	s.search_skipped = true;
+	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 1);
+	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; not-found; cache=miss; mode=test; "
+	    "search=skipped");
+	/* found by search; matches at the cap */
+	jenny(&s);
+	s.found_by = STRIPE_BY_SEARCH;
+	s.matches = STRIPE_CUSTOMERS_CAP;
+	s.matches_capped = true;
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; found; cache=hit; age=120; mode=live; "
+	    "by=search");
+	ck_assert_ptr_nonnull(strstr(find(&l, "X-Stripe-Customer"), "matches=100+"));
+}
+END_TEST
+
+START_TEST(amount_kinds_and_ids)
+{
+	struct stripe_summary s;
+	struct mf_hdr_opts o = opts_all();
+	struct mf_hdr_list l;
+	const char *sub;
+
+	jenny(&s);
+	sm_strlcpy(s.customer_id, "cus-legacy", sizeof(s.customer_id));
+	s.subs[0].amount_kind = STRIPE_AMOUNT_TIERED;
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	ck_assert_str_eq(find(&l, "X-Stripe-Customer-Id"), "cus-legacy");
+	sub = find(&l, "X-Stripe-Subscription");
+	ck_assert_int_eq(strncmp(sub, "amount=tiered/month; status=active", 34), 0);
+	s.subs[0].amount_kind = STRIPE_AMOUNT_METERED;
+	mf_hdr_render(&o, &found_hit, &s, &l);
+	ck_assert_int_eq(strncmp(find(&l, "X-Stripe-Subscription"), "amount=metered/month;", 21), 0);
+	s.subs[0].amount_kind = STRIPE_AMOUNT_DECIMAL;
+	sm_strlcpy(s.subs[0].amount_decimal, "0.5", sizeof(s.subs[0].amount_decimal));
+	mf_hdr_render(&o, &found_hit, &s, &l);
+	ck_assert_int_eq(strncmp(find(&l, "X-Stripe-Subscription"), "amount=0.005 USD/month;", 23), 0);
+	s.subs[0].amount_kind = STRIPE_AMOUNT_CUSTOM;
+	mf_hdr_render(&o, &found_hit, &s, &l);
+	ck_assert_int_eq(strncmp(find(&l, "X-Stripe-Subscription"), "amount=custom; status", 21), 0);
+	/* a fixed amount without a currency is not shown as a bare number */
+	s.subs[0].amount_kind = STRIPE_AMOUNT_FIXED;
+	s.subs[0].unit_amount.currency[0] = '\0';
+	mf_hdr_render(&o, &found_hit, &s, &l);
+	ck_assert_int_eq(strncmp(find(&l, "X-Stripe-Subscription"), "amount=unknown; status", 22), 0);
+	/* an id outside Stripe's alphabet is dropped */
+	sm_strlcpy(s.customer_id, "cus_x;y", sizeof(s.customer_id));
+	mf_hdr_render(&o, &found_hit, &s, &l);
+	ck_assert_ptr_null(find(&l, "X-Stripe-Customer-Id"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mf_hdr");
@@ -789,6 +927,9 @@ int main(void)
 	tcase_add_test(tc, metadata_capped);
 	tcase_add_test(tc, has_prefix);
 	tcase_add_test(tc, odd_arguments);
+	tcase_add_test(tc, invoice_line);
+	tcase_add_test(tc, guest_and_search_words);
+	tcase_add_test(tc, amount_kinds_and_ids);
 	suite_add_tcase(s, tc);
 	return th_run(s);
 }
