@@ -2,7 +2,8 @@
 """test_examples.py - the examples users copy from conf/, exercised for real.
 
 * conf/stripe.sieve run with sieve-test on messages Postfix delivered through the milter:
-  the past-due customer's mail is filed into Billing, the paying customer's flagged, a
+  the past-due customer's mail is filed into Billing (flagged $PaymentFailed: its open
+  invoice's payment failed twice, X-Stripe-Invoice), the paying customer's flagged, a
   stranger's left alone (forged headers did not fool it).
 * conf/header_checks with milter_default_action = accept and the milter down: forged
   X-Stripe- headers are dropped; without the rule they get through (the reason it ships).
@@ -62,9 +63,15 @@ def main():
             return got[-1]
 
         if shutil.which("sieve-test"):
-            rc, out = sieve(tmp, deliver("pat@customer.test"))
+            msg = deliver("pat@customer.test")
+            rc, out = sieve(tmp, msg)
             t.ok(rc == 0 and "store message in folder: Billing" in out,
                  "sieve: past-due customer filed into Billing", out)
+            # the invoice rule: an open invoice with failed payment attempts (issue #11)
+            t.ok(rc == 0 and "$PaymentFailed" in out and
+                 any(k == "X-Stripe-Invoice" and "attempts=2" in v for k, v in mta.headers(msg)),
+                 "sieve: past-due customer with a failed retry filed into Billing, flagged",
+                 out + "\n" + mta.stripe_block(msg) if isinstance(msg, bytes) else out)
             rc, out = sieve(tmp, deliver("jenny@customer.test"))
             t.ok(rc == 0 and "\\flagged $Customer" in out.replace("\\\\", "\\") and "Billing" not in out,
                  "sieve: paying customer flagged", out)
@@ -72,7 +79,8 @@ def main():
             t.ok(rc == 0 and "flagged" not in out and "Billing" not in out,
                  "sieve: stranger with forged headers neither flagged nor filed", out)
         else:
-            for name in ("past-due filed", "paying flagged", "stranger untouched"):
+            for name in ("past-due filed", "failed retry filed and flagged", "paying flagged",
+                         "stranger untouched"):
                 t.skip("sieve: " + name, "sieve-test not installed (apt-get install dovecot-sieve)")
 
         msg = deliver("jenny@customer.test", FORGED)
