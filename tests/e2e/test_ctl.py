@@ -23,7 +23,8 @@ SCRIPT = os.path.join(smtest.srcdir(), "tests", "milter", "mt_message.lua")
 PERMS = [("customer", "rak_customer_read", "Customers: Read"),
          ("subscriptions", "rak_subscription_read", "Subscriptions: Read"),
          ("plan-names", "rak_product_read", "Products: Read"),
-         ("charges", "rak_charge_read", "Charges: Read")]
+         ("charges", "rak_charge_read", "Charges: Read"),
+         ("invoices", "rak_invoice_read", "Invoices: Read")]
 
 
 def ctl(conf, *args):
@@ -153,7 +154,7 @@ def run(t, redis, s, m1, m2, mport):
     st_["keys"] = keys
     s.state(st_)
     rc, out, err = ctl(conf, "check-key")
-    t.ok(rc == 0 and out.count("granted  ") == 4, "check-key: full key, all granted", out)
+    t.ok(rc == 0 and out.count("granted  ") == len(PERMS), "check-key: full key, all granted", out)
     t.like(out, r"^key sk_test_\.\.\.\w* \(test mode\), account acct_\w+", "check-key: mode and account shown")
     for res, perm, dash in PERMS:
         kf = os.path.join(m1.dir, "key-%s" % res)
@@ -164,10 +165,20 @@ def run(t, redis, s, m1, m2, mport):
             f.write(open(conf).read().replace(m1.keyfile, kf))
         rc, out, err = ctl(c2, "check-key")
         ok = rc == 1 and re.search(r"%s\s+%s\s+%s\s+MISSING" % (res, perm, re.escape(dash)), out) and \
-            ("grant %s (%s)" % (dash, perm)) in out and out.count("granted  ") == 3
+            ("grant %s (%s)" % (dash, perm)) in out and out.count("granted  ") == len(PERMS) - 1
         t.ok(ok, "check-key: key without %s exits 1 and says what to grant" % perm, out + err)
     rc, out, err = ctl(conf, "--json", "check-key")
     t.is_((rc, json.loads(out)["missing"]), (0, 0), "check-key --json")
+    # A 403 that names no permission: not "grant rak_*", but Stripe's (sanitised) message.
+    s.faults({"charges": {"status": 403, "message": "The required permissions are not available "
+                          "for use by restricted keys (rk_test_secretsecretsecret)."}})
+    rc, out, err = ctl(conf, "check-key")
+    s.faults({})
+    t.ok(rc == 1 and re.search(r"charges\s+rak_charge_read\s+Charges: Read\s+error", out) and
+         "charges: Stripe refused without naming a permission: The required permissions are "
+         "not available for use by restricted keys" in out and "grant Charges" not in out and
+         "secretsecret" not in out, "check-key: a 403 naming no permission shows Stripe's message",
+         out + err)
 
     # --- check-config, flush, usage
     rc, out, err = ctl(conf, "check-config")
