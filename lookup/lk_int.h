@@ -29,6 +29,9 @@ struct lk {
 	int64_t stripe_timeout_ms;
 };
 
+/* lk_key.c: loads the SHA-256 implementation (once per process; thread-safe). */
+void lk_key_init(void);
+
 /* lk_product.c: the hooks of struct stripe_config; arg is the plan-name cache. */
 int lk_product_get(void *arg, const char *product_id, int64_t deadline_ms, char *name, size_t len);
 void lk_product_put(void *arg, const char *product_id, const char *name);

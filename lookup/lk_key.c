@@ -1,7 +1,7 @@
 /*
  * lk_key.c - the cache key of a sender address. See lookup.h ("Keys").
  *
- * Interface: lk_key().
+ * Interface: lk_key(); (lk_int.h) lk_key_init().
  *
  * Normalisation: ASCII lowercasing only (A-Z -> a-z, whatever the locale): Stripe's
  *	customer search by email is case-insensitive, and the address was already parsed and
@@ -35,6 +35,13 @@ static void lk_sha256_fetch(void)
 	lk_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (lk_sha256_md == NULL)
 		lk_sha256_md = EVP_sha256();
+}
+
+/* Fetches the digest now: OpenSSL 3 also loads its default provider on this first use
+ * (1.5 ms here, over a second under valgrind), so lk_new() calls it and no message pays. */
+void lk_key_init(void)
+{
+	pthread_once(&lk_sha256_once, lk_sha256_fetch);
 }
 
 /* SHA-256 of len bytes as 64 lowercase hex digits (OpenSSL's libcrypto). -1 on failure. */

@@ -267,6 +267,7 @@ struct lk *lk_new(const struct lk_config *cfg, const struct lk *prev, char *err,
 	}
 	lk->refs = 1;
 	lk->stripe_timeout_ms = cfg->stripe_timeout_ms;
+	lk_key_init();
 	if (sm_strlcpy(lk->mode, NS(cfg->mode), sizeof(lk->mode)) >= sizeof(lk->mode) ||
 	    sm_strlcpy(lk->account, cfg->account && cfg->account[0] ? cfg->account : "-",
 	    sizeof(lk->account)) >= sizeof(lk->account)) {
