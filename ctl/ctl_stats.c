@@ -392,7 +392,8 @@ static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const in
 	    "  stopped and stale ones stay listed %d min after their last report)\n",
 	    counts[MF_FLEET_LIVE], counts[MF_FLEET_STOPPED], counts[MF_FLEET_STALE], MF_FLEET_RETAIN_S / 60);
 	if (f->n)
-		printf("  %-28s %-8s %12s %6s %10s\n", "INSTANCE", "STATE", "LAST REPORT", "EVERY", "MESSAGES");
+		printf("  %-24s %-8s %11s %6s %9s %9s %9s %9s %9s\n", "INSTANCE", "STATE", "LAST REPORT", "EVERY",
+		    "MESSAGES", "FOUND", "NOT-FOUND", "ERROR", "SKIPPED");
 	for (i = 0; i < f->n; i++) {
 		view_t *in = &f->in[i];
 		enum mf_fleet_state st = mf_fleet_state(in, now);
@@ -402,8 +403,9 @@ static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const in
 		ctl_msgs(in, &m);
 		snprintf(ago, sizeof(ago), "%llds ago", (long long)(in->ts_ms > 0 ? (now - in->ts_ms) / 1000 : -1));
 		snprintf(every, sizeof(every), "%lds", in->interval_s);
-		printf("  %-28s %-8s %12s %6s %10llu%s\n", in->name, mf_fleet_state_name(st), ago, every,
-		    (unsigned long long)m.total,
+		printf("  %-24s %-8s %11s %6s %9llu %9llu %9llu %9llu %9llu%s\n", in->name, mf_fleet_state_name(st),
+		    ago, every, (unsigned long long)m.total, (unsigned long long)m.found,
+		    (unsigned long long)m.not_found, (unsigned long long)m.error, (unsigned long long)m.skipped,
 		    st == MF_FLEET_STALE ? "   not in the totals" : st == MF_FLEET_STOPPED ? "   final snapshot, in the totals" : "");
 	}
 	printf("\nfleet totals (live and stopped instances):\n");

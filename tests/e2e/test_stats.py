@@ -163,8 +163,10 @@ def run(t, redis, s, ms, mport):
          "text: all messages = found + not-found + guest + error + skipped", out)
     t.like(out, r"(?m)^    error=server\s+1$", "text: error by class")
     t.like(out, r"(?m)^    skipped=null-sender\s+1$", "text: skipped by reason")
-    rows = re.findall(r"(?m)^  (mx-\S+)\s+(live|stale|stopped)\s", out)
-    t.is_(rows, [("mx-a", "live"), ("mx-b", "live"), ("mx-c", "live")], "text: instances sorted, with state")
+    rows = re.findall(r"(?m)^  (mx-\S+)\s+(live|stale|stopped)\s+\S+ ago\s+\d+s((?:\s+\d+){5})", out)
+    t.is_([(n, st_, [int(x) for x in v.split()]) for n, st_, v in rows],
+          [("mx-a", "live", [2, 0, 0, 1, 1]), ("mx-b", "live", [0, 0, 0, 0, 0]), ("mx-c", "live", [4, 2, 1, 0, 1])],
+          "text: instances sorted, with state and messages by result")
 
     # /metrics: the same results
     stc, _, body = smtest.http_call("http://127.0.0.1:%d" % mport, "GET", "/metrics")
