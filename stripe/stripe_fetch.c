@@ -22,7 +22,10 @@
  *	asks again without the expansion (and the client remembers it for
  *	STRIPE_LOST_RETRY_MS). A 403 on customers otherwise, or one naming no permission,
  *	is an error. Customers are read up to STRIPE_CUSTOMERS_CAP per job (capped set when
- *	more exist); subscriptions up to STRIPE_SUBS_CAP.
+ *	more exist); subscriptions up to STRIPE_SUBS_CAP. Paging stops at a page cap, and as
+ *	soon as a page does not move the cursor (a list that says has_more but repeats
+ *	itself, as a mock server's or a broken proxy's may), so no answer makes it loop;
+ *	repeated ids count once.
  *
  * Known limits: if a thread cannot be created, that job runs in the caller (serially).
  */
@@ -106,9 +109,9 @@ static void stripe_job_customers(struct stripe_job *j)
 {
 	char enc[STRIPE_EMAIL_MAX * 6 + 32], lit[STRIPE_EMAIL_MAX * 2 + 16];
 	char path[STRIPE_PATH_MAX], after[STRIPE_ID_MAX] = "", page[STRIPE_PATH_MAX / 4] = "";
-	char aenc[STRIPE_ID_MAX * 3 + 1], msg[160];
+	char aenc[STRIPE_ID_MAX * 3 + 1], msg[160], cursor[STRIPE_PATH_MAX / 4] = "";
 	bool search = j->kind == STRIPE_JOB_SEARCH, more = true;
-	int n;
+	int n, pages = 0;
 
 	if (search) {
 		char q[STRIPE_EMAIL_MAX * 2 + 16];
@@ -128,7 +131,7 @@ static void stripe_job_customers(struct stripe_job *j)
 		stripe_job_oom(j);
 		return;
 	}
-	while (more && j->ncusts < STRIPE_CUSTOMERS_CAP) {
+	while (more && j->ncusts < STRIPE_CUSTOMERS_CAP && pages++ < STRIPE_CUSTOMERS_PAGES) {
 		n = snprintf(path, sizeof(path), search ? "/v1/customers/search?query=%s&limit=%d%s" :
 		    "/v1/customers?email=%s&limit=%d%s", enc, STRIPE_CUSTOMERS_PAGE,
 		    j->expand_subs ? STRIPE_EXPAND_SUBS : "");
@@ -156,18 +159,38 @@ static void stripe_job_customers(struct stripe_job *j)
 		}
 		if (search ? page[0] == '\0' : after[0] == '\0')
 			more = false;
+		if (more && strcmp(cursor, search ? page : after) == 0)
+			break;	/* no progress: stop (more stays set: the count is a lower bound) */
+		sm_strlcpy(cursor, search ? page : after, sizeof(cursor));
 		if (search && more && stripe_search_take(j->c) != 0)
 			break;	/* no budget for another page: the count is a lower bound */
 	}
 	j->capped = more;
 }
 
+/* Drops repeated subscription ids (a list that repeated itself), keeping the first. */
+static void stripe_subs_dedup(struct stripe_subscription *subs, int *n)
+{
+	int i, k, m = 0;
+
+	for (i = 0; i < *n; i++) {
+		for (k = 0; k < m && strcmp(subs[k].id, subs[i].id) != 0; k++)
+			;
+		if (k < m)
+			continue;
+		if (m != i)
+			subs[m] = subs[i];
+		m++;
+	}
+	*n = m;
+}
+
 static void stripe_job_subs(struct stripe_job *j)
 {
 	char path[STRIPE_PATH_MAX], cenc[STRIPE_ID_MAX * 3 + 1], aenc[STRIPE_ID_MAX * 3 + 1];
-	char msg[160];
+	char msg[160], cursor[STRIPE_ID_MAX] = "";
 	bool more = true;
-	int n;
+	int n, pages = 0;
 
 	if (!j->subs_fetched) {
 		if (stripe_url_encode(j->customer_id, cenc, sizeof(cenc)) != 0) {
@@ -181,7 +204,7 @@ static void stripe_job_subs(struct stripe_job *j)
 			stripe_job_oom(j);
 			return;
 		}
-		while (more && j->nsubs < STRIPE_SUBS_CAP) {
+		while (more && j->nsubs < STRIPE_SUBS_CAP && pages++ < STRIPE_SUBS_CAP / STRIPE_SUBS_FETCH) {
 			n = snprintf(path, sizeof(path),
 			    "/v1/subscriptions?customer=%s&status=all&limit=%d", cenc, STRIPE_SUBS_FETCH);
 			if (j->nsubs > 0 && stripe_url_encode(j->subs[j->nsubs - 1].id, aenc,
@@ -195,9 +218,12 @@ static void stripe_job_subs(struct stripe_job *j)
 				stripe_job_malformed(j, msg);
 				return;
 			}
-			if (j->nsubs == n)
-				more = false;	/* nothing usable on the page: stop */
+			if (j->nsubs == n || strcmp(cursor, j->subs[j->nsubs - 1].id) == 0)
+				more = false;	/* nothing usable, or no progress: stop */
+			else
+				sm_strlcpy(cursor, j->subs[j->nsubs - 1].id, sizeof(cursor));
 		}
+		stripe_subs_dedup(j->subs, &j->nsubs);
 		j->subs_fetched = true;
 	}
 	stripe_subs_sort(j->subs, j->nsubs);
@@ -214,7 +240,7 @@ static void stripe_job_charges(struct stripe_job *j)
 {
 	struct stripe_client *c = j->c;
 	char path[STRIPE_PATH_MAX], after[STRIPE_ID_MAX] = "", msg[160];
-	char cenc[STRIPE_ID_MAX * 3 + 1], aenc[STRIPE_ID_MAX * 3 + 1];
+	char cenc[STRIPE_ID_MAX * 3 + 1], aenc[STRIPE_ID_MAX * 3 + 1], cursor[STRIPE_ID_MAX] = "";
 	int64_t since = sm_wall_ms() / 1000 - (int64_t)c->charges_window_days * 86400;
 	bool more = true;
 	int page;
@@ -241,6 +267,9 @@ static void stripe_job_charges(struct stripe_job *j)
 		}
 		if (after[0] == '\0')
 			more = false;
+		if (more && strcmp(cursor, after) == 0)
+			break;	/* no progress: stop (truncated) */
+		sm_strlcpy(cursor, after, sizeof(cursor));
 	}
 	if (more)
 		j->charges.truncated = true;

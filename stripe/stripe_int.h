@@ -29,6 +29,7 @@
 #define STRIPE_PATH_MAX		4096	/* path + query of one request (ids percent-encoded) */
 #define STRIPE_EMAIL_MAX	512	/* Stripe's maxLength for the email filter */
 #define STRIPE_CUSTOMERS_PAGE	100	/* customers asked for per request (Stripe's maximum) */
+#define STRIPE_CUSTOMERS_PAGES	5	/* pages of customers read per address form at most */
 #define STRIPE_CANDIDATES_MAX	(2 * STRIPE_CUSTOMERS_CAP)	/* both exact forms */
 #define STRIPE_SUBS_FETCH	100	/* subscriptions per page */
 #define STRIPE_SUBS_CAP		1000	/* subscriptions read per customer */

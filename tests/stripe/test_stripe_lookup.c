@@ -1300,6 +1300,39 @@ START_TEST(plan_names_single_flight)
 }
 END_TEST
 
+
+START_TEST(lists_that_repeat_themselves_end)
+{
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_summary s;
+	struct stripe_result r;
+
+	/* A list that always says has_more and repeats itself (a mock, a broken proxy): the
+	 * client stops when the cursor does not move, counts each id once. */
+	given("{}");
+	faults("{\"customers\":{\"body\":{\"object\":\"list\",\"has_more\":true,\"url\":\"/v1/customers\","
+	    "\"data\":[{\"id\":\"cus_loop\",\"object\":\"customer\",\"email\":\"loop@example.com\"}]}},"
+	    "\"subscriptions\":{\"body\":{\"object\":\"list\",\"has_more\":true,\"url\":\"/v1/subscriptions\","
+	    "\"data\":[{\"id\":\"sub_loop\",\"object\":\"subscription\",\"status\":\"active\"}]}},"
+	    "\"charges\":{\"body\":{\"object\":\"list\",\"has_more\":true,\"url\":\"/v1/charges\","
+	    "\"data\":[{\"id\":\"ch_loop\",\"object\":\"charge\",\"status\":\"succeeded\","
+	    "\"amount\":100,\"amount_captured\":100,\"currency\":\"usd\"}]}}}");
+	cfg_default(&cfg);
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "loop@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert_str_eq(s.customer_id, "cus_loop");
+	ck_assert_int_eq(s.matches, 1);
+	ck_assert(s.matches_capped);
+	ck_assert_int_eq(served("customers"), 2);
+	ck_assert_int_eq(s.subs_total, 1);
+	ck_assert_int_eq(served("subscriptions"), 2);
+	ck_assert_int_eq(served("charges"), 2);
+	ck_assert(s.charges.truncated);
+	stripe_client_free(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stripe-lookup");
@@ -1338,6 +1371,7 @@ int main(void)
 	tcase_add_test(tc, guest_buyer_by_billing_email);
 	tcase_add_test(tc, expansion_permission_lost);
 	tcase_add_test(tc, plan_names_single_flight);
+	tcase_add_test(tc, lists_that_repeat_themselves_end);
 	suite_add_tcase(s, tc);
 	rc = th_run(s);
 	th_standin_stop(&S);
