@@ -957,7 +957,7 @@ START_TEST(mixed_case_found_by_search)
 	c = client(&cfg);
 	for (i = 0; i < sizeof(casings) / sizeof(casings[0]); i++) {
 		th_standin_reset_counts(&S);
-		ck_assert_int_eq(lookup_ms(c, casings[i], 3000, &s, &r), STRIPE_OK);
+		ck_assert_int_eq(lookup_ms(c, casings[i], 10000, &s, &r), STRIPE_OK);
 		ck_assert_msg(s.found, "%s not found", casings[i]);
 		ck_assert_str_eq(s.customer_id, "cus_mixed");
 		ck_assert_int_eq(s.found_by, STRIPE_BY_SEARCH);
@@ -971,7 +971,7 @@ START_TEST(mixed_case_found_by_search)
 	free(log);
 	/* A quote in the address cannot break out of the literal. */
 	given("{\"customers\":[{\"id\":\"cus_q\",\"email\":\"O'Brien@example.com\"}]}");
-	ck_assert_int_eq(lookup_ms(c, "o'brien@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "o'brien@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(s.found);
 	ck_assert_str_eq(s.customer_id, "cus_q");
 	stripe_client_free(c);
@@ -992,12 +992,12 @@ START_TEST(search_unavailable_budget_and_off)
 	/* Search unavailable to the account (e.g. India): off for good, logged once. */
 	faults("{\"customers_search\":{\"status\":400,\"message\":\"Search is not available for "
 	    "your account.\"},\"charges_search\":{\"status\":400}}");
-	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(!s.found);
 	stripe_stats_get(c, &st);
 	ck_assert(st.search_off);
 	th_standin_reset_counts(&S);
-	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(!s.found);
 	ck_assert(s.search_skipped);
 	ck_assert_int_eq(served("customers_search"), 0);
@@ -1010,10 +1010,10 @@ START_TEST(search_unavailable_budget_and_off)
 	c = client(&cfg);
 	faults("{}");
 	th_standin_reset_counts(&S);
-	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(s.found);
 	ck_assert(!s.search_skipped);
-	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(!s.found);
 	ck_assert(s.search_skipped);
 	ck_assert_int_eq(served("customers_search"), 1);
@@ -1022,7 +1022,7 @@ START_TEST(search_unavailable_budget_and_off)
 	cfg.search_rate = 0;
 	c = client(&cfg);
 	faults("{\"customers_search\":{\"status\":503,\"should_retry\":false}}");
-	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 3000, &s, &r), STRIPE_E_SERVER);
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_E_SERVER);
 	stripe_stats_get(c, &st);
 	ck_assert(!st.search_off);
 	stripe_client_free(c);
@@ -1048,7 +1048,7 @@ START_TEST(thirty_customers_oldest_subscribed)
 	given(b.data);
 	cfg_default(&cfg);
 	c = client(&cfg);
-	ck_assert_int_eq(lookup_ms(c, "many@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "many@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_str_eq(s.customer_id, "cus_00");
 	ck_assert_int_eq(s.matches, 30);
 	ck_assert(!s.matches_capped);
@@ -1064,7 +1064,7 @@ START_TEST(thirty_customers_oldest_subscribed)
 		    i ? "," : "", i, 1000 + i);
 	sm_buf_printf(&b, "]}");
 	given(b.data);
-	ck_assert_int_eq(lookup_ms(c, "many@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "many@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_int_eq(s.matches, STRIPE_CUSTOMERS_CAP);
 	ck_assert(s.matches_capped);
 	ck_assert_str_eq(s.customer_id, "cus_129");	/* none subscribed: the newest */
@@ -1094,7 +1094,7 @@ START_TEST(subscriptions_paged_past_100)
 	sm_buf_free(&b);
 	cfg_default(&cfg);
 	c = client(&cfg);
-	ck_assert_int_eq(lookup_ms(c, "p@example.com", 5000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "p@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_int_eq(s.subs_total, 130);
 	ck_assert_str_eq(s.subs[0].id, "sub_000");
 	ck_assert_int_eq(s.subs[0].status, STRIPE_SUB_ACTIVE);
@@ -1120,7 +1120,7 @@ START_TEST(tiered_price_custom_ids)
 	    "\"charges\":[{\"amount\":4900,\"amount_captured\":0,\"captured\":false,\"currency\":\"usd\"}]}]}");
 	cfg_default(&cfg);
 	c = client(&cfg);
-	ck_assert_int_eq(lookup_ms(c, "t@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "t@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_str_eq(s.customer_id, "cus-legacy");
 	ck_assert_str_eq(s.subs[0].id, "sub-custom");
 	ck_assert_str_eq(s.subs[0].product_id, "gold-plan");
@@ -1154,7 +1154,7 @@ START_TEST(open_invoice_after_failed_attempts)
 	    "\"invoices\":[{\"id\":\"in_draft_x\",\"status\":\"open\"}]}]}");
 	cfg_default(&cfg);
 	c = client(&cfg);
-	ck_assert_int_eq(lookup_ms(c, "late@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "late@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(s.invoices.checked);
 	ck_assert_int_eq(s.invoices.open, 1);
 	ck_assert_int_eq(s.invoices.past_due, 1);
@@ -1166,7 +1166,7 @@ START_TEST(open_invoice_after_failed_attempts)
 	ck_assert_int_eq(strncmp(s.invoices.url, "https://invoice.stripe.com/i/", 29), 0);
 	/* A customer in good standing costs no invoices request. */
 	th_standin_reset_counts(&S);
-	ck_assert_int_eq(lookup_ms(c, "fine@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "fine@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(!s.invoices.checked);
 	ck_assert_int_eq(served("invoices"), 0);
 	stripe_client_free(c);
@@ -1175,12 +1175,12 @@ START_TEST(open_invoice_after_failed_attempts)
 	    "{\"keys\":{\"rk_test_noinv\":{\"missing\":[\"rak_invoice_read\"]}}}", NULL), 200);
 	cfg.api_key = "rk_test_noinv";
 	c = client(&cfg);
-	ck_assert_int_eq(lookup_ms(c, "late@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "late@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(s.found);
 	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_INVOICES);
 	ck_assert(!s.invoices.checked);
 	th_standin_reset_counts(&S);
-	ck_assert_int_eq(lookup_ms(c, "late@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "late@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_INVOICES);
 	ck_assert_int_eq(served("invoices"), 0);
 	stripe_client_free(c);
@@ -1200,7 +1200,7 @@ START_TEST(guest_buyer_by_billing_email)
 	    "\"billing_details\":{\"email\":\"buyer@example.com\"}}]}");
 	cfg_default(&cfg);
 	c = client(&cfg);
-	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(!s.found);
 	ck_assert_int_eq(s.found_by, STRIPE_BY_GUEST);
 	ck_assert_int_eq(s.charges.count, 1);
@@ -1209,7 +1209,7 @@ START_TEST(guest_buyer_by_billing_email)
 	ck_assert_int_eq(r.requests, 3);
 	/* Without rak_charge_read the guest part is just missing. */
 	faults("{\"charges_search\":{\"permission\":\"rak_charge_read\"}}");
-	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_int_eq(s.found_by, STRIPE_BY_NONE);
 	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_CHARGES);
 	stripe_client_free(c);
@@ -1230,12 +1230,12 @@ START_TEST(expansion_permission_lost)
 	cfg_default(&cfg);
 	cfg.api_key = "rk_test_nosub";
 	c = client(&cfg);
-	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(s.found);
 	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_SUBSCRIPTIONS);
 	ck_assert_int_eq(served("customers"), 2);	/* with, then without the expansion */
 	th_standin_reset_counts(&S);
-	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(lookup_ms(c, "jenny@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_SUBSCRIPTIONS);
 	ck_assert_int_eq(served("customers"), 1);	/* remembered */
 	stripe_client_free(c);
