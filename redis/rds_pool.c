@@ -60,6 +60,8 @@
 struct rds_conn {
 	redisContext *ctx;
 	unsigned gen;			/* pool generation when it was connected */
+	int64_t timeout_ms;		/* the socket timeout last set on ctx by rds_once(), 0 =
+					 * not known (setting it costs two setsockopt calls) */
 };
 
 struct rds_addr {
@@ -537,6 +539,7 @@ static enum rds_take rds_take(struct rds *rp, int64_t wait_until,
 			rp->nctx++;
 			conn->ctx = NULL;
 			conn->gen = rp->gen;
+			conn->timeout_ms = 0;
 			t = RDS_CONNECT;
 			break;
 		}
@@ -640,7 +643,10 @@ static enum rds_outcome rds_once(struct rds *rp, int64_t deadline_ms, const char
 	t = rds_budget(rp->cfg.command_timeout_ms, deadline_ms);
 	if (t <= 0)
 		goto out;
-	redisSetTimeout(conn.ctx, rds_tv(t));
+	if (t != conn.timeout_ms) {	/* usually command_timeout_ms, already set */
+		redisSetTimeout(conn.ctx, rds_tv(t));
+		conn.timeout_ms = t;
+	}
 	start = sm_now_ms();
 	if (redisAppendFormattedCommand(conn.ctx, cmd, len) == REDIS_OK)
 		redisGetReply(conn.ctx, &reply);
