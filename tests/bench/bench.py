@@ -2,7 +2,8 @@
 """bench.py - `make bench`: what stripe-milter costs per message beside the milters a site
 already runs, measured against baselines in the same run with rounds interleaved.
 
-Sections (BENCH_ONLY=warm,tcp,cold,prefetch,postfix,resources picks some; default all):
+Sections (BENCH_ONLY=warm,tcp,syscalls,cold,prefetch,postfix,resources picks some; default
+all):
 
   warm       milter protocol (tests/bench/mload) on unix sockets: stripe-milter answering from
              its in-process cache (L1) and from Redis (L1 off) against the do-nothing milters
@@ -11,6 +12,8 @@ Sections (BENCH_ONLY=warm,tcp,cold,prefetch,postfix,resources picks some; defaul
              CPU per message.
   tcp        the same over inet: sockets (stripe-milter and the do-nothing milter both on TCP)
              at concurrency 5 and 20, and stripe-milter inet against its own unix socket.
+  syscalls   system calls per message of the do-nothing milter and stripe-milter (L1, Redis),
+             counted with strace -f -c (a count, robust to the machine's load).
   cold       the Stripe stand-in answering every request after 100 ms: latency of one lookup
              (concurrency 1), lookups/s and Stripe requests/s under the default limits
              (concurrency 20), and with StripeRateLimit raised (StripeMaxConcurrent caps it).
@@ -312,6 +315,64 @@ def sect_prefetch(standin):
         standin.faults({})
         m.stop()
         same.stop()
+
+
+def strace_count(pid, fn):
+    """System calls made by every thread of pid while fn() runs: (total, {name: calls})."""
+    if not shutil.which("strace"):
+        raise smtest.Unavailable("strace is not installed (apt-get install strace)")
+    out = os.path.join(smtest.tempdir("sm-strace-"), "count")
+    p = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-p", str(pid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # strace prints "attached" per thread on stderr once it is in place
+    end = time.time() + 10
+    while time.time() < end and b"attached" not in p.stderr.read1(4096):
+        pass
+    try:
+        fn()
+    finally:
+        p.send_signal(2)
+        p.wait(30)
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 5 and w[0][0].isdigit() and w[-1] not in ("total",):
+                try:
+                    calls[w[-1]] = int(w[3])
+                except ValueError:
+                    pass
+    return sum(calls.values()), calls
+
+
+def sect_syscalls(standin, redis):
+    say("\n== system calls per message (strace -f -c on the milter, 1000 messages, concurrency "
+        "1 and 20; counts, not timings)")
+    l1 = milter(standin, redis)
+    rd = milter(standin, redis, CacheL1Entries=0)
+    same = bl.NullMilter("same")
+    try:
+        for m in (l1, rd):
+            bl.mload(msock(m), 10, WARM_N, distinct=WARM_N, fmt=WARM_FMT)
+        for conns in (1, 20):
+            row = {}
+            for name, sock, pid in (("do-nothing (same work)", same.socket, same.pid),
+                                    ("stripe-milter L1", msock(l1), l1.proc.pid),
+                                    ("stripe-milter Redis", msock(rd), rd.proc.pid)):
+                n = 1000
+                total, calls = strace_count(pid, lambda: bl.mload(
+                    sock, conns, n, distinct=WARM_N, fmt=WARM_FMT, per_conn=1000))
+                row[name] = total / float(n)
+                top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+                say("  c=%-3d %-24s %6.1f per message (%s)" % (
+                    conns, name, total / float(n),
+                    ", ".join("%s %.1f" % (k, v / float(n)) for k, v in top)))
+            summary("system calls per message c=%d: do-nothing %.1f, stripe-milter L1 %.1f, "
+                    "Redis %.1f" % (conns, row["do-nothing (same work)"], row["stripe-milter L1"],
+                                    row["stripe-milter Redis"]))
+    finally:
+        for x in (l1, rd, same):
+            x.stop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,6 +690,7 @@ def main():
         bl.seed_customers(standin, WARM_FMT, WARM_N)
         for name, fn, args in (("warm", sect_warm, (standin, redis)),
                                ("tcp", sect_tcp, (standin, redis)),
+                               ("syscalls", sect_syscalls, (standin, redis)),
                                ("cold", sect_cold, (standin,)),
                                ("prefetch", sect_prefetch, (standin,)),
                                ("postfix", sect_postfix, (standin, redis)),
