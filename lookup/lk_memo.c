@@ -15,9 +15,10 @@
  *	the bytes). Anything else decodes as before and replaces the set's slots in turn;
  *	bytes that do not decode are never kept.
  *
- * Memory: at most 256 slots x (sizeof(struct stripe_summary) + LK_MEMO_MAX_BYTES),
- *	about 2.4 MB, allocated as slots are first used and kept for the life of the process
- *	(reachable). Entries longer than LK_MEMO_MAX_BYTES are decoded every time.
+ * Memory: at most 256 slots x (sizeof(struct stripe_summary), 5.4 KB, + the entry's
+ *	bytes, typically under 1 KB), about 1.6 MB, allocated as slots are first used and
+ *	kept for the life of the process (reachable). Entries longer than LK_MEMO_MAX_BYTES
+ *	are decoded every time.
  *
  * Limits: more than LK_MEMO_WAYS hot entries in one set take turns (and decode each time).
  */
@@ -36,7 +37,8 @@
 
 struct lk_memo_slot {
 	size_t ms_len;				/* 0 = empty */
-	unsigned char *ms_bytes;		/* LK_MEMO_MAX_BYTES, allocated on first use */
+	size_t ms_cap;				/* bytes allocated at ms_bytes */
+	unsigned char *ms_bytes;
 	struct stripe_summary *ms_sum;
 };
 
@@ -97,16 +99,15 @@ static void lk_memo_set(struct lk_memo_set *set, const unsigned char *p, size_t 
 
 	pthread_mutex_lock(&set->mset_lock);
 	s = &set->mset_slot[set->mset_next];
-	if (s->ms_bytes == NULL) {
-		s->ms_bytes = malloc(LK_MEMO_MAX_BYTES);
-		s->ms_sum = malloc(sizeof(*s->ms_sum));
-		if (s->ms_bytes == NULL || s->ms_sum == NULL) {
-			free(s->ms_bytes);
-			free(s->ms_sum);
-			s->ms_bytes = NULL;
-			s->ms_sum = NULL;
+	if (s->ms_sum == NULL && (s->ms_sum = malloc(sizeof(*s->ms_sum))) == NULL)
+		goto out;
+	if (s->ms_cap < len) {
+		unsigned char *b = realloc(s->ms_bytes, len);
+
+		if (b == NULL)
 			goto out;
-		}
+		s->ms_bytes = b;
+		s->ms_cap = len;
 	}
 	memcpy(s->ms_bytes, p, len);
 	memcpy(s->ms_sum, sum, sizeof(*sum));
