@@ -23,9 +23,10 @@ Passes when: every message Postfix accepted was delivered exactly once (by Messa
 the Maildir), none refused, each carries exactly one X-Stripe-Lookup (the forged one
 stripped), the old key was not used after the grace, Postfix logged no error, RSS, open
 files and threads in the last quarter of the run (after every event) stay within the
-first half's range (RSS: +10% + 2 MB; threads +4; open files +16, the Redis and Stripe
-connection pools) and do not grow within it, and once Postfix is stopped the daemon is back
-to its idle threads (+4) and open files (+16).
+first half's range (RSS: +10% + 2 MB; threads +4; open files +26, the Redis pools and two
+generations of Stripe connections around the key rotation) and do not grow within it
+(median of its last third against its first third, +4), and once Postfix is stopped the
+daemon is back to its idle threads (+4) and open files (+26).
 Exit status 0 on pass, 1 on failure, 77 when a needed program is missing (1 under CI=true).
 """
 import os
@@ -52,7 +53,11 @@ SAMPLE = float(os.environ.get("SOAK_SAMPLE", "10"))
 OLD_KEY, NEW_KEY = "sk_test_soakold", "sk_test_soaknew"
 HITS, MISSES = 50, 20000
 GRACE = 15.0
-POOLS = 16          # RedisPoolSize 8 + StripeMaxConcurrent 8 (defaults)
+# Connections that may stay open after an event: the Redis pool (RedisPoolSize 8), the
+# plan-name cache's 2, and the Stripe client's connections (up to StripeMaxConcurrent 8)
+# for two generations of the client around a key rotation (measured: 4 -> 11 -> 12 -> 12
+# Stripe connections over three rotations in a row; bounded, not growing per rotation).
+POOLS = 8 + 2 + 2 * 8
 
 
 def say(s=""):
@@ -321,7 +326,10 @@ def main():
                 a, b = max(x[key] for x in first), max(x[key] for x in last)
                 if b > a + room:
                     failures.append("%s grew: first half max %d, last quarter max %d" % (name, a, b))
-                if last[-1][key] > last[0][key] + 4:
+                k = max(1, len(last) // 3)
+                head = sorted(x[key] for x in last[:k])[k // 2]
+                tail = sorted(x[key] for x in last[-k:])[k // 2]
+                if tail > head + 4:
                     failures.append("%s still growing at the end: %s" % (
                         name, " ".join(str(x[key]) for x in last)))
         errs = [ln for ln in pf.log().splitlines() if " error:" in ln or " fatal:" in ln or
