@@ -9,7 +9,7 @@
  *	spent on a message answered from L1 (callgrind, see BENCHMARKS.md).
  *
  * How: LK_MEMO_SETS sets of LK_MEMO_WAYS slots, the set chosen by an FNV-1a hash of the
- *	bytes, each set under its own mutex; a slot holds one copy of the bytes and the
+ *	length and the first and last bytes, each set under its own mutex; a slot holds one copy of the bytes and the
  *	summary they decode to. A slot answers only when the bytes compare equal (memcmp),
  *	so the result is exactly what decoding would give (decoding depends on nothing but
  *	the bytes). Anything else decodes as before and replaces the set's slots in turn;
@@ -59,12 +59,19 @@ static void lk_memo_init(void)
 		pthread_mutex_init(&lk_memo[i].mset_lock, NULL);
 }
 
+/* Picks the set: FNV-1a over the length, the first 256 and the last 64 bytes (where the
+ * customer id, fetch time and totals are). Only the spread depends on it: a slot answers
+ * after a full memcmp. */
 static uint64_t lk_memo_hash(const unsigned char *p, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
+	uint64_t h = 1469598103934665603ULL ^ len;
+	size_t i, head = len < 256 ? len : 256, tail = len - head < 64 ? len - head : 64;
 
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < head; i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	for (i = len - tail; i < len; i++) {
 		h ^= p[i];
 		h *= 1099511628211ULL;
 	}
