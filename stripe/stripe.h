@@ -57,12 +57,14 @@ enum stripe_errclass {
 	STRIPE_E_MALFORMED,	/* not JSON, wrong shape, too large */
 	STRIPE_E_REQUEST,	/* other 4xx: our request was wrong (a bug or config error) */
 	STRIPE_E_INTERNAL,	/* out of memory, curl init failure */
+	STRIPE_E_UNAVAILABLE,	/* not asked: the circuit breaker is open (see stripe_gate) */
 	STRIPE_E__COUNT
 };
 /* "ok", "auth", "permission", "rate-limited", "timeout", "network", "server", "malformed",
- * "request", "internal": fixed vocabulary used in headers, logs and metrics. */
+ * "request", "internal", "unavailable": fixed vocabulary used in headers, logs and metrics. */
 const char *stripe_errclass_name(enum stripe_errclass e);
-/* True for classes worth serving stale data for (rate-limit, timeout, network, server). */
+/* True for classes worth serving stale data for (rate-limit, timeout, network, server,
+ * unavailable). */
 bool stripe_errclass_temporary(enum stripe_errclass e);
 
 /* Subscription statuses, ordered from worst to best (the enum value is the rank). */
@@ -262,6 +264,7 @@ struct stripe_config {
 	stripe_product_get_fn product_get;
 	stripe_product_put_fn product_put;
 	void *product_arg;
+	const struct stripe_gate *gate;	/* NULL = the per-process token bucket only */
 };
 
 #define STRIPE_API_VERSION_DEFAULT "2025-03-31.basil"
@@ -339,5 +342,46 @@ int stripe_account_id(struct stripe_client *c, int64_t deadline_ms, char *out, s
     struct stripe_result *res);
 int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
     struct stripe_perm out[STRIPE_PERMS], struct stripe_result *res);
+
+/* ---- gate: a fleet-wide budget and circuit breaker around every HTTP attempt ----------
+ * The client asks admit() before each attempt (retries included) and tells report() how
+ * each attempt that reached Stripe ended. admit() returns:
+ *	STRIPE_GATE_GO		send after *wait_ms (the budget reserved a slot; no local bucket)
+ *	STRIPE_GATE_LOCAL	the gate cannot decide (e.g. Redis unreachable): use the local
+ *				token bucket, as without a gate
+ *	STRIPE_GATE_NO_BUDGET	no slot before max_wait_ms: the attempt fails rate-limited
+ *	STRIPE_GATE_OPEN	the breaker is open: the attempt fails unavailable at once
+ * search is true for /v1/.../search requests (their own budget). Both are called from many
+ * threads at once. */
+enum stripe_gate_verdict { STRIPE_GATE_GO = 0, STRIPE_GATE_LOCAL, STRIPE_GATE_NO_BUDGET, STRIPE_GATE_OPEN };
+struct stripe_gate {
+	enum stripe_gate_verdict (*admit)(void *arg, bool search, int64_t max_wait_ms, int64_t *wait_ms);
+	void (*report)(void *arg, enum stripe_errclass err, long http_status);
+	void *arg;
+};
+
+/* ---- events (GET /v1/events and webhook payloads) ----------------------------------- */
+#define STRIPE_EVENT_TYPE_MAX	64
+#define STRIPE_EVENT_EMAILS	3
+struct stripe_event {
+	char id[STRIPE_ID_MAX];		/* evt_... */
+	char type[STRIPE_EVENT_TYPE_MAX];	/* "customer.updated" */
+	int64_t created;		/* Unix seconds */
+	bool livemode;
+	char object[32];		/* data.object.object: "customer", "subscription", ... */
+	char customer_id[STRIPE_ID_MAX];	/* the customer the object belongs to, "" if none */
+	int nemails;			/* addresses named: current, and the previous one on */
+	char emails[STRIPE_EVENT_EMAILS][STRIPE_TEXT_MAX];	/* customer.updated */
+};
+/* Parses one event object (a webhook body). 0, or -1 with err when it is not an event
+ * (no "object":"event", no id or type). Fields are bounded and sanitised. */
+int stripe_event_parse(const char *buf, size_t len, struct stripe_event *ev, char *err, size_t errlen);
+/* One page of GET /v1/events?created[gt]=..&types[]=..&limit=..[&starting_after=..],
+ * newest first as Stripe lists them. *n events go into out[max]; *has_more as Stripe says.
+ * Returns res->err. */
+enum stripe_errclass stripe_events_list(struct stripe_client *c, int64_t created_gt,
+    const char *const *types, int ntypes, const char *starting_after, int limit,
+    int64_t deadline_ms, struct stripe_event *out, int max, int *n, bool *has_more,
+    struct stripe_result *res);
 
 #endif

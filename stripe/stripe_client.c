@@ -156,6 +156,8 @@ static int stripe_client_tunables(struct stripe_client *c, const struct stripe_c
 		c->search_rate = 20.0;	/* Stripe's documented search limit per account */
 	c->search_tokens = c->search_rate < 1.0 ? 1.0 : c->search_rate;
 	c->search_bucket_ms = sm_now_ms();
+	if (cfg->gate && cfg->gate->admit)
+		c->gate = *cfg->gate;
 	if (cfg->nmetadata_keys < 0 || cfg->nmetadata_keys > STRIPE_META_MAX) {
 		snprintf(err, errlen, "at most %d metadata keys", STRIPE_META_MAX);
 		return -1;

@@ -4,8 +4,11 @@
  *
  * Interface (stripe_int.h): stripe_http_get(c, "/v1/customers?email=...", deadline, &call).
  *
- * Rules: a request first takes a token (waiting for one only while the deadline allows;
- *	else STRIPE_E_RATELIMIT), then a slot (at most max_concurrent in flight; else
+ * Rules: a request first asks the gate when there is one (struct stripe_gate: a fleet
+ *	budget that may delay it or refuse it rate-limited, a breaker that refuses it
+ *	unavailable) and every attempt that reached Stripe is reported to it; without a gate,
+ *	or when the gate cannot decide, it takes a local token (waiting for one only while
+ *	the deadline allows; else STRIPE_E_RATELIMIT), then a slot (at most max_concurrent in flight; else
  *	STRIPE_E_TIMEOUT), then an easy handle from the pool. CURLOPT_TIMEOUT_MS is the time
  *	left, so no attempt outlives the deadline; an attempt that may still be retried gets
  *	at most half of the time left, so that a stalled first attempt leaves room for a
@@ -235,6 +238,39 @@ static int stripe_bucket_take(struct stripe_client *c, int64_t deadline_ms)
 	return 0;
 }
 
+/* The gate (fleet budget, circuit breaker), else the local bucket. 0 when the attempt may
+ * go; -1 with call->err set when it may not. */
+static int stripe_gate_admit(struct stripe_client *c, const char *url, int64_t deadline_ms,
+    struct stripe_call *call)
+{
+	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
+	int64_t wait = 0;
+
+	if (c->gate.admit)
+		v = c->gate.admit(c->gate.arg, strstr(url, "/search") != NULL, sm_ms_left(deadline_ms), &wait);
+	switch (v) {
+	case STRIPE_GATE_GO:
+		stripe_sleep_ms(wait);
+		return 0;
+	case STRIPE_GATE_OPEN:
+		call->err = STRIPE_E_UNAVAILABLE;
+		snprintf(call->message, sizeof(call->message), "circuit breaker open: Stripe not asked");
+		return -1;
+	case STRIPE_GATE_NO_BUDGET:
+		call->err = STRIPE_E_RATELIMIT;
+		snprintf(call->message, sizeof(call->message), "fleet rate budget: no slot before the deadline");
+		return -1;
+	case STRIPE_GATE_LOCAL:
+		break;
+	}
+	if (stripe_bucket_take(c, deadline_ms) != 0) {
+		call->err = STRIPE_E_RATELIMIT;
+		snprintf(call->message, sizeof(call->message), "local rate limit: no token before the deadline");
+		return -1;
+	}
+	return 0;
+}
+
 /* Waits for an in-flight slot until the deadline. 0 or -1. */
 static int stripe_slot_take(struct stripe_client *c, int64_t deadline_ms)
 {
@@ -416,11 +452,8 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 	call->status = 0;
 	call->permission[0] = call->message[0] = call->request_id[0] = call->code[0] = '\0';
 	call->attempt_timed_out = false;
-	if (stripe_bucket_take(c, deadline_ms) != 0) {
-		call->err = STRIPE_E_RATELIMIT;
-		snprintf(call->message, sizeof(call->message), "local rate limit: no token before the deadline");
+	if (stripe_gate_admit(c, url, deadline_ms, call) != 0)
 		return false;
-	}
 	if (stripe_slot_take(c, deadline_ms) != 0) {
 		call->err = STRIPE_E_TIMEOUT;
 		snprintf(call->message, sizeof(call->message), "deadline reached waiting for a connection slot");
@@ -446,6 +479,8 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 	}
 	stripe_handle_put(c, h);
 	stripe_attempt_classify(&a, cc, deadline_ms, cap);
+	if (c->gate.report)
+		c->gate.report(c->gate.arg, call->err, call->status);
 	stripe_stats_count(c, stripe_outcome_of(call->err, call->status), sm_now_ms() - t0);
 	return stripe_http_retryable(call->err, call->status, call->code, a.should_retry,
 	    c->retry_rate_limited);

@@ -60,6 +60,7 @@ struct stripe_client {
 	stripe_product_get_fn product_get;
 	stripe_product_put_fn product_put;
 	void *product_arg;
+	struct stripe_gate gate;	/* admit == NULL: no gate */
 	struct curl_slist *headers;
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];

@@ -21,7 +21,7 @@ const int64_t stripe_latency_bounds_ms[STRIPE_LATENCY_BUCKETS] = {
 
 static const char *const stripe_errclass_names[STRIPE_E__COUNT] = {
 	"ok", "auth", "permission", "rate-limited", "timeout", "network", "server",
-	"malformed", "request", "internal"
+	"malformed", "request", "internal", "unavailable"
 };
 
 const char *stripe_errclass_name(enum stripe_errclass e)
@@ -34,7 +34,7 @@ const char *stripe_errclass_name(enum stripe_errclass e)
 bool stripe_errclass_temporary(enum stripe_errclass e)
 {
 	return e == STRIPE_E_RATELIMIT || e == STRIPE_E_TIMEOUT || e == STRIPE_E_NETWORK ||
-	    e == STRIPE_E_SERVER;
+	    e == STRIPE_E_SERVER || e == STRIPE_E_UNAVAILABLE;
 }
 
 static const char *const stripe_sub_status_names[STRIPE_SUB__COUNT] = {
