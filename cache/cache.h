@@ -12,7 +12,8 @@
  *	cache_key_name()	"<prefix>:v1:<name>": the name space everything cached lives in.
  *	cache_get_or_fill()	L1 -> Redis -> single-flight fill (one per key per process; a
  *		SET NX PX lock across processes), stale-on-error within the grace period.
- *	cache_purge() / cache_flush()	delete one key / everything under the prefix (SCAN).
+ *	cache_purge() / cache_flush()	delete one key / everything under the prefix (SCAN);
+ *		cache_local_purge() / cache_local_clear() the same in this process's L1 only.
  *	cache_counters_get()	this process's counters (the daemon publishes them);
  *		cache_keyspace() counts the entries under the prefix and samples their memory.
  *	cache_redis()		the cache's Redis pool (redis/rds.h), for other users of the
@@ -130,6 +131,10 @@ int cache_put(struct cache *c, const char *key, const void *data, size_t len, en
 
 /* Deletes one key from L1 and Redis; 0 on success (also when absent), -1 on Redis error. */
 int cache_purge(struct cache *c, const char *key);
+/* Drop one key / everything from this process's L1 only (what a fleet-wide purge
+ * message asks of each instance; Redis is purged once, by whoever sent it). */
+void cache_local_purge(struct cache *c, const char *key);
+void cache_local_clear(struct cache *c);
 /* Deletes every key under the prefix (SCAN + UNLINK) and clears L1; *deleted counts Redis keys. */
 int cache_flush(struct cache *c, long *deleted);
 

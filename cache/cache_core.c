@@ -2,7 +2,8 @@
  * cache_core.c - cache_new/free, the key name space, purge and flush.
  *
  * Interface (cache.h): cache_new(), cache_free(), cache_key_name(),
- *	cache_purge(), cache_flush(), cache_redis_ok(), cache_source_name().
+ *	cache_purge(), cache_local_purge(), cache_local_clear(), cache_flush(), cache_redis_ok(),
+ *	cache_source_name().
  *	The lookup path (get-or-fill, put) is in cache_fill.c; counters, the Redis
  *	pass-through and keyspace sampling in cache_stats.c.
  *
@@ -243,6 +244,18 @@ int cache_key_name(const struct cache *c, const char *name, char *buf, size_t le
 bool cache_redis_ok(struct cache *c)
 {
 	return c->rp != NULL && rds_ok(c->rp);
+}
+
+void cache_local_purge(struct cache *c, const char *key)
+{
+	if (c && c->l1 && key)
+		cache_l1_del(c->l1, key);
+}
+
+void cache_local_clear(struct cache *c)
+{
+	if (c && c->l1)
+		cache_l1_clear(c->l1);
 }
 
 int cache_purge(struct cache *c, const char *key)

@@ -6,11 +6,16 @@
  * A lookup that L1 cannot answer joins the key's "flight": the first caller (the leader)
  * reads Redis and, on a miss, fills; callers arriving meanwhile wait on a condition
  * variable for the leader's result, each up to its own deadline. Across processes the
- * leader takes "<key>:lock" with SET NX PX lock_ttl_ms and a random token; when another
- * instance holds it, the leader polls the key (10 ms doubling to 100 ms) for up to
- * lock_wait_ms, never past its deadline, taking the lock itself if it is freed, and
- * fills without it when the wait ends. The lock is released with a compare-and-delete
- * script, so a lock that expired and was taken by someone else is left alone.
+ * leader takes "<key>:lock" with SET NX PX and a random token, for as long as its fill
+ * may run (its deadline, plus a second; at least lock_ttl_ms); when another instance
+ * holds it, the leader polls the key (10 ms doubling to 100 ms) until its own deadline,
+ * taking the lock itself if it is freed or expires (its holder died). A waiter whose
+ * deadline passes gives up without filling (deadline_passed: the message says
+ * error=timeout or gets stale data) and leaves the one fill in flight to land for the
+ * next message: one fill per key across the fleet, whatever the rate budget, the
+ * concurrency or the number of instances. Only when Redis fails does a leader fill
+ * without the lock. The lock is released with a compare-and-delete script, so a lock
+ * that expired and was taken by someone else is left alone.
  *
  * A fill that fails with a temporary error serves the newest stale copy (L1 or Redis)
  * still within grace, marked stale. Entries expire absolutely: Redis gets SET PX of
@@ -179,9 +184,14 @@ static void cache_lock_token(char *tok, size_t len)
 static enum cache_lock cache_lock_try(struct cache *c, const char *lockkey, const char *token,
     int64_t deadline_ms)
 {
-	redisReply *r = rds_cmd(c->rp, deadline_ms, "SET %s %s NX PX %d", lockkey, token,
-	    c->cfg.lock_ttl_ms);
+	/* held while the fill may run: until the deadline (+1 s), at least lock_ttl_ms */
+	long long px = deadline_ms == INT64_MAX ? c->cfg.lock_ttl_ms : sm_ms_left(deadline_ms) + 1000;
+	redisReply *r;
 	enum cache_lock rc = CACHE_LOCK_NONE;
+
+	if (px < c->cfg.lock_ttl_ms)
+		px = c->cfg.lock_ttl_ms;
+	r = rds_cmd(c->rp, deadline_ms, "SET %s %s NX PX %lld", lockkey, token, px);
 
 	if (r == NULL)
 		return CACHE_LOCK_NONE;
@@ -211,21 +221,22 @@ static void cache_sleep_ms(int64_t ms)
 		;
 }
 
-/* Another instance fills: poll for its result. 1 found fresh (*e), 0 the lock is now
- * ours, -1 give up (fill without the lock). */
+/* Another instance fills: poll for its result until the deadline. 1 found fresh (*e),
+ * 0 the lock is now ours, -1 Redis failed (fill without the lock), -2 the deadline
+ * passed (do not fill: the holder's fill lands for the next lookup). */
 static int cache_lock_wait(struct cache *c, const char *key, const char *lockkey, const char *token,
     int64_t deadline_ms, struct cache_entry *e)
 {
-	int64_t until = sm_now_ms() + c->cfg.lock_wait_ms, step = 10, left;
+	int64_t step = 10, left;
 
-	if (until > deadline_ms)
-		until = deadline_ms;
 	CACHE_CTR_INC(&c->ctr, lock_waits);
-	while ((left = until - sm_now_ms()) > 0) {
+	while ((left = deadline_ms - sm_now_ms()) > 0) {
 		int rr;
 
 		cache_sleep_ms(step < left ? step : left);
 		step = step * 2 > 100 ? 100 : step * 2;
+		if (sm_ms_left(deadline_ms) <= 0)
+			break;
 		rr = cache_redis_read(c, key, deadline_ms, e);
 		if (rr == 1) {
 			CACHE_CTR_INC(&c->ctr, lock_wait_hits);
@@ -243,7 +254,7 @@ static int cache_lock_wait(struct cache *c, const char *key, const char *lockkey
 			break;
 		}
 	}
-	return -1;
+	return -2;
 }
 
 /* ---- fill and stale ----------------------------------------------------------------- */
@@ -329,6 +340,12 @@ static int cache_lead(struct cache *c, const char *key, cache_fill_fn fill, void
 
 			if (w == 1)
 				goto hit;
+			if (w == -2) {
+				CACHE_CTR_INC(&c->ctr, misses);
+				out->deadline_passed = true;
+				rc = cache_serve_stale(c, stale, out);
+				goto out;
+			}
 			locked = w == 0;
 		} else {
 			locked = lr == CACHE_LOCK_HELD;

@@ -11,6 +11,8 @@
  *		Either returns the reply (the caller frees it with freeReplyObject()) or NULL
  *		when Redis failed, was skipped during backoff, or answered with an error reply
  *		(all counted and logged).
+ *	rds_vcmd()		rds_cmd() with a va_list.
+ *	rds_dial(pool, deadline)	a connection of the caller's own (for SUBSCRIBE).
  *	rds_ok(pool)		true when the last command succeeded.
  *	rds_counters_get()	errors, reconnects, skipped calls, sentinel discoveries, the
  *		latency sum and number of commands, connections open and in use.
@@ -24,6 +26,7 @@
 #ifndef RDS_H
 #define RDS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +70,11 @@ void rds_free(struct rds *pool);
 redisReply *rds_cmd(struct rds *pool, int64_t deadline_ms, const char *fmt, ...);
 redisReply *rds_argv(struct rds *pool, int64_t deadline_ms, int argc, const char **argv,
     const size_t *argvlen);
+redisReply *rds_vcmd(struct rds *pool, int64_t deadline_ms, const char *fmt, va_list ap);
+/* A connection of the caller's own, outside the pool (connected, AUTH, SELECT, the
+ * Sentinel master), e.g. for SUBSCRIBE. NULL with why on failure; the caller frees it
+ * with redisFree(). Not counted in the pool's gauges. */
+redisContext *rds_dial(struct rds *pool, int64_t deadline_ms, char *why, size_t whylen);
 bool rds_ok(struct rds *pool);
 void rds_counters_get(struct rds *pool, struct rds_counters *out);
 

@@ -1,8 +1,8 @@
 /*
  * rds_pool.c - a pool of hiredis contexts: connect, AUTH, SELECT, Sentinel, backoff.
  *
- * Interface (redis/rds.h): rds_new(), rds_free(), rds_cmd(), rds_argv(), rds_ok(),
- *	rds_counters_get().
+ * Interface (redis/rds.h): rds_new(), rds_free(), rds_cmd(), rds_vcmd(), rds_argv(),
+ *	rds_dial(), rds_ok(), rds_counters_get().
  *
  * A redisContext is not thread-safe and is dead after any error, so each command takes a
  * context out of the pool (or connects a new one, up to pool_size), runs, and gives it
@@ -704,21 +704,34 @@ static redisReply *rds_exec(struct rds *rp, int64_t deadline_ms, const char *cmd
 	return r;
 }
 
-redisReply *rds_cmd(struct rds *rp, int64_t deadline_ms, const char *fmt, ...)
+redisReply *rds_vcmd(struct rds *rp, int64_t deadline_ms, const char *fmt, va_list ap)
 {
 	char *cmd = NULL;
 	redisReply *r = NULL;
-	va_list ap;
 	int len;
 
-	va_start(ap, fmt);
 	len = redisvFormatCommand(&cmd, fmt, ap);
-	va_end(ap);
 	if (len < 0)
 		return NULL;
 	r = rds_exec(rp, deadline_ms, cmd, (size_t)len);
 	redisFreeCommand(cmd);
 	return r;
+}
+
+redisReply *rds_cmd(struct rds *rp, int64_t deadline_ms, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = rds_vcmd(rp, deadline_ms, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+redisContext *rds_dial(struct rds *rp, int64_t deadline_ms, char *why, size_t whylen)
+{
+	return rds_open(rp, deadline_ms, why, whylen);
 }
 
 redisReply *rds_argv(struct rds *rp, int64_t deadline_ms, int argc, const char **argv,

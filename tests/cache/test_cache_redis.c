@@ -223,6 +223,18 @@ START_TEST(cross_process_single_flight)
 }
 END_TEST
 
+struct lk_arg { struct cache *c; struct tc_fill *f; };
+
+static void *lk_fill_thread(void *p)
+{
+	struct lk_arg *a = p;
+	struct cache_value v;
+
+	ck_assert_int_eq(tc_get(a->c, "lk:v1:k", a->f, 20000, &v), 0);
+	cache_value_free(&v);
+	return NULL;
+}
+
 START_TEST(lock_of_another_holder_not_released)
 {
 	struct cache_config k;
@@ -231,37 +243,46 @@ START_TEST(lock_of_another_holder_not_released)
 	struct tc_fill f = { .data = "x", .len = 1 };
 	struct cache *c;
 	char out[64];
-	int64_t t0;
+	long pttl;
 
 	cfg_r(&k, "lk");
-	k.lock_wait_ms = 1000;
+	k.lock_wait_ms = 300;	/* no longer ends the wait: only the deadline does */
 	c = new_cache(&k);
-	/* Someone else holds the lock (for 120 s) and never delivers: we wait lock_wait_ms
-	 * (1 s), then fill. Lower bound the wait; the upper bound is 10x it, far below both the
-	 * lock's life and the lookup's 60 s deadline. */
-	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s PX %s", "lk:v1:k:lock", "other", "120000"), 0);
-	t0 = th_now_ms();
-	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 60000, &v), 0);
-	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
-	ck_assert_int_ge((int)(th_now_ms() - t0), 990);
-	ck_assert_int_lt((int)(th_now_ms() - t0), 10000);
+	/* someone else holds the lock and never delivers: we wait until our deadline and do
+	 * not fill (a second fill is what single-flight must never do) */
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s PX %s", "lk:v1:k:lock", "other", "10000"), 0);
+	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 600, &v), -1);
+	ck_assert(v.deadline_passed);
+	ck_assert_int_eq(tc_calls(&f), 0);
 	cache_value_free(&v);
 	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "GET %s", "lk:v1:k:lock"), 0);
 	ck_assert_str_eq(out, "other");
 	cache_counters_get(c, &n);
 	ck_assert_int_eq((int)n.lock_waits, 1);
 	ck_assert_int_eq((int)n.lock_wait_hits, 0);
-	/* the deadline bounds the wait too: a 1 s deadline against a 60 s lock wait */
-	cache_free(c);
-	k.lock_wait_ms = 60000;
-	c = new_cache(&k);
-	cache_purge(c, "lk:v1:k");
-	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "SET %s %s PX %s", "lk:v1:k:lock", "other", "120000"), 0);
-	t0 = th_now_ms();
-	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 1000, &v), -1);
-	ck_assert(v.deadline_passed);
-	ck_assert_int_lt((int)(th_now_ms() - t0), 10000);
+	/* the holder died (its lock expires): the waiter takes the lock and fills, once */
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "PEXPIRE %s %s", "lk:v1:k:lock", "200"), 0);
+	ck_assert_int_eq(tc_get(c, "lk:v1:k", &f, 5000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	ck_assert_int_eq(tc_calls(&f), 1);
 	cache_value_free(&v);
+	/* a fill holds its lock as long as its deadline allows (here 20 s), not lock_ttl_ms */
+	cache_purge(c, "lk:v1:k");
+	f.delay_ms = 300;
+	cache_free(c);
+	k.lock_ttl_ms = 100;
+	c = new_cache(&k);
+	{
+		struct lk_arg a = { c, &f };
+		pthread_t th;
+
+		ck_assert_int_eq(pthread_create(&th, NULL, lk_fill_thread, &a), 0);
+		while (tc_calls(&f) < 2)	/* the fill runs: its lock is held */
+			tc_sleep_ms(5);
+		pttl = rcmd_long(&R, "PTTL %s", "lk:v1:k:lock");
+		ck_assert_int_gt(pttl, 5000);
+		pthread_join(th, NULL);
+	}
 	cache_free(c);
 }
 END_TEST
