@@ -1,9 +1,9 @@
 # tests/local.mk - the test harness library and every test folder's fragment.
 #
 # Each folder's tests print TAP. C tests link libth.a (tests/harness/th.h) and Check.
-TH_LDADD = tests/harness/libth.a lookup/liblookup.a mail/libmail.a stripe/libstripe.a \
+TH_LDADD = tests/harness/libth.a fleet/libfleet.a lookup/liblookup.a mail/libmail.a stripe/libstripe.a \
 	cache/libcache.a redis/librds.a common/libsmcommon.a \
-	$(CHECK_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
+	$(CHECK_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 TH_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)
 
 if HAVE_CHECK
@@ -24,6 +24,7 @@ include $(srcdir)/tests/stripe/local.mk
 include $(srcdir)/tests/cache/local.mk
 include $(srcdir)/tests/mail/local.mk
 include $(srcdir)/tests/lookup/local.mk
+include $(srcdir)/tests/fleet/local.mk
 include $(srcdir)/tests/milter/local.mk
 include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/fuzz/local.mk

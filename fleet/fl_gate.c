@@ -1,0 +1,262 @@
+/*
+ * fl_gate.c - the Stripe client's gate: one rate budget and one circuit breaker for the
+ * fleet, both in Redis, with per-process fallbacks. See fleet.h.
+ *
+ * Budget: GCRA. "<prefix>:fleet:gcra" holds the theoretical arrival time (TAT, Redis
+ *	TIME in microseconds). An attempt reserves the next slot: new = max(TAT, now) + T
+ *	(T = 1/rate); it may go at new - burst*T, so it waits that long when that is in the
+ *	future, and is refused (nothing reserved) when the wait would pass its deadline. One
+ *	Lua script does the reservation atomically, so N instances together never exceed
+ *	rate*t + burst requests over any t. Search requests use "gcra:search" with their own
+ *	rate (or the main one when none is set).
+ *
+ * Breaker: hash "<prefix>:fleet:breaker" {fails, open_until, probe_until}. Attempts
+ *	ending in a server error, a timeout or a network error (reset, refused) add to
+ *	fails; a success deletes the hash (closed). At breaker_failures consecutive failures
+ *	it opens for breaker_cooldown_ms: every admit says OPEN at once. After the cool-down
+ *	the first admit becomes the probe (probe_until reserves it for one cool-down, so at
+ *	most one probe per cool-down fleet-wide); the probe's success closes it, its failure
+ *	opens it for another cool-down. The same script does the breaker check and the
+ *	budget, so an attempt costs one Redis round trip (two when it fails or closes).
+ *
+ * Fallback: when Redis is not configured or a script fails, the decision is local: the
+ *	budget part answers LOCAL (the Stripe client's own per-process token bucket) and an
+ *	in-process breaker with the same rules decides open/probe (counted redis_fallbacks).
+ *
+ * Diagnostics: transitions are logged by fl_set_breaker(); counters in fleet_counters.
+ *
+ * Known limits: Redis TIME is the clock (one server); behind Sentinel a failover loses
+ *	the budget's TAT (one extra burst) and the breaker (closed).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sm_log.h"
+#include "common/sm_util.h"
+#include "fleet/fl_int.h"
+
+/* KEYS: breaker, gcra. ARGV: T (us, 0 = no budget), burst, max wait (ms), breaker on,
+ * probe reservation (ms). Returns {verdict (0 go, 2 no budget, 3 open), wait ms, fails,
+ * probe}. */
+static const char fl_admit_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local probe, fails = 0, 0\n"
+    "if ARGV[4] == '1' then\n"
+    "  local b = redis.call('HMGET', KEYS[1], 'open_until', 'probe_until', 'fails')\n"
+    "  local ou = tonumber(b[1]) or 0\n"
+    "  fails = tonumber(b[3]) or 0\n"
+    "  if ou > 0 then\n"
+    "    if now < ou then return {3, math.ceil((ou - now) / 1000), fails, 0} end\n"
+    "    local pu = tonumber(b[2]) or 0\n"
+    "    if now < pu then return {3, math.ceil((pu - now) / 1000), fails, 0} end\n"
+    "    redis.call('HSET', KEYS[1], 'probe_until', string.format('%.0f', now + tonumber(ARGV[5]) * 1000))\n"
+    "    probe = 1\n"
+    "  end\n"
+    "end\n"
+    "local T = tonumber(ARGV[1])\n"
+    "local wait = 0\n"
+    "if T > 0 then\n"
+    "  local burst = tonumber(ARGV[2])\n"
+    "  local tat = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
+    "  if tat < now then tat = now end\n"
+    "  local new = tat + T\n"
+    "  local allow = new - burst * T\n"
+    "  if allow > now then wait = allow - now end\n"
+    "  if wait > tonumber(ARGV[3]) * 1000 then\n"
+    "    if probe == 1 then redis.call('HSET', KEYS[1], 'probe_until', '0') end\n"
+    "    return {2, math.ceil(wait / 1000), fails, 0}\n"
+    "  end\n"
+    "  redis.call('SET', KEYS[2], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1000)\n"
+    "end\n"
+    "return {0, math.ceil(wait / 1000), fails, probe}\n";
+
+/* KEYS: breaker. ARGV: ok (1/0), threshold, cool-down (ms), was probe (1/0).
+ * Returns 1 closed by this success, 2 opened by this failure, 0 no change. */
+static const char fl_report_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local ou = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0') or 0\n"
+    "local keep = tonumber(ARGV[3]) * 10 + 60000\n"
+    "if ARGV[1] == '1' then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  if ou > 0 then return 1 end\n"
+    "  return 0\n"
+    "end\n"
+    "local f = redis.call('HINCRBY', KEYS[1], 'fails', 1)\n"
+    "if (ou > 0 and ARGV[4] == '1') or (ou == 0 and f >= tonumber(ARGV[2])) then\n"
+    "  redis.call('HSET', KEYS[1], 'open_until', string.format('%.0f', now + tonumber(ARGV[3]) * 1000), 'probe_until', '0')\n"
+    "  redis.call('PEXPIRE', KEYS[1], keep)\n"
+    "  return 2\n"
+    "end\n"
+    "redis.call('PEXPIRE', KEYS[1], keep)\n"
+    "return 0\n";
+
+/* Thread-local: whether this thread's current attempt is the breaker's probe, and the
+ * failure count the admit saw (a success then needs reporting). */
+static __thread bool fl_tl_probe;
+static __thread bool fl_tl_dirty;
+static __thread bool fl_tl_local;
+
+static bool fl_is_failure(enum stripe_errclass err)
+{
+	return err == STRIPE_E_SERVER || err == STRIPE_E_TIMEOUT || err == STRIPE_E_NETWORK;
+}
+
+static bool fl_is_success(enum stripe_errclass err)
+{
+	return err == STRIPE_OK || err == STRIPE_E_AUTH || err == STRIPE_E_PERMISSION ||
+	    err == STRIPE_E_REQUEST;
+}
+
+/* ---- in-process breaker ---------------------------------------------------------------- */
+
+static enum stripe_gate_verdict fl_local_admit(struct fleet *f)
+{
+	struct fl_local_breaker *lb = &f->lb;
+	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
+	int64_t now = sm_now_ms();
+
+	fl_tl_local = true;
+	if (f->cfg.breaker_failures <= 0)
+		return v;
+	pthread_mutex_lock(&lb->mu);
+	if (lb->open_until > 0) {
+		if (now < lb->open_until || lb->probe_out) {
+			v = STRIPE_GATE_OPEN;
+		} else {
+			lb->probe_out = true;
+			fl_tl_probe = true;
+		}
+	}
+	pthread_mutex_unlock(&lb->mu);
+	return v;
+}
+
+static void fl_local_report(struct fleet *f, bool ok)
+{
+	struct fl_local_breaker *lb = &f->lb;
+	enum fleet_breaker b = FLEET_BREAKER_CLOSED;
+	int64_t now = sm_now_ms();
+
+	pthread_mutex_lock(&lb->mu);
+	if (ok) {
+		lb->failures = 0;
+		lb->open_until = 0;
+		lb->probe_out = false;
+	} else {
+		lb->failures++;
+		if ((lb->open_until > 0 && fl_tl_probe) ||
+		    (lb->open_until == 0 && lb->failures >= f->cfg.breaker_failures)) {
+			lb->open_until = now + f->cfg.breaker_cooldown_ms;
+			lb->probe_out = false;
+		}
+	}
+	if (lb->open_until > 0)
+		b = FLEET_BREAKER_OPEN;
+	pthread_mutex_unlock(&lb->mu);
+	fl_set_breaker(f, b);
+}
+
+/* ---- the gate ------------------------------------------------------------------------- */
+
+enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_wait_ms, int64_t *wait_ms)
+{
+	char kb[FL_KEY_MAX], kg[FL_KEY_MAX], targ[32], barg[16], warg[24], carg[16];
+	double rate = search && f->cfg.search_rate > 0 ? f->cfg.search_rate : f->cfg.rate;
+	int burst = search && f->cfg.search_rate > 0 ? f->cfg.search_burst : f->cfg.burst;
+	enum stripe_gate_verdict v;
+	redisReply *r;
+	long long verdict, wait, fails, probe;
+
+	*wait_ms = 0;
+	fl_tl_probe = fl_tl_dirty = fl_tl_local = false;
+	if (!fl_redis(f) || (rate <= 0 && f->cfg.breaker_failures <= 0)) {
+		if (f->cfg.breaker_failures > 0)
+			return fl_local_admit(f);
+		return STRIPE_GATE_LOCAL;
+	}
+	snprintf(kb, sizeof(kb), "%s:fleet:breaker", f->prefix);
+	snprintf(kg, sizeof(kg), "%s:fleet:gcra%s", f->prefix, search && f->cfg.search_rate > 0 ? ":search" : "");
+	snprintf(targ, sizeof(targ), "%.0f", rate > 0 ? 1e6 / rate : 0.0);
+	snprintf(barg, sizeof(barg), "%d", burst);
+	snprintf(warg, sizeof(warg), "%lld", (long long)(max_wait_ms > 0 ? max_wait_ms : 0));
+	snprintf(carg, sizeof(carg), "%d", f->cfg.breaker_cooldown_ms);
+	r = fl_cmd(f, sm_now_ms() + FL_REDIS_MS, "EVAL %s 2 %s %s %s %s %s %s %s", fl_admit_lua, kb, kg,
+	    targ, barg, warg, f->cfg.breaker_failures > 0 ? "1" : "0", carg);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+		if (r)
+			freeReplyObject(r);
+		FL_CTR_INC(f, redis_fallbacks);
+		return fl_local_admit(f);
+	}
+	verdict = r->element[0]->integer;
+	wait = r->element[1]->integer;
+	fails = r->element[2]->integer;
+	probe = r->element[3]->integer;
+	freeReplyObject(r);
+	fl_tl_probe = probe != 0;
+	fl_tl_dirty = fails > 0 || probe != 0;
+	if (verdict == 3) {
+		FL_CTR_INC(f, breaker_rejected);
+		fl_set_breaker(f, FLEET_BREAKER_OPEN);
+		return STRIPE_GATE_OPEN;
+	}
+	if (probe) {
+		FL_CTR_INC(f, breaker_probes);
+		fl_set_breaker(f, FLEET_BREAKER_HALF_OPEN);
+	} else if (f->cfg.breaker_failures > 0) {
+		fl_set_breaker(f, FLEET_BREAKER_CLOSED);	/* another instance closed it */
+	}
+	if (verdict == 2) {
+		FL_CTR_INC(f, budget_denied);
+		return STRIPE_GATE_NO_BUDGET;
+	}
+	if (rate <= 0) {
+		FL_CTR_INC(f, budget_local);
+		return STRIPE_GATE_LOCAL;	/* breaker only: the local bucket paces */
+	}
+	FL_CTR_INC(f, budget_granted);
+	FL_CTR_ADD(f, budget_wait_ms, wait);
+	*wait_ms = wait;
+	v = STRIPE_GATE_GO;
+	return v;
+}
+
+void fleet_report(struct fleet *f, enum stripe_errclass err, long http_status)
+{
+	char kb[FL_KEY_MAX], thr[16], carg[16];
+	bool fail = fl_is_failure(err), ok = fl_is_success(err);
+	redisReply *r;
+
+	(void)http_status;
+	if (f->cfg.breaker_failures <= 0 || (!fail && !ok))
+		return;
+	if (fl_tl_local) {
+		fl_local_report(f, ok);
+		return;
+	}
+	if (ok && !fl_tl_dirty)
+		return;		/* closed and no failures seen: nothing to reset */
+	snprintf(kb, sizeof(kb), "%s:fleet:breaker", f->prefix);
+	snprintf(thr, sizeof(thr), "%d", f->cfg.breaker_failures);
+	snprintf(carg, sizeof(carg), "%d", f->cfg.breaker_cooldown_ms);
+	r = fl_cmd(f, sm_now_ms() + FL_REDIS_MS, "EVAL %s 1 %s %s %s %s %s", fl_report_lua, kb,
+	    ok ? "1" : "0", thr, carg, fl_tl_probe ? "1" : "0");
+	if (r == NULL) {
+		FL_CTR_INC(f, redis_fallbacks);
+		fl_local_report(f, ok);
+		return;
+	}
+	if (r->type == REDIS_REPLY_INTEGER && r->integer == 2)
+		fl_set_breaker(f, FLEET_BREAKER_OPEN);
+	else if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+		fl_set_breaker(f, FLEET_BREAKER_CLOSED);
+	else if (ok)
+		fl_set_breaker(f, FLEET_BREAKER_CLOSED);
+	freeReplyObject(r);
+	fl_tl_dirty = false;
+}

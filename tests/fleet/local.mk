@@ -1,0 +1,8 @@
+# tests/fleet/local.mk - tests of fleet/ (unit, against a real redis-server, and the daemons).
+if HAVE_CHECK
+check_PROGRAMS += tests/fleet/test_fleet_unit
+tests_fleet_test_fleet_unit_CFLAGS = $(TH_CFLAGS)
+tests_fleet_test_fleet_unit_SOURCES = tests/fleet/test_fleet_unit.c
+tests_fleet_test_fleet_unit_LDADD = $(TH_LDADD)
+TESTS += tests/fleet/test_fleet_unit
+endif
