@@ -297,7 +297,7 @@ void *fl_sub_main(void *arg)
 
 	while (!fl_wait_stop(f, 0)) {
 		char why[160];
-		redisContext *ctx = rds_dial(f->rds, sm_now_ms() + 2000, why, sizeof(why));
+		redisContext *ctx = rds_connect(f->rds, sm_now_ms() + 2000, why, sizeof(why));
 
 		if (ctx == NULL) {
 			if (!lost)

@@ -104,6 +104,8 @@ static int lk_pass(struct lk *lk, const char *key, struct lk_fill_ctx *f, int64_
 		goto out;
 	}
 	res->lr_state = res->lr_summary.found ? LK_FOUND : LK_NOT_FOUND;
+	if (v.source == CACHE_SRC_FILL && res->lr_summary.found && lk->on_fill)
+		lk->on_fill(lk->on_fill_arg, res->lr_summary.customer_id, key);
 out:
 	cache_value_free(&v);
 	return again;

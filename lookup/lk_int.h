@@ -27,6 +27,8 @@ struct lk {
 	char mode[8];
 	char account[64];
 	int64_t stripe_timeout_ms;
+	lk_fill_fn on_fill;		/* NULL = none */
+	void *on_fill_arg;
 };
 
 /* lk_key.c: loads the SHA-256 implementation (once per process; thread-safe). */

@@ -267,6 +267,8 @@ struct lk *lk_new(const struct lk_config *cfg, const struct lk *prev, char *err,
 	}
 	lk->refs = 1;
 	lk->stripe_timeout_ms = cfg->stripe_timeout_ms;
+	lk->on_fill = cfg->on_fill;
+	lk->on_fill_arg = cfg->on_fill_arg;
 	lk_key_init();
 	if (sm_strlcpy(lk->mode, NS(cfg->mode), sizeof(lk->mode)) >= sizeof(lk->mode) ||
 	    sm_strlcpy(lk->account, cfg->account && cfg->account[0] ? cfg->account : "-",

@@ -79,9 +79,14 @@ struct lk_config {
 	const char *mode;		/* "live" or "test" */
 	const char *account;		/* Connect account, NULL or "" = "-" */
 	int64_t stripe_timeout_ms;	/* how long a job may run in the background */
+	/* Called after a fill stored a found customer's summary under key (e.g. so that
+	 * Stripe events about that customer can purge it); NULL = none. Any thread. */
+	void (*on_fill)(void *arg, const char *customer_id, const char *key);
+	void *on_fill_arg;
 };
 
 struct lk;
+typedef void (*lk_fill_fn)(void *arg, const char *customer_id, const char *key);
 
 struct lk *lk_new(const struct lk_config *cfg, const struct lk *prev, char *err, size_t errlen);
 void lk_hold(struct lk *lk);

@@ -53,6 +53,7 @@
 #include "common/sm_util.h"
 #include "lookup/lookup.h"
 #include "milter/mf_conf.h"
+#include "milter/mf_coord.h"
 #include "milter/mf_milter.h"
 #include "milter/mf_runtime.h"
 #include "milter/mf_fleet.h"
@@ -552,6 +553,8 @@ int main(int argc, char **argv)
 	}
 	if (conf->metrics_listen && mf_stats_listen(conf->metrics_listen) != 0)
 		goto out;
+	if (mf_coord_listen(conf) != 0)
+		goto out;
 	if (mf_fleet_start() != 0) {
 		sm_log(LOG_ERR, "cannot start the statistics thread");
 		goto out;
@@ -571,6 +574,7 @@ int main(int argc, char **argv)
 	rc = mf_milter_rc;
 	sm_log(LOG_NOTICE, "stopped");
 	mf_stats_stop();
+	mf_coord_stop();
 	lk_pool_stop();
 out:
 	mf_fleet_stop();	/* the final snapshot, once no message can change the counters */

@@ -89,6 +89,18 @@ struct mf_conf {
 	long cache_lock_wait_ms;
 	char *instance_name;
 	long stats_interval_s;
+	/* fleet: budget, breaker, events */
+	long fleet_rate_limit;
+	long fleet_rate_burst;
+	long fleet_search_rate_limit;
+	long breaker_failures;
+	long breaker_cooldown_ms;
+	char *webhook_listen;
+	char *webhook_secret_file;
+	char *webhook_previous_secret_file;
+	long webhook_tolerance_s;
+	long webhook_max_body;
+	long events_poll_interval_s;
 	/* policy */
 	bool skip_authenticated;
 	char *internal_hosts;

@@ -24,6 +24,7 @@
 #include "cache/cache.h"
 #include "common/sm_log.h"
 #include "common/sm_util.h"
+#include "fleet/fleet.h"
 #include "lookup/lookup.h"
 #include "milter/mf_fleet.h"
 #include "milter/mf_results.h"
@@ -172,6 +173,12 @@ static void mf_pub_stripe(struct mf_pub *p, struct stripe_client *sc)
 	mf_pub_add(p, "stripe_lookups", ss.lookups);
 }
 
+/* fleet/'s counters (events, poller, budget, breaker) as "fleet_*" fields. */
+static void mf_pub_emit(void *ctx, const char *name, uint64_t v)
+{
+	mf_pub_add(ctx, name, v);
+}
+
 static void mf_fleet_instance_name(const struct mf_runtime *rt, char *buf, size_t len)
 {
 	char host[64];
@@ -203,6 +210,8 @@ int mf_fleet_publish(struct mf_runtime *rt, bool stopped)
 	mf_pub_cache(p, lk_cache(mf_runtime_lookup(rt)));
 	mf_pub_results(p);
 	mf_pub_stripe(p, lk_stripe(mf_runtime_lookup(rt)));
+	if (mf_runtime_fleet(rt))
+		fleet_emit(mf_runtime_fleet(rt), mf_pub_emit, p);
 	mf_pub_add(p, "interval_s", (uint64_t)mf_runtime_conf(rt)->stats_interval_s);
 	mf_pub_add(p, "started_ms", (uint64_t)(mf_fl_started_ms > 0 ? mf_fl_started_ms : sm_wall_ms()));
 	mf_pub_add(p, "stopped", stopped ? 1 : 0);

@@ -18,12 +18,14 @@
 #include "common/sm_log.h"
 #include "common/sm_secret.h"
 #include "common/sm_util.h"
+#include "milter/mf_coord.h"
 #include "milter/mf_runtime.h"
 
 struct mf_runtime {
 	int rt_refs;
 	struct mf_conf *rt_conf;
 	struct lk *rt_lk;
+	struct mf_coord *rt_coord;	/* the fleet: budget, breaker, invalidation */
 	struct mf_cidr_list *rt_internal;
 	struct mf_match_list *rt_recipients;
 	struct mf_match_list *rt_skip_domains;
@@ -175,11 +177,28 @@ static int mf_rt_lookup(struct mf_runtime *rt, const struct mf_runtime *prev, un
 	if (mf_rt_cache_config(c, flags, &lc.cache, &password, err, errlen) != 0)
 		goto out;
 	mf_rt_stripe_config(rt, key, meta, nmeta, &lc.stripe);
+	lc.stripe.gate = mf_coord_gate();
+	lc.on_fill = mf_coord_on_fill;
 	lc.mode = rt->rt_mode;
 	lc.account = c->stripe_account;
 	lc.stripe_timeout_ms = c->stripe_timeout_ms;
 	rt->rt_lk = lk_new(&lc, prev ? prev->rt_lk : NULL, err, errlen);
-	if (rt->rt_lk != NULL)
+	if (rt->rt_lk == NULL)
+		goto out;
+	{
+		/* the fleet's Redis is the cache's: same server, credentials and timeouts */
+		const struct cache_config *k = &lc.cache;
+		struct rds_config redis = {
+			"fleet", k->redis_host, k->redis_port, k->redis_unix, k->sentinels,
+			k->sentinel_master, k->sentinel_password, k->redis_user, k->redis_password,
+			k->redis_db, k->connect_timeout_ms, k->command_timeout_ms, 4, 0
+		};
+		bool have = k->redis_host || k->redis_unix || k->sentinels;
+
+		rt->rt_coord = mf_coord_get(c, rt->rt_lk, rt->rt_mode, c->stripe_account,
+		    have ? &redis : NULL, prev ? prev->rt_coord : NULL, flags, err, errlen);
+	}
+	if (rt->rt_coord != NULL)
 		rc = 0;
 out:
 	explicit_bzero(key, sizeof(key));
@@ -259,6 +278,7 @@ static int mf_rt_policy(struct mf_runtime *rt, char *err, size_t errlen)
 
 static void mf_runtime_free(struct mf_runtime *rt)
 {
+	mf_coord_put(rt->rt_coord);	/* first: it uses the lookup service's cache and client */
 	lk_put(rt->rt_lk);
 	mf_cidr_free(rt->rt_internal);
 	mf_match_free(rt->rt_recipients);
@@ -291,6 +311,7 @@ void mf_runtime_install(struct mf_runtime *rt)
 {
 	struct mf_runtime *old;
 
+	mf_coord_install(rt ? rt->rt_coord : NULL);
 	pthread_mutex_lock(&mf_rt_lock);
 	old = mf_rt_current;
 	mf_rt_current = rt;
@@ -323,6 +344,7 @@ void mf_runtime_shutdown(void)
 }
 
 const struct mf_conf *mf_runtime_conf(const struct mf_runtime *rt) { return rt->rt_conf; }
+struct fleet *mf_runtime_fleet(const struct mf_runtime *rt) { return mf_coord_fleet(rt->rt_coord); }
 struct lk *mf_runtime_lookup(const struct mf_runtime *rt) { return rt->rt_lk; }
 const struct mf_hdr_opts *mf_runtime_hdr(const struct mf_runtime *rt) { return &rt->rt_hdr; }
 const struct mf_cidr_list *mf_runtime_internal(const struct mf_runtime *rt) { return rt->rt_internal; }

@@ -56,6 +56,8 @@ const struct mf_match_list *mf_runtime_authserv(const struct mf_runtime *rt);
 bool mf_runtime_livemode(const struct mf_runtime *rt);
 const char *mf_runtime_mode(const struct mf_runtime *rt);	/* "live" or "test" */
 const char *mf_runtime_key_masked(const struct mf_runtime *rt);	/* safe to log */
+/* Budget, breaker and invalidation shared with the other instances (mf_coord.c). */
+struct fleet *mf_runtime_fleet(const struct mf_runtime *rt);
 
 /* Parses a HeaderGroups value into MF_HG_* bits; -1 with err on an unknown word. */
 int mf_runtime_groups(const char *list, unsigned *out, char *err, size_t errlen);

@@ -19,6 +19,7 @@
 #include "common/sm_log.h"
 #include "lookup/lookup.h"
 #include "milter/mf_results.h"
+#include "milter/mf_coord.h"
 #include "milter/mf_runtime.h"
 #include "milter/mf_stats.h"
 #include "stripe/stripe.h"
@@ -196,6 +197,8 @@ int mf_stats_render(struct sm_buf *b)
 		mf_render_cache(b, lk_cache(mf_runtime_lookup(rt)));
 		mf_render_redis_conf(b, mf_runtime_conf(rt));
 		mf_render_stripe(b, lk_stripe(mf_runtime_lookup(rt)));
+		if (mf_runtime_fleet(rt))
+			mf_coord_metrics(b, mf_runtime_fleet(rt));
 	}
 	mf_runtime_put(rt);
 	return b->overflow ? -1 : 0;

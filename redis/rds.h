@@ -12,7 +12,7 @@
  *		when Redis failed, was skipped during backoff, or answered with an error reply
  *		(all counted and logged).
  *	rds_vcmd()		rds_cmd() with a va_list.
- *	rds_dial(pool, deadline)	a connection of the caller's own (for SUBSCRIBE).
+ *	rds_connect(pool, deadline)	a connection of the caller's own (for SUBSCRIBE).
  *	rds_ok(pool)		true when the last command succeeded.
  *	rds_counters_get()	errors, reconnects, skipped calls, sentinel discoveries, the
  *		latency sum and number of commands, connections open and in use.
@@ -74,7 +74,7 @@ redisReply *rds_vcmd(struct rds *pool, int64_t deadline_ms, const char *fmt, va_
 /* A connection of the caller's own, outside the pool (connected, AUTH, SELECT, the
  * Sentinel master), e.g. for SUBSCRIBE. NULL with why on failure; the caller frees it
  * with redisFree(). Not counted in the pool's gauges. */
-redisContext *rds_dial(struct rds *pool, int64_t deadline_ms, char *why, size_t whylen);
+redisContext *rds_connect(struct rds *pool, int64_t deadline_ms, char *why, size_t whylen);
 bool rds_ok(struct rds *pool);
 void rds_counters_get(struct rds *pool, struct rds_counters *out);
 

@@ -2,7 +2,7 @@
  * rds_pool.c - a pool of hiredis contexts: connect, AUTH, SELECT, Sentinel, backoff.
  *
  * Interface (redis/rds.h): rds_new(), rds_free(), rds_cmd(), rds_vcmd(), rds_argv(),
- *	rds_dial(), rds_ok(), rds_counters_get().
+ *	rds_connect(), rds_ok(), rds_counters_get().
  *
  * A redisContext is not thread-safe and is dead after any error, so each command takes a
  * context out of the pool (or connects a new one, up to pool_size), runs, and gives it
@@ -729,7 +729,7 @@ redisReply *rds_cmd(struct rds *rp, int64_t deadline_ms, const char *fmt, ...)
 	return r;
 }
 
-redisContext *rds_dial(struct rds *rp, int64_t deadline_ms, char *why, size_t whylen)
+redisContext *rds_connect(struct rds *rp, int64_t deadline_ms, char *why, size_t whylen)
 {
 	return rds_open(rp, deadline_ms, why, whylen);
 }
