@@ -278,6 +278,7 @@ void fleet_emit(struct fleet *f, void (*emit)(void *ctx, const char *name, uint6
 	emit(ctx, "fleet_events_ignored", c.events_ignored);
 	emit(ctx, "fleet_events_failed", c.events_failed);
 	emit(ctx, "fleet_keys_purged", c.keys_purged);
+	emit(ctx, "fleet_purges_received", c.purges_received);
 	emit(ctx, "fleet_last_event_created", (uint64_t)(c.last_event_created > 0 ? c.last_event_created : 0));
 	emit(ctx, "fleet_poller_owner", c.poller_owner);
 	emit(ctx, "fleet_budget_granted", c.budget_granted);

@@ -324,6 +324,9 @@ void mf_coord_metrics(struct sm_buf *b, struct fleet *f)
 	    NULL, c.events_failed, true);
 	mf_m(b, "stripe_milter_events_keys_purged_total", "counter", "Cache keys purged by events.", NULL,
 	    c.keys_purged, true);
+	mf_m(b, "stripe_milter_events_purges_received_total", "counter",
+	    "Purge messages from the fleet applied to this instance's in-process cache.", NULL,
+	    c.purges_received, true);
 	age = c.last_event_created > 0 ? sm_wall_ms() / 1000 - c.last_event_created : -1;
 	sm_buf_printf(b, "# HELP stripe_milter_events_last_age_seconds Age of the newest event applied here "
 	    "(-1: none yet).\n# TYPE stripe_milter_events_last_age_seconds gauge\n"

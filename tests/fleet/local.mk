@@ -6,3 +6,5 @@ tests_fleet_test_fleet_unit_SOURCES = tests/fleet/test_fleet_unit.c
 tests_fleet_test_fleet_unit_LDADD = $(TH_LDADD)
 TESTS += tests/fleet/test_fleet_unit
 endif
+TESTS += tests/fleet/test_fleet_daemon.py
+EXTRA_DIST += tests/fleet/test_fleet_daemon.py tests/lib/milterclient.py

@@ -676,6 +676,7 @@ PERMISSIONS = {
     "invoices": "rak_invoice_read", "invoice": "rak_invoice_read",
     "products": "rak_product_read", "product": "rak_product_read",
     "prices": "rak_plan_read", "price": "rak_plan_read", "account": "rak_account_read",
+    "events": "rak_event_read", "event": "rak_event_read",
 }
 
 SUB_STATUSES = ["active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
@@ -751,7 +752,7 @@ def sort_key(o):
 # ---------------------------------------------------------------------------------------------
 
 class State:
-    KINDS = ["customers", "products", "prices", "subscriptions", "charges", "invoices"]
+    KINDS = ["customers", "products", "prices", "subscriptions", "charges", "invoices", "events"]
 
     def __init__(self):
         self.coll = {k: {} for k in self.KINDS}     # kind -> id -> object (insertion order)
@@ -1135,6 +1136,8 @@ ALLOWED = {
                              "recurring"},
     "price": {"expand"},
     "account": {"expand"},
+    "events": LIST_COMMON | {"created", "type", "types", "delivery_success"},
+    "event": {"expand"},
 }
 
 # Where an id can be expanded into its object: field name -> collection.
@@ -1144,7 +1147,7 @@ EXPANDABLE = {"customer": "customers", "product": "products", "price": "prices",
 
 def route(path):
     """Map a /v1 path to (endpoint name, id or None)."""
-    m = re.match(r"^/v1/(customers|subscriptions|charges|products|prices|invoices)(?:/([^/]+))?$",
+    m = re.match(r"^/v1/(customers|subscriptions|charges|products|prices|invoices|events)(?:/([^/]+))?$",
                  path)
     if m:
         coll, ident = m.group(1), m.group(2)
@@ -1325,6 +1328,23 @@ class Standin:
                     return {"object": "list", "data": objs, "has_more": True, "url": url}
         return {"object": "list", "data": objs[:limit], "has_more": len(objs) > limit, "url": url}
 
+    def events_matching(self, params):
+        """GET /v1/events filters: type (one name, '*' wildcards), types[] (at most 20 exact
+        names; not with type), created."""
+        typ = p_str(params, "type")
+        types = params.get("types")
+        if types is not None and not isinstance(types, list):
+            raise StandinError(400, "Invalid array", param="types")
+        if types is not None and len(types) > 20:
+            raise StandinError(400, "types: you may pass at most 20 event types", param="types")
+        if typ is not None and types is not None:
+            raise StandinError(400, "You may only specify one of these parameters: type, types.",
+                               param="type")
+        rx = re.compile("^" + ".*".join(re.escape(x) for x in typ.split("*")) + "$") if typ else None
+        cf = created_filter(params)
+        return [e for e in self.state.coll["events"].values() if cf(e)
+                and (rx is None or rx.match(e["type"])) and (types is None or e["type"] in types)]
+
     def get_one(self, coll, ident, what):
         o = self.state.coll[coll].get(ident)
         if o is None:
@@ -1350,6 +1370,10 @@ class Standin:
             res = self.list_obj(objs, params, "/v1/customers", "customers")
         elif endpoint == "customers_search":
             res = self.search(params, "customers")
+        elif endpoint == "events":
+            res = self.list_obj(self.events_matching(params), params, "/v1/events", "events")
+        elif endpoint == "event":
+            res = self.get_one("events", ident, "event")
         elif endpoint == "customer":
             res = self.get_one("customers", ident, "customer")
         elif endpoint == "subscriptions":
@@ -1587,6 +1611,56 @@ class Standin:
                 "url": "/v1/%s/search" % coll}
 
     # -- counters --
+    def make_event(self, body):
+        """POST /_standin/events: changes an object (optional), records the event Stripe would
+        send for it (served by GET /v1/events) and, with "webhook", delivers it signed to that
+        URL as `stripe trigger` does. Body:
+          type               event type, e.g. "customer.subscription.updated" (required)
+          object_id          id of a stored object (customer, subscription, charge, ...); its
+                             state after "update" is data.object
+          object             or an object given in full (e.g. an invoice the stand-in does not keep)
+          update             fields merged into the stored object first (the change itself)
+          previous_attributes  data.previous_attributes
+          created            event time (default: now)
+          webhook            {"url", "secret", "timestamp" (default now), "signature" (a forged
+                             v1 instead of the right one), "header" (the whole header instead),
+                             "body" (bytes to send instead of the event)}
+        Answers {"event": ..., "delivery": {"status": N, "body": "..."} or null}."""
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            raise AdminError("an event needs a type")
+        with self.lock:
+            obj = body.get("object")
+            oid = body.get("object_id")
+            if oid is not None:
+                found = None
+                for kind in State.KINDS:
+                    if oid in self.state.coll[kind]:
+                        found = self.state.coll[kind][oid]
+                if found is None:
+                    raise AdminError("no object %r" % oid)
+                if isinstance(body.get("update"), dict):
+                    merged = deep_merge(found, body["update"])
+                    found.clear()
+                    found.update(merged)
+                obj = copy.deepcopy(found)
+            if not isinstance(obj, dict):
+                raise AdminError("an event needs object_id or object")
+            data = {"object": obj}
+            if isinstance(body.get("previous_attributes"), dict):
+                data["previous_attributes"] = body["previous_attributes"]
+            ev = {"api_version": DEFAULT_STRIPE_VERSION,
+                  "created": int(body.get("created") or time.time()),
+                  "data": data, "id": self.state.new_id("evt_", 24),
+                  "livemode": False, "object": "event",
+                  "pending_webhooks": 1 if body.get("webhook") else 0,
+                  "request": {"id": None, "idempotency_key": None}, "type": body["type"]}
+            self.state.coll["events"][ev["id"]] = ev
+        hook = body.get("webhook")
+        delivery = None
+        if isinstance(hook, dict):
+            delivery = deliver_webhook(ev, hook)
+        return {"event": ev, "delivery": delivery}
+
     def count(self, entry):
         """Counts a Stripe request as it arrives (and as in flight); returns the in-flight
         generation it belongs to (see leave_flight)."""
@@ -1632,6 +1706,43 @@ class Standin:
                 return seen[0] >= n
             finally:
                 self.gatherers.remove(seen)
+
+
+def sign_webhook(secret, timestamp, payload):
+    """Stripe-Signature v1: HMAC-SHA256 keyed by the endpoint secret over "<t>.<payload>"."""
+    import hashlib
+    import hmac
+    mac = hmac.new(secret.encode("utf-8"), str(timestamp).encode("ascii") + b"." + payload,
+                   hashlib.sha256).hexdigest()
+    return "t=%d,v1=%s" % (timestamp, mac)
+
+
+def deliver_webhook(ev, hook):
+    """POSTs one event to hook["url"] signed as Stripe does; returns {"status", "body"}."""
+    import http.client
+    body = hook.get("body")
+    payload = body.encode("utf-8") if isinstance(body, str) else json.dumps(
+        ev, separators=(",", ":")).encode("utf-8")
+    ts = int(hook.get("timestamp") or time.time())
+    header = hook.get("header")
+    if header is None:
+        header = sign_webhook(hook.get("secret", ""), ts, payload)
+        if hook.get("signature"):
+            header = "t=%d,v1=%s" % (ts, hook["signature"])
+    u = urllib.parse.urlsplit(hook["url"])
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=10)
+    try:
+        hdrs = {"Content-Type": "application/json; charset=utf-8",
+                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
+        if header != "":
+            hdrs["Stripe-Signature"] = header
+        conn.request("POST", u.path or "/", body=payload, headers=hdrs)
+        r = conn.getresponse()
+        return {"status": r.status, "body": r.read().decode("utf-8", "replace")}
+    except OSError as e:
+        return {"status": 0, "body": str(e)}
+    finally:
+        conn.close()
 
 
 def huge_body(size, url, item):
@@ -1779,6 +1890,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.admin_json(200, S.faults)
         if path == "/_standin/requests" and m == "GET":
             return self.admin_json(200, S.requests_report(query))
+        if path == "/_standin/events" and m == "POST":
+            return self.admin_json(200, self.S.make_event(js()))
         if path == "/_standin/requests/reset" and m == "POST":
             with S.lock:
                 S.total = 0
