@@ -2,9 +2,10 @@
  * fl_core.c - the fleet object: configuration, threads, counters, the Redis seam.
  * See fleet.h.
  *
- * The Redis seam: every fleet command goes through fl_cmd()/fl_argv() on the fleet's own
- * small pool (redis/: same server, AUTH, Sentinel, backoff as the cache's); the subscriber
- * dials a connection of its own. Nothing else in fleet/ knows where Redis comes from.
+ * The Redis seam: every fleet command goes through fl_cmd()/fl_argv() on the cache's pool
+ * (redis/: one backoff, so a stalled Redis costs one timeout, not one per user); the
+ * subscriber dials a connection of its own. Nothing else in fleet/ knows where Redis
+ * comes from.
  *
  * Memory: the fleet copies every string of its config; the hooks' objects are the
  * caller's and must outlive the fleet.
@@ -174,17 +175,7 @@ struct fleet *fleet_new(const struct fleet_config *cfg, const struct fleet_hooks
 	if (f->cfg.entry_ttl_ms <= 0)
 		f->cfg.entry_ttl_ms = 3600 * 1000;
 	fl_token(f->token, sizeof(f->token));
-	f->cfg.redis = NULL;
-	if (cfg->redis) {
-		struct rds_config rc = *cfg->redis;
-
-		rc.name = "fleet";
-		if (rc.pool_size <= 0 || rc.pool_size > 4)
-			rc.pool_size = 4;
-		f->rds = rds_new(&rc, err, errlen);
-		if (f->rds == NULL)
-			goto fail;
-	}
+	f->rds = cfg->redis;
 	return f;
 fail:
 	fleet_free(f);
@@ -230,8 +221,6 @@ void fleet_free(struct fleet *f)
 			free(f->secrets[i]);
 		}
 	}
-	if (f->rds)
-		rds_free(f->rds);
 	pthread_mutex_destroy(&f->lb.mu);
 	pthread_cond_destroy(&f->stop_cv);
 	pthread_mutex_destroy(&f->mu);

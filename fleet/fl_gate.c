@@ -185,7 +185,8 @@ enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_w
 	snprintf(barg, sizeof(barg), "%d", burst);
 	snprintf(warg, sizeof(warg), "%lld", (long long)(max_wait_ms > 0 ? max_wait_ms : 0));
 	snprintf(carg, sizeof(carg), "%d", f->cfg.breaker_cooldown_ms);
-	r = fl_cmd(f, sm_now_ms() + FL_REDIS_MS, "EVAL %s 2 %s %s %s %s %s %s %s", fl_admit_lua, kb, kg,
+	r = fl_cmd(f, sm_now_ms() + (max_wait_ms < FL_REDIS_MS ? (max_wait_ms > 0 ? max_wait_ms : 1) : FL_REDIS_MS),
+	    "EVAL %s 2 %s %s %s %s %s %s %s", fl_admit_lua, kb, kg,
 	    targ, barg, warg, f->cfg.breaker_failures > 0 ? "1" : "0", carg);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
 		if (r)

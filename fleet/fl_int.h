@@ -40,7 +40,7 @@ struct fleet {
 	char token[40];			/* random: tells this object's lease from a sibling's */
 	char *secrets[FLEET_SECRETS];
 	struct fleet_hooks hooks;
-	struct rds *rds;		/* NULL when no Redis is configured */
+	struct rds *rds;		/* borrowed (cfg.redis); NULL when no Redis is configured */
 	struct fleet_counters ctr;	/* FL_CTR_* for the uint64 fields; mu for the rest */
 	pthread_mutex_t mu;
 	struct fl_local_breaker lb;

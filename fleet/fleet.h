@@ -2,8 +2,9 @@
  * fleet.h - what the instances sharing one Redis do together: one Stripe rate budget, one
  * circuit breaker, and cache invalidation driven by Stripe events (webhook or polling).
  *
- * This is the whole interface of fleet/. It knows the cache (its in-process L1), a Redis
- * pool of its own (redis/) and Stripe's event structs, nothing of milters.
+ * This is the whole interface of fleet/. It knows the cache (its in-process L1), the
+ * cache's Redis pool (redis/: one backoff for both) and Stripe's event structs, nothing
+ * of milters.
  *
  * Interface:
  *	fleet_new(cfg, hooks) / fleet_free()	one per configuration; with no Redis configured
@@ -46,7 +47,8 @@
 #define FLEET_SECRETS 2
 
 struct fleet_config {
-	const struct rds_config *redis;	/* NULL = no Redis: everything per process */
+	struct rds *redis;		/* the cache's pool (borrowed: outlives the fleet);
+					 * NULL = no Redis: everything per process */
 	const char *prefix;		/* the cache's prefix; NULL = "stripe-milter" */
 	const char *instance;		/* name in stats and the poller lease; NULL = host:pid */
 	/* budget: requests per second for the whole fleet; 0 = no fleet budget */

@@ -139,9 +139,10 @@ static void mf_free_secret(char *s)
 
 #define NS(x) ((x) ? (x) : "")
 
-/* Everything the fleet depends on, as one string (secrets included: zeroed when freed). */
+/* Everything the fleet depends on, as one string (secrets included: zeroed when freed).
+ * The cache's address stands for its Redis settings: a new cache means a new fleet. */
 static char *mf_coord_sig(const struct mf_conf *c, struct lk *lk, const char *mode, const char *account,
-    const struct rds_config *rc, const char *s0, const char *s1, unsigned flags)
+    const char *s0, const char *s1, unsigned flags)
 {
 	struct sm_buf b;
 
@@ -152,11 +153,6 @@ static char *mf_coord_sig(const struct mf_conf *c, struct lk *lk, const char *mo
 	    c->breaker_failures, c->breaker_cooldown_ms, c->webhook_tolerance_s, c->webhook_max_body,
 	    c->events_poll_interval_s, c->cache_ttl_s, c->cache_negative_ttl_s, c->cache_stale_grace_s,
 	    NS(s0), NS(s1), flags, NS(c->instance_name), NS(c->cache_prefix));
-	if (rc)
-		sm_buf_printf(&b, "|%s|%d|%s|%s|%s|%s|%d|%d|%d|%s|%s|%s", NS(rc->host), rc->port,
-		    NS(rc->unix_path), NS(rc->sentinels), NS(rc->sentinel_master), NS(rc->sentinel_password),
-		    rc->db, rc->connect_timeout_ms, rc->command_timeout_ms, NS(rc->user), NS(rc->password),
-		    "redis");
 	if (b.overflow) {
 		sm_buf_free(&b);
 		return NULL;
@@ -165,8 +161,7 @@ static char *mf_coord_sig(const struct mf_conf *c, struct lk *lk, const char *mo
 }
 
 struct mf_coord *mf_coord_get(const struct mf_conf *c, struct lk *lk, const char *mode,
-    const char *account, const struct rds_config *redis, struct mf_coord *prev, unsigned flags,
-    char *err, size_t errlen)
+    const char *account, struct mf_coord *prev, unsigned flags, char *err, size_t errlen)
 {
 	struct fleet_config fc;
 	struct fleet_hooks fh;
@@ -180,7 +175,7 @@ struct mf_coord *mf_coord_get(const struct mf_conf *c, struct lk *lk, const char
 	s1 = mf_secret(c, c->webhook_previous_secret_file, err, errlen);
 	if (c->webhook_previous_secret_file && s1 == NULL)
 		goto out;
-	sig = mf_coord_sig(c, lk, mode, account, redis, s0, s1, flags);
+	sig = mf_coord_sig(c, lk, mode, account, s0, s1, flags);
 	if (sig == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -201,7 +196,7 @@ struct mf_coord *mf_coord_get(const struct mf_conf *c, struct lk *lk, const char
 	sm_strlcpy(r->mode, mode, sizeof(r->mode));
 	sm_strlcpy(r->account, account && account[0] ? account : "-", sizeof(r->account));
 	memset(&fc, 0, sizeof(fc));
-	fc.redis = redis;
+	fc.redis = cache_redis(r->cache);
 	fc.prefix = c->cache_prefix;
 	fc.instance = c->instance_name;
 	fc.rate = (double)c->fleet_rate_limit;

@@ -4,9 +4,9 @@
  * client its gate and lookup/ its fill hook, starts the webhook listener.
  *
  * Interface:
- *	mf_coord_get(conf, lk, mode, account, redis, prev, flags)	the snapshot's fleet:
- *		prev again (one more reference) when every option it reads, the lookup
- *		service's cache and Stripe client, Redis and the webhook secrets are unchanged,
+ *	mf_coord_get(conf, lk, mode, account, prev, flags)	the snapshot's fleet: prev
+ *		again (one more reference) when every option it reads, the lookup service's
+ *		cache (and so its Redis) and Stripe client and the webhook secrets are unchanged,
  *		else a new one (its threads started unless MF_RT_NO_PUBLISH). Reads
  *		WebhookSecretFile / WebhookPreviousSecretFile. NULL with err.
  *	mf_coord_put()			drops a reference (the last one frees: threads joined).
@@ -30,8 +30,7 @@
 struct mf_coord;
 
 struct mf_coord *mf_coord_get(const struct mf_conf *c, struct lk *lk, const char *mode,
-    const char *account, const struct rds_config *redis, struct mf_coord *prev, unsigned flags,
-    char *err, size_t errlen);
+    const char *account, struct mf_coord *prev, unsigned flags, char *err, size_t errlen);
 void mf_coord_put(struct mf_coord *c);
 struct fleet *mf_coord_fleet(const struct mf_coord *c);
 void mf_coord_install(struct mf_coord *c);

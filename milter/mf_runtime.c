@@ -185,19 +185,8 @@ static int mf_rt_lookup(struct mf_runtime *rt, const struct mf_runtime *prev, un
 	rt->rt_lk = lk_new(&lc, prev ? prev->rt_lk : NULL, err, errlen);
 	if (rt->rt_lk == NULL)
 		goto out;
-	{
-		/* the fleet's Redis is the cache's: same server, credentials and timeouts */
-		const struct cache_config *k = &lc.cache;
-		struct rds_config redis = {
-			"fleet", k->redis_host, k->redis_port, k->redis_unix, k->sentinels,
-			k->sentinel_master, k->sentinel_password, k->redis_user, k->redis_password,
-			k->redis_db, k->connect_timeout_ms, k->command_timeout_ms, 4, 0
-		};
-		bool have = k->redis_host || k->redis_unix || k->sentinels;
-
-		rt->rt_coord = mf_coord_get(c, rt->rt_lk, rt->rt_mode, c->stripe_account,
-		    have ? &redis : NULL, prev ? prev->rt_coord : NULL, flags, err, errlen);
-	}
+	rt->rt_coord = mf_coord_get(c, rt->rt_lk, rt->rt_mode, c->stripe_account,
+	    prev ? prev->rt_coord : NULL, flags, err, errlen);
 	if (rt->rt_coord != NULL)
 		rc = 0;
 out:
