@@ -521,7 +521,9 @@ int cache_get_or_fill(struct cache *c, const char *key, cache_fill_fn fill, void
 		if (h == CACHE_L1_STALE)
 			cache_keep_newer(&stale, &e);
 	}
-	f = cache_flight_join(c, key, &leader);
+	/* A read-only lookup (no fill) neither leads nor joins a flight: a filler joining
+	 * its flight would get its miss instead of a fill. */
+	f = fill ? cache_flight_join(c, key, &leader) : NULL;
 	if (!leader) {
 		rc = cache_flight_wait(c, f, deadline_ms, &stale, out);
 		goto out;

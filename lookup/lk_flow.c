@@ -82,8 +82,8 @@ static int lk_pass(struct lk *lk, const char *key, struct lk_fill_ctx *f, int64_
 
 	memset(&v, 0, sizeof(v));
 	res->lr_state = LK_ERROR;
-	if (cache_get_or_fill(lk->cache, key, lk_fill, f, deadline_ms, &v) != 0) {
-		res->lr_error = lk_fill_error(&v);
+	if (cache_get_or_fill(lk->cache, key, f ? lk_fill : NULL, f, deadline_ms, &v) != 0) {
+		res->lr_error = f ? lk_fill_error(&v) : "not-cached";
 		goto out;
 	}
 	res->lr_source = v.source;
@@ -100,7 +100,7 @@ static int lk_pass(struct lk *lk, const char *key, struct lk_fill_ctx *f, int64_
 		sm_log(LOG_WARNING, "cache entry %s unreadable (%s): purged", key, why);
 		cache_purge(lk->cache, key);
 		res->lr_error = "malformed";
-		again = v.source != CACHE_SRC_FILL;
+		again = f != NULL && v.source != CACHE_SRC_FILL;
 		goto out;
 	}
 	res->lr_state = res->lr_summary.found ? LK_FOUND : LK_NOT_FOUND;
@@ -111,7 +111,7 @@ out:
 	return again;
 }
 
-void lk_run(struct lk *lk, const char *addr, const char *known_key, int64_t deadline_ms,
+void lk_run(struct lk *lk, const char *addr, const char *known_key, bool fill, int64_t deadline_ms,
     struct lk_result *res)
 {
 	struct lk_fill_ctx f;
@@ -128,7 +128,7 @@ void lk_run(struct lk *lk, const char *addr, const char *known_key, int64_t dead
 	if (key == NULL) {
 		res->lr_state = LK_ERROR;
 		res->lr_error = "internal";
-	} else if (lk_pass(lk, key, &f, deadline_ms, res) != 0) {
+	} else if (lk_pass(lk, key, fill ? &f : NULL, deadline_ms, res) != 0) {
 		memset(res, 0, sizeof(*res));
 		lk_pass(lk, key, &f, deadline_ms, res);
 	}
@@ -176,5 +176,5 @@ out:
 
 void lk_sync(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_result *res)
 {
-	lk_run(lk, addr, NULL, deadline_ms, res);
+	lk_run(lk, addr, NULL, true, deadline_ms, res);
 }

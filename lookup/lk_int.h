@@ -39,8 +39,9 @@ int lk_product_get(void *arg, const char *product_id, int64_t deadline_ms, char 
 void lk_product_put(void *arg, const char *product_id, const char *name);
 
 /* lk_flow.c: one lookup of addr on the calling thread; res is zeroed first. key is addr's
- * lk_key(), or NULL to compute it here. */
-void lk_run(struct lk *lk, const char *addr, const char *key, int64_t deadline_ms,
+ * lk_key(), or NULL to compute it here. fill false: a probe of L1 and Redis only (a miss
+ * is LK_ERROR with lr_error "not-cached"). */
+void lk_run(struct lk *lk, const char *addr, const char *key, bool fill, int64_t deadline_ms,
     struct lk_result *res);
 /* lk_flow.c: the same answered from a fresh in-process (L1) entry only, never blocking:
  * 0 with res filled, -1 when L1 cannot answer (res is then zeroed; run lk_run()). key

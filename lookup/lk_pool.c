@@ -3,7 +3,14 @@
  *
  * Interface (lookup.h): lk_pool_start(), lk_pool_stop(), lk_start(), lk_wait(),
  *	lk_job_result(), lk_job_addr(), lk_job_started(), lk_release(), lk_prefetch(),
- *	lk_prefetch_result(), lk_prefetch_release(), lk_counters_get().
+ *	lk_prefetch_probe(), lk_prefetch_result(), lk_prefetch_release(), lk_counters_get().
+ *
+ * Probes: lk_prefetch_probe() starts a job that reads L1 and Redis only. When the message
+ *	then needs that address (lk_prefetch() at a From header naming it, or
+ *	lk_prefetch_result() at end of message) a probe that found the address cached is the
+ *	answer; otherwise a full lookup starts then. So an envelope sender the message never
+ *	uses (VERP) costs no Stripe request, and one it uses starts its fill when that is
+ *	known (at the From header) instead of at MAIL FROM.
  *
  * A job is shared by the message that started it and the worker that runs it: each holds
  * a reference and the last one frees it, so a message that stops waiting (deadline, abort,
@@ -43,6 +50,7 @@ struct lk_job {
 	char j_addr[LK_ADDR_MAX];
 	char j_key[CACHE_KEY_MAX];	/* the address's cache key, "" when it has none */
 	int64_t j_started;
+	bool j_probe;			/* caches only: no Stripe request */
 	struct lk_result j_res;
 	struct lk_job *j_next;
 };
@@ -72,7 +80,10 @@ static void lk_job_put(struct lk_job *j)
 
 static void lk_job_finish(struct lk_job *j)
 {
-	switch (j->j_res.lr_state) {
+	if (j->j_probe) {
+		if (j->j_res.lr_state == LK_FOUND || j->j_res.lr_state == LK_NOT_FOUND)
+			LK_COUNT(probe_hits);
+	} else switch (j->j_res.lr_state) {
 	case LK_FOUND: LK_COUNT(found); break;
 	case LK_NOT_FOUND: LK_COUNT(not_found); break;
 	default: LK_COUNT(errors); break;
@@ -105,7 +116,8 @@ static void *lk_worker(void *arg)
 		lk_pool.queued--;
 		pthread_mutex_unlock(&lk_pool.lock);
 		__atomic_add_fetch(&lk_ctr.running, 1, __ATOMIC_RELAXED);
-		lk_run(j->j_lk, j->j_addr, j->j_key, j->j_started + j->j_lk->stripe_timeout_ms, &j->j_res);
+		lk_run(j->j_lk, j->j_addr, j->j_key, !j->j_probe, j->j_started + j->j_lk->stripe_timeout_ms,
+		    &j->j_res);
 		__atomic_sub_fetch(&lk_ctr.running, 1, __ATOMIC_RELAXED);
 		lk_job_finish(j);
 		lk_job_put(j);
@@ -147,7 +159,7 @@ void lk_pool_stop(void)
 	lk_pool.nthreads = 0;
 }
 
-struct lk_job *lk_start(struct lk *lk, const char *addr)
+static struct lk_job *lk_start_job(struct lk *lk, const char *addr, bool probe)
 {
 	/* not calloc: j_res (~6 KB) is written whole by lk_run_l1() before anything reads it */
 	struct lk_job *j = malloc(sizeof(*j));
@@ -167,7 +179,11 @@ struct lk_job *lk_start(struct lk *lk, const char *addr)
 	j->j_refs = 2;
 	j->j_started = sm_now_ms();
 	sm_strlcpy(j->j_addr, addr, sizeof(j->j_addr));
-	LK_COUNT(started);
+	j->j_probe = probe;
+	if (probe)
+		LK_COUNT(probes);
+	else
+		LK_COUNT(started);
 	/* A fresh in-process entry is answered here: no hand-off to a worker (two context
 	 * switches), and no wait behind lookups that are slow on Stripe or Redis. */
 	if (lk_run_l1(lk, addr, j->j_key, &j->j_res) == 0) {
@@ -194,6 +210,11 @@ struct lk_job *lk_start(struct lk *lk, const char *addr)
 	pthread_cond_signal(&lk_pool.cond);
 	pthread_mutex_unlock(&lk_pool.lock);
 	return j;
+}
+
+struct lk_job *lk_start(struct lk *lk, const char *addr)
+{
+	return lk_start_job(lk, addr, false);
 }
 
 bool lk_wait(struct lk_job *j, int64_t deadline_ms)
@@ -258,18 +279,53 @@ static struct lk_job **lk_prefetch_slot(struct lk_prefetch *p)
 	return &p->pf_jobs[LK_PREFETCH_MAX - 1];
 }
 
-void lk_prefetch(struct lk_prefetch *p, struct lk *lk, const char *addr)
+/* A probe that answered from a cache (found or not found): no lookup needed. */
+static bool lk_probe_hit(struct lk_job *j)
 {
+	bool hit;
+
+	pthread_mutex_lock(&j->j_lock);
+	hit = j->j_done && (j->j_res.lr_state == LK_FOUND || j->j_res.lr_state == LK_NOT_FOUND);
+	pthread_mutex_unlock(&j->j_lock);
+	return hit;
+}
+
+/* The slot's probe becomes a full lookup unless it already answered from a cache. */
+static void lk_upgrade(struct lk_job **slot, struct lk *lk, const char *addr)
+{
+	if (*slot == NULL || !(*slot)->j_probe || lk_probe_hit(*slot))
+		return;
+	LK_COUNT(probe_upgrades);
+	lk_release(*slot);
+	*slot = lk_start(lk, addr);
+}
+
+static void lk_prefetch_start(struct lk_prefetch *p, struct lk *lk, const char *addr, bool probe)
+{
+	struct lk_job **slot = lk_prefetch_find(p, addr);
 	int i;
 
-	if (lk_prefetch_find(p, addr) != NULL)
+	if (slot != NULL) {
+		if (!probe)
+			lk_upgrade(slot, lk, addr);
 		return;
+	}
 	for (i = 0; i < LK_PREFETCH_MAX; i++) {
 		if (p->pf_jobs[i] == NULL) {
-			p->pf_jobs[i] = lk_start(lk, addr);
+			p->pf_jobs[i] = lk_start_job(lk, addr, probe);
 			return;
 		}
 	}
+}
+
+void lk_prefetch(struct lk_prefetch *p, struct lk *lk, const char *addr)
+{
+	lk_prefetch_start(p, lk, addr, false);
+}
+
+void lk_prefetch_probe(struct lk_prefetch *p, struct lk *lk, const char *addr)
+{
+	lk_prefetch_start(p, lk, addr, true);
 }
 
 const struct lk_result *lk_prefetch_result(struct lk_prefetch *p, struct lk *lk, const char *addr,
@@ -280,6 +336,10 @@ const struct lk_result *lk_prefetch_result(struct lk_prefetch *p, struct lk *lk,
 	if (slot == NULL) {
 		slot = lk_prefetch_slot(p);
 		*slot = lk_start(lk, addr);
+	} else if ((*slot)->j_probe) {
+		/* the probe's answer, if it had one in the caches; else the lookup now */
+		lk_wait(*slot, (*slot)->j_started + timeout_ms);
+		lk_upgrade(slot, lk, addr);
 	}
 	if (*slot == NULL) {
 		*why = "internal";
@@ -312,6 +372,9 @@ void lk_counters_get(struct lk_counters *out)
 	out->stale = __atomic_load_n(&lk_ctr.stale, __ATOMIC_RELAXED);
 	out->overloaded = __atomic_load_n(&lk_ctr.overloaded, __ATOMIC_RELAXED);
 	out->timed_out_waits = __atomic_load_n(&lk_ctr.timed_out_waits, __ATOMIC_RELAXED);
+	out->probes = __atomic_load_n(&lk_ctr.probes, __ATOMIC_RELAXED);
+	out->probe_hits = __atomic_load_n(&lk_ctr.probe_hits, __ATOMIC_RELAXED);
+	out->probe_upgrades = __atomic_load_n(&lk_ctr.probe_upgrades, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&lk_pool.lock);
 	out->queued = (uint64_t)lk_pool.queued;
 	pthread_mutex_unlock(&lk_pool.lock);

@@ -18,8 +18,9 @@
  *	lk_pool_start(n, q) / lk_pool_stop()	the worker threads (once per process).
  *	lk_start(lk, addr)	queues a lookup, never blocks; a full queue gives a job already
  *		done with error=overloaded. lk_wait(), lk_job_result(), lk_release().
- *	lk_prefetch() / lk_prefetch_result() / lk_prefetch_release()	the jobs of one
- *		message: start a lookup as soon as an address is known, then wait for the one
+ *	lk_prefetch() / lk_prefetch_probe() / lk_prefetch_result() / lk_prefetch_release()
+ *		the jobs of one message: start a lookup (or a cache-only probe, for an address
+ *		the message may not use) as soon as an address is known, then wait for the one
  *		the message reports on (starting it if nobody did).
  *	lk_sync(lk, addr, deadline, &res)	one lookup on the calling thread (the ctl).
  *	lk_purge(lk, addr)	deletes an address's entry (L1 and Redis).
@@ -133,8 +134,12 @@ void lk_sync(struct lk *lk, const char *addr, int64_t deadline_ms, struct lk_res
 struct lk_prefetch {
 	struct lk_job *pf_jobs[LK_PREFETCH_MAX];
 };
-/* Starts addr's lookup unless one is running for it (or every slot is taken). */
+/* Starts addr's lookup unless one is running for it (or every slot is taken); a probe of
+ * addr becomes a lookup unless it found addr cached. */
 void lk_prefetch(struct lk_prefetch *p, struct lk *lk, const char *addr);
+/* Starts a probe of the caches only (L1, Redis) for an address the message may not use:
+ * no Stripe request until lk_prefetch() or lk_prefetch_result() asks for that address. */
+void lk_prefetch_probe(struct lk_prefetch *p, struct lk *lk, const char *addr);
 /* addr's result, waiting until timeout_ms after its lookup started; a lookup is started
  * when none was. NULL with *why ("timeout", counted; "internal") when there is none. */
 const struct lk_result *lk_prefetch_result(struct lk_prefetch *p, struct lk *lk, const char *addr,
@@ -144,6 +149,7 @@ void lk_prefetch_release(struct lk_prefetch *p);
 /* Counters of the pool (for metrics). */
 struct lk_counters {
 	uint64_t started, found, not_found, errors, stale, overloaded, timed_out_waits;
+	uint64_t probes, probe_hits, probe_upgrades;	/* prefetch probes (not lookups) */
 	uint64_t queued, running;
 };
 void lk_counters_get(struct lk_counters *out);

@@ -5,10 +5,12 @@
  * Flow of a message:
  *	envfrom	 take a config snapshot; skip authenticated, internal and null senders;
  *		 start the envelope sender's lookup (at the first matching RCPT when a
- *		 Recipients filter is set), so it runs while the message arrives.
+ *		 Recipients filter is set), so it runs while the message arrives; with
+ *		 LookupAddress header-from[-or-envelope] only a probe of the caches (the
+ *		 Stripe lookup waits until the message is known to use that address).
  *	header	 remember every header with our prefix (any case) and its index among
- *		 headers of that name; the first From (start its lookup when it names another
- *		 address); Authentication-Results for the optional DMARC gate. Answers as
+ *		 headers of that name; the first From (start its lookup; the envelope
+ *		 sender's probe becomes its lookup when they are the same address); Authentication-Results for the optional DMARC gate. Answers as
  *		 negotiated: SMFIS_NOREPLY when the MTA agreed to SMFIP_NR_HDR (Postfix,
  *		 Sendmail 8.14+), SMFIS_CONTINUE otherwise; any other answer there makes
  *		 libmilter log "milter claimed not to reply ... but did anyway" and drop it.
@@ -165,18 +167,26 @@ static bool mf_may_start(const struct mf_msg *m)
 	return m->msg_skip == NULL && (mf_runtime_recipients(m->msg_rt) == NULL || m->msg_rcpt_match);
 }
 
+/* With LookupAddress envelope the envelope sender is the address: its lookup starts now.
+ * Otherwise the From header decides, so the envelope sender is only probed in the caches;
+ * its Stripe lookup starts when the From header names it or end of message falls back
+ * to it (no Stripe request for VERP senders the message never uses). */
 static void mf_start_env(struct mf_msg *m)
 {
 	if (!mf_may_start(m) || m->msg_envfrom[0] == '\0' || mf_addr_skip(m->msg_rt, m->msg_envfrom))
 		return;
-	lk_prefetch(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_envfrom);
+	if (mf_runtime_conf(m->msg_rt)->lookup_address == MF_ADDR_ENVELOPE)
+		lk_prefetch(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_envfrom);
+	else
+		lk_prefetch_probe(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_envfrom);
 }
 
 static void mf_start_hdr(struct mf_msg *m)
 {
+	/* From equal to the envelope sender turns that probe into its lookup */
 	if (m->msg_hdr_started || !mf_may_start(m) || m->msg_from_rc != MAIL_ADDR_OK ||
 	    mf_runtime_conf(m->msg_rt)->lookup_address == MF_ADDR_ENVELOPE ||
-	    strcmp(m->msg_from, m->msg_envfrom) == 0 || mf_addr_skip(m->msg_rt, m->msg_from))
+	    mf_addr_skip(m->msg_rt, m->msg_from))
 		return;
 	m->msg_hdr_started = true;
 	lk_prefetch(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_from);

@@ -53,6 +53,12 @@ static void mf_render_lookups(struct sm_buf *b)
 	    NULL, lc.overloaded, true);
 	mf_counter(b, "stripe_milter_lookup_wait_timeouts_total",
 	    "Messages that stopped waiting for a lookup at LookupTimeout.", NULL, lc.timed_out_waits, true);
+	mf_counter(b, "stripe_milter_lookup_probes_total",
+	    "Cache-only probes of envelope senders (LookupAddress header-from).", NULL, lc.probes, true);
+	mf_counter(b, "stripe_milter_lookup_probe_hits_total", "Probes answered from a cache.", NULL,
+	    lc.probe_hits, true);
+	mf_counter(b, "stripe_milter_lookup_probe_upgrades_total",
+	    "Probes turned into lookups because the message used the address.", NULL, lc.probe_upgrades, true);
 	mf_gauge(b, "stripe_milter_lookups_inflight", "Lookups running now.", lc.running);
 	mf_gauge(b, "stripe_milter_lookups_queued", "Lookups waiting for a worker.", lc.queued);
 }

@@ -287,6 +287,50 @@ START_TEST(lock_of_another_holder_not_released)
 }
 END_TEST
 
+static void *ro_probe_thread(void *p)
+{
+	struct cache_value v;
+
+	cache_get_or_fill(p, "ro:v1:k", NULL, NULL, sm_now_ms() + 2000, &v);	/* a miss */
+	cache_value_free(&v);
+	return NULL;
+}
+
+static void *ro_sleep_thread(void *p)
+{
+	char out[64];
+
+	(void)p;
+	th_redis_cmd(&R, out, sizeof(out), "DEBUG SLEEP %s", "0.6");
+	return NULL;
+}
+
+/* A read-only lookup (a prefetch probe) in flight never answers a lookup that may fill:
+ * the filler fills (its result could otherwise be the probe's miss). */
+START_TEST(read_only_lookup_never_answers_a_filler)
+{
+	struct cache_config k;
+	struct cache_value v;
+	struct tc_fill f = { .data = "F", .len = 1 };
+	struct cache *c;
+	pthread_t sl, pr;
+
+	cfg_r(&k, "ro");
+	c = new_cache(&k);
+	ck_assert_int_eq(pthread_create(&sl, NULL, ro_sleep_thread, NULL), 0);
+	tc_sleep_ms(50);	/* Redis is asleep: the probe's GET waits for its timeout */
+	ck_assert_int_eq(pthread_create(&pr, NULL, ro_probe_thread, c), 0);
+	tc_sleep_ms(50);
+	ck_assert_int_eq(tc_get(c, "ro:v1:k", &f, 3000, &v), 0);
+	ck_assert_int_eq(v.source, CACHE_SRC_FILL);
+	ck_assert_int_eq(tc_calls(&f), 1);
+	cache_value_free(&v);
+	pthread_join(pr, NULL);
+	pthread_join(sl, NULL);
+	cache_free(c);
+}
+END_TEST
+
 START_TEST(stale_from_redis_until_grace_ends)
 {
 	struct cache_config k;
@@ -779,6 +823,7 @@ int main(void)
 	tcase_add_test(tc, shared_between_instances_binary_safe);
 	tcase_add_test(tc, cross_process_single_flight);
 	tcase_add_test(tc, lock_of_another_holder_not_released);
+	tcase_add_test(tc, read_only_lookup_never_answers_a_filler);
 	tcase_add_test(tc, stale_from_redis_until_grace_ends);
 	tcase_add_test(tc, purge_and_flush);
 	tcase_add_test(tc, keyspace_sample);

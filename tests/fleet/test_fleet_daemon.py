@@ -15,6 +15,9 @@ holds); waits are for conditions, with deadlines only as a guard against hanging
   budget       a burst of 10x the fleet budget from 4 instances: the stand-in sees no more than
                rate x time + burst, never answers 429, and late messages say so.
   singleflight 2 and 4 instances, cold senders sent to all at once: one fill per address.
+  verp         a VERP stream (a new envelope sender per message, one customer in From): one
+               Stripe lookup in all; From equal to the envelope, and the envelope used when
+               there is no From, are still looked up.
 """
 import json
 import os
@@ -378,6 +381,36 @@ def t_singleflight(t, s, r, d):
                 m.stop()
 
 
+def t_verp(t, s, r, d):
+    ids = s.state({"customers": [{"email": "member@example.com", "name": "Member"},
+                                 {"email": "same@example.com", "name": "Same"}]})["ids"]
+    m = start(s, r, d, "V")
+    try:
+        s.reset()
+        for i in range(20):
+            h = send(m, "member@example.com", envfrom="list-bounces+%d=x@lists.example.org" % i)
+            t.is_(h.get("X-Stripe-Customer-Id"), ids["customers"][0], "VERP message %d: the From customer" % i)
+        per = customers_requests(s)
+        t.is_(per, {"member@example.com": 1}, "Stripe was asked about the From address once, "
+              "never about the 20 envelope senders")
+        t.is_(s.count(), 3, "20 messages, 3 Stripe requests (one lookup)")
+        # From equal to the envelope: the probe becomes the lookup at the From header
+        s.reset()
+        h = send(m, "same@example.com")
+        t.is_(h.get("X-Stripe-Customer-Id"), ids["customers"][1], "From = envelope: found")
+        t.is_(s.count(), 3, "one lookup for it")
+        # header-from-or-envelope without a From header: the envelope is used and looked up
+        m.reload({"LookupAddress": "header-from-or-envelope"})
+        s.reset()
+        h = milterclient.message(m.socket, "<member2@example.com>", from_=None)
+        t.like(h.get("X-Stripe-Lookup", ""), r"^not-found; cache=miss", "no From: the envelope is looked up")
+        t.is_(customers_requests(s), {"member2@example.com": 1}, "... once")
+        lk = metrics(m)
+        t.ok(lk.get("stripe_milter_lookup_probes_total", 0) >= 22, "probes counted")
+    finally:
+        m.stop()
+
+
 # ---------------------------------------------------------------------------------------------
 
 def main():
@@ -392,7 +425,7 @@ def main():
     try:
         only = os.environ.get("FLEET_TESTS", "").split(",") if os.environ.get("FLEET_TESTS") else None
         for name, fn in (("webhook", t_webhook), ("polling", t_polling), ("breaker", t_breaker),
-                         ("budget", t_budget), ("singleflight", t_singleflight)):
+                         ("budget", t_budget), ("singleflight", t_singleflight), ("verp", t_verp)):
             if only and name not in only:
                 continue
             r.cmd("FLUSHALL")
