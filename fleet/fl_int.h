@@ -20,7 +20,7 @@
 
 #include "fleet/fleet.h"
 
-#define FL_KEY_MAX	320
+#define FL_KEY_MAX	400
 #define FL_CTR_ADD(f, field, n) __atomic_fetch_add(&(f)->ctr.field, (uint64_t)(n), __ATOMIC_RELAXED)
 #define FL_CTR_INC(f, field) FL_CTR_ADD(f, field, 1)
 #define FL_CTR_GET(f, field) __atomic_load_n(&(f)->ctr.field, __ATOMIC_RELAXED)

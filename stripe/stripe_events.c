@@ -11,7 +11,7 @@
  * customer.updated, the previous address (data.previous_attributes.email).
  *
  * Rules: untrusted input; an event needs "object":"event", an id and a type, else -1.
- *	Everything else is optional. Ids must be [A-Za-z0-9_] (they become Redis keys).
+ *	Everything else is optional. Ids must pass stripe_id_ok() (they become Redis keys).
  *	Strings are cut to their arrays and control characters become spaces.
  */
 #include "config.h"
@@ -30,7 +30,7 @@
 static bool stripe_ev_id(json_t *v, char *out, size_t len)
 {
 	const char *s;
-	size_t n, i;
+	size_t n;
 
 	out[0] = '\0';
 	if (json_is_object(v))
@@ -39,11 +39,8 @@ static bool stripe_ev_id(json_t *v, char *out, size_t len)
 		return false;
 	s = json_string_value(v);
 	n = json_string_length(v);
-	if (n == 0 || n >= len)
+	if (n == 0 || n >= len || !stripe_id_ok(s, n))
 		return false;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
-			return false;
 	memcpy(out, s, n + 1);
 	return true;
 }
