@@ -116,7 +116,9 @@ int cache_key_name(const struct cache *c, const char *name, char *buf, size_t le
 
 /* Returns 0 with *out filled, or -1 when there is nothing to serve (the fill failed and no
  * entry is within grace); out->fill_errclass then says why. deadline_ms is sm_now_ms()-based;
- * the fill is given the same deadline. fill may be NULL (read only: L1 and Redis). */
+ * the fill is given the same deadline. fill may be NULL (read only: L1 and Redis; such a
+ * lookup is counted only when it hits, so that a prefetch probe followed by the real
+ * lookup counts once). */
 int cache_get_or_fill(struct cache *c, const char *key, cache_fill_fn fill, void *arg,
     int64_t deadline_ms, struct cache_value *out);
 void cache_value_free(struct cache_value *v);

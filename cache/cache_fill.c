@@ -351,12 +351,15 @@ static int cache_lead(struct cache *c, const char *key, cache_fill_fn fill, void
 			locked = lr == CACHE_LOCK_HELD;
 		}
 	}
-	CACHE_CTR_INC(&c->ctr, misses);
-	if (fill)
+	if (fill) {
+		CACHE_CTR_INC(&c->ctr, misses);
 		rc = cache_do_fill(c, key, fill, arg, deadline_ms, stale, out);
+	}
 	goto out;
 hit:
 	*was_l2 = true;
+	if (!fill)
+		CACHE_CTR_INC(&c->ctr, lookups);	/* a read-only lookup counts when it hits */
 	CACHE_CTR_INC(&c->ctr, l2_hits);
 	if (e.kind == CACHE_NEGATIVE)
 		CACHE_CTR_INC(&c->ctr, negative_hits);
@@ -506,11 +509,14 @@ int cache_get_or_fill(struct cache *c, const char *key, cache_fill_fn fill, void
 	memset(&stale, 0, sizeof(stale));
 	if (c == NULL || key == NULL || strlen(key) >= CACHE_KEY_MAX)
 		return -1;
-	CACHE_CTR_INC(&c->ctr, lookups);
+	if (fill)
+		CACHE_CTR_INC(&c->ctr, lookups);
 	if (c->l1) {
 		enum cache_l1_hit h = cache_l1_get(c->l1, key, &e);
 
 		if (h == CACHE_L1_FRESH) {
+			if (!fill)
+				CACHE_CTR_INC(&c->ctr, lookups);
 			CACHE_CTR_INC(&c->ctr, l1_hits);
 			if (e.kind == CACHE_NEGATIVE)
 				CACHE_CTR_INC(&c->ctr, negative_hits);

@@ -10,7 +10,9 @@
  * Rows are grouped by unit and add up on screen: messages by X-Stripe-Lookup result; cache
  * lookups = L1 hits + Redis hits + misses, misses = filled by the lookup itself + waited for
  * another thread's fill; Stripe lookups (one per address) apart from Stripe HTTP requests
- * (by outcome). --json prints the same groups, for the fleet and for every instance.
+ * (by outcome); Stripe events, the fleet budget and the breaker (fleet/'s "fleet_*" fields:
+ * the last event, the poller and the breaker state are read instance by instance, never
+ * summed). --json prints the same groups, for the fleet and for every instance.
  * Latency percentiles come from summed histogram buckets, so they are upper bounds
  * ("p95 <= 250 ms"). --watch N prints rates per second between refreshes; --count K stops
  * after K refreshes.
@@ -229,6 +231,60 @@ static json_t *ctl_jgroups(view_t *in)
 	return o;
 }
 
+/* What fleet/ publishes ("fleet_*"): not summable figures (last event, poller, breaker)
+ * come from the live instances one by one. */
+struct ctl_fleet {
+	int64_t last_event;		/* newest event applied anywhere, Unix seconds, 0 none */
+	const char *poller;		/* the live instance that polls, NULL none */
+	int breaker_open;		/* live instances that see the breaker open / half-open */
+};
+
+static void ctl_fleet_view(const struct mf_fleet *f, int64_t now, struct ctl_fleet *out)
+{
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < f->n; i++) {
+		view_t *in = &f->in[i];
+		int64_t le = (int64_t)V(in, "fleet_last_event_created");
+
+		if (le > out->last_event)
+			out->last_event = le;
+		if (mf_fleet_state(in, now) != MF_FLEET_LIVE)
+			continue;
+		if (V(in, "fleet_poller_owner"))
+			out->poller = in->name;
+		if (V(in, "fleet_breaker_state"))
+			out->breaker_open++;
+	}
+}
+
+static uint64_t ctl_rejected(view_t *in)
+{
+	return Vf(in, "fleet_events_rejected_", "signature") + Vf(in, "fleet_events_rejected_", "stale") +
+	    Vf(in, "fleet_events_rejected_", "malformed") + Vf(in, "fleet_events_rejected_", "too_large") +
+	    Vf(in, "fleet_events_rejected_", "no_secret");
+}
+
+static json_t *ctl_jfleet(const struct mf_fleet *f, view_t *t, int64_t now)
+{
+	struct ctl_fleet fl;
+
+	ctl_fleet_view(f, now, &fl);
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:I,s:I,s:b,s:I}",
+	    "events_webhook", (json_int_t)V(t, "fleet_events_webhook"),
+	    "events_polled", (json_int_t)V(t, "fleet_events_polled"),
+	    "events_rejected", (json_int_t)ctl_rejected(t),
+	    "events_applied", (json_int_t)V(t, "fleet_events_applied"),
+	    "events_duplicate", (json_int_t)V(t, "fleet_events_duplicate"),
+	    "last_event_age_s", (json_int_t)(fl.last_event > 0 ? now / 1000 - fl.last_event : -1),
+	    "poller", fl.poller,
+	    "budget_granted", (json_int_t)V(t, "fleet_budget_granted"),
+	    "budget_denied", (json_int_t)V(t, "fleet_budget_denied"),
+	    "breaker_open", fl.breaker_open > 0,
+	    "breaker_opened", (json_int_t)V(t, "fleet_breaker_opened"));
+}
+
 static json_t *ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3], int64_t now,
     const struct cache_keyspace *ks)
 {
@@ -256,6 +312,7 @@ static json_t *ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3]
 	    "stopped", counts[MF_FLEET_STOPPED], "stale", counts[MF_FLEET_STALE]));
 	json_object_set_new(o, "retention_s", JI(MF_FLEET_RETAIN_S));
 	json_object_set_new(o, "totals", ctl_jgroups(t));
+	json_object_set_new(o, "fleet", ctl_jfleet(f, t, now));
 	json_object_set_new(o, "keys", json_pack("{s:I,s:b,s:I}", "count", (json_int_t)ks->keys,
 	    "complete", ks->complete, "est_bytes", (json_int_t)ks->est_bytes));
 	return o;
@@ -383,6 +440,37 @@ static void ctl_text_stripe(const struct ctl_out *o, const struct cache_keyspace
 	    (unsigned long long)ks->keys, (unsigned long long)ks->est_bytes);
 }
 
+static void ctl_text_fleet(const struct mf_fleet *f, const struct ctl_out *o, int64_t now)
+{
+	view_t *t = o->t;
+	struct ctl_fleet fl;
+	char note[96];
+
+	ctl_fleet_view(f, now, &fl);
+	printf("\nStripe events (cache invalidation), budget and breaker:\n");
+	mf_row(o, 2, "events received by webhook", "fleet_events_webhook", V(t, "fleet_events_webhook"), NULL);
+	mf_row(o, 2, "events received by polling", "fleet_events_polled", V(t, "fleet_events_polled"), NULL);
+	mf_rowv(o, 2, "webhook deliveries rejected (400)", ctl_rejected(t), ctl_rejected(o->prev),
+	    "forged, stale, malformed, too large");
+	mf_row(o, 2, "events applied (cache purged)", "fleet_events_applied", V(t, "fleet_events_applied"), NULL);
+	mf_row(o, 2, "events already applied (replays)", "fleet_events_duplicate",
+	    V(t, "fleet_events_duplicate"), NULL);
+	if (fl.last_event > 0)
+		snprintf(note, sizeof(note), "%llds ago", (long long)(now / 1000 - fl.last_event));
+	else
+		snprintf(note, sizeof(note), "none yet");
+	printf("  %-40s %s\n", "last event applied", note);
+	printf("  %-40s %s\n", "events poller", fl.poller ? fl.poller : "none (EventsPollInterval 0?)");
+	mf_row(o, 2, "Stripe requests granted by the budget", "fleet_budget_granted",
+	    V(t, "fleet_budget_granted"), NULL);
+	mf_row(o, 2, "refused by the budget (rate-limited)", "fleet_budget_denied",
+	    V(t, "fleet_budget_denied"), NULL);
+	snprintf(note, sizeof(note), "%s", fl.breaker_open ? "OPEN now: Stripe is not asked" : "closed now");
+	mf_row(o, 2, "circuit breaker openings", "fleet_breaker_opened", V(t, "fleet_breaker_opened"), note);
+	mf_row(o, 2, "requests not sent: breaker open", "fleet_breaker_rejected",
+	    V(t, "fleet_breaker_rejected"), NULL);
+}
+
 static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const int counts[3],
     int64_t now, const struct cache_keyspace *ks)
 {
@@ -412,6 +500,7 @@ static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const in
 	ctl_text_msgs(o);
 	ctl_text_cache(o);
 	ctl_text_stripe(o, ks);
+	ctl_text_fleet(f, o, now);
 }
 
 int ctl_stats(struct ctl *c)

@@ -7,8 +7,8 @@
  *	(T = 1/rate); it may go at new - burst*T, so it waits that long when that is in the
  *	future, and is refused (nothing reserved) when the wait would pass its deadline. One
  *	Lua script does the reservation atomically, so N instances together never exceed
- *	rate*t + burst requests over any t. Search requests use "gcra:search" with their own
- *	rate (or the main one when none is set).
+ *	rate*t + burst requests over any t. A search request needs a slot in "gcra:search"
+ *	(its own, lower rate) as well as in the main budget, which every request counts in.
  *
  * Breaker: hash "<prefix>:fleet:breaker" {fails, open_until, probe_until}. Attempts
  *	ending in a server error, a timeout or a network error (reset, refused) add to
@@ -38,9 +38,10 @@
 #include "common/sm_util.h"
 #include "fleet/fl_int.h"
 
-/* KEYS: breaker, gcra. ARGV: T (us, 0 = no budget), burst, max wait (ms), breaker on,
- * probe reservation (ms). Returns {verdict (0 go, 2 no budget, 3 open), wait ms, fails,
- * probe}. */
+/* KEYS: breaker, gcra, gcra:search. ARGV: T (us, 0 = no budget), burst, max wait (ms),
+ * breaker on, probe reservation (ms), search T (us, 0 = not a search), search burst.
+ * A search needs a slot in both budgets (the account's limit counts every request).
+ * Returns {verdict (0 go, 2 no budget, 3 open), wait ms, fails, probe}. */
 static const char fl_admit_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -57,20 +58,27 @@ static const char fl_admit_lua[] =
     "    probe = 1\n"
     "  end\n"
     "end\n"
-    "local T = tonumber(ARGV[1])\n"
-    "local wait = 0\n"
-    "if T > 0 then\n"
-    "  local burst = tonumber(ARGV[2])\n"
-    "  local tat = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
-    "  if tat < now then tat = now end\n"
-    "  local new = tat + T\n"
-    "  local allow = new - burst * T\n"
-    "  if allow > now then wait = allow - now end\n"
-    "  if wait > tonumber(ARGV[3]) * 1000 then\n"
-    "    if probe == 1 then redis.call('HSET', KEYS[1], 'probe_until', '0') end\n"
-    "    return {2, math.ceil(wait / 1000), fails, 0}\n"
+    "local wait, news = 0, {}\n"
+    "for i = 1, 2 do\n"
+    "  local T = tonumber(ARGV[i == 1 and 1 or 6])\n"
+    "  if T > 0 then\n"
+    "    local burst = tonumber(ARGV[i == 1 and 2 or 7])\n"
+    "    local tat = tonumber(redis.call('GET', KEYS[i + 1]) or '0') or 0\n"
+    "    if tat < now then tat = now end\n"
+    "    local new = tat + T\n"
+    "    local allow = new - burst * T\n"
+    "    if allow - now > wait then wait = allow - now end\n"
+    "    news[i] = new\n"
     "  end\n"
-    "  redis.call('SET', KEYS[2], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1000)\n"
+    "end\n"
+    "if wait > tonumber(ARGV[3]) * 1000 then\n"
+    "  if probe == 1 then redis.call('HSET', KEYS[1], 'probe_until', '0') end\n"
+    "  return {2, math.ceil(wait / 1000), fails, 0}\n"
+    "end\n"
+    "for i = 1, 2 do\n"
+    "  if news[i] then\n"
+    "    redis.call('SET', KEYS[i + 1], string.format('%.0f', news[i]), 'PX', math.ceil((news[i] - now) / 1000) + 1000)\n"
+    "  end\n"
     "end\n"
     "return {0, math.ceil(wait / 1000), fails, probe}\n";
 
@@ -95,11 +103,12 @@ static const char fl_report_lua[] =
     "redis.call('PEXPIRE', KEYS[1], keep)\n"
     "return 0\n";
 
-/* Thread-local: whether this thread's current attempt is the breaker's probe, and the
- * failure count the admit saw (a success then needs reporting). */
-static __thread bool fl_tl_probe;
-static __thread bool fl_tl_dirty;
-static __thread bool fl_tl_local;
+/* The ticket an admit hands the attempt, given back to fleet_report(): the attempt is the
+ * breaker's probe; the admit saw failures counted (a success then resets them); the
+ * decision was local (Redis failed). */
+#define FL_T_PROBE	0x1u
+#define FL_T_DIRTY	0x2u
+#define FL_T_LOCAL	0x4u
 
 static bool fl_is_failure(enum stripe_errclass err)
 {
@@ -114,13 +123,13 @@ static bool fl_is_success(enum stripe_errclass err)
 
 /* ---- in-process breaker ---------------------------------------------------------------- */
 
-static enum stripe_gate_verdict fl_local_admit(struct fleet *f)
+static enum stripe_gate_verdict fl_local_admit(struct fleet *f, unsigned *ticket)
 {
 	struct fl_local_breaker *lb = &f->lb;
 	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
 	int64_t now = sm_now_ms();
 
-	fl_tl_local = true;
+	*ticket = FL_T_LOCAL;
 	if (f->cfg.breaker_failures <= 0)
 		return v;
 	pthread_mutex_lock(&lb->mu);
@@ -129,14 +138,14 @@ static enum stripe_gate_verdict fl_local_admit(struct fleet *f)
 			v = STRIPE_GATE_OPEN;
 		} else {
 			lb->probe_out = true;
-			fl_tl_probe = true;
+			*ticket |= FL_T_PROBE;
 		}
 	}
 	pthread_mutex_unlock(&lb->mu);
 	return v;
 }
 
-static void fl_local_report(struct fleet *f, bool ok)
+static void fl_local_report(struct fleet *f, unsigned ticket, bool ok)
 {
 	struct fl_local_breaker *lb = &f->lb;
 	enum fleet_breaker b = FLEET_BREAKER_CLOSED;
@@ -149,7 +158,7 @@ static void fl_local_report(struct fleet *f, bool ok)
 		lb->probe_out = false;
 	} else {
 		lb->failures++;
-		if ((lb->open_until > 0 && fl_tl_probe) ||
+		if ((lb->open_until > 0 && (ticket & FL_T_PROBE)) ||
 		    (lb->open_until == 0 && lb->failures >= f->cfg.breaker_failures)) {
 			lb->open_until = now + f->cfg.breaker_cooldown_ms;
 			lb->probe_out = false;
@@ -163,44 +172,49 @@ static void fl_local_report(struct fleet *f, bool ok)
 
 /* ---- the gate ------------------------------------------------------------------------- */
 
-enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_wait_ms, int64_t *wait_ms)
+enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_wait_ms, int64_t *wait_ms,
+    unsigned *ticket)
 {
-	char kb[FL_KEY_MAX], kg[FL_KEY_MAX], targ[32], barg[16], warg[24], carg[16];
-	double rate = search && f->cfg.search_rate > 0 ? f->cfg.search_rate : f->cfg.rate;
-	int burst = search && f->cfg.search_rate > 0 ? f->cfg.search_burst : f->cfg.burst;
+	char kb[FL_KEY_MAX], kg[FL_KEY_MAX], ks[FL_KEY_MAX], targ[32], barg[16], warg[24], carg[16];
+	char starg[32], sbarg[16];
+	double rate = f->cfg.rate;
+	int burst = f->cfg.burst;
+	bool srch = search && f->cfg.search_rate > 0;
 	enum stripe_gate_verdict v;
 	redisReply *r;
 	long long verdict, wait, fails, probe;
 
 	*wait_ms = 0;
-	fl_tl_probe = fl_tl_dirty = fl_tl_local = false;
+	*ticket = 0;
 	if (!fl_redis(f) || (rate <= 0 && f->cfg.breaker_failures <= 0)) {
 		if (f->cfg.breaker_failures > 0)
-			return fl_local_admit(f);
+			return fl_local_admit(f, ticket);
 		return STRIPE_GATE_LOCAL;
 	}
 	snprintf(kb, sizeof(kb), "%s:fleet:breaker", f->prefix);
-	snprintf(kg, sizeof(kg), "%s:fleet:gcra%s", f->prefix, search && f->cfg.search_rate > 0 ? ":search" : "");
+	snprintf(kg, sizeof(kg), "%s:fleet:gcra", f->prefix);
+	snprintf(ks, sizeof(ks), "%s:fleet:gcra:search", f->prefix);
 	snprintf(targ, sizeof(targ), "%.0f", rate > 0 ? 1e6 / rate : 0.0);
+	snprintf(starg, sizeof(starg), "%.0f", srch ? 1e6 / f->cfg.search_rate : 0.0);
+	snprintf(sbarg, sizeof(sbarg), "%d", f->cfg.search_burst);
 	snprintf(barg, sizeof(barg), "%d", burst);
 	snprintf(warg, sizeof(warg), "%lld", (long long)(max_wait_ms > 0 ? max_wait_ms : 0));
 	snprintf(carg, sizeof(carg), "%d", f->cfg.breaker_cooldown_ms);
 	r = fl_cmd(f, sm_now_ms() + (max_wait_ms < FL_REDIS_MS ? (max_wait_ms > 0 ? max_wait_ms : 1) : FL_REDIS_MS),
-	    "EVAL %s 2 %s %s %s %s %s %s %s", fl_admit_lua, kb, kg,
-	    targ, barg, warg, f->cfg.breaker_failures > 0 ? "1" : "0", carg);
+	    "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s", fl_admit_lua, kb, kg, ks,
+	    targ, barg, warg, f->cfg.breaker_failures > 0 ? "1" : "0", carg, starg, sbarg);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
 		if (r)
 			freeReplyObject(r);
 		FL_CTR_INC(f, redis_fallbacks);
-		return fl_local_admit(f);
+		return fl_local_admit(f, ticket);
 	}
 	verdict = r->element[0]->integer;
 	wait = r->element[1]->integer;
 	fails = r->element[2]->integer;
 	probe = r->element[3]->integer;
 	freeReplyObject(r);
-	fl_tl_probe = probe != 0;
-	fl_tl_dirty = fails > 0 || probe != 0;
+	*ticket = (probe ? FL_T_PROBE : 0) | (fails > 0 || probe ? FL_T_DIRTY : 0);
 	if (verdict == 3) {
 		FL_CTR_INC(f, breaker_rejected);
 		fl_set_breaker(f, FLEET_BREAKER_OPEN);
@@ -216,7 +230,7 @@ enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_w
 		FL_CTR_INC(f, budget_denied);
 		return STRIPE_GATE_NO_BUDGET;
 	}
-	if (rate <= 0) {
+	if (rate <= 0 && !srch) {
 		FL_CTR_INC(f, budget_local);
 		return STRIPE_GATE_LOCAL;	/* breaker only: the local bucket paces */
 	}
@@ -227,7 +241,7 @@ enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_w
 	return v;
 }
 
-void fleet_report(struct fleet *f, enum stripe_errclass err, long http_status)
+void fleet_report(struct fleet *f, unsigned ticket, enum stripe_errclass err, long http_status)
 {
 	char kb[FL_KEY_MAX], thr[16], carg[16];
 	bool fail = fl_is_failure(err), ok = fl_is_success(err);
@@ -236,20 +250,20 @@ void fleet_report(struct fleet *f, enum stripe_errclass err, long http_status)
 	(void)http_status;
 	if (f->cfg.breaker_failures <= 0 || (!fail && !ok))
 		return;
-	if (fl_tl_local) {
-		fl_local_report(f, ok);
+	if (ticket & FL_T_LOCAL) {
+		fl_local_report(f, ticket, ok);
 		return;
 	}
-	if (ok && !fl_tl_dirty)
+	if (ok && !(ticket & FL_T_DIRTY))
 		return;		/* closed and no failures seen: nothing to reset */
 	snprintf(kb, sizeof(kb), "%s:fleet:breaker", f->prefix);
 	snprintf(thr, sizeof(thr), "%d", f->cfg.breaker_failures);
 	snprintf(carg, sizeof(carg), "%d", f->cfg.breaker_cooldown_ms);
 	r = fl_cmd(f, sm_now_ms() + FL_REDIS_MS, "EVAL %s 1 %s %s %s %s %s", fl_report_lua, kb,
-	    ok ? "1" : "0", thr, carg, fl_tl_probe ? "1" : "0");
+	    ok ? "1" : "0", thr, carg, ticket & FL_T_PROBE ? "1" : "0");
 	if (r == NULL) {
 		FL_CTR_INC(f, redis_fallbacks);
-		fl_local_report(f, ok);
+		fl_local_report(f, ticket, ok);
 		return;
 	}
 	if (r->type == REDIS_REPLY_INTEGER && r->integer == 2)
@@ -259,5 +273,4 @@ void fleet_report(struct fleet *f, enum stripe_errclass err, long http_status)
 	else if (ok)
 		fl_set_breaker(f, FLEET_BREAKER_CLOSED);
 	freeReplyObject(r);
-	fl_tl_dirty = false;
 }

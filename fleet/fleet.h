@@ -54,7 +54,8 @@ struct fleet_config {
 	/* budget: requests per second for the whole fleet; 0 = no fleet budget */
 	double rate;
 	int burst;			/* 0 = rate */
-	double search_rate;		/* 0 = search requests share the main budget */
+	double search_rate;		/* search requests: this budget as well as the main one;
+					 * 0 = the main budget only */
 	int search_burst;
 	/* breaker: 0 failures = off */
 	int breaker_failures;		/* consecutive failed attempts that open it */
@@ -89,8 +90,9 @@ struct fleet *fleet_new(const struct fleet_config *cfg, const struct fleet_hooks
 int fleet_start(struct fleet *f);
 void fleet_free(struct fleet *f);
 
-enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_wait_ms, int64_t *wait_ms);
-void fleet_report(struct fleet *f, enum stripe_errclass err, long http_status);
+enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_wait_ms, int64_t *wait_ms,
+    unsigned *ticket);
+void fleet_report(struct fleet *f, unsigned ticket, enum stripe_errclass err, long http_status);
 
 void fleet_index_note(struct fleet *f, const char *customer_id, const char *key);
 

@@ -80,16 +80,22 @@ static void lk_job_put(struct lk_job *j)
 
 static void lk_job_finish(struct lk_job *j)
 {
+	/* a probe that found its address cached is that address's lookup; one that did not
+	 * counts only as a probe (the lookup, if the message needs one, counts itself) */
+	if (j->j_probe && j->j_res.lr_state != LK_FOUND && j->j_res.lr_state != LK_NOT_FOUND)
+		goto done;
 	if (j->j_probe) {
-		if (j->j_res.lr_state == LK_FOUND || j->j_res.lr_state == LK_NOT_FOUND)
-			LK_COUNT(probe_hits);
-	} else switch (j->j_res.lr_state) {
+		LK_COUNT(probe_hits);
+		LK_COUNT(started);
+	}
+	switch (j->j_res.lr_state) {
 	case LK_FOUND: LK_COUNT(found); break;
 	case LK_NOT_FOUND: LK_COUNT(not_found); break;
 	default: LK_COUNT(errors); break;
 	}
 	if (j->j_res.lr_stale)
 		LK_COUNT(stale);
+done:
 	pthread_mutex_lock(&j->j_lock);
 	j->j_done = true;
 	pthread_cond_broadcast(&j->j_cond);

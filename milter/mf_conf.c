@@ -126,7 +126,7 @@ static const struct mf_opt mf_conf_opts[] = {
 	    "Stripe requests per second for all instances sharing the Redis together (0 = per-process StripeRateLimit only)"),
 	NUM("FleetRateBurst", fleet_rate_burst, "20", 1, 10000, "requests the fleet budget lets through at once"),
 	NUM("FleetSearchRateLimit", fleet_search_rate_limit, "5", 0, 1000,
-	    "search requests per second for the fleet, a budget of their own (0 = share FleetRateLimit)"),
+	    "search requests per second for the fleet, a limit of their own within FleetRateLimit (0 = none)"),
 	NUM("BreakerFailures", breaker_failures, "5", 0, 1000,
 	    "consecutive Stripe failures (5xx, timeouts, resets) that open the circuit breaker (0 = off)"),
 	NUM("BreakerCooldown", breaker_cooldown_ms, "30000", 100, 3600000,

@@ -34,7 +34,8 @@ struct mf_coord {
 static pthread_rwlock_t mf_gate_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct fleet *mf_gate_fleet;
 
-static enum stripe_gate_verdict mf_gate_admit(void *arg, bool search, int64_t max_wait_ms, int64_t *wait_ms)
+static enum stripe_gate_verdict mf_gate_admit(void *arg, bool search, int64_t max_wait_ms, int64_t *wait_ms,
+    unsigned *ticket)
 {
 	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
 
@@ -42,17 +43,17 @@ static enum stripe_gate_verdict mf_gate_admit(void *arg, bool search, int64_t ma
 	*wait_ms = 0;
 	pthread_rwlock_rdlock(&mf_gate_lock);
 	if (mf_gate_fleet)
-		v = fleet_admit(mf_gate_fleet, search, max_wait_ms, wait_ms);
+		v = fleet_admit(mf_gate_fleet, search, max_wait_ms, wait_ms, ticket);
 	pthread_rwlock_unlock(&mf_gate_lock);
 	return v;
 }
 
-static void mf_gate_report(void *arg, enum stripe_errclass err, long status)
+static void mf_gate_report(void *arg, unsigned ticket, enum stripe_errclass err, long status)
 {
 	(void)arg;
 	pthread_rwlock_rdlock(&mf_gate_lock);
 	if (mf_gate_fleet)
-		fleet_report(mf_gate_fleet, err, status);
+		fleet_report(mf_gate_fleet, ticket, err, status);
 	pthread_rwlock_unlock(&mf_gate_lock);
 }
 

@@ -351,12 +351,14 @@ int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
  *				token bucket, as without a gate
  *	STRIPE_GATE_NO_BUDGET	no slot before max_wait_ms: the attempt fails rate-limited
  *	STRIPE_GATE_OPEN	the breaker is open: the attempt fails unavailable at once
- * search is true for /v1/.../search requests (their own budget). Both are called from many
- * threads at once. */
+ * search is true for /v1/.../search requests (their own budget). admit() may set *ticket,
+ * which report() gets back for that attempt (e.g. "this attempt is the breaker's probe").
+ * Both are called from many threads at once. */
 enum stripe_gate_verdict { STRIPE_GATE_GO = 0, STRIPE_GATE_LOCAL, STRIPE_GATE_NO_BUDGET, STRIPE_GATE_OPEN };
 struct stripe_gate {
-	enum stripe_gate_verdict (*admit)(void *arg, bool search, int64_t max_wait_ms, int64_t *wait_ms);
-	void (*report)(void *arg, enum stripe_errclass err, long http_status);
+	enum stripe_gate_verdict (*admit)(void *arg, bool search, int64_t max_wait_ms, int64_t *wait_ms,
+	    unsigned *ticket);
+	void (*report)(void *arg, unsigned ticket, enum stripe_errclass err, long http_status);
 	void *arg;
 };
 

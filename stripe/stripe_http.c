@@ -241,13 +241,15 @@ static int stripe_bucket_take(struct stripe_client *c, int64_t deadline_ms)
 /* The gate (fleet budget, circuit breaker), else the local bucket. 0 when the attempt may
  * go; -1 with call->err set when it may not. */
 static int stripe_gate_admit(struct stripe_client *c, const char *url, int64_t deadline_ms,
-    struct stripe_call *call)
+    struct stripe_call *call, unsigned *ticket)
 {
 	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
 	int64_t wait = 0;
 
+	*ticket = 0;
 	if (c->gate.admit)
-		v = c->gate.admit(c->gate.arg, strstr(url, "/search") != NULL, sm_ms_left(deadline_ms), &wait);
+		v = c->gate.admit(c->gate.arg, strstr(url, "/search") != NULL, sm_ms_left(deadline_ms), &wait,
+		    ticket);
 	switch (v) {
 	case STRIPE_GATE_GO:
 		stripe_sleep_ms(wait);
@@ -446,13 +448,14 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 	CURL *h;
 	CURLcode cc;
 	int64_t t0, cap;
+	unsigned ticket = 0;
 
 	sm_buf_free(&call->body);
 	sm_buf_init(&call->body, c->max_response_bytes);
 	call->status = 0;
 	call->permission[0] = call->message[0] = call->request_id[0] = call->code[0] = '\0';
 	call->attempt_timed_out = false;
-	if (stripe_gate_admit(c, url, deadline_ms, call) != 0)
+	if (stripe_gate_admit(c, url, deadline_ms, call, &ticket) != 0)
 		return false;
 	if (stripe_slot_take(c, deadline_ms) != 0) {
 		call->err = STRIPE_E_TIMEOUT;
@@ -480,7 +483,7 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 	stripe_handle_put(c, h);
 	stripe_attempt_classify(&a, cc, deadline_ms, cap);
 	if (c->gate.report)
-		c->gate.report(c->gate.arg, call->err, call->status);
+		c->gate.report(c->gate.arg, ticket, call->err, call->status);
 	stripe_stats_count(c, stripe_outcome_of(call->err, call->status), sm_now_ms() - t0);
 	return stripe_http_retryable(call->err, call->status, call->code, a.should_retry,
 	    c->retry_rate_limited);

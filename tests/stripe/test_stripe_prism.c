@@ -159,6 +159,37 @@ START_TEST(account_request_is_valid)
 }
 END_TEST
 
+/* The events poller's requests: created[gt], 20 types[], limit, and a second page. */
+START_TEST(events_requests_are_valid)
+{
+	static const char *const types[] = {
+		"customer.created", "customer.updated", "customer.deleted",
+		"customer.subscription.created", "customer.subscription.updated",
+		"customer.subscription.deleted", "customer.subscription.paused",
+		"customer.subscription.resumed", "invoice.paid", "invoice.payment_failed",
+		"invoice.payment_succeeded", "invoice.marked_uncollectible", "invoice.voided",
+		"invoice.finalized", "charge.succeeded", "charge.failed", "charge.refunded",
+		"charge.captured", "charge.dispute.created", "charge.dispute.closed",
+	};
+	struct stripe_config cfg;
+	struct stripe_client *c;
+	struct stripe_event ev[100];
+	struct stripe_result r;
+	char err[256];
+	bool more;
+	int n;
+
+	cfg_default(&cfg);
+	c = stripe_client_new(&cfg, err, sizeof(err));
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(stripe_events_list(c, 1700000000, types, 20, NULL, 100, sm_now_ms() + 20000, ev, 100, &n,
+	    &more, &r) == STRIPE_OK, "HTTP %d: %s", r.http_status, r.message);
+	ck_assert_msg(stripe_events_list(c, 1700000000, types, 20, "evt_1NG8Du2eZvKYlo2CUI79vXWy", 100,
+	    sm_now_ms() + 20000, ev, 100, &n, &more, &r) == STRIPE_OK, "HTTP %d: %s", r.http_status, r.message);
+	stripe_client_free(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stripe-prism");
@@ -174,6 +205,7 @@ int main(void)
 	tcase_add_test(tc, request_shapes_are_valid);
 	tcase_add_test(tc, permission_probes_are_valid);
 	tcase_add_test(tc, account_request_is_valid);
+	tcase_add_test(tc, events_requests_are_valid);
 	suite_add_tcase(s, tc);
 	rc = th_run(s);
 	th_prism_stop(&P);
