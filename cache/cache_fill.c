@@ -9,7 +9,9 @@
  * leader takes "<key>:lock" with SET NX PX and a random token, for as long as its fill
  * may run (its deadline, plus a second; at least lock_ttl_ms); when another instance
  * holds it, the leader polls the key (10 ms doubling to 100 ms) until its own deadline,
- * taking the lock itself if it is freed or expires (its holder died). A waiter whose
+ * taking the lock itself if it is freed or expires (its holder died); whoever gets the
+ * lock reads the key once more before filling (the previous holder may have stored it
+ * just before letting go). A waiter whose
  * deadline passes gives up without filling (deadline_passed: the message says
  * error=timeout or gets stale data) and leaves the one fill in flight to land for the
  * next message: one fill per key across the fleet, whatever the rate budget, the
@@ -350,6 +352,13 @@ static int cache_lead(struct cache *c, const char *key, cache_fill_fn fill, void
 		} else {
 			locked = lr == CACHE_LOCK_HELD;
 		}
+	}
+	if (locked) {
+		/* another instance may have stored it and let go of the lock between our read
+		 * and our lock: read once more, so that it is never fetched twice */
+		if (cache_redis_read(c, key, deadline_ms, &e) == 1)
+			goto hit;
+		cache_entry_clear(&e);
 	}
 	if (fill) {
 		CACHE_CTR_INC(&c->ctr, misses);

@@ -223,13 +223,25 @@ enum fleet_apply fleet_event_apply(struct fleet *f, const struct stripe_event *e
 
 /* ---- subscriber --------------------------------------------------------------------- */
 
+static void fl_set_subscribed(struct fleet *f, bool on)
+{
+	pthread_mutex_lock(&f->mu);
+	f->ctr.subscribed = on;
+	pthread_mutex_unlock(&f->mu);
+}
+
 static void fl_sub_message(struct fleet *f, const redisReply *r)
 {
 	const redisReply *p;
 	const char *s, *end;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
-	    strcmp(r->element[0]->str, "message") != 0)
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (strcmp(r->element[0]->str, "subscribe") == 0) {
+		fl_set_subscribed(f, true);
+		return;
+	}
+	if (strcmp(r->element[0]->str, "message") != 0)
 		return;
 	p = r->element[2];
 	if (p->type != REDIS_REPLY_STRING)
@@ -315,6 +327,7 @@ void *fl_sub_main(void *arg)
 		}
 		backoff = 100;
 		fl_sub_session(f, ctx);
+		fl_set_subscribed(f, false);
 		redisFree(ctx);
 		lost = true;
 	}

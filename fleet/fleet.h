@@ -121,6 +121,7 @@ struct fleet_counters {
 	uint64_t events_applied, events_duplicate, events_ignored, events_failed;
 	uint64_t keys_purged;		/* cache keys deleted in Redis by this instance */
 	uint64_t purges_received;	/* purge messages applied to L1 */
+	bool subscribed;		/* the purge subscriber listens now */
 	int64_t last_event_created;	/* Unix seconds of the newest event applied here, 0 none */
 	uint64_t polls, poll_errors;
 	bool poller_owner;		/* this instance holds the poller lease */

@@ -320,6 +320,9 @@ void mf_coord_metrics(struct sm_buf *b, struct fleet *f)
 	    NULL, c.events_failed, true);
 	mf_m(b, "stripe_milter_events_keys_purged_total", "counter", "Cache keys purged by events.", NULL,
 	    c.keys_purged, true);
+	mf_m(b, "stripe_milter_events_subscribed", "gauge",
+	    "1 while this instance listens for the fleet's purge messages (Redis pub/sub).", NULL,
+	    c.subscribed, true);
 	mf_m(b, "stripe_milter_events_purges_received_total", "counter",
 	    "Purge messages from the fleet applied to this instance's in-process cache.", NULL,
 	    c.purges_received, true);

@@ -254,6 +254,12 @@ START_TEST(event_purges_index_and_every_l1)
 	fc.entry_ttl_ms = 60000;
 	inst_new(&a, "ev", &fc, 0, true);
 	inst_new(&b, "ev", &fc, 0, true);
+	/* a purge published before b listens would not reach it: wait until it does */
+	end = sm_now_ms() + 10000;
+	do {
+		fleet_counters_get(b.f, &c);
+	} while (!c.subscribed && sm_now_ms() < end && (nanosleep(&(struct timespec){ 0, 10000000 }, NULL), 1));
+	ck_assert(c.subscribed);
 	/* a's fill of the customer's entry (and an entry for an address named by the event) */
 	ck_assert_int_eq(cache_put(a.c, "ev:v1:addr:jo@example.com", "J", 1, CACHE_POSITIVE), 0);
 	ck_assert_int_eq(cache_put(a.c, "ev:v1:addr:old@example.com", "O", 1, CACHE_POSITIVE), 0);
