@@ -182,10 +182,10 @@ START_TEST(events_requests_are_valid)
 	cfg_default(&cfg);
 	c = stripe_client_new(&cfg, err, sizeof(err));
 	ck_assert_ptr_nonnull(c);
-	ck_assert_msg(stripe_events_list(c, 1700000000, types, 20, NULL, 100, sm_now_ms() + 20000, ev, 100, &n,
+	ck_assert_msg(stripe_events_list(c, 1700000000, types, 20, NULL, 100, sm_now_ms() + 60000, ev, 100, &n,
 	    &more, &r) == STRIPE_OK, "HTTP %d: %s", r.http_status, r.message);
 	ck_assert_msg(stripe_events_list(c, 1700000000, types, 20, "evt_1NG8Du2eZvKYlo2CUI79vXWy", 100,
-	    sm_now_ms() + 20000, ev, 100, &n, &more, &r) == STRIPE_OK, "HTTP %d: %s", r.http_status, r.message);
+	    sm_now_ms() + 60000, ev, 100, &n, &more, &r) == STRIPE_OK, "HTTP %d: %s", r.http_status, r.message);
 	stripe_client_free(c);
 }
 END_TEST
