@@ -74,7 +74,11 @@ void mf_results_count(const struct mf_lookup_info *li, const struct stripe_summa
 				MF_RES_INC(mf_res.missing_perm[i]);
 		break;
 	case LK_NOT_FOUND:
-		MF_RES_INC(mf_res.not_found);
+		/* a guest buyer: no customer, but charges found by billing email */
+		if (sum != NULL && !sum->found && sum->found_by == STRIPE_BY_GUEST)
+			MF_RES_INC(mf_res.guest);
+		else
+			MF_RES_INC(mf_res.not_found);
 		break;
 	case LK_ERROR:
 		MF_RES_INC(mf_res.error[mf_res_slot(li->error_class ? li->error_class : "internal",

@@ -13,8 +13,9 @@
  *	mf_results_get(out)	a copy of the counters (relaxed atomic reads).
  *	mf_results_error_name(i), mf_results_skip_name(i)	label of each slot.
  *
- * "guest" stays 0 until the Stripe client finds guest buyers (charges without a customer);
- * the slot is there so dashboards, `stats` and its JSON keep one shape.
+ * "guest" counts not-found senders whose charges were found by billing email (a guest
+ * buyer, GuestLookup); it is counted so even under HeaderPrivacy, where the header itself
+ * says only not-found.
  * Unknown error classes and skip reasons are counted as "other", never dropped.
  *
  * Thread safety: any thread; counters are process-wide and survive reloads.

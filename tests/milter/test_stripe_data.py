@@ -57,6 +57,16 @@ def state():
     }
 
 
+def messages(port, result):
+    """stripe_milter_messages_total{result="<result>"} from the daemon's /metrics."""
+    st, _, body = smtest.http_call("http://127.0.0.1:%d" % port, "GET", "/metrics")
+    want = 'stripe_milter_messages_total{result="%s"} ' % result
+    for line in body.decode().splitlines():
+        if st == 200 and line.startswith(want):
+            return int(float(line[len(want):]))
+    return None
+
+
 def main():
     t = smtest.TAP()
     try:
@@ -65,7 +75,9 @@ def main():
         redis = smtest.Redis()
         s = smtest.Standin()
         s.state(state())
-        m = mta.Milter(s, redis, options={"LookupTimeout": "5000", "StripeTimeout": "10000"})
+        mport = smtest.free_port()
+        m = mta.Milter(s, redis, options={"LookupTimeout": "5000", "StripeTimeout": "10000",
+                                          "MetricsListen": "127.0.0.1:%d" % mport})
     except smtest.Unavailable as e:
         smtest.TAP.skip_all(str(e))
 
@@ -125,6 +137,8 @@ def main():
         check("nobody: not-found, no charges line", "nobody@customer.test", {
             "X-Stripe-Lookup": r"^v=2; not-found; cache=miss; mode=test$",
             "X-Stripe-Charges": None})
+        t.is_((messages(mport, "guest"), messages(mport, "not_found")), (1, 1),
+              "/metrics counts the guest buyer as guest and nobody as not-found")
         # 6. 429 with Stripe-Should-Retry: true is retried.
         s.faults({"customers": {"status": 429, "should_retry": True, "times": 1}})
         s.reset()
