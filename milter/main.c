@@ -14,8 +14,9 @@
  *	   password AS THE USER THE DAEMON RUNS AS: a reload (SIGUSR1) re-reads them after
  *	   privileges were dropped, so the start checks exactly what a reload needs (key
  *	   root:stripe-milter 0440 or owned by the milter user 0400; see common/sm_secret.h);
- *	6. smfi_main() in a thread until stopped; a stop also wakes libmilter's listener (it
- *	   holds a lock through a 5 s select(), so a stop alone takes up to 5 s to be seen);
+ *	6. smfi_main() in a thread until stopped; a stop also wakes libmilter's listener with
+ *	   a signal to its thread (it holds a lock through a 5 s poll(), so a stop alone takes
+ *	   up to 5 s to be seen);
  *	   then stop the lookup threads and free everything.
  *
  * -n loads everything the way a reload does: with UserID set and started as root, it
@@ -38,11 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -274,59 +271,17 @@ static void mf_reload(void)
 	mf_runtime_put(cur);
 }
 
-/* Connects to our own listening socket and closes: libmilter's listener holds a lock while
- * it waits up to 5 s in select(), so a stop request alone takes that long to be seen. */
-static void mf_poke(const char *conn)
+/* The stop request waits for libmilter's listener, which holds a lock through a 5 s poll().
+ * A signal sent to the listener's thread alone (MF_SIG_WAKE, a no-op handler, unblocked in
+ * that thread only) ends the poll with EINTR; the listener then lets go of the lock, sees the
+ * stop, and accepts nothing. (Connecting to our own socket woke it too, but a wake-up
+ * connection accepted after the worker pool had stopped made libmilter log
+ * "mi_start_session() failed" at LOG_ERR.) */
+#define MF_SIG_WAKE	SIGRTMIN
+
+static void mf_wake_handler(int sig)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = 0;
-	char host[256];
-	const char *at;
-	long port;
-	int fd;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strncmp(conn, "unix:", 5) == 0 || strncmp(conn, "local:", 6) == 0 || conn[0] == '/') {
-		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
-		const char *path = conn[0] == '/' ? conn : strchr(conn, ':') + 1;
-
-		un->sun_family = AF_UNIX;
-		sm_strlcpy(un->sun_path, path, sizeof(un->sun_path));
-		len = sizeof(*un);
-	} else if ((at = strchr(conn, '@')) != NULL && strchr(conn, ':') != NULL) {
-		const char *colon = strchr(conn, ':');
-
-		snprintf(host, sizeof(host), "%.*s", (int)(at - colon - 1), colon + 1);
-		if (sm_parse_long(host, 1, 65535, &port) != 0)
-			return;
-		sm_strlcpy(host, at + 1, sizeof(host));
-		if (strncmp(conn, "inet6:", 6) == 0) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-			in6->sin6_family = AF_INET6;
-			in6->sin6_port = htons((unsigned short)port);
-			if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1 ||
-			    IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
-				in6->sin6_addr = in6addr_loopback;
-			len = sizeof(*in6);
-		} else {
-			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-			in->sin_family = AF_INET;
-			in->sin_port = htons((unsigned short)port);
-			if (inet_pton(AF_INET, host, &in->sin_addr) != 1 || in->sin_addr.s_addr == INADDR_ANY)
-				in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-			len = sizeof(*in);
-		}
-	}
-	if (len == 0)
-		return;
-	fd = socket(ss.ss_family, SOCK_STREAM, 0);
-	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&ss, len) != 0)
-		sm_log(LOG_DEBUG, "waking the listener failed: %s", strerror(errno));
-	close(fd);
+	(void)sig;
 }
 
 static int mf_milter_rc;
@@ -341,7 +296,12 @@ static void *mf_stopper_thread(void *arg)
 
 static void *mf_milter_thread(void *arg)
 {
+	sigset_t wake;
+
 	(void)arg;
+	sigemptyset(&wake);
+	sigaddset(&wake, MF_SIG_WAKE);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	mf_milter_rc = smfi_main() == MI_SUCCESS ? 0 : 1;
 	__atomic_store_n(&mf_milter_done, 1, __ATOMIC_RELEASE);
 	/* smfi_main() may end on its own (an error): wake main()'s sigwait. */
@@ -351,7 +311,7 @@ static void *mf_milter_thread(void *arg)
 
 /* main()'s loop: it waits for the signals itself, so the kernel hands process signals to it
  * (the thread-group leader) rather than to libmilter's signal thread. */
-static void mf_signal_loop(const sigset_t *set, const char *conn)
+static void mf_signal_loop(const sigset_t *set, pthread_t listener)
 {
 	for (;;) {
 		int sig;
@@ -371,11 +331,11 @@ static void mf_signal_loop(const sigset_t *set, const char *conn)
 				smfi_stop();
 				return;
 			}
-			/* The stop request waits for the listener's lock; a connection wakes it. */
+			/* The stop request waits for the listener's lock; a signal wakes it. */
 			for (i = 0; i < 500 && !__atomic_load_n(&mf_milter_done, __ATOMIC_ACQUIRE); i++) {
 				struct timespec ts = { 0, 20 * 1000000L };
 
-				mf_poke(conn);
+				pthread_kill(listener, MF_SIG_WAKE);
 				nanosleep(&ts, NULL);
 			}
 			pthread_join(stopper, NULL);
@@ -443,7 +403,8 @@ out:
 int main(int argc, char **argv)
 {
 	bool check = false, foreground = false, to_stderr = false;
-	static sigset_t sigs;
+	static sigset_t sigs, wake;
+	struct sigaction sa;
 	struct mf_runtime *rt = NULL;
 	struct mf_conf *first = NULL;
 	const struct mf_conf *conf;
@@ -475,6 +436,14 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* the listener's wake-up at stop: blocked here, unblocked in its thread alone */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = mf_wake_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(MF_SIG_WAKE, &sa, NULL);
+	sigemptyset(&wake);
+	sigaddset(&wake, MF_SIG_WAKE);
+	pthread_sigmask(SIG_BLOCK, &wake, NULL);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "stripe-milter: curl_global_init failed\n");
@@ -569,7 +538,7 @@ int main(int argc, char **argv)
 		sm_log(LOG_ERR, "cannot start the milter thread");
 		goto out;
 	}
-	mf_signal_loop(&sigs, conf->socket);
+	mf_signal_loop(&sigs, milter_thread);
 	pthread_join(milter_thread, NULL);
 	rc = mf_milter_rc;
 	sm_log(LOG_NOTICE, "stopped");
