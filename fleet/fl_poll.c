@@ -132,10 +132,13 @@ static int fl_poll_round(struct fleet *f, const char *lease_value, int64_t *mem,
 	struct stripe_event *evs = NULL;
 	struct stripe_result res;
 	char after[STRIPE_ID_MAX] = "";
-	int64_t pos, newpos;
+	int64_t pos, newpos, page_ms;
 	int n = 0, got, i, rc = -1;
 	bool more = true;
 
+	/* a page may take one interval (at least 2 s, at most 10): a stop waits no longer */
+	page_ms = f->cfg.poll_interval_ms < 2000 ? 2000 :
+	    f->cfg.poll_interval_ms > 10000 ? 10000 : f->cfg.poll_interval_ms;
 	pos = fl_pos_get(f, mem);
 	if (pos < 0)
 		return -1;
@@ -144,7 +147,7 @@ static int fl_poll_round(struct fleet *f, const char *lease_value, int64_t *mem,
 		return -1;
 	while (more && n < FL_POLL_MAX) {
 		got = 0;
-		if (f->hooks.events_list(f->hooks.arg, pos - 1, after, sm_now_ms() + 10000, evs + n,
+		if (f->hooks.events_list(f->hooks.arg, pos - 1, after, sm_now_ms() + page_ms, evs + n,
 		    FL_POLL_MAX - n, &got, &more, &res) != STRIPE_OK) {
 			if (res.err == STRIPE_E_PERMISSION)
 				sm_log_once(perm_logged, LOG_ERR, "fleet: the Stripe key may not read events: grant "
