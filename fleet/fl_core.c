@@ -242,6 +242,7 @@ void fleet_counters_get(struct fleet *f, struct fleet_counters *out)
 	out->budget_denied = FL_CTR_GET(f, budget_denied);
 	out->budget_local = FL_CTR_GET(f, budget_local);
 	out->budget_wait_ms = FL_CTR_GET(f, budget_wait_ms);
+	out->budget_refunded = FL_CTR_GET(f, budget_refunded);
 	out->breaker_opened = FL_CTR_GET(f, breaker_opened);
 	out->breaker_rejected = FL_CTR_GET(f, breaker_rejected);
 	out->breaker_probes = FL_CTR_GET(f, breaker_probes);
@@ -273,6 +274,7 @@ void fleet_emit(struct fleet *f, void (*emit)(void *ctx, const char *name, uint6
 	emit(ctx, "fleet_budget_granted", c.budget_granted);
 	emit(ctx, "fleet_budget_denied", c.budget_denied);
 	emit(ctx, "fleet_budget_local", c.budget_local);
+	emit(ctx, "fleet_budget_refunded", c.budget_refunded);
 	emit(ctx, "fleet_breaker_state", (uint64_t)c.breaker);
 	emit(ctx, "fleet_breaker_opened", c.breaker_opened);
 	emit(ctx, "fleet_breaker_rejected", c.breaker_rejected);

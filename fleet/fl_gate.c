@@ -19,6 +19,13 @@
  *	opens it for another cool-down. The same script does the breaker check and the
  *	budget, so an attempt costs one Redis round trip (two when it fails or closes).
  *
+ * Whole lookups: a lookup first reserves the slots of its usual requests at once
+ *	(fleet_reserve: the TAT moves by n slots, or nothing when the last slot would come
+ *	after the lookup's deadline), its attempts then go on those slots (PREPAID: breaker
+ *	only) and it hands back what it did not use (fleet_refund: the TAT moves back, never
+ *	before now). A scarce budget so lets whole lookups through instead of starting many
+ *	and finishing none (their first request sent, the rest refused: wasted requests).
+ *
  * Fallback: when Redis is not configured or a script fails, the decision is local: the
  *	budget part answers LOCAL (the Stripe client's own per-process token bucket) and an
  *	in-process breaker with the same rules decides open/probe (counted redis_fallbacks).
@@ -172,14 +179,15 @@ static void fl_local_report(struct fleet *f, unsigned ticket, bool ok)
 
 /* ---- the gate ------------------------------------------------------------------------- */
 
-enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_wait_ms, int64_t *wait_ms,
+enum stripe_gate_verdict fleet_admit(struct fleet *f, unsigned flags, int64_t max_wait_ms, int64_t *wait_ms,
     unsigned *ticket)
 {
+	bool search = (flags & STRIPE_GATE_SEARCH) != 0, prepaid = (flags & STRIPE_GATE_PREPAID) != 0;
 	char kb[FL_KEY_MAX], kg[FL_KEY_MAX], ks[FL_KEY_MAX], targ[32], barg[16], warg[24], carg[16];
 	char starg[32], sbarg[16];
-	double rate = f->cfg.rate;
+	double rate = prepaid ? 0 : f->cfg.rate;	/* a reserved slot: the breaker only */
 	int burst = f->cfg.burst;
-	bool srch = search && f->cfg.search_rate > 0;
+	bool srch = search && f->cfg.search_rate > 0 && !prepaid;
 	enum stripe_gate_verdict v;
 	redisReply *r;
 	long long verdict, wait, fails, probe;
@@ -189,7 +197,7 @@ enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_w
 	if (!fl_redis(f) || (rate <= 0 && f->cfg.breaker_failures <= 0)) {
 		if (f->cfg.breaker_failures > 0)
 			return fl_local_admit(f, ticket);
-		return STRIPE_GATE_LOCAL;
+		return prepaid ? STRIPE_GATE_GO : STRIPE_GATE_LOCAL;
 	}
 	snprintf(kb, sizeof(kb), "%s:fleet:breaker", f->prefix);
 	snprintf(kg, sizeof(kg), "%s:fleet:gcra", f->prefix);
@@ -230,6 +238,8 @@ enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_w
 		FL_CTR_INC(f, budget_denied);
 		return STRIPE_GATE_NO_BUDGET;
 	}
+	if (prepaid)
+		return STRIPE_GATE_GO;		/* its lookup's reservation was counted */
 	if (rate <= 0 && !srch) {
 		FL_CTR_INC(f, budget_local);
 		return STRIPE_GATE_LOCAL;	/* breaker only: the local bucket paces */
@@ -273,4 +283,86 @@ void fleet_report(struct fleet *f, unsigned ticket, enum stripe_errclass err, lo
 	else if (ok)
 		fl_set_breaker(f, FLEET_BREAKER_CLOSED);
 	freeReplyObject(r);
+}
+
+/* ---- whole lookups -------------------------------------------------------------------- */
+
+/* KEYS: gcra. ARGV: T (us), burst, n, max wait (ms). {0 go, wait ms to the first slot} or
+ * {2 no budget, wait ms to the last}. */
+static const char fl_reserve_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local T, burst, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+    "if tat < now then tat = now end\n"
+    "local first = tat + T - burst * T - now\n"
+    "local last = tat + n * T - burst * T - now\n"
+    "if first < 0 then first = 0 end\n"
+    "if last > tonumber(ARGV[4]) * 1000 then return {2, math.ceil(last / 1000)} end\n"
+    "local new = tat + n * T\n"
+    "redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1000)\n"
+    "return {0, math.ceil(first / 1000)}\n";
+
+/* KEYS: gcra. ARGV: T (us), n. Moves the TAT back by n slots, never before now. */
+static const char fl_refund_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+    "if tat <= now then return 0 end\n"
+    "local new = tat - tonumber(ARGV[1]) * tonumber(ARGV[2])\n"
+    "if new < now then new = now end\n"
+    "redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1000)\n"
+    "return 1\n";
+
+enum stripe_gate_verdict fleet_reserve(struct fleet *f, int n, int64_t max_wait_ms, int64_t *wait_ms,
+    int64_t *step_ms)
+{
+	char kg[FL_KEY_MAX], targ[32], barg[16], narg[16], warg[24];
+	redisReply *r;
+	long long verdict;
+
+	*wait_ms = *step_ms = 0;
+	if (!fl_redis(f) || f->cfg.rate <= 0 || n <= 0)
+		return STRIPE_GATE_LOCAL;
+	snprintf(kg, sizeof(kg), "%s:fleet:gcra", f->prefix);
+	snprintf(targ, sizeof(targ), "%.0f", 1e6 / f->cfg.rate);
+	snprintf(barg, sizeof(barg), "%d", f->cfg.burst);
+	snprintf(narg, sizeof(narg), "%d", n);
+	snprintf(warg, sizeof(warg), "%lld", (long long)(max_wait_ms > 0 ? max_wait_ms : 0));
+	r = fl_cmd(f, sm_now_ms() + (max_wait_ms < FL_REDIS_MS ? (max_wait_ms > 0 ? max_wait_ms : 1) : FL_REDIS_MS),
+	    "EVAL %s 1 %s %s %s %s %s", fl_reserve_lua, kg, targ, barg, narg, warg);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		if (r)
+			freeReplyObject(r);
+		FL_CTR_INC(f, redis_fallbacks);
+		return STRIPE_GATE_LOCAL;
+	}
+	verdict = r->element[0]->integer;
+	*wait_ms = r->element[1]->integer;
+	freeReplyObject(r);
+	if (verdict != 0) {
+		*wait_ms = 0;
+		FL_CTR_INC(f, budget_denied);
+		return STRIPE_GATE_NO_BUDGET;
+	}
+	*step_ms = (int64_t)(1000.0 / f->cfg.rate + 0.999);
+	FL_CTR_ADD(f, budget_granted, n);
+	FL_CTR_ADD(f, budget_wait_ms, *wait_ms);
+	return STRIPE_GATE_GO;
+}
+
+void fleet_refund(struct fleet *f, int n)
+{
+	char kg[FL_KEY_MAX], targ[32], narg[16];
+	redisReply *r;
+
+	if (!fl_redis(f) || f->cfg.rate <= 0 || n <= 0)
+		return;
+	snprintf(kg, sizeof(kg), "%s:fleet:gcra", f->prefix);
+	snprintf(targ, sizeof(targ), "%.0f", 1e6 / f->cfg.rate);
+	snprintf(narg, sizeof(narg), "%d", n);
+	r = fl_cmd(f, sm_now_ms() + FL_REDIS_MS, "EVAL %s 1 %s %s %s", fl_refund_lua, kg, targ, narg);
+	if (r)
+		freeReplyObject(r);
+	FL_CTR_ADD(f, budget_refunded, n);
 }

@@ -11,8 +11,10 @@
  *		everything runs per process (local budget, local breaker, L1-only purges).
  *	fleet_start(f)		starts the purge subscriber and, when polling is on, the
  *		events poller (the daemon; tools never call it).
- *	fleet_admit() / fleet_report()	the Stripe client's gate (struct stripe_gate):
- *		GCRA budget in Redis (search requests have their own), breaker state in Redis.
+ *	fleet_admit() / fleet_report() / fleet_reserve() / fleet_refund()	the Stripe
+ *		client's gate (struct stripe_gate): GCRA budget in Redis (a lookup reserves the
+ *		slots of its usual requests at once; searches also need a slot of their own
+ *		budget), breaker state in Redis.
  *	fleet_index_note(f, customer, key)	remembers that a cache entry holds a customer
  *		("<prefix>:fleet:cus:<id>", a sorted set scored by the entry's expiry).
  *	fleet_event_apply(f, ev, src)	purges every entry holding the event's customer or
@@ -90,8 +92,12 @@ struct fleet *fleet_new(const struct fleet_config *cfg, const struct fleet_hooks
 int fleet_start(struct fleet *f);
 void fleet_free(struct fleet *f);
 
-enum stripe_gate_verdict fleet_admit(struct fleet *f, bool search, int64_t max_wait_ms, int64_t *wait_ms,
+enum stripe_gate_verdict fleet_admit(struct fleet *f, unsigned flags, int64_t max_wait_ms, int64_t *wait_ms,
     unsigned *ticket);
+/* n slots at once for a lookup (struct stripe_gate's reserve) and unused ones back. */
+enum stripe_gate_verdict fleet_reserve(struct fleet *f, int n, int64_t max_wait_ms, int64_t *wait_ms,
+    int64_t *step_ms);
+void fleet_refund(struct fleet *f, int n);
 void fleet_report(struct fleet *f, unsigned ticket, enum stripe_errclass err, long http_status);
 
 void fleet_index_note(struct fleet *f, const char *customer_id, const char *key);
@@ -128,6 +134,7 @@ struct fleet_counters {
 	char poller[128];		/* the lease holder's instance name, "" none/unknown */
 	uint64_t budget_granted, budget_denied, budget_local;	/* admits by outcome */
 	uint64_t budget_wait_ms;	/* total delay the budget imposed */
+	uint64_t budget_refunded;	/* reserved slots a lookup did not use, handed back */
 	enum fleet_breaker breaker;	/* as last seen by this instance */
 	uint64_t breaker_opened;	/* transitions to open seen by this instance */
 	uint64_t breaker_rejected;	/* attempts refused while open */

@@ -34,7 +34,7 @@ struct mf_coord {
 static pthread_rwlock_t mf_gate_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct fleet *mf_gate_fleet;
 
-static enum stripe_gate_verdict mf_gate_admit(void *arg, bool search, int64_t max_wait_ms, int64_t *wait_ms,
+static enum stripe_gate_verdict mf_gate_admit(void *arg, unsigned flags, int64_t max_wait_ms, int64_t *wait_ms,
     unsigned *ticket)
 {
 	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
@@ -43,7 +43,7 @@ static enum stripe_gate_verdict mf_gate_admit(void *arg, bool search, int64_t ma
 	*wait_ms = 0;
 	pthread_rwlock_rdlock(&mf_gate_lock);
 	if (mf_gate_fleet)
-		v = fleet_admit(mf_gate_fleet, search, max_wait_ms, wait_ms, ticket);
+		v = fleet_admit(mf_gate_fleet, flags, max_wait_ms, wait_ms, ticket);
 	pthread_rwlock_unlock(&mf_gate_lock);
 	return v;
 }
@@ -57,7 +57,31 @@ static void mf_gate_report(void *arg, unsigned ticket, enum stripe_errclass err,
 	pthread_rwlock_unlock(&mf_gate_lock);
 }
 
-static const struct stripe_gate mf_gate = { mf_gate_admit, mf_gate_report, NULL };
+static enum stripe_gate_verdict mf_gate_reserve(void *arg, int n, int64_t max_wait_ms, int64_t *wait_ms,
+    int64_t *step_ms)
+{
+	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
+
+	(void)arg;
+	*wait_ms = *step_ms = 0;
+	pthread_rwlock_rdlock(&mf_gate_lock);
+	if (mf_gate_fleet)
+		v = fleet_reserve(mf_gate_fleet, n, max_wait_ms, wait_ms, step_ms);
+	pthread_rwlock_unlock(&mf_gate_lock);
+	return v;
+}
+
+static void mf_gate_refund(void *arg, int n)
+{
+	(void)arg;
+	pthread_rwlock_rdlock(&mf_gate_lock);
+	if (mf_gate_fleet)
+		fleet_refund(mf_gate_fleet, n);
+	pthread_rwlock_unlock(&mf_gate_lock);
+}
+
+static const struct stripe_gate mf_gate = { mf_gate_admit, mf_gate_report, NULL, mf_gate_reserve,
+	mf_gate_refund };
 
 const struct stripe_gate *mf_coord_gate(void)
 {
@@ -344,6 +368,7 @@ void mf_coord_metrics(struct sm_buf *b, struct fleet *f)
 	    "{decision=\"granted\"}", c.budget_granted, true);
 	mf_m(b, "stripe_milter_budget_total", NULL, NULL, "{decision=\"denied\"}", c.budget_denied, false);
 	mf_m(b, "stripe_milter_budget_total", NULL, NULL, "{decision=\"local\"}", c.budget_local, false);
+	mf_m(b, "stripe_milter_budget_total", NULL, NULL, "{decision=\"refunded\"}", c.budget_refunded, false);
 	sm_buf_printf(b, "# HELP stripe_milter_budget_wait_seconds_total Delay imposed by the fleet budget.\n"
 	    "# TYPE stripe_milter_budget_wait_seconds_total counter\nstripe_milter_budget_wait_seconds_total %.3f\n",
 	    (double)c.budget_wait_ms / 1000.0);

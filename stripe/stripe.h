@@ -351,15 +351,27 @@ int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
  *				token bucket, as without a gate
  *	STRIPE_GATE_NO_BUDGET	no slot before max_wait_ms: the attempt fails rate-limited
  *	STRIPE_GATE_OPEN	the breaker is open: the attempt fails unavailable at once
- * search is true for /v1/.../search requests (their own budget). admit() may set *ticket,
- * which report() gets back for that attempt (e.g. "this attempt is the breaker's probe").
- * Both are called from many threads at once. */
+ * flags: STRIPE_GATE_SEARCH for /v1/.../search requests (a budget of their own),
+ * STRIPE_GATE_PREPAID for an attempt whose slot its lookup reserved (breaker only).
+ * admit() may set *ticket, which report() gets back for that attempt (e.g. "this attempt
+ * is the breaker's probe").
+ * reserve() (optional) is asked once at the start of a lookup for the slots of its usual
+ * requests, so that a scarce budget lets whole lookups through instead of starting many
+ * and finishing none: GO with the wait before the first slot and the step between slots,
+ * NO_BUDGET when the last would come after max_wait_ms (the lookup then sends nothing),
+ * LOCAL when it cannot decide (attempts are then admitted one by one). refund() hands back
+ * slots a lookup did not use. All are called from many threads at once. */
 enum stripe_gate_verdict { STRIPE_GATE_GO = 0, STRIPE_GATE_LOCAL, STRIPE_GATE_NO_BUDGET, STRIPE_GATE_OPEN };
+#define STRIPE_GATE_SEARCH	0x1u
+#define STRIPE_GATE_PREPAID	0x2u
 struct stripe_gate {
-	enum stripe_gate_verdict (*admit)(void *arg, bool search, int64_t max_wait_ms, int64_t *wait_ms,
+	enum stripe_gate_verdict (*admit)(void *arg, unsigned flags, int64_t max_wait_ms, int64_t *wait_ms,
 	    unsigned *ticket);
 	void (*report)(void *arg, unsigned ticket, enum stripe_errclass err, long http_status);
 	void *arg;
+	enum stripe_gate_verdict (*reserve)(void *arg, int n, int64_t max_wait_ms, int64_t *wait_ms,
+	    int64_t *step_ms);
+	void (*refund)(void *arg, int n);
 };
 
 /* ---- events (GET /v1/events and webhook payloads) ----------------------------------- */

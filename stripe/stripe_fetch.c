@@ -47,6 +47,7 @@ void stripe_job_init(struct stripe_job *j, struct stripe_client *c, enum stripe_
 	j->c = c;
 	j->kind = kind;
 	j->deadline_ms = deadline_ms;
+	j->credit = stripe_tl_credit;
 	stripe_call_init(&j->call);
 }
 
@@ -326,6 +327,7 @@ static void *stripe_job_thread(void *arg)
 {
 	struct stripe_job *j = arg;
 
+	stripe_tl_credit = j->credit;	/* this thread spends its lookup's budget too */
 	switch (j->kind) {
 	case STRIPE_JOB_CUSTOMERS:
 	case STRIPE_JOB_SEARCH:

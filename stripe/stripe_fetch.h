@@ -26,6 +26,7 @@ struct stripe_job {
 	int requests;
 	unsigned missing;		/* STRIPE_PART_* lost to a 403 */
 	struct stripe_call call;	/* the last request: status, Request-Id, message */
+	struct stripe_credit *credit;	/* the lookup's reserved budget (stripe_tl_credit) */
 	/* customers, search, guest */
 	const char *email;
 	bool expand_subs;		/* ask for data.subscriptions */

@@ -240,16 +240,78 @@ static int stripe_bucket_take(struct stripe_client *c, int64_t deadline_ms)
 
 /* The gate (fleet budget, circuit breaker), else the local bucket. 0 when the attempt may
  * go; -1 with call->err set when it may not. */
+__thread struct stripe_credit *stripe_tl_credit;
+
+int stripe_credit_begin(struct stripe_client *c, struct stripe_credit *cr, int n, int64_t deadline_ms,
+    struct stripe_result *res)
+{
+	int64_t wait = 0, step = 0;
+	enum stripe_gate_verdict v;
+
+	memset(cr, 0, sizeof(*cr));
+	pthread_mutex_init(&cr->mu, NULL);
+	if (c->gate.reserve == NULL || n <= 0)
+		return 0;
+	/* the last slot must leave the requests time to be answered: a quarter of the time
+	 * left (a lookup that starts but cannot finish wastes what it sent) */
+	v = c->gate.reserve(c->gate.arg, n, sm_ms_left(deadline_ms) * 3 / 4, &wait, &step);
+	if (v == STRIPE_GATE_NO_BUDGET) {
+		res->err = STRIPE_E_RATELIMIT;
+		snprintf(res->message, sizeof(res->message),
+		    "fleet rate budget: no room for a lookup before the deadline");
+		return -1;
+	}
+	if (v == STRIPE_GATE_GO) {
+		cr->left = n;
+		cr->next_ms = sm_now_ms() + wait;
+		cr->step_ms = step;
+	}
+	return 0;
+}
+
+void stripe_credit_end(struct stripe_client *c, struct stripe_credit *cr)
+{
+	if (cr->left > 0 && c->gate.refund)
+		c->gate.refund(c->gate.arg, cr->left);
+	pthread_mutex_destroy(&cr->mu);
+}
+
+/* Takes the next reserved slot: true with *at its time, false when none is left. */
+static bool stripe_credit_take(struct stripe_credit *cr, int64_t *at)
+{
+	bool ok = false;
+
+	if (cr == NULL)
+		return false;
+	pthread_mutex_lock(&cr->mu);
+	if (cr->left > 0) {
+		cr->left--;
+		*at = cr->next_ms;
+		cr->next_ms += cr->step_ms;
+		ok = true;
+	}
+	pthread_mutex_unlock(&cr->mu);
+	return ok;
+}
+
 static int stripe_gate_admit(struct stripe_client *c, const char *url, int64_t deadline_ms,
     struct stripe_call *call, unsigned *ticket)
 {
 	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
-	int64_t wait = 0;
+	unsigned flags = strstr(url, "/search") != NULL ? STRIPE_GATE_SEARCH : 0;
+	int64_t wait = 0, at;
 
 	*ticket = 0;
+	/* a slot its lookup reserved: wait for its time; the gate checks the breaker only */
+	if (!(flags & STRIPE_GATE_SEARCH) && stripe_credit_take(stripe_tl_credit, &at)) {
+		flags |= STRIPE_GATE_PREPAID;
+		if (at > sm_now_ms())
+			stripe_sleep_ms(at - sm_now_ms());
+	}
 	if (c->gate.admit)
-		v = c->gate.admit(c->gate.arg, strstr(url, "/search") != NULL, sm_ms_left(deadline_ms), &wait,
-		    ticket);
+		v = c->gate.admit(c->gate.arg, flags, sm_ms_left(deadline_ms), &wait, ticket);
+	if (v == STRIPE_GATE_LOCAL && (flags & STRIPE_GATE_PREPAID))
+		return 0;	/* the fleet budget already paid for it */
 	switch (v) {
 	case STRIPE_GATE_GO:
 		stripe_sleep_ms(wait);

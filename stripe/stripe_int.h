@@ -87,6 +87,22 @@ struct stripe_client {
 	int search_logged;
 };
 
+/* A lookup's reserved budget (struct stripe_gate's reserve()): its first attempts, on
+ * whichever of its threads, each take the next slot and wait for its time. The lookup's
+ * thread sets stripe_tl_credit; jobs carry it to the threads they run on. */
+struct stripe_credit {
+	pthread_mutex_t mu;
+	int left;			/* slots not taken yet */
+	int64_t next_ms;		/* sm_now_ms() of the next slot */
+	int64_t step_ms;
+};
+extern __thread struct stripe_credit *stripe_tl_credit;
+/* stripe_http.c: reserve n slots before deadline_ms (0: go on without a credit, cr->left
+ * 0; -1: no room in the budget, res filled) / hand back what was not used. */
+int stripe_credit_begin(struct stripe_client *c, struct stripe_credit *cr, int n, int64_t deadline_ms,
+    struct stripe_result *res);
+void stripe_credit_end(struct stripe_client *c, struct stripe_credit *cr);
+
 /* Outcome of one logical GET (all its attempts). */
 struct stripe_call {
 	enum stripe_errclass err;

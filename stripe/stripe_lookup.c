@@ -387,9 +387,10 @@ enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, i
     struct stripe_summary *out, struct stripe_result *res)
 {
 	struct stripe_customer *cands = NULL;
+	struct stripe_credit credit;
 	unsigned missing = 0;
 	int n = 0, chosen;
-	bool capped = false, expand;
+	bool capped = false, expand, credited = false;
 
 	memset(out, 0, sizeof(*out));
 	memset(res, 0, sizeof(*res));
@@ -398,6 +399,12 @@ enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, i
 	pthread_mutex_unlock(&c->lock);
 	if (stripe_check_email(email, res) != 0)
 		goto out;
+	/* the usual requests of a found customer: the customer list (subscriptions expanded),
+	 * charges, open invoices; anything more is admitted one by one */
+	if (stripe_credit_begin(c, &credit, 1 + !c->no_charges + !c->no_invoices, deadline_ms, res) != 0)
+		goto out;
+	credited = true;
+	stripe_tl_credit = &credit;
 	cands = calloc(STRIPE_CUSTOMERS_CAP, sizeof(*cands));
 	if (cands == NULL) {
 		res->err = STRIPE_E_INTERNAL;
@@ -433,6 +440,10 @@ out:
 			sm_log_once(&c->perm_logged[0], LOG_WARNING, "stripe: key %s: Stripe refused a "
 			    "request without naming a permission (%s); lookups fail until that is "
 			    "fixed on Stripe's side", c->masked, res->message);
+	}
+	if (credited) {
+		stripe_tl_credit = NULL;
+		stripe_credit_end(c, &credit);
 	}
 	stripe_customers_release(cands, n);
 	free(cands);

@@ -74,7 +74,7 @@ static unsigned last_ticket;
 
 static enum stripe_gate_verdict admit(struct fleet *f, bool search, int64_t max_wait, int64_t *wait)
 {
-	return fleet_admit(f, search, max_wait, wait, &last_ticket);
+	return fleet_admit(f, search ? STRIPE_GATE_SEARCH : 0, max_wait, wait, &last_ticket);
 }
 
 START_TEST(gcra_exact_burst_then_refusal)
@@ -112,6 +112,34 @@ START_TEST(gcra_exact_burst_then_refusal)
 }
 END_TEST
 
+/* A lookup reserves its usual requests at once, or nothing; unused slots go back. */
+START_TEST(lookup_reserves_all_or_nothing)
+{
+	struct fleet_config fc;
+	struct inst a;
+	int64_t w, step;
+
+	memset(&fc, 0, sizeof(fc));
+	fc.rate = 0.001;	/* a slot per 1000 s */
+	fc.burst = 4;
+	inst_new(&a, "rs", &fc, 0, false);
+	ck_assert_int_eq(fleet_reserve(a.f, 3, 1000, &w, &step), STRIPE_GATE_GO);
+	ck_assert_int_eq(w, 0);
+	ck_assert_int_eq(step, 1000000);
+	/* one slot is left: a lookup of three does not start, a single request goes */
+	ck_assert_int_eq(fleet_reserve(a.f, 3, 1000, &w, &step), STRIPE_GATE_NO_BUDGET);
+	ck_assert_int_eq(admit(a.f, false, 1000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(admit(a.f, false, 1000, &w), STRIPE_GATE_NO_BUDGET);
+	/* the first lookup used one of its three: two go back */
+	fleet_refund(a.f, 2);
+	ck_assert_int_eq(fleet_reserve(a.f, 2, 1000, &w, &step), STRIPE_GATE_GO);
+	ck_assert_int_eq(fleet_reserve(a.f, 1, 1000, &w, &step), STRIPE_GATE_NO_BUDGET);
+	/* a reserved attempt asks the breaker only */
+	ck_assert_int_eq(fleet_admit(a.f, STRIPE_GATE_PREPAID, 1000, &w, &last_ticket), STRIPE_GATE_GO);
+	inst_free(&a);
+}
+END_TEST
+
 START_TEST(search_needs_both_budgets)
 {
 	struct fleet_config fc;
@@ -139,7 +167,7 @@ static enum stripe_gate_verdict attempt(struct fleet *f, enum stripe_errclass ou
 {
 	int64_t w;
 	unsigned ticket;
-	enum stripe_gate_verdict v = fleet_admit(f, false, 10000, &w, &ticket);
+	enum stripe_gate_verdict v = fleet_admit(f, 0, 10000, &w, &ticket);
 
 	if (v == STRIPE_GATE_GO || v == STRIPE_GATE_LOCAL)
 		fleet_report(f, ticket, outcome, outcome == STRIPE_OK ? 200 : 500);
@@ -181,7 +209,7 @@ START_TEST(breaker_opens_probes_once_and_closes)
 		int64_t w;
 		unsigned probe;
 
-		ck_assert_int_eq(fleet_admit(b.f, false, 10000, &w, &probe), STRIPE_GATE_GO);	/* the probe */
+		ck_assert_int_eq(fleet_admit(b.f, 0, 10000, &w, &probe), STRIPE_GATE_GO);	/* the probe */
 		ck_assert_int_eq(attempt(a.f, STRIPE_OK), STRIPE_GATE_OPEN);
 		ck_assert_int_eq(attempt(a.f, STRIPE_OK), STRIPE_GATE_OPEN);
 		/* the probe fails: open again for a whole cool-down */
@@ -324,6 +352,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, gcra_exact_burst_then_refusal);
 	tcase_add_test(tc, search_needs_both_budgets);
+	tcase_add_test(tc, lookup_reserves_all_or_nothing);
 	tcase_add_test(tc, breaker_opens_probes_once_and_closes);
 	tcase_add_test(tc, redis_unreachable_falls_back_locally);
 	tcase_add_test(tc, event_purges_index_and_every_l1);
