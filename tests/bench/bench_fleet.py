@@ -13,6 +13,8 @@ tests/lib/milterclient.py. Prints figures; asserts nothing (tests/fleet/ tests t
                 steady stream: requests Stripe saw while the breaker was open against the
                 cool-downs elapsed, message latency while open against the same messages
                 with Stripe healthy, and the time from recovery to the first answer found.
+  backlog       Stripe hanging under a steady stream with LookupTimeout 1 s: lookups left
+                queued at the end and the time a stop takes, breaker off against on.
   verp          a VERP stream (new envelope sender per message, one customer in From):
                 Stripe requests per message; and the latency a From = envelope message pays
                 for probing at MAIL FROM (header-from) against LookupAddress envelope (its
@@ -205,6 +207,42 @@ def bench_breaker(s, r):
             m.stop()
 
 
+def bench_backlog(s, r):
+    """Stripe hanging, LookupTimeout 1 s, a steady stream (BACKLOG_S seconds at 10 messages a
+    second): lookups left queued or running at the end and the time a stop takes, with the
+    breaker off (as before) against the default breaker, same run."""
+    secs = float(os.environ.get("FLEET_BENCH_BACKLOG_S", "30"))
+    out = []
+    for label, extra in (("breaker off", {"BreakerFailures": "0"}), ("breaker on", {})):
+        r.cmd("FLUSHALL")
+        s.state({"customers": [{"email": "h%d@example.com" % i} for i in range(2000)]})
+        s.faults({"*": {"hang": True, "hang_s": 60}})
+        m = start(s, r, "H", dict(extra, LookupTimeout="1000", BreakerCooldown="5000"))
+        lat = []
+        try:
+            t0, i = time.time(), 0
+            with concurrent.futures.ThreadPoolExecutor(max_workers=20) as ex:
+                futs = []
+                while time.time() < t0 + secs:
+                    futs.append(ex.submit(timed, m, "h%d@example.com" % i))
+                    i += 1
+                    time.sleep(0.1)
+                lat = [f.result()[0] for f in futs]
+            mm = metrics(m)
+            left = mm["stripe_milter_lookups_queued"] + mm["stripe_milter_lookups_inflight"]
+        finally:
+            stop_s = m.stop()
+            s.faults({})
+        out.append((label, i, statistics.median(lat), sorted(lat)[int(len(lat) * 0.99)], left, stop_s))
+    for label, n, p50, p99, left, stop_s in out:
+        print("backlog (%s): Stripe hanging, %d messages in %.0f s, LookupTimeout 1 s: message p50 %.2f s "
+              "p99 %.2f s; lookups still queued or running at the end: %d; stop took %.1f s"
+              % (label, n, secs, p50, p99, left, stop_s))
+    if out[0][5] > 0:
+        print("backlog: stop time with the breaker %.2f x without it; lookups left %d against %d"
+              % (out[1][5] / out[0][5], out[1][4], out[0][4]))
+
+
 def bench_verp(s, r):
     r.cmd("FLUSHALL")
     n = 200
@@ -240,7 +278,7 @@ def main():
     except (smtest.Unavailable, RuntimeError) as e:
         print("bench_fleet: skipped: %s" % e)
         return 0
-    which = os.environ.get("FLEET_BENCH", "singleflight,budget,breaker,verp").split(",")
+    which = os.environ.get("FLEET_BENCH", "singleflight,budget,breaker,backlog,verp").split(",")
     try:
         for name in which:
             globals()["bench_" + name](s, r)
