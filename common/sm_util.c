@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "common/sm_util.h"
 
@@ -45,6 +47,29 @@ int sm_parse_long(const char *s, long min, long max, long *out)
 	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+int sm_parse_inet4(const char *addr, struct sockaddr_in *out, char *err, size_t errlen)
+{
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	char host[64];
+	long port;
+
+	memset(out, 0, sizeof(*out));
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host) ||
+	    sm_parse_long(colon + 1, 1, 65535, &port) != 0) {
+		snprintf(err, errlen, "expected address:port");
+		return -1;
+	}
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (inet_pton(AF_INET, host, &out->sin_addr) != 1) {
+		snprintf(err, errlen, "not an IPv4 address");
+		return -1;
+	}
+	out->sin_family = AF_INET;
+	out->sin_port = htons((unsigned short)port);
 	return 0;
 }
 

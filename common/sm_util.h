@@ -9,6 +9,7 @@
  *	sm_ms_left(deadline) milliseconds until a deadline, 0 when past.
  *	sm_strlcpy()	bounded copy, always NUL-terminated; returns strlen(src) (>= size means cut).
  *	sm_parse_long()	strict decimal parse with range check (the replacement for atoi).
+ *	sm_parse_inet4()	"a.b.c.d:port" (a listener's address) into a sockaddr_in.
  *	struct sm_buf	a growable byte buffer with a hard cap; sm_buf_append() fails (-1)
  *			past the cap and never reallocates beyond it. Owner frees with sm_buf_free().
  *
@@ -28,6 +29,9 @@ int64_t sm_ms_left(int64_t deadline_ms);
 size_t sm_strlcpy(char *dst, const char *src, size_t size);
 /* Parses all of s as a decimal long in [min, max]; 0 on success, -1 otherwise. */
 int sm_parse_long(const char *s, long min, long max, long *out);
+/* Parses "a.b.c.d:port" (port 1..65535) into *out; 0, or -1 with what is wrong in err. */
+struct sockaddr_in;
+int sm_parse_inet4(const char *addr, struct sockaddr_in *out, char *err, size_t errlen);
 
 struct sm_buf {
 	char *data;	/* NUL-terminated when len > 0; owned */

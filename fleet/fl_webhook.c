@@ -158,29 +158,17 @@ static void fl_done(void *cls, struct MHD_Connection *conn, void **state, enum M
 int fleet_webhook_listen(const char *addr, size_t max_body, fleet_webhook_fn fn, void *arg)
 {
 	struct sockaddr_in sa;
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	long port;
+	char why[64];
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host) ||
-	    sm_parse_long(colon + 1, 1, 65535, &port) != 0) {
-		sm_log(LOG_ERR, "WebhookListen '%s': expected address:port, e.g. 127.0.0.1:9898", addr);
+	if (sm_parse_inet4(addr, &sa, why, sizeof(why)) != 0) {
+		sm_log(LOG_ERR, "WebhookListen '%s': %s, e.g. 127.0.0.1:9898", addr, why);
 		return -1;
 	}
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		sm_log(LOG_ERR, "WebhookListen '%s': not an IPv4 address", addr);
-		return -1;
-	}
-	sa.sin_port = htons((unsigned short)port);
 	fl_httpd.max_body = max_body ? max_body : 1u << 20;
 	fl_httpd.fn = fn;
 	fl_httpd.arg = arg;
 	fl_httpd.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-	    (unsigned short)port, NULL, NULL, fl_http, NULL,
+	    ntohs(sa.sin_port), NULL, NULL, fl_http, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,

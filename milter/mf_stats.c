@@ -288,26 +288,14 @@ static enum MHD_Result mf_http(void *cls, struct MHD_Connection *conn, const cha
 int mf_stats_listen(const char *addr)
 {
 	struct sockaddr_in sa;
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	long port;
+	char why[64];
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host) ||
-	    sm_parse_long(colon + 1, 1, 65535, &port) != 0) {
-		sm_log(LOG_ERR, "MetricsListen '%s': expected address:port, e.g. 127.0.0.1:9899", addr);
+	if (sm_parse_inet4(addr, &sa, why, sizeof(why)) != 0) {
+		sm_log(LOG_ERR, "MetricsListen '%s': %s, e.g. 127.0.0.1:9899", addr, why);
 		return -1;
 	}
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		sm_log(LOG_ERR, "MetricsListen '%s': not an IPv4 address", addr);
-		return -1;
-	}
-	sa.sin_port = htons((unsigned short)port);
 	mf_httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-	    (unsigned short)port, NULL, NULL, mf_http, NULL,
+	    ntohs(sa.sin_port), NULL, NULL, mf_http, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)5,
