@@ -160,14 +160,15 @@ def slope(xs, ys):
 
 
 def seed_customers(standin, fmt, n, start=0):
-    """Adds n customers fmt % i (i from start), each with an active subscription to a plan
-    named "Pro" and two succeeded charges, so that a lookup makes the full set of Stripe
+    """Adds n customers fmt % i (i from start), each with an active subscription to the one
+    plan "Pro" (one product, as most sites have few) and two succeeded charges, so that a lookup makes the full set of Stripe
     requests and stripe-milter adds the same eight headers as null_milter -m same."""
+    standin.add({"products": [{"id": "prod_bench_pro", "name": "Pro"}]})
     batch = []
     for i in range(start, start + n):
         batch.append({"email": fmt % i, "name": "Customer %d" % i,
                       "subscriptions": [{"status": "active", "items": [
-                          {"price": {"unit_amount": 4900, "product": {"name": "Pro"}}}]}],
+                          {"price": {"unit_amount": 4900, "product": "prod_bench_pro"}}]}],
                       "charges": [{"amount": 4900}, {"amount": 4900}]})
         if len(batch) == 500:
             standin.add({"customers": batch})
