@@ -19,7 +19,8 @@
  *	min(base * 2^(n-1), max) with jitter in [50%, 100%], skipped (no retry) when it would
  *	cross the deadline. Bodies over max_response_bytes are STRIPE_E_MALFORMED.
  *	Search requests have their own token bucket (stripe_search_take(), never waits):
- *	Stripe allows fewer search than list requests.
+ *	Stripe allows fewer search than list requests. Nor does a search wait at the fleet's
+ *	gate: it is admitted only when both budgets have a slot now.
  *
  * Diagnostics: call->message is one sanitised line (Stripe's message without anything
  *	that looks like a key); call->request_id is Stripe's Request-Id.
@@ -308,8 +309,10 @@ static int stripe_gate_admit(struct stripe_client *c, const char *url, int64_t d
 		if (at > sm_now_ms())
 			stripe_sleep_ms(at - sm_now_ms());
 	}
+	/* a search never waits for a slot (it is an extra: skipped when there is no room now) */
 	if (c->gate.admit)
-		v = c->gate.admit(c->gate.arg, flags, sm_ms_left(deadline_ms), &wait, ticket);
+		v = c->gate.admit(c->gate.arg, flags,
+		    (flags & STRIPE_GATE_SEARCH) ? 0 : sm_ms_left(deadline_ms), &wait, ticket);
 	if (v == STRIPE_GATE_LOCAL && (flags & STRIPE_GATE_PREPAID))
 		return 0;	/* the fleet budget already paid for it */
 	switch (v) {

@@ -15,7 +15,8 @@
  *	   search matches words, case-insensitively: results are kept only when their email
  *	   equals the address ignoring ASCII case) and, for a guest buyer, GET
  *	   /v1/charges/search by billing_details.email, both at once and within the search
- *	   budget (stripe_search_take(); no token: not tried, search_skipped). When Stripe
+ *	   budget (stripe_search_take(); no token: not tried, search_skipped; no slot in the
+ *	   fleet's search budget now, or a 429 from Stripe: search_skipped too). When Stripe
  *	   answers a search with 400/404 (search unavailable to the account, e.g. in India),
  *	   search is turned off for the client and that is logged once.
  *	3. The customer is chosen among all matches (best subscription status group, then
@@ -232,6 +233,17 @@ static void stripe_search_unavailable(struct stripe_client *c, struct stripe_job
 	j->err = STRIPE_OK;
 }
 
+/* A search the rate budgets had no room for (the fleet's search budget at once, or Stripe's
+ * own 429) is skipped, not an error: the exact-address answer stands, with search=skipped,
+ * as when the local search bucket is empty. */
+static void stripe_search_limited(struct stripe_job *j, struct stripe_summary *out)
+{
+	if (j->err != STRIPE_E_RATELIMIT)
+		return;
+	out->search_skipped = true;
+	j->err = STRIPE_OK;
+}
+
 /* Round trip 2 when nothing matched exactly: customer search and guest charges at once.
  * A guest's charges go to out. -1 on error. */
 static int stripe_search(struct stripe_client *c, const char *email, int64_t deadline_ms,
@@ -264,6 +276,8 @@ static int stripe_search(struct stripe_client *c, const char *email, int64_t dea
 	stripe_jobs_run(jobs, nj);
 	stripe_search_unavailable(c, &sj);
 	stripe_search_unavailable(c, &gj);
+	stripe_search_limited(&sj, out);
+	stripe_search_limited(&gj, out);
 	stripe_merge(res, &sj, missing);
 	stripe_merge(res, &gj, missing);
 	if (res->err == STRIPE_OK) {

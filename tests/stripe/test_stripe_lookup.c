@@ -1025,6 +1025,15 @@ START_TEST(search_unavailable_budget_and_off)
 	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_E_SERVER);
 	stripe_stats_get(c, &st);
 	ck_assert(!st.search_off);
+	/* Stripe's search rate limit (429): the search is skipped, not an error for the mail. */
+	faults("{\"customers_search\":{\"status\":429,\"should_retry\":false}}");
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert(!s.found);
+	ck_assert(s.search_skipped);
+	ck_assert_int_eq(served("customers_search"), 1);
+	stripe_stats_get(c, &st);
+	ck_assert(!st.search_off);
 	stripe_client_free(c);
 }
 END_TEST
