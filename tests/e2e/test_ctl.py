@@ -40,16 +40,6 @@ def send(m, sender):
         raise AssertionError(out)
 
 
-def metrics(port):
-    st, _, body = smtest.http_call("http://127.0.0.1:%d" % port, "GET", "/metrics")
-    vals = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            vals[k] = float(v)
-    return st, vals
-
-
 def main():
     t = smtest.TAP()
     try:
@@ -75,13 +65,13 @@ def run(t, redis, s, m1, m2, mport):
     conf = m1.conf
 
     # --- metrics and stats from two instances
-    st, before = metrics(mport)
+    st, before = smtest.metrics(mport)
     t.is_(st, 200, "/metrics answers")
     for a in ("jenny@customer.test", "pat@customer.test", "nobody@elsewhere.test"):
         send(m1, a)
     send(m1, "jenny@customer.test")
     send(m2, "yuki@customer.test")
-    st, after = metrics(mport)
+    st, after = smtest.metrics(mport)
     t.is_(after['stripe_milter_lookups_total{result="found"}'], 3.0, "metrics: 3 found on mx1")
     t.is_(after['stripe_milter_lookups_total{result="not_found"}'], 1.0, "metrics: 1 not found")
     t.is_(after['stripe_milter_cache_hits_total{level="l1"}'], 1.0, "metrics: the repeat was an L1 hit")
@@ -201,7 +191,7 @@ def run(t, redis, s, m1, m2, mport):
     st, _, body = smtest.http_call("http://127.0.0.1:%d" % mport, "GET", "/healthz")
     t.ok(st == 200 and b"degraded" in body and b"Redis" in body,
          "/healthz with Redis down: serving, degraded, says why (%d %r)" % (st, body))
-    st, vals = metrics(mport)
+    st, vals = smtest.metrics(mport)
     t.is_(vals.get("stripe_milter_redis_up"), 0.0, "metrics: Redis down shows")
     rc, out, err = ctl(conf, "check-config")
     t.ok(rc == 1 and "UNREACHABLE" in out, "check-config: Redis down exits 1", out + err)

@@ -25,8 +25,6 @@ import re
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 import milterclient  # noqa: E402
@@ -40,17 +38,7 @@ OLD_SECRET = "whsec_fleet_previous_secret_abcdef"
 def metrics(m):
     """/metrics of a Milter started with MetricsListen as {"name{labels}": float}; {} while
     the listener is not up yet."""
-    try:
-        r = urllib.request.urlopen("http://%s/metrics" % m.metrics, timeout=10)
-    except urllib.error.URLError:
-        return {}
-    with r:
-        out = {}
-        for line in r.read().decode().splitlines():
-            if line and not line.startswith("#"):
-                k, _, v = line.rpartition(" ")
-                out[k] = float(v)
-        return out
+    return smtest.metrics(m.metrics)[1]
 
 
 def wait_for(cond, timeout=30.0, what="condition"):

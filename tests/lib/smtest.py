@@ -44,7 +44,7 @@ import traceback
 
 __all__ = ["TAP", "Unavailable", "ci", "ci_skip_allowed", "srcdir", "builddir", "stripe_data",
            "wait_for", "process_state", "free_port", "tempdir",
-           "spawn", "stop", "wait_port", "http_call", "Redis", "Standin", "Prism"]
+           "spawn", "stop", "wait_port", "http_call", "metrics", "Redis", "Standin", "Prism"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +386,23 @@ def http_call(base_url, method, path, body=None, headers=None, timeout=10.0):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
     finally:
         c.close()
+
+
+def metrics(addr, timeout=10.0):
+    """A daemon's Prometheus page at addr ("127.0.0.1:PORT", or a port number) as (HTTP
+    status, {"name{labels}": float}); (None, {}) while nothing listens there yet."""
+    if isinstance(addr, int):
+        addr = "127.0.0.1:%d" % addr
+    try:
+        st, _, body = http_call("http://" + addr, "GET", "/metrics", timeout=timeout)
+    except OSError:
+        return None, {}
+    vals = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            vals[k] = float(v)
+    return st, vals
 
 
 # ---------------------------------------------------------------------------------------------

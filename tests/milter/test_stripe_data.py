@@ -59,12 +59,8 @@ def state():
 
 def messages(port, result):
     """stripe_milter_messages_total{result="<result>"} from the daemon's /metrics."""
-    st, _, body = smtest.http_call("http://127.0.0.1:%d" % port, "GET", "/metrics")
-    want = 'stripe_milter_messages_total{result="%s"} ' % result
-    for line in body.decode().splitlines():
-        if st == 200 and line.startswith(want):
-            return int(float(line[len(want):]))
-    return None
+    v = smtest.metrics(port)[1].get('stripe_milter_messages_total{result="%s"}' % result)
+    return None if v is None else int(v)
 
 
 def main():
