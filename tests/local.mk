@@ -40,4 +40,4 @@ EXTRA_DIST += tests/docs/test_manpages.sh
 EXTRA_DIST += tests/prism/package.json tests/prism/package-lock.json \
 	tests/data/stripe/README.md tests/data/stripe/LICENSE \
 	tests/data/stripe/fixtures3.json tests/data/stripe/openapi-lookup-strict.json \
-	tests/data/stripe/openapi-lookup-errors.json docs/DESIGN.md
+	tests/data/stripe/openapi-lookup-errors.json tests/data/stripe/extend_spec.py docs/DESIGN.md
