@@ -359,8 +359,13 @@ def t_budget(t, s, r, d):
         denied = sum(metrics(m)["stripe_milter_budget_total{decision=\"denied\"}"] for m in ms)
         granted = sum(metrics(m)["stripe_milter_budget_total{decision=\"granted\"}"] -
                       metrics(m)["stripe_milter_budget_total{decision=\"refunded\"}"] for m in ms)
-        t.is_(int(granted), n, "every request Stripe saw had a slot of the fleet budget "
-              "(granted - handed back = %d)" % granted)
+        # A gate call Redis did not answer in time (a loaded machine) is decided locally and
+        # counted as a fallback; with none, the slots must match the requests exactly.
+        fallbacks = sum(metrics(m)["stripe_milter_fleet_redis_fallbacks_total"] for m in ms)
+        t.ok(abs(n - int(granted)) <= int(fallbacks),
+             "every request Stripe saw had a slot of the fleet budget (%d requests, granted - "
+             "handed back = %d, decided locally because Redis did not answer: %d)"
+             % (n, granted, fallbacks))
         t.ok(denied > 0, "requests refused by the budget: %d" % denied)
     finally:
         s.state({"rate_limit_per_s": None})
