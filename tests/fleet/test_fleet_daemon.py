@@ -293,7 +293,10 @@ def t_breaker(t, s, r, d):
              "every answer is unavailable or the failed probe's error")
         for m in ms:
             t.ok(metrics(m)["stripe_milter_breaker_rejected_total"] >= 1, "%s counted rejections" % m.name)
-        # Stripe recovers: lookups resume once one probe succeeded
+        # Stripe recovers: lookups resume once one probe succeeded. First let every lookup
+        # of the failing phase end (a probe still in flight would be logged after the reset)
+        wait_for(lambda: all(metrics(m)["stripe_milter_lookups_inflight"] == 0 for m in ms)
+                 and s.requests()["in_flight"] == 0, what="the failing phase's lookups to end")
         s.faults({})
         s.reset()
         res, n_open = None, 0
@@ -307,7 +310,8 @@ def t_breaker(t, s, r, d):
         t.like(res, r"^found", "lookups resumed (after %d messages answered unavailable at once)" % n_open)
         log = s.requests()["log"]
         t.ok(len(log) == 3 and all(e["status"] == 200 for e in log),
-             "recovery: the probe and the rest of its lookup, nothing more (%d requests)" % len(log))
+             "recovery: the probe and the rest of its lookup, nothing more (%d requests: %s)"
+             % (len(log), ", ".join("%s %s" % (e["endpoint"], e["status"]) for e in log)))
         wait_for(lambda: all(metrics(m)["stripe_milter_breaker_state"] == 0 or
                              send(m, "b0@example.com") is not None and
                              metrics(m)["stripe_milter_breaker_state"] == 0 for m in ms),
