@@ -279,7 +279,7 @@ def t_breaker(t, s, r, d):
         while time.time() < t_open + 3 * cool / 1000.0 or i < 21:
             answers.append(send(ms[i % 2], "b%d@example.com" % i)["X-Stripe-Lookup"])
             i += 1
-            time.sleep(0.05)
+            time.sleep(0.05)    # pacing: a steady mail stream is the thing under test
         t_end = time.time()
         unavailable = sum("error=unavailable" in a for a in answers)
         probes = s.count() - n_open
@@ -306,7 +306,7 @@ def t_breaker(t, s, r, d):
             if "error=unavailable" not in res:
                 break
             n_open += 1
-            time.sleep(cool / 4000.0)
+            time.sleep(cool / 4000.0)   # pacing the stream (4 messages per cool-down), not a wait
         t.like(res, r"^found", "lookups resumed (after %d messages answered unavailable at once)" % n_open)
         log = s.requests()["log"]
         t.ok(len(log) == 3 and all(e["status"] == 200 for e in log),
