@@ -650,7 +650,188 @@ TEMPLATE_INVOICE = json.loads(r'''{
     "customer_account": null
 }''')
 
+TEMPLATE_CHECKOUT_SESSION = json.loads(r'''{
+    "after_expiration": {
+        "recovery": {
+            "allow_promotion_codes": true,
+            "enabled": true,
+            "expires_at": null,
+            "url": null
+        }
+    },
+    "allow_promotion_codes": null,
+    "amount_subtotal": 4900,
+    "amount_total": 4900,
+    "automatic_tax": {
+        "enabled": false,
+        "liability": {
+            "type": "account"
+        },
+        "status": null,
+        "provider": null
+    },
+    "billing_address_collection": null,
+    "cancel_url": "https://example.com/cancel",
+    "client_reference_id": null,
+    "client_secret": null,
+    "consent": {
+        "promotions": null,
+        "terms_of_service": null
+    },
+    "consent_collection": {
+        "payment_method_reuse_agreement": {
+            "position": "hidden"
+        },
+        "promotions": null,
+        "terms_of_service": null
+    },
+    "created": 1234567890,
+    "currency": "usd",
+    "custom_fields": [],
+    "custom_text": {
+        "after_submit": {
+            "message": "message"
+        },
+        "shipping_address": {
+            "message": "message"
+        },
+        "submit": {
+            "message": "message"
+        },
+        "terms_of_service_acceptance": {
+            "message": "message"
+        }
+    },
+    "customer": null,
+    "customer_creation": null,
+    "customer_details": {
+        "address": {
+            "city": null,
+            "country": null,
+            "line1": null,
+            "line2": null,
+            "postal_code": null,
+            "state": null
+        },
+        "email": "example@example.com",
+        "name": null,
+        "phone": null,
+        "tax_exempt": "none",
+        "tax_ids": null,
+        "business_name": null,
+        "individual_name": null
+    },
+    "customer_email": null,
+    "expires_at": 1234567890,
+    "id": "cs_test_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY",
+    "invoice": null,
+    "invoice_creation": {
+        "enabled": true,
+        "invoice_data": {
+            "account_tax_ids": null,
+            "custom_fields": null,
+            "description": null,
+            "footer": null,
+            "issuer": {
+                "type": "account"
+            },
+            "metadata": null,
+            "rendering_options": {
+                "amount_tax_display": null,
+                "template": null
+            }
+        }
+    },
+    "livemode": false,
+    "locale": null,
+    "metadata": {},
+    "mode": "payment",
+    "object": "checkout.session",
+    "payment_intent": "pi_1PgafyB7WZ01zgkWSjxsAJo3",
+    "payment_link": null,
+    "payment_method_collection": null,
+    "payment_method_configuration_details": {
+        "id": "obj_123",
+        "parent": null
+    },
+    "payment_method_options": {},
+    "payment_method_types": [
+        "card"
+    ],
+    "payment_status": "paid",
+    "phone_number_collection": {
+        "enabled": false
+    },
+    "recovered_from": null,
+    "saved_payment_method_options": {
+        "allow_redisplay_filters": null,
+        "payment_method_remove": null,
+        "payment_method_save": null
+    },
+    "setup_intent": null,
+    "shipping_address_collection": {
+        "allowed_countries": [
+            "SC"
+        ]
+    },
+    "shipping_cost": {
+        "amount_subtotal": 1555417355,
+        "amount_tax": 1424534716,
+        "amount_total": 1117121693,
+        "shipping_rate": null
+    },
+    "shipping_options": [],
+    "status": "complete",
+    "submit_type": null,
+    "subscription": null,
+    "success_url": "https://example.com/success",
+    "total_details": {
+        "amount_discount": 406046392,
+        "amount_shipping": null,
+        "amount_tax": 1424534716
+    },
+    "ui_mode": null,
+    "url": "https://checkout.stripe.com/pay/c/cs_test_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY",
+    "adaptive_pricing": {
+        "enabled": true
+    },
+    "discounts": null,
+    "collected_information": {
+        "shipping_details": {
+            "address": {
+                "city": null,
+                "country": null,
+                "line1": null,
+                "line2": null,
+                "postal_code": null,
+                "state": null
+            },
+            "name": "name"
+        },
+        "business_name": null,
+        "individual_name": null
+    },
+    "permissions": {
+        "update_shipping_details": null
+    },
+    "wallet_options": {},
+    "origin_context": null,
+    "currency_conversion": {
+        "amount_subtotal": 1555417355,
+        "amount_total": 1117121693,
+        "fx_rate": "291452898",
+        "source_currency": "usd"
+    },
+    "customer_account": null,
+    "integration_identifier": null,
+    "managed_payments": {
+        "enabled": true
+    }
+}''')
+
+
 TEMPLATES = {
+    "checkout.session": TEMPLATE_CHECKOUT_SESSION,
     "invoice": TEMPLATE_INVOICE,
     "customer": TEMPLATE_CUSTOMER,
     "subscription": TEMPLATE_SUBSCRIPTION,
@@ -666,7 +847,7 @@ ABSENT = "$absent"
 
 ENDPOINTS = ["customers", "customers_search", "customer", "subscriptions", "subscription",
              "charges", "charges_search", "charge", "products", "product", "prices", "price",
-             "invoices", "invoice", "account", "unknown"]
+             "invoices", "invoice", "account", "checkout_sessions", "unknown"]
 
 PERMISSIONS = {
     "customers": "rak_customer_read", "customers_search": "rak_customer_read",
@@ -677,6 +858,7 @@ PERMISSIONS = {
     "products": "rak_product_read", "product": "rak_product_read",
     "prices": "rak_plan_read", "price": "rak_plan_read", "account": "rak_account_read",
     "events": "rak_event_read", "event": "rak_event_read",
+    "checkout_sessions": "rak_checkout_session_read",
 }
 
 SUB_STATUSES = ["active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
@@ -752,7 +934,8 @@ def sort_key(o):
 # ---------------------------------------------------------------------------------------------
 
 class State:
-    KINDS = ["customers", "products", "prices", "subscriptions", "charges", "invoices", "events"]
+    KINDS = ["customers", "products", "prices", "subscriptions", "charges", "invoices", "events",
+             "checkout_sessions"]
 
     def __init__(self):
         self.coll = {k: {} for k in self.KINDS}     # kind -> id -> object (insertion order)
@@ -807,7 +990,8 @@ class State:
         if "rate_limit_per_s" in body:
             v = body["rate_limit_per_s"]
             self.rate_limit_per_s = None if v is None else int(v)
-        for kind in ["products", "prices", "customers", "subscriptions", "charges", "invoices"]:
+        for kind in ["products", "prices", "customers", "subscriptions", "charges", "invoices",
+                     "checkout_sessions"]:
             items = body.get(kind, [])
             if not isinstance(items, list):
                 raise AdminError("%s must be a list" % kind)
@@ -1017,6 +1201,24 @@ class State:
         self._put("charges", obj, ids)
         return obj
 
+    def add_checkout_session(self, partial, ids):
+        """A Checkout Session (Stripe Checkout, Payment Links): `customer_details.email` is the
+        buyer's address as typed; `status` complete (default), open or expired; `payment_status`
+        paid (default), unpaid or no_payment_required; `mode` payment (default), subscription or
+        setup; `amount_total`, `currency`; `customer` null (a guest) unless given. An open or
+        expired session is unpaid unless payment_status is given."""
+        partial = dict(partial)
+        derived = {}
+        if partial.get("status") in ("open", "expired") and "payment_status" not in partial:
+            derived["payment_status"] = "unpaid"
+        if "amount_total" in partial and "amount_subtotal" not in partial:
+            derived["amount_subtotal"] = partial["amount_total"]
+        if partial.get("mode") == "subscription" and "payment_intent" not in partial:
+            derived["payment_intent"] = None
+        obj = self._base(deep_merge(TEMPLATE_CHECKOUT_SESSION, derived), partial, "cs_test_", 58)
+        self._put("checkout_sessions", obj, ids)
+        return obj
+
     def dump(self):
         d = {k: list(v.values()) for k, v in self.coll.items()}
         d["account"] = self.account
@@ -1137,6 +1339,11 @@ ALLOWED = {
     "price": {"expand"},
     "account": {"expand"},
     "events": LIST_COMMON | {"created", "type", "types", "delivery_success"},
+    # Stripe's API reference (docs.stripe.com/api/checkout/sessions/list) also lists `status`
+    # and `created`, newer than the vendored spec (2023-08-16): served, but the client sends
+    # only what the vendored spec has
+    "checkout_sessions": LIST_COMMON | {"customer", "customer_details", "payment_intent",
+                                        "payment_link", "subscription", "status", "created"},
     "event": {"expand"},
 }
 
@@ -1158,6 +1365,8 @@ def route(path):
         return coll[:-1], urllib.parse.unquote(ident)
     if path == "/v1/account":
         return "account", None
+    if path == "/v1/checkout/sessions":
+        return "checkout_sessions", None
     return "unknown", None
 
 
@@ -1328,6 +1537,36 @@ class Standin:
                     return {"object": "list", "data": objs, "has_more": True, "url": url}
         return {"object": "list", "data": objs[:limit], "has_more": len(objs) > limit, "url": url}
 
+    def checkout_sessions(self, params):
+        """GET /v1/checkout/sessions: customer_details[email] (required inside the hash; an
+        exact, case-sensitive match as for every list filter), customer, payment_intent,
+        payment_link, subscription, status (open, complete, expired), created; newest first."""
+        cd = params.get("customer_details")
+        email = None
+        if cd is not None:
+            if not isinstance(cd, dict):
+                raise StandinError(400, "Invalid hash", param="customer_details")
+            for k in cd:
+                if k != "email":
+                    raise StandinError(400, "Received unknown parameter: customer_details[%s]" % k,
+                                       code="parameter_unknown", param="customer_details[%s]" % k)
+            if "email" not in cd:
+                raise StandinError(400, "Missing required param: customer_details[email].",
+                                   code="parameter_missing", param="customer_details[email]")
+            email = cd["email"]
+        status = p_str(params, "status")
+        if status is not None and status not in ("open", "complete", "expired"):
+            raise StandinError(400, "Invalid status: must be one of open, complete, or expired",
+                               param="status")
+        eq = {k: p_str(params, k) for k in ("customer", "payment_intent", "payment_link",
+                                             "subscription")}
+        cf = created_filter(params)
+        objs = [o for o in self.state.coll["checkout_sessions"].values() if cf(o)
+                and (email is None or (o.get("customer_details") or {}).get("email") == email)
+                and (status is None or o.get("status") == status)
+                and all(v is None or o.get(k) == v for k, v in eq.items())]
+        return self.list_obj(objs, params, "/v1/checkout/sessions", "checkout_sessions")
+
     def events_matching(self, params):
         """GET /v1/events filters: type (one name, '*' wildcards), types[] (at most 20 exact
         names; not with type), created."""
@@ -1414,6 +1653,8 @@ class Standin:
             res = self.list_obj(objs, params, "/v1/charges", "charges")
         elif endpoint == "charge":
             res = self.get_one("charges", ident, "charge")
+        elif endpoint == "checkout_sessions":
+            res = self.checkout_sessions(params)
         elif endpoint == "charges_search":
             res = self.search(params, "charges")
         elif endpoint == "invoices":
@@ -1779,6 +2020,7 @@ SAMPLE_FOR = {"customers": "customer", "customers_search": "customer", "customer
               "charges": "charge", "charge": "charge", "products": "product",
               "product": "product", "prices": "price", "price": "price", "account": "account",
               "charges_search": "charge", "invoices": "invoice", "invoice": "invoice",
+              "checkout_sessions": "checkout.session",
               "unknown": "customer"}
 
 

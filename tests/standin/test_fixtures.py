@@ -177,6 +177,9 @@ ids = S.state({
         {"id": "cus_bare"},
     ],
     "charges": [{"id": "ch_guest", "billing_details": {"email": "Guest.Buyer@example.com"}}],
+    "checkout_sessions": [{"id": "cs_test_fx", "customer_details": {"email": "cs@example.com"}},
+                          {"id": "cs_test_open", "customer_details": {"email": "cs@example.com"},
+                           "status": "open"}],
 })["ids"]
 
 
@@ -220,6 +223,11 @@ check("customer from /v1/customers/search", "customer", found[0])
 found = fetch("/v1/charges/search?query=billing_details.email%3A%27guest.buyer%40example.com%27")
 t.is_([c["id"] for c in found["data"]], ["ch_guest"], "charges search by billing email")
 check("charge from /v1/charges/search", "charge", found["data"][0])
+sessions = fetch("/v1/checkout/sessions?customer_details%5Bemail%5D=cs%40example.com")["data"]
+t.is_(sorted(x["id"] for x in sessions), ["cs_test_fx", "cs_test_open"],
+      "the stand-in serves the two checkout sessions")
+for x in sessions:
+    check("checkout session %s (%s)" % (x["id"], x["status"]), "checkout.session", x)
 # customer.subscriptions included by expand[]=data.subscriptions
 lst = fetch("/v1/customers?email=fx%40example.com&expand[]=data.subscriptions")["data"][0]
 t.is_(sorted(x["id"] for x in lst["subscriptions"]["data"]), ["sub_fx", "sub_trial"],

@@ -403,6 +403,44 @@ def t_account():
 
 t.run("/v1/account", t_account)
 
+# ------------------------------------------------------------------ checkout sessions
+def t_checkout_sessions():
+    S.add({"checkout_sessions": [
+        {"id": "cs_test_g1", "customer_details": {"email": "Guest@Shop.example"}, "created": 1000,
+         "amount_total": 1500},
+        {"id": "cs_test_g2", "customer_details": {"email": "guest@shop.example"}, "created": 2000,
+         "amount_total": 2500, "currency": "eur", "mode": "subscription"},
+        {"id": "cs_test_g3", "customer_details": {"email": "guest@shop.example"}, "created": 3000,
+         "status": "expired"},
+        {"id": "cs_test_g4", "customer_details": {"email": "other@shop.example"}, "created": 4000},
+    ], "keys": {"rk_test_nocheckout": {"missing": ["rak_checkout_session_read"]}}})
+    q = "/v1/checkout/sessions?customer_details%5Bemail%5D=guest%40shop.example"
+    st1, _, b1 = get(q + "&limit=1")
+    st2, _, b2 = get(q + "&limit=1&starting_after=cs_test_g3")
+    st3, _, b3 = get(q.replace("guest%40", "GUEST%40"))
+    st4, _, b4 = get("/v1/checkout/sessions?customer_details%5Bname%5D=x")
+    st5, _, b5 = get("/v1/checkout/sessions?customer_details%5Bemail%5D=x&status=bogus")
+    st6, _, b6 = get(q, key="rk_test_nocheckout")
+    s1, s2 = b1["data"][0], b2["data"][0]
+    t.diag("pages: %s %s; 400s: %s / %s" % (s1["id"], s2["id"], err(b4).get("message"),
+                                            err(b5).get("message")))
+    return (st1 == st2 == st3 == 200 and b1["url"] == "/v1/checkout/sessions"
+            and s1["id"] == "cs_test_g3" and b1["has_more"] is True
+            and s1["status"] == "expired" and s1["payment_status"] == "unpaid"
+            and s2["id"] == "cs_test_g2" and b2["has_more"] is False
+            and s2["status"] == "complete" and s2["payment_status"] == "paid"
+            and s2["amount_total"] == 2500 and s2["currency"] == "eur"
+            and s2["mode"] == "subscription" and s2["customer"] is None
+            and s2["object"] == "checkout.session" and b3["data"] == []
+            and st4 == 400 and err(b4).get("param") == "customer_details[name]"
+            and st5 == 400 and err(b5).get("param") == "status"
+            and st6 == 403 and "rak_checkout_session_read" in err(b6).get("message", ""))
+
+
+t.run("checkout/sessions: customer_details[email] exact and case-sensitive, newest first, "
+      "limit and starting_after, unknown hash key and bad status 400, "
+      "rak_checkout_session_read 403", t_checkout_sessions)
+
 # ------------------------------------------------------------------ keys and permissions
 PERM_RE = (r"^The provided key 'rk_test_\*\*\*\.\.\.%s' does not have the required permissions "
            r"for this endpoint on account '(acct_[A-Za-z0-9]+)'\. Having the '%s' permission "
