@@ -70,6 +70,14 @@ struct cache_config {
 	const char *redis_password_file; /* used when redis_password is NULL: read
 					 * by common/sm_secret.h's rules */
 	int reconnect_max_ms;		/* 0 = 5000: longest backoff between connect attempts */
+	/* Checks the bytes of an entry read from Redis before anything uses them (L1, the
+	 * caller, a flight's waiters, a stale candidate): 0 readable, else -1 with a reason in
+	 * why. An entry that fails is logged ("cache entry KEY unreadable (why): purged"),
+	 * deleted from Redis only while it still holds those bytes, and is a miss, so the
+	 * lookup fills. Called from any thread, also for entries without bytes (len 0).
+	 * NULL = every entry is readable. */
+	int (*check)(void *arg, const unsigned char *data, size_t len, char *why, size_t whylen);
+	void *check_arg;
 };
 
 enum cache_kind { CACHE_POSITIVE = 0, CACHE_NEGATIVE = 1 };

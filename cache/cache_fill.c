@@ -26,9 +26,18 @@
  * Memory: the value handed to the caller is malloc'd and the caller's; a flight keeps
  * its own copy for its waiters and the last one out frees it.
  *
+ * Unreadable entries: bytes read from Redis pass the user's check (cache_config.check)
+ *	in cache_redis_read(), before anything keeps or hands them on, so a probe, a leader
+ *	and its waiters all see the same thing: a miss, filled afresh. L1 therefore only ever
+ *	holds checked bytes (it is fed by fills, checked Redis reads and cache_put), and no
+ *	order of readers, purges and fills can bring unreadable bytes back into it. Such an
+ *	entry is deleted from Redis with a compare-and-delete (the bytes read), so a good
+ *	entry another instance stored meanwhile stays.
+ *
  * Diagnostics: counters (see cache.h); a corrupt Redis entry (or one fetched more than
  *	CACHE_ENTRY_FUTURE_MAX_MS in the future) is logged once and treated as a miss, so the
- *	fill overwrites it.
+ *	fill overwrites it; an entry that fails the check is logged each time it is met
+ *	("cache entry KEY unreadable (why): purged", LOG_WARNING; it is deleted when met).
  *
  * Known limits: a waiter whose deadline is later than the leader's still gets the
  *	leader's result (it may be a deadline failure).
@@ -59,6 +68,11 @@ struct cache_flight {
 
 static const char cache_unlock_lua[] =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+    "else return 0 end";
+
+/* KEYS: key. ARGV: the bytes read. Deletes the key only while it still holds them. */
+static const char cache_unlink_if_lua[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('unlink', KEYS[1]) "
     "else return 0 end";
 
 static int cache_log_corrupt;
@@ -102,7 +116,27 @@ static void cache_l1_store(struct cache *c, const char *key, const struct cache_
 		cache_l1_put(c->l1, key, e, sm_now_ms() + c->l1_ttl_ms);
 }
 
-/* GET key: 1 fresh, 2 only within grace, 0 miss (or corrupt), -1 Redis failed. */
+/* The user's check of an entry read from Redis (raw: the bytes as stored). 0 readable;
+ * -1 unreadable: logged, deleted from Redis if it still holds raw, e cleared. */
+static int cache_checked(struct cache *c, const char *key, const char *raw, size_t rawlen,
+    int64_t deadline_ms, struct cache_entry *e)
+{
+	char why[128] = "";
+	redisReply *r;
+
+	if (c->cfg.check == NULL ||
+	    c->cfg.check(c->cfg.check_arg, e->data, e->len, why, sizeof(why)) == 0)
+		return 0;
+	sm_log(LOG_WARNING, "cache entry %s unreadable (%s): purged", key, why[0] ? why : "check failed");
+	r = rds_cmd(c->rp, deadline_ms, "EVAL %s 1 %s %b", cache_unlink_if_lua, key, raw, rawlen);
+	if (r)
+		freeReplyObject(r);
+	cache_entry_clear(e);
+	return -1;
+}
+
+/* GET key: 1 fresh, 2 only within grace, 0 miss (or corrupt, or unreadable by the user's
+ * check), -1 Redis failed. */
 static int cache_redis_read(struct cache *c, const char *key, int64_t deadline_ms, struct cache_entry *e)
 {
 	redisReply *r = rds_cmd(c->rp, deadline_ms, "GET %s", key);
@@ -127,6 +161,8 @@ static int cache_redis_read(struct cache *c, const char *key, int64_t deadline_m
 		cache_entry_clear(e);
 		goto out;
 	}
+	if (cache_checked(c, key, r->str, r->len, deadline_ms, e) != 0)
+		goto out;
 	if (now < cache_entry_fresh_until(e))
 		rc = 1;
 	else if (now < cache_entry_stale_until(e))

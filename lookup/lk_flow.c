@@ -6,17 +6,23 @@
  * Flow: lk_key() of the address -> cache_get_or_fill(), whose fill calls stripe_lookup()
  *	and stores the encoded summary (positive when a customer matched, negative when none
  *	did); the bytes that come back are decoded into the result. Stripe's temporary errors
- *	let the cache serve a stale entry. Bytes that cannot be decoded (another version,
- *	garbage in Redis) are purged and the lookup is tried once more, which fills from
- *	Stripe. lk_run_l1() is the part that needs neither Redis nor Stripe: a fresh L1
- *	entry, decoded; the worker pool runs it on the caller's thread before queueing.
+ *	let the cache serve a stale entry. Bytes in Redis that cannot be decoded (garbage, a
+ *	hostile writer) never get this far: the cache runs lk_entry_check() on what it reads
+ *	from Redis before it keeps or hands on anything, logs and deletes what fails and
+ *	treats it as a miss, so the MAIL FROM probe, the From lookup and the fill all agree on
+ *	one fresh lookup, whatever their order (cache_fill.c, "Unreadable entries"). Another
+ *	codec version's entries live under other keys (lk_key.c). lk_run_l1() is the part
+ *	that needs neither Redis nor Stripe: a fresh L1 entry, decoded; the worker pool runs
+ *	it on the caller's thread before queueing.
  *
- * Diagnostics: "cache entry KEY unreadable (why): purged" at LOG_WARNING; the result says
- *	error=<class> (a stripe_errclass name, "timeout" when the deadline passed with no
- *	fill error, "malformed", "internal").
+ * Diagnostics: the cache logs "cache entry KEY unreadable (why): purged" at LOG_WARNING;
+ *	the result says error=<class> (a stripe_errclass name, "timeout" when the deadline
+ *	passed with no fill error, "internal", also for bytes that checked and then did not
+ *	decode: out of memory).
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,14 +77,30 @@ static const char *lk_fill_error(const struct cache_value *v)
 	return stripe_errclass_name((enum stripe_errclass)v->fill_errclass);
 }
 
-/* One pass through the cache. Returns 1 when the cached bytes could not be read (they are
- * purged, and the caller may try once more, which fills from Stripe), else 0. */
-static int lk_pass(struct lk *lk, const char *key, struct lk_fill_ctx *f, int64_t deadline_ms,
+int lk_entry_check(void *arg, const unsigned char *data, size_t len, char *why, size_t whylen)
+{
+	struct stripe_summary *s;
+	int rc;
+
+	(void)arg;
+	if (data == NULL || len == 0)
+		return 0;
+	/* memoised: the decode that follows a hit finds the result here */
+	if ((s = malloc(sizeof(*s))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	rc = lk_summary_decode_memo((const char *)data, len, s, why, whylen);
+	free(s);
+	return rc;
+}
+
+/* One pass through the cache into res. */
+static void lk_pass(struct lk *lk, const char *key, struct lk_fill_ctx *f, int64_t deadline_ms,
     struct lk_result *res)
 {
 	struct cache_value v;
 	char why[128];
-	int again = 0;
 
 	memset(&v, 0, sizeof(v));
 	res->lr_state = LK_ERROR;
@@ -96,11 +118,9 @@ static int lk_pass(struct lk *lk, const char *key, struct lk_fill_ctx *f, int64_
 		goto out;
 	}
 	if (lk_summary_decode_memo((const char *)v.data, v.len, &res->lr_summary, why, sizeof(why)) != 0) {
-		/* Written by another version, or garbage in Redis: drop it and ask again. */
-		sm_log(LOG_WARNING, "cache entry %s unreadable (%s): purged", key, why);
-		cache_purge(lk->cache, key);
-		res->lr_error = "malformed";
-		again = f != NULL && v.source != CACHE_SRC_FILL;
+		/* the cache checked these bytes (or a fill just encoded them): out of memory */
+		sm_log(LOG_ERR, "cache entry %s passed its check but did not decode (%s)", key, why);
+		res->lr_error = "internal";
 		goto out;
 	}
 	res->lr_state = res->lr_summary.found ? LK_FOUND : LK_NOT_FOUND;
@@ -108,7 +128,6 @@ static int lk_pass(struct lk *lk, const char *key, struct lk_fill_ctx *f, int64_
 		lk->on_fill(lk->on_fill_arg, res->lr_summary.customer_id, key);
 out:
 	cache_value_free(&v);
-	return again;
 }
 
 void lk_run(struct lk *lk, const char *addr, const char *known_key, bool fill, int64_t deadline_ms,
@@ -128,9 +147,8 @@ void lk_run(struct lk *lk, const char *addr, const char *known_key, bool fill, i
 	if (key == NULL) {
 		res->lr_state = LK_ERROR;
 		res->lr_error = "internal";
-	} else if (lk_pass(lk, key, fill ? &f : NULL, deadline_ms, res) != 0) {
-		memset(res, 0, sizeof(*res));
-		lk_pass(lk, key, &f, deadline_ms, res);
+	} else {
+		lk_pass(lk, key, fill ? &f : NULL, deadline_ms, res);
 	}
 	if (f.called && f.sres.err != STRIPE_OK) {
 		sm_strlcpy(res->lr_request_id, f.sres.request_id, sizeof(res->lr_request_id));
@@ -164,7 +182,7 @@ int lk_run_l1(struct lk *lk, const char *addr, char *key, struct lk_result *res)
 		res->lr_state = res->lr_summary.found ? LK_FOUND : LK_NOT_FOUND;
 		rc = 0;
 	}
-	/* bytes that do not decode: lk_run() logs, purges and looks up again */
+	/* L1 holds checked bytes only; if they do not decode (out of memory), lk_run() says so */
 out:
 	cache_value_free(&v);
 	if (rc != 0)

@@ -48,6 +48,10 @@ void lk_run(struct lk *lk, const char *addr, const char *key, bool fill, int64_t
  * (CACHE_KEY_MAX bytes) gets addr's key, "" when it has none. */
 int lk_run_l1(struct lk *lk, const char *addr, char *key, struct lk_result *res);
 
+/* lk_flow.c: the summary cache's check of bytes read from Redis (struct cache_config's
+ * check): 0 when they decode (or are empty: a negative entry), else -1 with why. */
+int lk_entry_check(void *arg, const unsigned char *data, size_t len, char *why, size_t whylen);
+
 /* lk_memo.c: lk_summary_decode() remembered by the exact bytes (same result, same errors). */
 int lk_summary_decode_memo(const char *data, size_t len, struct stripe_summary *out, char *why,
     size_t whylen);

@@ -185,9 +185,13 @@ static int lk_new_caches(struct lk *lk, const struct lk_config *cfg, const struc
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* summaries from Redis that this version cannot decode are a miss (lk_flow.c) */
+	cc.check = lk_entry_check;
+	cc.check_arg = NULL;
 	if ((cs->addrs = cache_new(&cc, err, errlen)) == NULL)
 		goto out;
-	/* Plan names: same Redis and prefix, an hour at least. */
+	/* Plan names: same Redis and prefix, an hour at least; their bytes are the name. */
+	cc.check = NULL;
 	cc.l1_max_entries = 2000;
 	cc.ttl_positive_s = cc.ttl_positive_s > 3600 ? cc.ttl_positive_s : 3600;
 	cc.pool_size = 2;

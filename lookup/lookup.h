@@ -39,9 +39,10 @@
  * Memory: results are fixed-size structs owned by the job (valid until lk_release) or by
  *	the caller (lk_sync). lk_summary_encode() returns malloc'd bytes.
  *
- * Diagnostics: an unreadable cache entry is logged ("cache entry KEY unreadable (why):
- *	purged" at LOG_WARNING), purged and looked up again; lk_new() returns NULL with the
- *	reason in err. Nothing here logs an address (keys are hashes) or the Stripe key.
+ * Diagnostics: a cache entry in Redis that does not decode is logged by the cache ("cache
+ *	entry KEY unreadable (why): purged" at LOG_WARNING), deleted and treated as a miss by
+ *	every reader, so the lookup fills from Stripe; lk_new() returns NULL with the reason
+ *	in err. Nothing here logs an address (keys are hashes) or the Stripe key.
  */
 #ifndef LOOKUP_H
 #define LOOKUP_H
