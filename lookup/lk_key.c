@@ -3,6 +3,9 @@
  *
  * Interface: lk_key(); (lk_int.h) lk_key_init().
  *
+ * Format: "<prefix>:v1:sum<N>:<mode>:<account>:<sha256>" (lookup.h, "Keys"): N is the
+ *	summary codec's version (LK_SUMMARY_VERSION), so each codec has its own entries.
+ *
  * Normalisation: ASCII lowercasing only (A-Z -> a-z, whatever the locale): Stripe's
  *	customer search by email is case-insensitive, and the address was already parsed and
  *	unquoted by the milter. The address itself never appears in a key, only its SHA-256.
@@ -92,7 +95,7 @@ int lk_key(const struct cache *c, const char *mode, const char *account, const c
 		lower[i] = address[i] >= 'A' && address[i] <= 'Z' ? (char)(address[i] - 'A' + 'a') : address[i];
 	if (lk_sha256_hex(lower, n, hex) != 0)
 		return -1;
-	w = snprintf(name, sizeof(name), "%s:%s:%s", m, a, hex);
+	w = snprintf(name, sizeof(name), "sum%d:%s:%s:%s", LK_SUMMARY_VERSION, m, a, hex);
 	if (w < 0 || (size_t)w >= sizeof(name))
 		return -1;
 	return cache_key_name(c, name, buf, len);

@@ -25,11 +25,14 @@
  *	lk_sync(lk, addr, deadline, &res)	one lookup on the calling thread (the ctl).
  *	lk_purge(lk, addr)	deletes an address's entry (L1 and Redis).
  *
- * Keys: "<prefix>:v1:<mode>:<account>:<hex SHA-256 of the address, ASCII-lowercased>".
+ * Keys: "<prefix>:v1:sum<N>:<mode>:<account>:<hex SHA-256 of the address, ASCII-lowercased>".
  *	The address is lowercased in ASCII only (whatever the locale), the hash is OpenSSL's
  *	SHA-256, mode is "live" or "test", account the Connect account or "-". "<prefix>:v1:"
- *	is the cache's name space (cache_key_name()); the summary codec has its own version
- *	inside the value ("v"). Plan names live under "<prefix>:v1:product:<prod_id>".
+ *	is the cache's name space (cache_key_name(): the version of the cache entry's own
+ *	header); N is LK_SUMMARY_VERSION, the summary codec's version, also inside the value
+ *	("v"): a daemon reads and writes only the entries its codec wrote, so two versions on
+ *	one Redis (a rolling upgrade) never meet each other's summaries. Plan names live under
+ *	"<prefix>:v1:product:<prod_id>" (their value is the name itself, no codec).
  *
  * Deadlines: every deadline is an sm_now_ms() value (monotonic). A lookup waited for is
  *	bounded by the caller's deadline; the job itself runs until stripe_timeout_ms after it
@@ -54,7 +57,15 @@
 #include "cache/cache.h"
 #include "stripe/stripe.h"
 
+/* The summary codec's version: in every summary ("v") and in its cache key ("sum<N>"),
+ * so that daemons of two versions on one Redis each read their own entries. A build may
+ * set another (CPPFLAGS=-DLK_SUMMARY_VERSION=N, N >= 1), as the upgrade test does. */
+#ifndef LK_SUMMARY_VERSION
 #define LK_SUMMARY_VERSION	1
+#endif
+#if LK_SUMMARY_VERSION < 1
+#error "LK_SUMMARY_VERSION must be 1 or more"
+#endif
 #define LK_ADDR_MAX		320
 
 /* What a lookup came to (SKIPPED is the milter's: no lookup was made). */

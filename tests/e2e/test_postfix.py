@@ -241,7 +241,7 @@ def run(t, env):
         # turning the server error into a timeout.
         env.milter.reload({"CachePrefix": "stale", "CacheL1Entries": "0", "LookupTimeout": "10000"})
         env.send("jenny@customer.test")
-        keys = env.redis.cmd("KEYS", "stale:v1:test:*:" +
+        keys = env.redis.cmd("KEYS", "stale:v1:sum1:test:*:" +
                              hashlib.sha256(b"jenny@customer.test").hexdigest())
         t.is_(len(keys), 1, "the address's entry is in Redis")
         entry = env.redis.cmd("GET", keys[0], raw=True)

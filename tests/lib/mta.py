@@ -66,7 +66,7 @@ class Milter:
     KEY = "sk_test_smtest"
 
     def __init__(self, standin=None, redis=None, socket="unix", options=None, key=None,
-                 wait=True, port=None):
+                 wait=True, port=None, program=None):
         self.dir = smtest.tempdir("sm-milter-")
         os.chmod(self.dir, 0o755)
         self.conf = os.path.join(self.dir, "stripe-milter.conf")
@@ -90,7 +90,8 @@ class Milter:
         self._write_conf()
         # STRIPE_MILTER_WRAPPER runs the daemon under a tool, e.g. "valgrind -q --leak-check=full".
         wrapper = os.environ.get("STRIPE_MILTER_WRAPPER", "").split()
-        self.proc = smtest.spawn(wrapper + [binary("stripe-milter"), "-f", "-v", "-c", self.conf],
+        # program: another build of the daemon (a path), e.g. one with another codec version
+        self.proc = smtest.spawn(wrapper + [program or binary("stripe-milter"), "-f", "-v", "-c", self.conf],
                                  log=self.logfile)
         if wait and not self.wait_ready():
             self.stop()

@@ -47,9 +47,9 @@ START_TEST(key_format_and_lowercasing)
 	ck_assert_int_eq(lk_key(c, "live", "acct_1", "jenny@example.com", b, sizeof(b)), 0);
 	ck_assert_str_eq(a, b);
 	ck_assert(strstr(a, "example") == NULL);
-	ck_assert_int_eq((int)strlen(a), (int)strlen("pfx:v1:live:acct_1:") + 64);
+	ck_assert_int_eq((int)strlen(a), (int)strlen("pfx:v1:sum1:live:acct_1:") + 64);
 	ck_assert_int_eq(lk_key(c, "test", NULL, "x@y", a, sizeof(a)), 0);
-	ck_assert(strncmp(a, "pfx:v1:test:-:", 14) == 0);
+	ck_assert(strncmp(a, "pfx:v1:sum1:test:-:", 19) == 0);
 	ck_assert_int_eq(lk_key(c, "live", "bad:acct", "x@y", a, sizeof(a)), -1);
 	ck_assert_int_eq(lk_key(c, "live", "bad acct", "x@y", a, sizeof(a)), -1);
 	ck_assert_int_eq(lk_key(c, "live", "acct", "x@y", small, sizeof(small)), -1);
@@ -69,11 +69,11 @@ START_TEST(key_hash_is_sha256_known_vector)
 	char a[CACHE_KEY_MAX];
 
 	ck_assert_int_eq(lk_key(c, "live", "-", "ABC", a, sizeof(a)), 0);
-	ck_assert_str_eq(a, "stripe-milter:v1:live:-:"
+	ck_assert_str_eq(a, "stripe-milter:v1:sum1:live:-:"
 	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	/* and the empty-message vector: SHA-256("") */
 	ck_assert_int_eq(lk_key(c, "test", "-", "", a, sizeof(a)), 0);
-	ck_assert_str_eq(a, "stripe-milter:v1:test:-:"
+	ck_assert_str_eq(a, "stripe-milter:v1:sum1:test:-:"
 	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	cache_free(c);
 }
@@ -113,7 +113,7 @@ START_TEST(key_is_sha256sum_of_lowercased_address)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ck_assert_int_eq(lk_key(c, "live", "acct_9", cases[i].addr, a, sizeof(a)), 0);
 		sha256sum_of(cases[i].lower, hex);
-		snprintf(want, sizeof(want), "stripe-milter:v1:live:acct_9:%s", hex);
+		snprintf(want, sizeof(want), "stripe-milter:v1:sum1:live:acct_9:%s", hex);
 		ck_assert_str_eq(a, want);
 	}
 	cache_free(c);

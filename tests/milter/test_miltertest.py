@@ -117,14 +117,14 @@ def main():
         m.reload({"CachePrefix": "hostile"})
         now_ms = int(time.time() * 1000)
         hdr = b"SMC\x01\x00\x00\x00\x00" + struct.pack(">qII", now_ms, 600000, 0)
-        redis.cmd("SET", "hostile:v1:test:-:" + hashlib.sha256(b"pat@customer.test").hexdigest(),
+        redis.cmd("SET", "hostile:v1:sum1:test:-:" + hashlib.sha256(b"pat@customer.test").hexdigest(),
                   hdr + b'{"v": 99, "found": true}')
-        redis.cmd("SET", "hostile:v1:test:-:" + hashlib.sha256(b"jenny@customer.test").hexdigest(),
+        redis.cmd("SET", "hostile:v1:sum1:test:-:" + hashlib.sha256(b"jenny@customer.test").hexdigest(),
                   b"\x00garbage\r\n")
         s.reset()
         case("an unreadable summary in Redis is purged and looked up again", r"^v=2; found; cache=miss",
              "past_due", mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
-        t.like(m.log(), r"cache entry hostile:v1:test:-:\w+ unreadable .*: purged", "and logged")
+        t.like(m.log(), r"cache entry hostile:v1:sum1:test:-:\w+ unreadable .*: purged", "and logged")
         case("bytes that are no cache entry: a miss", r"^v=2; found; cache=miss", "active")
         t.ok(s.count("customers") >= 2, "both went to Stripe")
         m.reload({"CachePrefix": "stripe-milter"})
