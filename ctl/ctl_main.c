@@ -24,7 +24,9 @@ static void ctl_usage(FILE *out)
 	fprintf(out,
 	    "usage: stripe-milterctl [-c config] [--json] COMMAND [args]\n"
 	    "commands:\n"
-	    "  stats [--watch N [--count K]]  per instance and fleet-wide counters from Redis\n"
+	    "  stats [--local] [--watch N [--count K]]\n"
+	    "                                  counters per instance and fleet-wide from Redis;\n"
+	    "                                  without Redis (or with --local) this host's own\n"
 	    "  lookup ADDRESS [--no-cache]     what the milter would add for ADDRESS, and from where\n"
 	    "  purge ADDRESS                   forget ADDRESS in the shared cache\n"
 	    "  flush --yes                     delete every cache entry under the prefix\n"

@@ -16,6 +16,13 @@
  * Latency percentiles come from summed histogram buckets, so they are upper bounds
  * ("p95 <= 250 ms"). --watch N prints rates per second between refreshes; --count K stops
  * after K refreshes.
+ *
+ * Without Redis (or with --local) the source is this host's daemon alone: the snapshot file
+ * it rewrites every StatsInterval (StatsFile; format and lock in milter/mf_stats.h), shown as
+ * one instance with the same groups. Its state: live (the daemon holds the file and wrote it
+ * within two intervals + 2 s), stopped (final snapshot of a clean stop) or stale (no running
+ * process holds it: killed or crashed; or held but not rewritten: hung). A stale or missing
+ * snapshot exits 1; its figures are still printed, marked as not live.
  */
 #include "config.h"
 
@@ -29,6 +36,7 @@
 #include "ctl/ctl.h"
 #include "milter/mf_fleet.h"
 #include "milter/mf_results.h"
+#include "milter/mf_stats.h"
 
 /* A view of one instance or of the sum: field lookup by name. */
 typedef const struct mf_fleet_instance view_t;
@@ -47,8 +55,16 @@ static uint64_t Vf(view_t *in, const char *prefix, const char *word)
 	return V(in, name);
 }
 
-/* Sums the fields of the instances in the totals (live and stopped) into t. */
-static int ctl_sum(const struct mf_fleet *f, int64_t now, struct mf_fleet_instance *t, int counts[3])
+/* Where the figures come from when it is this host's snapshot file, not Redis. */
+struct ctl_local {
+	const char *path;
+	const char *why;		/* why not Redis: "no Redis configured" or "--local" */
+	long pid;			/* the writer's */
+	bool held;			/* a running process holds the file */
+};
+
+/* Sums the fields of the instances in the totals (live and stopped; all with all) into t. */
+static int ctl_sum(const struct mf_fleet *f, int64_t now, struct mf_fleet_instance *t, int counts[3], bool all)
 {
 	size_t i, k, j;
 
@@ -59,7 +75,7 @@ static int ctl_sum(const struct mf_fleet *f, int64_t now, struct mf_fleet_instan
 		enum mf_fleet_state st = mf_fleet_state(&f->in[i], now);
 
 		counts[st]++;
-		if (st == MF_FLEET_STALE)
+		if (st == MF_FLEET_STALE && !all)
 			continue;
 		for (k = 0; k < f->in[i].nfields; k++) {
 			const struct mf_fleet_field *fl = &f->in[i].fields[k];
@@ -286,7 +302,7 @@ static json_t *ctl_jfleet(const struct mf_fleet *f, view_t *t, int64_t now)
 }
 
 static json_t *ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3], int64_t now,
-    const struct cache_keyspace *ks)
+    const struct cache_keyspace *ks, const struct ctl_local *loc)
 {
 	json_t *o = json_object(), *insts = json_array();
 	size_t i, k;
@@ -313,8 +329,13 @@ static json_t *ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3]
 	json_object_set_new(o, "retention_s", JI(MF_FLEET_RETAIN_S));
 	json_object_set_new(o, "totals", ctl_jgroups(t));
 	json_object_set_new(o, "fleet", ctl_jfleet(f, t, now));
-	json_object_set_new(o, "keys", json_pack("{s:I,s:b,s:I}", "count", (json_int_t)ks->keys,
-	    "complete", ks->complete, "est_bytes", (json_int_t)ks->est_bytes));
+	if (ks)
+		json_object_set_new(o, "keys", json_pack("{s:I,s:b,s:I}", "count", (json_int_t)ks->keys,
+		    "complete", ks->complete, "est_bytes", (json_int_t)ks->est_bytes));
+	json_object_set_new(o, "source", json_string(loc ? "local" : "redis"));
+	if (loc)
+		json_object_set_new(o, "snapshot", json_pack("{s:s,s:s,s:I,s:b}", "path", loc->path, "why", loc->why,
+		    "pid", (json_int_t)loc->pid, "writer_running", loc->held));
 	return o;
 }
 
@@ -436,8 +457,9 @@ static void ctl_text_stripe(const struct ctl_out *o, const struct cache_keyspace
 	printf("\nRedis:\n");
 	mf_row(o, 2, "errors", "redis_errors", V(t, "redis_errors"), NULL);
 	mf_row(o, 2, "reconnects", "redis_reconnects", V(t, "redis_reconnects"), NULL);
-	printf("  %-40s %s%llu (about %llu bytes)\n", "cache keys", ks->complete ? "" : ">= ",
-	    (unsigned long long)ks->keys, (unsigned long long)ks->est_bytes);
+	if (ks)
+		printf("  %-40s %s%llu (about %llu bytes)\n", "cache keys", ks->complete ? "" : ">= ",
+		    (unsigned long long)ks->keys, (unsigned long long)ks->est_bytes);
 }
 
 static void ctl_text_fleet(const struct mf_fleet *f, const struct ctl_out *o, int64_t now)
@@ -471,14 +493,43 @@ static void ctl_text_fleet(const struct mf_fleet *f, const struct ctl_out *o, in
 	    V(t, "fleet_breaker_rejected"), NULL);
 }
 
+/* The heading of this host's snapshot: where from, and whether it is live. */
+static void ctl_text_local(const struct mf_fleet *f, const struct ctl_local *loc, int64_t now)
+{
+	view_t *in = &f->in[0];
+	long long age = in->ts_ms > 0 ? (now - in->ts_ms) / 1000 : -1;
+
+	printf("this host's daemon only (%s), from %s:\n", loc->why, loc->path);
+	switch (mf_fleet_state(in, now)) {
+	case MF_FLEET_LIVE:
+		printf("  live: pid %ld keeps the file and wrote it %llds ago (every %lds)\n", loc->pid, age,
+		    in->interval_s);
+		break;
+	case MF_FLEET_STOPPED:
+		printf("  stopped: the final snapshot of a clean stop of pid %ld, %llds ago\n", loc->pid, age);
+		break;
+	case MF_FLEET_STALE:
+		if (loc->held)
+			printf("  STALE: pid %ld keeps the file but has not rewritten it for %llds (every %lds): "
+			    "is it hung?\n", loc->pid, age, in->interval_s);
+		else
+			printf("  STALE: no running daemon keeps it (pid %ld was killed or crashed); the figures "
+			    "below are from %llds ago, not live\n", loc->pid, age);
+		break;
+	}
+}
+
 static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const int counts[3],
-    int64_t now, const struct cache_keyspace *ks)
+    int64_t now, const struct cache_keyspace *ks, const struct ctl_local *loc)
 {
 	size_t i;
 
-	printf("instances: %d live, %d stopped, %d stale (each judged by its own StatsInterval;\n"
-	    "  stopped and stale ones stay listed %d min after their last report)\n",
-	    counts[MF_FLEET_LIVE], counts[MF_FLEET_STOPPED], counts[MF_FLEET_STALE], MF_FLEET_RETAIN_S / 60);
+	if (loc)
+		ctl_text_local(f, loc, now);
+	else
+		printf("instances: %d live, %d stopped, %d stale (each judged by its own StatsInterval;\n"
+		    "  stopped and stale ones stay listed %d min after their last report)\n",
+		    counts[MF_FLEET_LIVE], counts[MF_FLEET_STOPPED], counts[MF_FLEET_STALE], MF_FLEET_RETAIN_S / 60);
 	if (f->n)
 		printf("  %-24s %-8s %11s %6s %9s %9s %9s %9s %9s\n", "INSTANCE", "STATE", "LAST REPORT", "EVERY",
 		    "MESSAGES", "FOUND", "NOT-FOUND", "ERROR", "SKIPPED");
@@ -494,21 +545,47 @@ static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const in
 		printf("  %-24s %-8s %11s %6s %9llu %9llu %9llu %9llu %9llu%s\n", in->name, mf_fleet_state_name(st),
 		    ago, every, (unsigned long long)m.total, (unsigned long long)m.found,
 		    (unsigned long long)m.not_found, (unsigned long long)m.error, (unsigned long long)m.skipped,
-		    st == MF_FLEET_STALE ? "   not in the totals" : st == MF_FLEET_STOPPED ? "   final snapshot, in the totals" : "");
+		    loc ? "" : st == MF_FLEET_STALE ? "   not in the totals" :
+		    st == MF_FLEET_STOPPED ? "   final snapshot, in the totals" : "");
 	}
-	printf("\nfleet totals (live and stopped instances):\n");
+	printf(loc ? "\nthis instance:\n" : "\nfleet totals (live and stopped instances):\n");
 	ctl_text_msgs(o);
 	ctl_text_cache(o);
 	ctl_text_stripe(o, ks);
 	ctl_text_fleet(f, o, now);
 }
 
+/* This host's snapshot as a fleet of one; -1 when there is none (said on stderr). */
+static int ctl_read_local(struct ctl_local *loc, struct mf_fleet *f)
+{
+	struct mf_stats_snapshot snap;
+	char err[512];
+
+	memset(f, 0, sizeof(*f));
+	if (mf_stats_snapshot_read(loc->path, &snap, err, sizeof(err)) != 0) {
+		fprintf(stderr, "stripe-milterctl: cannot read statistics (%s): %s\n", loc->why, err);
+		return -1;
+	}
+	if ((f->in = malloc(sizeof(*f->in))) == NULL) {
+		fprintf(stderr, "stripe-milterctl: out of memory\n");
+		free(snap.in.fields);
+		return -1;
+	}
+	f->in[0] = snap.in;
+	f->n = 1;
+	loc->pid = snap.pid;
+	loc->held = snap.held;
+	return 0;
+}
+
 int ctl_stats(struct ctl *c)
 {
+	const struct mf_conf *conf = mf_runtime_conf(c->rt);
 	struct mf_fleet_instance t, prev;
+	struct ctl_local loc;
 	long watch = 0, count = 0;
 	int j, n, rc = CTL_OK;
-	bool have_prev = false;
+	bool have_prev = false, local = false;
 
 	memset(&prev, 0, sizeof(prev));
 	for (j = 0; j < c->argc; j++) {
@@ -518,11 +595,17 @@ int ctl_stats(struct ctl *c)
 		else if (strcmp(c->argv[j], "--count") == 0 && j + 1 < c->argc &&
 		    sm_parse_long(c->argv[j + 1], 1, 1000000, &count) == 0)
 			j++;
+		else if (strcmp(c->argv[j], "--local") == 0)
+			local = true;
 		else if (strcmp(c->argv[j], "--json") != 0) {
-			fprintf(stderr, "usage: stripe-milterctl stats [--json] [--watch SECONDS [--count N]]\n");
+			fprintf(stderr, "usage: stripe-milterctl stats [--json] [--local] [--watch SECONDS [--count N]]\n");
 			return CTL_USAGE;
 		}
 	}
+	memset(&loc, 0, sizeof(loc));
+	loc.path = conf->stats_file;
+	loc.why = local ? "--local" : "no Redis configured";
+	local = local || !(conf->redis_host || conf->redis_socket || conf->redis_sentinels);
 	for (n = 0; ; n++) {
 		struct mf_fleet f;
 		struct cache_keyspace ks;
@@ -530,14 +613,22 @@ int ctl_stats(struct ctl *c)
 		int64_t now;
 
 		memset(&ks, 0, sizeof(ks));
-		if (mf_fleet_read(c->rt, &f) != 0) {
-			fprintf(stderr, "stripe-milterctl: cannot read statistics: no Redis configured or it is unreachable\n");
+		if (local) {
+			if (ctl_read_local(&loc, &f) != 0) {
+				rc = CTL_PROBLEM;
+				break;
+			}
+		} else if (mf_fleet_read(c->rt, &f) != 0) {
+			fprintf(stderr, "stripe-milterctl: cannot read statistics: Redis is unreachable "
+			    "(this host's own figures: stripe-milterctl stats --local)\n");
 			rc = CTL_PROBLEM;
 			break;
-		}
-		cache_keyspace(lk_cache(mf_runtime_lookup(c->rt)), 100000, 50, sm_now_ms() + 3000, &ks);
+		} else
+			cache_keyspace(lk_cache(mf_runtime_lookup(c->rt)), 100000, 50, sm_now_ms() + 3000, &ks);
 		now = sm_wall_ms();
-		if (ctl_sum(&f, now, &t, counts) != 0) {
+		if (local && mf_fleet_state(&f.in[0], now) == MF_FLEET_STALE)
+			rc = CTL_PROBLEM;	/* printed all the same, marked STALE */
+		if (ctl_sum(&f, now, &t, counts, local) != 0) {
 			fprintf(stderr, "stripe-milterctl: out of memory\n");
 			mf_fleet_free(&f);
 			free(t.fields);
@@ -545,7 +636,7 @@ int ctl_stats(struct ctl *c)
 			break;
 		}
 		if (c->json) {
-			json_t *o = ctl_json(&f, &t, counts, now, &ks);
+			json_t *o = ctl_json(&f, &t, counts, now, local ? NULL : &ks, local ? &loc : NULL);
 			char *out = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 
 			printf("%s\n", out ? out : "{}");
@@ -556,7 +647,7 @@ int ctl_stats(struct ctl *c)
 
 			if (n > 0)
 				printf("\n");
-			ctl_text(&f, &o, counts, now, &ks);
+			ctl_text(&f, &o, counts, now, local ? NULL : &ks, local ? &loc : NULL);
 		}
 		fflush(stdout);
 		mf_fleet_free(&f);

@@ -131,6 +131,20 @@ static int mf_give_files(const struct mf_conf *conf)
 	return 0;
 }
 
+/* The statistics snapshot's folder (StatsFile), made while still root and given to the user
+ * the daemon becomes: systemd's RuntimeDirectory (/run/stripe-milter) is root's. A failure
+ * is a warning (mf_stats.h): mail does not need the snapshot. */
+static void mf_snapshot_dir(const struct mf_conf *conf)
+{
+	char name[128];
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+
+	if (conf->user_id && geteuid() == 0 && mf_user_ids(conf->user_id, &uid, &gid, name, sizeof(name)) != 0)
+		return;
+	mf_stats_snapshot_dir(conf->stats_file, uid, gid);
+}
+
 static int mf_drop_privileges(const char *spec)
 {
 	char name[128];
@@ -502,6 +516,7 @@ int main(int argc, char **argv)
 	}
 	if (first->socket_group && mf_socket_group(first->socket, first->socket_group) != 0)
 		goto out;
+	mf_snapshot_dir(first);
 	if (first->user_id && (mf_give_files(first) != 0 || mf_drop_privileges(first->user_id) != 0))
 		goto out;
 

@@ -121,6 +121,8 @@ static const struct mf_opt mf_conf_opts[] = {
 	    "no longer used: a lookup waits for another host's fill until its own deadline (kept so old files load)"),
 	STR("InstanceName", instance_name, NULL, "name of this instance in fleet statistics (default host:pid)"),
 	NUM("StatsInterval", stats_interval_s, "10", 1, 3600, "seconds between publications of counters to Redis"),
+	STR("StatsFile", stats_file, "/run/stripe-milter/stats/snapshot",
+	    "this daemon's counters, rewritten every StatsInterval (`stripe-milterctl stats` reads it when there is no Redis)"),
 	/* fleet */
 	NUM("FleetRateLimit", fleet_rate_limit, "20", 0, 10000,
 	    "Stripe requests per second for all instances sharing the Redis together (0 = per-process StripeRateLimit only)"),
@@ -289,6 +291,12 @@ static int mf_conf_validate(const struct mf_conf *c, char *err, size_t errlen)
 	}
 	if (c->header_prefix[0] == '\0' || strchr(c->header_prefix, ':') || strchr(c->header_prefix, ' ')) {
 		snprintf(err, errlen, "HeaderPrefix '%s' is not a header name prefix", c->header_prefix);
+		return -1;
+	}
+	if (c->stats_file == NULL || c->stats_file[0] != '/' || c->stats_file[strlen(c->stats_file) - 1] == '/' ||
+	    strlen(c->stats_file) > 200) {
+		snprintf(err, errlen, "StatsFile '%.200s' must be the absolute path of a file (at most 200 characters)",
+		    c->stats_file);
 		return -1;
 	}
 	if (c->stripe_rate_burst < 1) {

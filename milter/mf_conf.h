@@ -89,6 +89,7 @@ struct mf_conf {
 	long cache_lock_wait_ms;
 	char *instance_name;
 	long stats_interval_s;
+	char *stats_file;
 	/* fleet: budget, breaker, events */
 	long fleet_rate_limit;
 	long fleet_rate_burst;

@@ -28,6 +28,7 @@
 #include "lookup/lookup.h"
 #include "milter/mf_fleet.h"
 #include "milter/mf_results.h"
+#include "milter/mf_stats.h"
 #include "redis/rds.h"
 #include "stripe/stripe.h"
 
@@ -38,6 +39,7 @@ struct mf_pub {
 	struct {
 		char name[64];
 		char val[24];
+		uint64_t v;
 	} f[MF_PUB_MAX];
 };
 
@@ -86,6 +88,7 @@ static void mf_pub_add(struct mf_pub *p, const char *name, uint64_t v)
 	}
 	sm_strlcpy(p->f[p->n].name, name, sizeof(p->f[p->n].name));
 	snprintf(p->f[p->n].val, sizeof(p->f[p->n].val), "%llu", (unsigned long long)v);
+	p->f[p->n].v = v;
 	p->n++;
 }
 
@@ -195,6 +198,44 @@ static void mf_fleet_instance_name(const struct mf_runtime *rt, char *buf, size_
 
 /* ---- publishing ------------------------------------------------------------------------- */
 
+/* Every field of a publication, in a new struct the caller frees; NULL out of memory. */
+static struct mf_pub *mf_fleet_gather(struct mf_runtime *rt, bool stopped)
+{
+	struct mf_pub *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	mf_pub_cache(p, lk_cache(mf_runtime_lookup(rt)));
+	mf_pub_results(p);
+	mf_pub_stripe(p, lk_stripe(mf_runtime_lookup(rt)));
+	if (mf_runtime_fleet(rt))
+		fleet_emit(mf_runtime_fleet(rt), mf_pub_emit, p);
+	mf_pub_add(p, "interval_s", (uint64_t)mf_runtime_conf(rt)->stats_interval_s);
+	mf_pub_add(p, "started_ms", (uint64_t)(mf_fl_started_ms > 0 ? mf_fl_started_ms : sm_wall_ms()));
+	mf_pub_add(p, "stopped", stopped ? 1 : 0);
+	mf_pub_add(p, "ts", (uint64_t)sm_wall_ms());
+	return p;
+}
+
+int mf_fleet_collect(struct mf_runtime *rt, bool stopped, struct mf_fleet_instance *out)
+{
+	struct mf_pub *p;
+	int i, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->interval_s = 10;
+	if (rt == NULL || (p = mf_fleet_gather(rt, stopped)) == NULL)
+		return -1;
+	mf_fleet_instance_name(rt, out->name, sizeof(out->name));
+	for (i = 0; i < p->n; i++)
+		if (mf_fleet_add(out, p->f[i].name, p->f[i].v) != 0)
+			goto out;
+	rc = 0;
+out:
+	free(p);
+	return rc;
+}
+
 int mf_fleet_publish(struct mf_runtime *rt, bool stopped)
 {
 	const char *argv[2 + 2 * MF_PUB_MAX];
@@ -205,17 +246,8 @@ int mf_fleet_publish(struct mf_runtime *rt, bool stopped)
 	int i, argc = 0, rc = -1;
 	long keep;
 
-	if (rt == NULL || (p = calloc(1, sizeof(*p))) == NULL)
+	if (rt == NULL || (p = mf_fleet_gather(rt, stopped)) == NULL)
 		return -1;
-	mf_pub_cache(p, lk_cache(mf_runtime_lookup(rt)));
-	mf_pub_results(p);
-	mf_pub_stripe(p, lk_stripe(mf_runtime_lookup(rt)));
-	if (mf_runtime_fleet(rt))
-		fleet_emit(mf_runtime_fleet(rt), mf_pub_emit, p);
-	mf_pub_add(p, "interval_s", (uint64_t)mf_runtime_conf(rt)->stats_interval_s);
-	mf_pub_add(p, "started_ms", (uint64_t)(mf_fl_started_ms > 0 ? mf_fl_started_ms : sm_wall_ms()));
-	mf_pub_add(p, "stopped", stopped ? 1 : 0);
-	mf_pub_add(p, "ts", (uint64_t)sm_wall_ms());
 	mf_fleet_instance_name(rt, inst, sizeof(inst));
 	snprintf(key, sizeof(key), "%s:stats:%s", mf_fleet_prefix(rt), inst);
 	argv[argc++] = "HSET";
@@ -249,6 +281,7 @@ static void mf_fleet_tick(void)
 
 	if (rt == NULL)
 		return;
+	mf_stats_snapshot_write(rt, false);	/* local, cheap: before Redis, which may be slow */
 	has_redis = mf_runtime_conf(rt)->redis_host || mf_runtime_conf(rt)->redis_socket || mf_runtime_conf(rt)->redis_sentinels;
 	if (has_redis && mf_fleet_publish(rt, false) != 0) {
 		if (!mf_fl_failing)
@@ -336,6 +369,8 @@ void mf_fleet_stop(void)
 		else
 			sm_log(LOG_WARNING, "stats: cannot publish the final snapshot to Redis");
 	}
+	if (rt)
+		mf_stats_snapshot_write(rt, true);	/* the local final snapshot; lets go of the file */
 	mf_runtime_put(rt);
 }
 
@@ -353,6 +388,30 @@ static int mf_parse_u64(const char *s, uint64_t *out)
 	if (errno != 0 || *end != '\0')
 		return -1;
 	*out = v;
+	return 0;
+}
+
+int mf_fleet_add(struct mf_fleet_instance *in, const char *name, uint64_t v)
+{
+	struct mf_fleet_field *na;
+
+	/* grows by doubling: nfields is a power of two exactly when the array is full */
+	if (in->nfields == 0 || (in->nfields >= 16 && (in->nfields & (in->nfields - 1)) == 0)) {
+		na = realloc(in->fields, (in->nfields < 16 ? 16 : 2 * in->nfields) * sizeof(*na));
+		if (na == NULL)
+			return -1;
+		in->fields = na;
+	}
+	if (strcmp(name, "ts") == 0)
+		in->ts_ms = (int64_t)v;
+	else if (strcmp(name, "started_ms") == 0)
+		in->started_ms = (int64_t)v;
+	else if (strcmp(name, "interval_s") == 0 && v > 0 && v <= 86400)
+		in->interval_s = (long)v;
+	else if (strcmp(name, "stopped") == 0)
+		in->stopped = v != 0;
+	sm_strlcpy(in->fields[in->nfields].name, name, sizeof(in->fields[0].name));
+	in->fields[in->nfields++].value = v;
 	return 0;
 }
 
@@ -389,25 +448,14 @@ static int mf_fleet_one(struct mf_runtime *rt, struct mf_fleet *f, const char *k
 	memset(in, 0, sizeof(*in));
 	in->interval_s = 10;
 	sm_strlcpy(in->name, key + skip, sizeof(in->name));
-	in->fields = calloc(r->elements / 2 + 1, sizeof(*in->fields));
-	if (in->fields == NULL)
-		goto out;
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		const char *name = r->element[i]->str, *val = r->element[i + 1]->str;
 		uint64_t v;
 
 		if (name == NULL || mf_parse_u64(val, &v) != 0)
 			continue;
-		if (strcmp(name, "ts") == 0)
-			in->ts_ms = (int64_t)v;
-		else if (strcmp(name, "started_ms") == 0)
-			in->started_ms = (int64_t)v;
-		else if (strcmp(name, "interval_s") == 0 && v > 0 && v <= 86400)
-			in->interval_s = (long)v;
-		else if (strcmp(name, "stopped") == 0)
-			in->stopped = v != 0;
-		sm_strlcpy(in->fields[in->nfields].name, name, sizeof(in->fields[0].name));
-		in->fields[in->nfields++].value = v;
+		if (mf_fleet_add(in, name, v) != 0)
+			goto out;
 	}
 	rc = 0;
 out:
@@ -481,7 +529,7 @@ enum mf_fleet_state mf_fleet_state(const struct mf_fleet_instance *in, int64_t n
 {
 	if (in->stopped)
 		return MF_FLEET_STOPPED;
-	if (in->ts_ms <= 0 || now_ms - in->ts_ms > 2000 * (int64_t)in->interval_s + 2000)
+	if (in->dead || in->ts_ms <= 0 || now_ms - in->ts_ms > 2000 * (int64_t)in->interval_s + 2000)
 		return MF_FLEET_STALE;
 	return MF_FLEET_LIVE;
 }

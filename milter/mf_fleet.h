@@ -25,8 +25,13 @@
  *		workers stopped, so the snapshot has every message.
  *	mf_fleet_publish(rt, stopped)	one publication now; 0 or -1 (no Redis, or it failed).
  *	mf_fleet_read(rt, out)	every instance's hash, sorted by instance name.
+ *	mf_fleet_collect(rt, stopped, out)	this instance's fields now, exactly as a
+ *		publication has them (ts, interval_s, started_ms, stopped included), and its
+ *		name; for the local snapshot file (mf_stats.h). 0, or -1 out of memory.
+ *	mf_fleet_add(in, name, v)	appends a field to an instance, setting ts_ms,
+ *		started_ms, interval_s and stopped from their fields; 0, or -1 out of memory.
  *	mf_fleet_state(in, now_ms)	LIVE, STALE (no publication for 2 of its own intervals
- *		+ 2 s) or STOPPED (final snapshot).
+ *		+ 2 s, or its writer is known dead: the "dead" flag) or STOPPED (final snapshot).
  *
  * Memory: struct mf_fleet owns its arrays (mf_fleet_free).
  * Diagnostics: a failed publication is logged once per failure streak at warning level.
@@ -56,6 +61,7 @@ struct mf_fleet_instance {
 	int64_t started_ms;
 	long interval_s;		/* the publisher's; 10 when absent (older daemons) */
 	bool stopped;
+	bool dead;			/* its writer is gone (local snapshot nobody holds) */
 	size_t nfields;
 	struct mf_fleet_field *fields;
 };
@@ -71,6 +77,8 @@ int mf_fleet_start(void);
 void mf_fleet_stop(void);
 int mf_fleet_publish(struct mf_runtime *rt, bool stopped);
 int mf_fleet_read(struct mf_runtime *rt, struct mf_fleet *out);
+int mf_fleet_collect(struct mf_runtime *rt, bool stopped, struct mf_fleet_instance *out);
+int mf_fleet_add(struct mf_fleet_instance *in, const char *name, uint64_t v);
 void mf_fleet_free(struct mf_fleet *f);
 enum mf_fleet_state mf_fleet_state(const struct mf_fleet_instance *in, int64_t now_ms);
 const char *mf_fleet_state_name(enum mf_fleet_state s);	/* "live", "stale", "stopped" */

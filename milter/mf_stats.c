@@ -5,15 +5,26 @@
  * The listener is libmicrohttpd with its own thread (started after main() blocked the
  * signals, so it inherits the mask), at most 16 connections, 5 s connection timeout,
  * GET only. It is meant for loopback; it serves no secrets (no addresses, no key).
+ *
+ * The snapshot file (last section) is written with the same fields as the Redis
+ * publication (mf_fleet_collect), so the tool shows one view from either source. Known
+ * limits: no fsync (it lives on /run, a tmpfs; counters restart with the process anyway);
+ * the lock says "a process has this file open with a lock", which after a kill -9 is true
+ * of no one, and after a hang still of the hung daemon (its age then says so).
  */
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cache/cache.h"
 #include "common/sm_log.h"
@@ -313,4 +324,259 @@ void mf_stats_stop(void)
 	if (mf_httpd)
 		MHD_stop_daemon(mf_httpd);
 	mf_httpd = NULL;
+}
+
+/* ---- the local snapshot file (format: mf_stats.h) ------------------------------------- */
+
+/* The current snapshot, locked (LOCK_EX) for as long as the process runs; -1 none. Used by
+ * one thread at a time (the statistics thread, then the stopping main thread). */
+static int mf_snap_fd = -1;
+static char mf_snap_path[256];
+static int mf_snap_log_fail, mf_snap_log_foreign;
+
+/* The folder of a snapshot path into dir; -1 when it has none. */
+static int mf_snap_dirname(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL || slash == path || (size_t)(slash - path) >= len)
+		return -1;
+	snprintf(dir, len, "%.*s", (int)(slash - path), path);
+	return 0;
+}
+
+int mf_stats_snapshot_dir(const char *path, uid_t uid, gid_t gid)
+{
+	char dir[256];
+	struct stat st;
+
+	if (path == NULL || mf_snap_dirname(path, dir, sizeof(dir)) != 0)
+		return 0;
+	if (stat(dir, &st) == 0)
+		return 0;	/* existing: never changed (it may be a folder others use) */
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		sm_log(LOG_WARNING, "StatsFile %s: cannot create its folder: %s (`stripe-milterctl stats` "
+		    "without Redis will not see this daemon)", path, strerror(errno));
+		return -1;
+	}
+	if (chmod(dir, 0755) != 0 || (uid != (uid_t)-1 && chown(dir, uid, gid) != 0)) {
+		sm_log(LOG_WARNING, "StatsFile %s: cannot give its folder to the daemon's user: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes all of buf to fd; 0 or -1 (errno). */
+static int mf_snap_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int mf_stats_snapshot_write(struct mf_runtime *rt, bool stopped)
+{
+	const char *path = mf_runtime_conf(rt)->stats_file;
+	struct mf_fleet_instance in;
+	struct sm_buf b;
+	char tmp[300];
+	const char *why = NULL;
+	size_t i;
+	int fd = -1, rc = -1;
+
+	memset(&in, 0, sizeof(in));
+	sm_buf_init(&b, MF_STATS_SNAPSHOT_MAX);
+	if (path == NULL || strlen(path) >= sizeof(mf_snap_path))
+		return 0;
+	/* First write to this path: a second daemon must not take over a running one's file. */
+	if (mf_snap_fd < 0 || strcmp(path, mf_snap_path) != 0) {
+		struct mf_stats_snapshot other;
+		char err[64];
+
+		memset(&other, 0, sizeof(other));
+		if (mf_stats_snapshot_read(path, &other, err, sizeof(err)) == 0 && other.held) {
+			sm_log_once(&mf_snap_log_foreign, LOG_WARNING, "StatsFile %s is kept by another running "
+			    "stripe-milter (pid %ld); this one writes none: give each daemon a StatsFile of its own",
+			    path, other.pid);
+			free(other.in.fields);
+			return -1;
+		}
+		free(other.in.fields);
+		sm_log_once_reset(&mf_snap_log_foreign);
+	}
+	if (mf_fleet_collect(rt, stopped, &in) != 0) {
+		why = "out of memory";
+		goto out;
+	}
+	sm_buf_printf(&b, "stripe-milter-stats 1\ninstance %s\npid %ld\n", in.name, (long)getpid());
+	for (i = 0; i < in.nfields; i++)
+		sm_buf_printf(&b, "%s %llu\n", in.fields[i].name, (unsigned long long)in.fields[i].value);
+	if (b.overflow) {
+		why = "too many fields";
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT && mf_stats_snapshot_dir(path, (uid_t)-1, (gid_t)-1) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	/* 0644 whatever UMask says: counters only, no addresses, no key */
+	if (fd < 0 || fchmod(fd, 0644) != 0 || mf_snap_write_all(fd, b.data, b.len) != 0 ||
+	    flock(fd, LOCK_EX | LOCK_NB) != 0 || rename(tmp, path) != 0) {
+		why = strerror(errno);
+		if (fd >= 0)
+			unlink(tmp);
+		goto out;
+	}
+	/* The new file is locked before it got the name: there is always a held one. */
+	if (mf_snap_fd >= 0)
+		close(mf_snap_fd);
+	mf_snap_fd = fd;
+	fd = -1;
+	sm_strlcpy(mf_snap_path, path, sizeof(mf_snap_path));
+	if (stopped) {
+		close(mf_snap_fd);	/* a final snapshot is marked stopped: nobody needs to hold it */
+		mf_snap_fd = -1;
+	}
+	if (mf_snap_log_fail)
+		sm_log(LOG_NOTICE, "StatsFile %s: written again", path);
+	sm_log_once_reset(&mf_snap_log_fail);
+	rc = 0;
+out:
+	if (why)
+		sm_log_once(&mf_snap_log_fail, LOG_WARNING, "StatsFile %s: cannot write it: %s (its folder must be "
+		    "writable by the daemon's user; `stripe-milterctl stats` without Redis reads it)", path, why);
+	if (fd >= 0)
+		close(fd);
+	free(in.fields);
+	sm_buf_free(&b);
+	return rc;
+}
+
+/* Parses a snapshot's text into out; -1 with the reason. */
+static int mf_snap_parse(char *text, struct mf_stats_snapshot *out, char *err, size_t errlen)
+{
+	char *line, *next;
+	int lineno = 0;
+
+	for (line = text; line && *line; line = next) {
+		char *sp, *end;
+		unsigned long long v;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		sp = strchr(line, ' ');
+		if (lineno == 1) {
+			if (strcmp(line, "stripe-milter-stats 1") != 0) {
+				snprintf(err, errlen, "not a statistics snapshot of format 1 (line 1)");
+				return -1;
+			}
+			continue;
+		}
+		if (sp == NULL || sp == line || sp - line >= 64 || sp[1] == '\0')
+			goto bad;
+		*sp++ = '\0';
+		if (strcmp(line, "instance") == 0) {
+			sm_strlcpy(out->in.name, sp, sizeof(out->in.name));
+			continue;
+		}
+		if (strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(line) || *sp < '0' || *sp > '9')
+			goto bad;
+		errno = 0;
+		v = strtoull(sp, &end, 10);
+		if (errno != 0 || *end != '\0')
+			goto bad;
+		if (strcmp(line, "pid") == 0)
+			out->pid = v <= 0x7fffffff ? (long)v : 0;
+		else if (out->in.nfields >= 4096 || mf_fleet_add(&out->in, line, (uint64_t)v) != 0) {
+			snprintf(err, errlen, "too many fields (line %d)", lineno);
+			return -1;
+		}
+	}
+	if (lineno == 0) {
+		snprintf(err, errlen, "empty");
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "malformed line %d", lineno);	/* never the text: the file is another user's */
+	return -1;
+}
+
+int mf_stats_snapshot_read(const char *path, struct mf_stats_snapshot *out, char *err, size_t errlen)
+{
+	char *text = NULL;
+	struct stat st, now;
+	ssize_t n = 0;
+	int fd = -1, tries, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->in.interval_s = 10;
+	for (tries = 0; tries < 5; tries++) {
+		size_t len = 0;
+
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				snprintf(err, errlen, "no statistics snapshot at %s: the daemon is not running here, "
+				    "or it cannot write that file (see its log)", path);
+			else
+				snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s: not a regular file", path);
+			goto out;
+		}
+		free(text);
+		if ((text = malloc(MF_STATS_SNAPSHOT_MAX + 1)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		while (len <= MF_STATS_SNAPSHOT_MAX &&
+		    ((n = read(fd, text + len, MF_STATS_SNAPSHOT_MAX + 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+			len += n > 0 ? (size_t)n : 0;
+		if (n < 0 || len > MF_STATS_SNAPSHOT_MAX) {
+			snprintf(err, errlen, "%s: %s", path, n < 0 ? strerror(errno) : "too large");
+			goto out;
+		}
+		text[len] = '\0';
+		/* A running writer holds an exclusive lock on the file it last renamed into place. */
+		out->held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+		close(fd);
+		fd = -1;
+		/* Not held: unless the writer replaced the file meanwhile (then read the new one),
+		 * nobody keeps it. */
+		if (out->held || stat(path, &now) != 0 || (now.st_ino == st.st_ino && now.st_dev == st.st_dev))
+			break;
+	}
+	if (mf_snap_parse(text, out, err, errlen) != 0) {
+		char why[128];
+
+		sm_strlcpy(why, err, sizeof(why));
+		snprintf(err, errlen, "%s: %s", path, why);
+		goto out;
+	}
+	out->in.dead = !out->held && !out->in.stopped;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	if (rc != 0) {
+		free(out->in.fields);
+		out->in.fields = NULL;
+		out->in.nfields = 0;
+	}
+	return rc;
 }

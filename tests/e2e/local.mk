@@ -15,3 +15,5 @@ TESTS += tests/e2e/test_dashboard.py
 EXTRA_DIST += tests/e2e/test_dashboard.py
 TESTS += tests/e2e/test_rules.py
 EXTRA_DIST += tests/e2e/test_rules.py
+TESTS += tests/e2e/test_stats_local.py
+EXTRA_DIST += tests/e2e/test_stats_local.py

@@ -11,7 +11,6 @@ scraped during a run with counters matching the traffic; /healthz with Redis dow
 import json
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
@@ -27,10 +26,7 @@ PERMS = [("customer", "rak_customer_read", "Customers: Read"),
          ("invoices", "rak_invoice_read", "Invoices: Read")]
 
 
-def ctl(conf, *args):
-    p = subprocess.run([mta.binary("stripe-milterctl"), "-c", conf] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+ctl = mta.ctl
 
 
 def send(m, sender):

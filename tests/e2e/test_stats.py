@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
@@ -26,10 +25,7 @@ SEED = os.path.join(smtest.srcdir(), "tests", "demo", "seed.json")
 SCRIPT = os.path.join(smtest.srcdir(), "tests", "milter", "mt_message.lua")
 
 
-def ctl(conf, *args):
-    p = subprocess.run([mta.binary("stripe-milterctl"), "-c", conf] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+ctl = mta.ctl
 
 
 def send(m, sender, expect=".", **env):

@@ -72,6 +72,8 @@ class Milter:
         self.conf = os.path.join(self.dir, "stripe-milter.conf")
         self.keyfile = os.path.join(self.dir, "stripe.key")
         self.logfile = os.path.join(self.dir, "milter.log")
+        # this daemon's own snapshot (StatsFile): never the host's /run/stripe-milter
+        self.stats_file = os.path.join(self.dir, "stats", "snapshot")
         if socket == "unix":
             self.path = os.path.join(self.dir, "milter.sock")
             self.socket = "unix:" + self.path
@@ -108,6 +110,7 @@ class Milter:
             "LookupTimeout": "3000",
             "StripeTimeout": "5000",
             "StatsInterval": "1",
+            "StatsFile": self.stats_file,
         }
         if self.standin is not None:
             o["StripeAPIBase"] = self.standin.url
@@ -345,6 +348,13 @@ def header_block(msg):
     """The raw header block of a message (bytes), for byte-for-byte checks."""
     i = msg.find(b"\n\n")
     return msg if i < 0 else msg[:i + 1]
+
+
+def ctl(conf, *args):
+    """Runs stripe-milterctl -c conf ARGS; (exit code, stdout, stderr)."""
+    p = subprocess.run([binary("stripe-milterctl"), "-c", conf] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
 def miltertest(script, env, timeout=60):

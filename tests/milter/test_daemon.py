@@ -50,7 +50,7 @@ def main():
     os.chmod(d, 0o755)
     key = os.path.join(d, "key")
     write(key, "sk_test_daemon0123456789abcdefWXYZ\n")
-    base = "StripeKeyFile %s\nStripeAPIBase %s\nSyslog no\n" % (key, s.url)
+    base = "StripeKeyFile %s\nStripeAPIBase %s\nSyslog no\nStatsFile %s/stats/snapshot\n" % (key, s.url, d)
     try:
         run(t, s, d, key, base)
     finally:
@@ -69,7 +69,7 @@ def run(t, s, d, key, base):
     bad = os.path.join(d, "bad.conf")
     write(bad, base + "LookupTimeout soon\n", 0o644)
     rc, out = daemon("-n", "-c", bad)
-    t.ok(rc == 1 and "bad.conf:4: LookupTimeout: 'soon'" in out, "-n: a bad option names file and line", out)
+    t.ok(rc == 1 and "bad.conf:5: LookupTimeout: 'soon'" in out, "-n: a bad option names file and line", out)
     meta = os.path.join(d, "meta.conf")
     write(meta, base + "MetadataKeys tier, plan:code\n", 0o644)
     rc, out = daemon("-n", "-c", meta)
