@@ -18,6 +18,7 @@ build_pkgs="build-essential autoconf automake pkg-config libmilter-dev libcurl4-
 test_pkgs="redis-server redis-sentinel redis-tools miltertest postfix swaks python3
  valgrind dovecot-sieve procmail groff-base mandoc curl procps iproute2 prometheus gnuplot-nox
  debhelper lintian"
+test_pkgs="$test_pkgs stunnel4"	# Redis over TLS (tests/e2e/test_redis_tls.py, bench_redis_tls.py)
 
 want="$build_pkgs"
 [ "${1:-}" = "--build" ] || want="$want $test_pkgs"

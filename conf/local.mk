@@ -15,3 +15,5 @@ systemdsystemunit_DATA = conf/stripe-milter.service
 else
 noinst_DATA = conf/stripe-milter.service
 endif
+# Redis over TLS: the stunnel4 client tunnel and its unit (README "Redis over TLS").
+dist_examples_DATA += conf/stunnel-redis.conf conf/stunnel-redis.service

@@ -17,3 +17,6 @@ TESTS += tests/e2e/test_rules.py
 EXTRA_DIST += tests/e2e/test_rules.py
 TESTS += tests/e2e/test_stats_local.py
 EXTRA_DIST += tests/e2e/test_stats_local.py
+TESTS += tests/e2e/test_redis_tls.py
+EXTRA_DIST += tests/e2e/test_redis_tls.py
+EXTRA_DIST += tests/lib/tlsredis.py tests/bench/bench_redis_tls.py
