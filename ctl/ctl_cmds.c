@@ -133,8 +133,9 @@ static int ctl_lookup_print(struct ctl *c, const char *addr, const struct lk_res
 			    s->subs_total == 1 ? "" : "s", s->charges.count, s->charges.count == 1 ? "" : "s",
 			    s->charges.window_days);
 		if (r->lr_state == LK_NOT_FOUND && s->found_by == STRIPE_BY_GUEST)
-			printf("guest buyer: no customer, %d charge%s in %d days by billing email\n",
-			    s->charges.count, s->charges.count == 1 ? "" : "s", s->charges.window_days);
+			printf("guest buyer: no customer, %d completed checkout session%s in %d days "
+			    "by the buyer's email\n", s->checkout.sessions, s->checkout.sessions == 1 ?
+			    "" : "s", s->checkout.window_days);
 		printf("headers the milter would add:\n");
 		for (i = 0; i < hl->n; i++)
 			printf("  %s: %s\n", hl->h[i].name, hl->h[i].value);
@@ -218,18 +219,11 @@ int ctl_flush(struct ctl *c)
 	return CTL_OK;
 }
 
-/* Which configured header groups a permission feeds; NULL when none is configured. */
-static const char *ctl_feeds(unsigned part, unsigned groups)
+/* What a permission feeds in this configuration (what is lost without it); NULL when
+ * the configuration does not use it. */
+static const char *ctl_feeds(const struct ctl *c, unsigned part)
 {
-	switch (part) {
-	case STRIPE_PART_CUSTOMER: return "X-Stripe-Lookup, -Customer-Id, -Customer, -Name, -Metadata-*";
-	case STRIPE_PART_SUBSCRIPTIONS:
-		return groups & MF_HG_SUBSCRIPTION ? "X-Stripe-Subscription-Status, -Subscription" : NULL;
-	case STRIPE_PART_PLAN_NAMES: return groups & MF_HG_SUBSCRIPTION ? "X-Stripe-Plan" : NULL;
-	case STRIPE_PART_CHARGES: return groups & MF_HG_CHARGES ? "X-Stripe-Charges" : NULL;
-	case STRIPE_PART_INVOICES: return groups & MF_HG_INVOICE ? "X-Stripe-Invoice, -Invoice-Url" : NULL;
-	default: return NULL;
-	}
+	return mf_runtime_perm_need(c->rt, part);
 }
 
 int ctl_check_key(struct ctl *c)
@@ -247,11 +241,11 @@ int ctl_check_key(struct ctl *c)
 		    "the key may not read the account; not needed" : stripe_errclass_name(ares.err));
 	stripe_check_permissions(lk_stripe(mf_runtime_lookup(c->rt)), sm_now_ms() + CTL_TIMEOUT_MS, perms, &res);
 	if (!c->json)
-		printf("key %s (%s mode), account %s%s\n\n%-14s %-22s %-20s %-8s %s\n", mf_runtime_key_masked(c->rt),
+		printf("key %s (%s mode), account %s%s\n\n%-14s %-26s %-24s %-8s %s\n", mf_runtime_key_masked(c->rt),
 		    mf_runtime_mode(c->rt), account, mf_runtime_conf(c->rt)->stripe_account ? " (Connect, StripeAccount)" : "",
-		    "resource", "permission", "dashboard", "status", "feeds");
+		    "resource", "permission", "dashboard", "status", "lost without it");
 	for (i = 0; i < STRIPE_PERMS; i++) {
-		const char *feeds = ctl_feeds(perms[i].part, mf_runtime_hdr(c->rt)->groups);
+		const char *feeds = ctl_feeds(c, perms[i].part);
 		const char *status = feeds == NULL ? "unused" : perms[i].err != STRIPE_OK ? "error" :
 		    perms[i].granted ? "granted" : "MISSING";
 
@@ -266,8 +260,8 @@ int ctl_check_key(struct ctl *c)
 			    "error", perms[i].err != STRIPE_OK ? stripe_errclass_name(perms[i].err) : NULL,
 			    "message", perms[i].message[0] ? perms[i].message : NULL));
 		else
-			printf("%-14s %-22s %-20s %-8s %s\n", stripe_part_name(perms[i].part), perms[i].permission,
-			    perms[i].dashboard, status, feeds ? feeds : "(header group off)");
+			printf("%-14s %-26s %-24s %-8s %s\n", stripe_part_name(perms[i].part), perms[i].permission,
+			    perms[i].dashboard, status, feeds ? feeds : "(not used by this configuration)");
 	}
 	if (c->json) {
 		json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:i,s:i}", "key", mf_runtime_key_masked(c->rt), "mode", mf_runtime_mode(c->rt),
@@ -281,14 +275,14 @@ int ctl_check_key(struct ctl *c)
 		json_decref(arr);
 		printf("\n");
 		for (i = 0; i < STRIPE_PERMS; i++)
-			if (ctl_feeds(perms[i].part, mf_runtime_hdr(c->rt)->groups) && perms[i].err == STRIPE_OK &&
+			if (ctl_feeds(c, perms[i].part) && perms[i].err == STRIPE_OK &&
 			    !perms[i].granted)
 				printf("fix: edit the restricted key and grant %s (%s)\n", perms[i].dashboard,
 				    perms[i].permission);
 		/* A 403 that names no permission is not fixed by granting one: say what Stripe
 		 * said (sanitised), e.g. no access to the Connect account. */
 		for (i = 0; i < STRIPE_PERMS; i++)
-			if (ctl_feeds(perms[i].part, mf_runtime_hdr(c->rt)->groups) && perms[i].message[0])
+			if (ctl_feeds(c, perms[i].part) && perms[i].message[0])
 				printf("%s: Stripe refused without naming a permission: %s\n",
 				    stripe_part_name(perms[i].part), perms[i].message);
 		if (failed)

@@ -191,6 +191,31 @@ static json_t *ctl_jlat(view_t *in, const char *prefix)
 
 #define JI(v) json_integer((json_int_t)(v))
 
+/* {"/v1/customers/search": {"400": n}, ...}: only what happened. */
+static json_t *ctl_jrejected(view_t *in)
+{
+	json_t *o = json_object();
+	char name[64];
+	int i;
+
+	for (i = 0; o && i < STRIPE_EP__COUNT * STRIPE_REJ__COUNT; i++) {
+		const char *ep = stripe_endpoint_name((enum stripe_endpoint)(i / STRIPE_REJ__COUNT));
+		uint64_t v;
+		json_t *e;
+
+		mf_fleet_rejected_name(i / STRIPE_REJ__COUNT, i % STRIPE_REJ__COUNT, name, sizeof(name));
+		if ((v = V(in, name)) == 0)
+			continue;
+		if ((e = json_object_get(o, ep)) == NULL) {
+			e = json_object();
+			json_object_set_new(o, ep, e);
+		}
+		json_object_set_new(e, stripe_rejected_name((enum stripe_rejected)(i % STRIPE_REJ__COUNT)),
+		    JI(v));
+	}
+	return o;
+}
+
 static json_t *ctl_jgroups(view_t *in)
 {
 	json_t *o = json_object(), *m, *byc = json_object(), *byr = json_object(), *perm = json_object();
@@ -238,9 +263,10 @@ static json_t *ctl_jgroups(view_t *in)
 	for (i = 0; i < STRIPE_OUT__COUNT; i++)
 		json_object_set_new(out, stripe_outcome_name((enum stripe_outcome)i),
 		    JI(Vf(in, "stripe_req_", stripe_outcome_name((enum stripe_outcome)i))));
-	s = json_pack("{s:I,s:{s:I,s:o},s:o}", "lookups", (json_int_t)V(in, "stripe_lookups"),
+	s = json_pack("{s:I,s:{s:I,s:o},s:o,s:o,s:I}", "lookups", (json_int_t)V(in, "stripe_lookups"),
 	    "requests", "total", (json_int_t)ctl_requests(in), "by_outcome", out,
-	    "request_latency", ctl_jlat(in, "stripe_lat"));
+	    "request_latency", ctl_jlat(in, "stripe_lat"), "rejected", ctl_jrejected(in),
+	    "search_backoffs", (json_int_t)V(in, "stripe_search_backoffs"));
 	json_object_set_new(o, "stripe", s);
 	json_object_set_new(o, "redis", json_pack("{s:I,s:I,s:I}", "errors", (json_int_t)V(in, "redis_errors"),
 	    "reconnects", (json_int_t)V(in, "redis_reconnects"), "skipped_backoff", (json_int_t)V(in, "redis_skipped")));
@@ -436,6 +462,31 @@ static void ctl_text_cache(const struct ctl_out *o)
 	mf_row(o, 2, "waits for another instance's fill", "lock_waits", V(t, "lock_waits"), note);
 }
 
+/* Requests Stripe refused as invalid (4xx), by endpoint and status: rows only for those
+ * that happened, under a total. */
+static void ctl_text_rejected(const struct ctl_out *o)
+{
+	char name[64], lab[80];
+	uint64_t total = 0, ptotal = 0;
+	int i;
+
+	for (i = 0; i < STRIPE_EP__COUNT * STRIPE_REJ__COUNT; i++) {
+		mf_fleet_rejected_name(i / STRIPE_REJ__COUNT, i % STRIPE_REJ__COUNT, name, sizeof(name));
+		total += V(o->t, name);
+		ptotal += V(o->prev, name);
+	}
+	mf_rowv(o, 2, "refused as invalid (4xx: report it)", total, ptotal, NULL);
+	for (i = 0; i < STRIPE_EP__COUNT * STRIPE_REJ__COUNT; i++) {
+		mf_fleet_rejected_name(i / STRIPE_REJ__COUNT, i % STRIPE_REJ__COUNT, name, sizeof(name));
+		snprintf(lab, sizeof(lab), "%s %s", stripe_endpoint_name((enum stripe_endpoint)(i /
+		    STRIPE_REJ__COUNT)), stripe_rejected_name((enum stripe_rejected)(i % STRIPE_REJ__COUNT)));
+		if (V(o->t, name))
+			mf_row(o, 4, lab, name, V(o->t, name), NULL);
+	}
+	mf_row(o, 2, "customer search backed off", "stripe_search_backoffs",
+	    V(o->t, "stripe_search_backoffs"), NULL);
+}
+
 static void ctl_text_stripe(const struct ctl_out *o, const struct cache_keyspace *ks)
 {
 	view_t *t = o->t;
@@ -454,6 +505,7 @@ static void ctl_text_stripe(const struct ctl_out *o, const struct cache_keyspace
 	}
 	ctl_pcts(lat, sizeof(lat), t, "stripe_lat");
 	printf("  %-40s %s\n", "request latency", lat);
+	ctl_text_rejected(o);
 	printf("\nRedis:\n");
 	mf_row(o, 2, "errors", "redis_errors", V(t, "redis_errors"), NULL);
 	mf_row(o, 2, "reconnects", "redis_reconnects", V(t, "redis_reconnects"), NULL);

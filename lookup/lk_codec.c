@@ -72,6 +72,19 @@ static json_t *lk_enc_charges(const struct stripe_charges *c)
 	    "la", lk_enc_money(&c->last_amount), "lf", c->last_failure_code);
 }
 
+static json_t *lk_enc_checkout(const struct stripe_checkout *c)
+{
+	json_t *totals = json_array();
+	int i;
+
+	for (i = 0; totals && i < c->ntotals && i < STRIPE_TOTALS_MAX; i++)
+		json_array_append_new(totals, lk_enc_money(&c->totals[i]));
+	return json_pack("{si si si si sb so sb sI ss ss}", "win", c->window_days,
+	    "n", c->sessions, "paid", c->paid, "subs", c->subscriptions, "trunc", c->truncated,
+	    "tot", totals, "hl", c->has_last, "lc", (json_int_t)c->last_created,
+	    "lp", c->last_payment_status, "lm", c->last_mode);
+}
+
 static json_t *lk_enc_lists(const struct stripe_summary *s, json_t **meta, json_t **subs)
 {
 	json_t *by = json_object();
@@ -108,6 +121,10 @@ int lk_summary_encode(const struct stripe_summary *s, char **buf, size_t *len)
 	    "ch", lk_enc_charges(&s->charges), "fb", stripe_found_by_name(s->found_by),
 	    "ssk", s->search_skipped, "mc", s->matches_capped,
 	    "inv", lk_enc_invoices(&s->invoices));
+	/* a guest's checkout ("co"), only when there is one: other entries stay as they were */
+	if (root != NULL && s->checkout.window_days > 0 &&
+	    json_object_set_new(root, "co", lk_enc_checkout(&s->checkout)) != 0)
+		goto out;
 	if (root == NULL)
 		goto out;
 	*buf = json_dumps(root, JSON_COMPACT);
@@ -302,6 +319,30 @@ static void lk_dec_charges(struct lk_dec *d, json_t *o, struct stripe_charges *c
 	lk_dec_str(d, o, "lf", c->last_failure_code, sizeof(c->last_failure_code));
 }
 
+static void lk_dec_checkout(struct lk_dec *d, json_t *o, struct stripe_checkout *c)
+{
+	json_t *tot, *v;
+	size_t i;
+
+	if (o == NULL)
+		return;
+	c->window_days = lk_dec_i32(d, o, "win");
+	c->sessions = lk_dec_i32(d, o, "n");
+	c->paid = lk_dec_i32(d, o, "paid");
+	c->subscriptions = lk_dec_i32(d, o, "subs");
+	c->truncated = lk_dec_bool(d, o, "trunc");
+	tot = lk_dec_get(d, o, "tot", JSON_ARRAY);
+	json_array_foreach(tot, i, v) {
+		if (c->ntotals >= STRIPE_TOTALS_MAX)
+			break;
+		lk_dec_money(d, v, &c->totals[c->ntotals++]);
+	}
+	c->has_last = lk_dec_bool(d, o, "hl");
+	c->last_created = lk_dec_int(d, o, "lc");
+	lk_dec_str(d, o, "lp", c->last_payment_status, sizeof(c->last_payment_status));
+	lk_dec_str(d, o, "lm", c->last_mode, sizeof(c->last_mode));
+}
+
 static void lk_dec_lists(struct lk_dec *d, json_t *root, struct stripe_summary *s)
 {
 	json_t *meta = lk_dec_get(d, root, "meta", JSON_ARRAY);
@@ -371,6 +412,7 @@ int lk_summary_decode(const char *buf, size_t len, struct stripe_summary *out,
 	lk_dec_lists(&d, root, out);
 	lk_dec_charges(&d, lk_dec_get(&d, root, "ch", JSON_OBJECT), &out->charges);
 	lk_dec_invoices(&d, lk_dec_get(&d, root, "inv", JSON_OBJECT), &out->invoices);
+	lk_dec_checkout(&d, lk_dec_get(&d, root, "co", JSON_OBJECT), &out->checkout);
 	{
 		char fb[16];
 

@@ -406,6 +406,8 @@ static int mf_check_only(void)
 	 * (RuntimeDirectory) when the daemon starts. The start itself says so as an error. */
 	if (mf_check_socket_dir(conf->socket, err, sizeof(err)) != 0)
 		printf("# warning: %s\n", err);
+	/* every permission this configuration needs: a missing optional one is a warning */
+	mf_runtime_print_perms(rt, stdout);
 	mf_conf_dump(mf_runtime_conf(rt), stdout);
 	mf_runtime_put(rt);
 	rc = 0;

@@ -85,7 +85,7 @@ static const struct mf_opt mf_conf_opts[] = {
 	NUM("StripeSearchRate", stripe_search_rate, "5", 1, 20,
 	    "search requests per second per process (Stripe allows 20 per account); past it the fallback is skipped"),
 	BOOL("GuestLookup", guest_lookup, "yes",
-	    "with no customer, find a guest buyer's charges by billing email (charges search; needs StripeSearch)"),
+	    "with no customer, find a guest buyer's completed Checkout Sessions by email (rak_checkout_session_read)"),
 	NUM("ChargesWindowDays", charges_window_days, "90", 1, 3650, "days of charges summarised"),
 	NUM("ChargesMax", charges_max, "100", 1, 100, "charges read per lookup (one page)"),
 	STR("MetadataKeys", metadata_keys, NULL, "customer metadata keys, each copied into X-Stripe-Metadata-<key> (comma separated)"),

@@ -101,6 +101,19 @@ static void mf_pub_addf(struct mf_pub *p, uint64_t v, const char *prefix, const 
 	mf_pub_add(p, name, v);
 }
 
+void mf_fleet_rejected_name(int ep, int st, char *buf, size_t len)
+{
+	const char *e = stripe_endpoint_name((enum stripe_endpoint)ep);
+	size_t n;
+
+	if (strncmp(e, "/v1/", 4) == 0)
+		e += 4;
+	snprintf(buf, len, "stripe_rej_%s_%s", e, stripe_rejected_name((enum stripe_rejected)st));
+	for (n = 0; buf[n] != '\0'; n++)
+		if (buf[n] == '/')
+			buf[n] = '_';
+}
+
 void mf_fleet_bucket_name(const char *prefix, int i, char *buf, size_t len)
 {
 	if (i >= STRIPE_LATENCY_BUCKETS - 1)
@@ -174,6 +187,15 @@ static void mf_pub_stripe(struct mf_pub *p, struct stripe_client *sc)
 	}
 	mf_pub_add(p, "stripe_lat_sum_ms", ss.latency_sum_ms);
 	mf_pub_add(p, "stripe_lookups", ss.lookups);
+	mf_pub_add(p, "stripe_search_backoffs", ss.search_backoffs);
+	for (i = 0; i < STRIPE_EP__COUNT * STRIPE_REJ__COUNT; i++) {
+		uint64_t v = ss.rejected[i / STRIPE_REJ__COUNT][i % STRIPE_REJ__COUNT];
+
+		if (v == 0)
+			continue;	/* absent reads as 0: publish what happened only */
+		mf_fleet_rejected_name(i / STRIPE_REJ__COUNT, i % STRIPE_REJ__COUNT, name, sizeof(name));
+		mf_pub_add(p, name, v);
+	}
 }
 
 /* fleet/'s counters (events, poller, budget, breaker) as "fleet_*" fields. */

@@ -85,6 +85,9 @@ const char *mf_fleet_state_name(enum mf_fleet_state s);	/* "live", "stale", "sto
 /* Name of latency bucket i under a prefix ("stripe_lat", "msg_lat"): "<prefix>_le_<ms>",
  * the last one "<prefix>_le_inf". */
 void mf_fleet_bucket_name(const char *prefix, int i, char *buf, size_t len);
+/* The published field of stats.rejected[ep][st]: "stripe_rej_customers_search_400" (the
+ * endpoint template without "/v1/", '/' as '_'; "other"). */
+void mf_fleet_rejected_name(int ep, int st, char *buf, size_t len);
 /* Value of a field, 0 when absent. */
 uint64_t mf_fleet_get(const struct mf_fleet_instance *in, const char *name);
 

@@ -17,8 +17,10 @@
  *				[; error=<class>][; missing=charges,plan-names][; from-count=2]
  *				[; by=search]
  *				v=2; not-found; cache=miss; mode=test[; search=skipped]
- *				v=2; guest; cache=miss; mode=test   (no customer, but charges
- *					whose billing email is the sender's: Charges follows)
+ *					[; missing=guest]
+ *				v=2; guest; cache=miss; mode=test   (no customer, but completed
+ *					Checkout Sessions whose buyer's email is the sender's:
+ *					Checkout follows)
  *				v=2; error=<class>          (no data to show)
  *				v=2; skipped=<reason>
  *		"v=2" is always the first item: the grammar version. The result is the second.
@@ -31,7 +33,8 @@
  *		case-insensitive search was not tried (its budget was spent, or Stripe has no
  *		search for the account), so a customer stored in other case may exist.
  *		missing= names every part a restricted key could not read: customer,
- *		subscriptions, plan-names, charges, invoices.
+ *		subscriptions, plan-names, charges, invoices, guest (the Checkout Sessions of
+ *		a sender who is no customer: also on not-found).
  *	Customer-Id	token	cus_NffrFeUfNV2Hib
  *	Customer	token	created=2024-03-01; delinquent=no; balance=0.00 USD; matches=1
  *		matches=N counts the customers with the address (all casings), up to 100;
@@ -53,6 +56,16 @@
  *				(several currencies: total=98.00 USD, 10.00 EUR; none: total=none)
  *		total= is captured minus refunded money of succeeded charges: an authorisation
  *		never captured adds nothing.
+ *	Checkout	token	window=90d; sessions=2; paid=2; subscriptions=1;
+ *				total=49.00 USD, 20.00 EUR; last=2026-11-20 paid subscription
+ *				[; truncated=yes]          (a guest only, group "charges")
+ *		A guest buyer's completed Checkout Sessions (Stripe Checkout, Payment Links)
+ *		created in the window: sessions= counts them, paid= those with payment_status
+ *		paid, subscriptions= those in subscription mode; total= is amount_total of the
+ *		paid ones per currency ("total=none" when none); last= the date,
+ *		payment_status (paid, unpaid, no_payment_required) and mode (payment,
+ *		subscription, setup) of the newest. Open and expired sessions are not
+ *		counted. truncated=yes: a page (ChargesMax) was full, more may exist.
  *	Invoice		token	open=1; past_due=1; due=49.00 USD; attempts=2;
  *				next_attempt=2026-12-02[; due_date=2026-12-10][; id=in_...]
  *		Open invoices, read when the customer is delinquent or has a past_due, unpaid
@@ -85,7 +98,7 @@
  *
  * Privacy mode: only Lookup, Subscription-Status and "Customer: delinquent=yes|no" (if those
  * groups are on). No ids (they identify a person as much as a name does), names, plan
- * names, amounts, dates, charges, invoices or metadata; a guest is "not-found".
+ * names, amounts, dates, charges, checkout, invoices or metadata; a guest is "not-found".
  *
  * Diagnostics: mf_hdr_render() returns -1 only for an unusable prefix; Stripe data never
  * makes it fail (bad parts are dropped).
@@ -280,7 +293,8 @@ static const char *mf_status_word(enum stripe_sub_status st)
 	return mf_word_ok(w) ? w : "unknown";
 }
 
-/* A guest buyer: no customer, charges found by billing email (not shown in privacy mode). */
+/* A guest buyer: no customer, completed Checkout Sessions found by the buyer's email (not
+ * shown in privacy mode). */
 static bool mf_guest(const struct mf_ctx *c, const struct mf_lookup_info *li,
     const struct stripe_summary *s)
 {
@@ -295,7 +309,7 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 	bool data = s != NULL && li->state != LK_SKIPPED;
 	bool found = data && s->found && li->state != LK_NOT_FOUND;
 	bool guest = data && mf_guest(c, li, s);
-	unsigned bit;
+	unsigned bit, missing;
 
 	memset(&l, 0, sizeof(l));
 	mf_line_item(&l, "v=%d", MF_HDR_VERSION);
@@ -322,12 +336,14 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 		mf_line_item(&l, "stale=yes");
 	if (li->state == LK_ERROR || (li->stale && li->error_class))
 		mf_line_item(&l, "error=%s", mf_word_ok(li->error_class) ? li->error_class : "internal");
-	if ((found || guest) && s->parts_missing != 0) {
+	/* a customer's parts; without one, only the guest part concerns the sender */
+	missing = data ? (found ? s->parts_missing : s->parts_missing & STRIPE_PART_GUEST) : 0;
+	if (missing != 0) {
 		char miss[128] = "";
 		size_t n = 0;
 
 		for (bit = 1; bit < (1u << STRIPE_PARTS); bit <<= 1) {
-			const char *w = (s->parts_missing & bit) ? stripe_part_name(bit) : NULL;
+			const char *w = (missing & bit) ? stripe_part_name(bit) : NULL;
 
 			if (mf_word_ok(w))
 				n += (size_t)snprintf(miss + n, sizeof(miss) - n, "%s%s",
@@ -490,6 +506,41 @@ static void mf_render_charges(struct mf_ctx *c, const struct stripe_summary *s)
 	mf_emit(c, "Charges", &l);
 }
 
+static void mf_render_checkout(struct mf_ctx *c, const struct stripe_summary *s)
+{
+	const struct stripe_checkout *co = &s->checkout;
+	struct mf_line l;
+	char money[64], date[16];
+	int i, n = 0;
+
+	if (co->window_days <= 0 || co->sessions <= 0)
+		return;
+	memset(&l, 0, sizeof(l));
+	mf_line_item(&l, "window=%dd", co->window_days);
+	mf_line_item(&l, "sessions=%d", co->sessions);
+	mf_line_item(&l, "paid=%d", co->paid);
+	mf_line_item(&l, "subscriptions=%d", co->subscriptions);
+	for (i = 0; i < co->ntotals && i < STRIPE_TOTALS_MAX; i++) {
+		if (!mf_money(&co->totals[i], money, sizeof(money)))
+			continue;
+		if (n++ == 0)
+			mf_line_item(&l, "total=%s", money);
+		else
+			mf_line_more(&l, money);
+	}
+	if (n == 0)
+		mf_line_item(&l, "total=none");
+	if (co->has_last && mf_date(co->last_created, date) && mf_word_ok(co->last_payment_status)) {
+		if (mf_word_ok(co->last_mode))
+			mf_line_item(&l, "last=%s %s %s", date, co->last_payment_status, co->last_mode);
+		else
+			mf_line_item(&l, "last=%s %s", date, co->last_payment_status);
+	}
+	if (co->truncated)
+		mf_line_item(&l, "truncated=yes");
+	mf_emit(c, "Checkout", &l);
+}
+
 static void mf_render_invoice(struct mf_ctx *c, const struct stripe_summary *s)
 {
 	const struct stripe_invoices *v = &s->invoices;
@@ -573,9 +624,9 @@ int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
 	if (o->privacy)
 		g &= MF_HG_LOOKUP | MF_HG_CUSTOMER | MF_HG_SUBSCRIPTION;
 	mf_render_lookup(&c, li, s);
-	if (mf_guest(&c, li, s)) {	/* a guest buyer: only the charges */
+	if (mf_guest(&c, li, s)) {	/* a guest buyer: only the checkout */
 		if (g & MF_HG_CHARGES)
-			mf_render_charges(&c, s);
+			mf_render_checkout(&c, s);
 		return out->n;
 	}
 	show = s != NULL && s->found && (li->state == LK_FOUND || li->state == LK_ERROR);
@@ -619,6 +670,6 @@ const struct stripe_summary *mf_hdr_info_fill(const struct lk_result *res, struc
 	li->age_s = res->lr_fetched_at_ms > 0 ? (long)((sm_wall_ms() - res->lr_fetched_at_ms) / 1000) : 0;
 	if (li->age_s < 0)
 		li->age_s = 0;
-	/* not-found comes with its summary too: a guest buyer's charges, search=skipped */
+	/* not-found comes with its summary too: a guest buyer's checkout, search=skipped */
 	return res->lr_state == LK_FOUND || res->lr_state == LK_NOT_FOUND ? &res->lr_summary : NULL;
 }

@@ -19,7 +19,7 @@ static const char *const mf_res_skips[MF_RES_NSKIP] = {
 
 static const unsigned mf_res_parts[MF_RES_NPERM] = {
 	STRIPE_PART_CUSTOMER, STRIPE_PART_SUBSCRIPTIONS, STRIPE_PART_PLAN_NAMES, STRIPE_PART_CHARGES,
-	STRIPE_PART_INVOICES,
+	STRIPE_PART_INVOICES, STRIPE_PART_GUEST,
 };
 
 const char *mf_results_error_name(int i)
@@ -74,7 +74,10 @@ void mf_results_count(const struct mf_lookup_info *li, const struct stripe_summa
 				MF_RES_INC(mf_res.missing_perm[i]);
 		break;
 	case LK_NOT_FOUND:
-		/* a guest buyer: no customer, but charges found by billing email */
+		for (i = 0; sum && i < MF_RES_NPERM; i++)	/* missing=guest */
+			if (sum->parts_missing & mf_res_parts[i])
+				MF_RES_INC(mf_res.missing_perm[i]);
+		/* a guest buyer: no customer, but completed Checkout Sessions by email */
 		if (sum != NULL && !sum->found && sum->found_by == STRIPE_BY_GUEST)
 			MF_RES_INC(mf_res.guest);
 		else

@@ -13,7 +13,7 @@
  *	mf_results_get(out)	a copy of the counters (relaxed atomic reads).
  *	mf_results_error_name(i), mf_results_skip_name(i)	label of each slot.
  *
- * "guest" counts not-found senders whose charges were found by billing email (a guest
+ * "guest" counts not-found senders whose completed Checkout Sessions were found by email (a guest
  * buyer, GuestLookup); it is counted so even under HeaderPrivacy, where the header itself
  * says only not-found.
  * Unknown error classes and skip reasons are counted as "other", never dropped.
@@ -30,7 +30,7 @@
 
 #define MF_RES_NERR	(STRIPE_E__COUNT + 1)	/* Stripe's classes but "ok", "overloaded", "other" */
 #define MF_RES_NSKIP	11	/* skip reasons, the last "other" */
-#define MF_RES_NPERM	5	/* STRIPE_PART_* bits */
+#define MF_RES_NPERM	6	/* STRIPE_PART_* bits */
 #define MF_RES_LAT_BUCKETS 12	/* upper bounds in ms: 5..10000, +Inf (as Stripe's) */
 
 struct mf_results {

@@ -332,6 +332,59 @@ void mf_runtime_shutdown(void)
 	mf_runtime_install(NULL);
 }
 
+const char *mf_runtime_perm_need(const struct mf_runtime *rt, unsigned part)
+{
+	unsigned g = rt->rt_hdr.groups | MF_HG_LOOKUP;
+	const struct mf_conf *c = rt->rt_conf;
+
+	if (rt->rt_hdr.privacy)
+		g &= MF_HG_LOOKUP | MF_HG_CUSTOMER | MF_HG_SUBSCRIPTION;
+	switch (part) {
+	case STRIPE_PART_CUSTOMER: return "every lookup (X-Stripe-Lookup, -Customer-Id, -Customer, -Name, -Metadata-*)";
+	case STRIPE_PART_SUBSCRIPTIONS:
+		return g & MF_HG_SUBSCRIPTION ? "X-Stripe-Subscription-Status, -Subscription (missing=subscriptions)" : NULL;
+	case STRIPE_PART_PLAN_NAMES:
+		return (g & MF_HG_SUBSCRIPTION) && !rt->rt_hdr.privacy ? "X-Stripe-Plan (missing=plan-names)" : NULL;
+	case STRIPE_PART_CHARGES: return g & MF_HG_CHARGES ? "X-Stripe-Charges (missing=charges)" : NULL;
+	case STRIPE_PART_INVOICES: return g & MF_HG_INVOICE ? "X-Stripe-Invoice, -Invoice-Url (missing=invoices)" : NULL;
+	case STRIPE_PART_GUEST:
+		return c->guest_lookup && (g & MF_HG_CHARGES) ? "guest buyers, X-Stripe-Checkout (GuestLookup; missing=guest)" : NULL;
+	case STRIPE_PERM_EVENTS:
+		return c->events_poll_interval_s > 0 ? "events polling: changes seen only when the cache entry expires (EventsPollInterval)" : NULL;
+	default: return NULL;
+	}
+}
+
+int mf_runtime_print_perms(const struct mf_runtime *rt, FILE *out)
+{
+	struct stripe_perm perms[STRIPE_PERMS];
+	struct stripe_result res;
+	int i, rc = 0;
+
+	stripe_check_permissions(lk_stripe(rt->rt_lk), sm_now_ms() + 10000, perms, &res);
+	for (i = 0; i < STRIPE_PERMS; i++) {
+		const char *need = mf_runtime_perm_need(rt, perms[i].part);
+
+		if (need == NULL)
+			continue;
+		if (perms[i].err != STRIPE_OK) {
+			fprintf(out, "# permission %s (%s): not probed: %s%s%s\n", perms[i].permission,
+			    perms[i].dashboard, stripe_errclass_name(perms[i].err),
+			    perms[i].message[0] || res.message[0] ? ": " : "",
+			    perms[i].message[0] ? perms[i].message : res.message);
+			rc = 1;
+		} else if (perms[i].granted) {
+			fprintf(out, "# permission %s (%s): granted\n", perms[i].permission,
+			    perms[i].dashboard);
+		} else {
+			fprintf(out, "# warning: permission %s (%s) MISSING: without it, %s\n",
+			    perms[i].permission, perms[i].dashboard, need);
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
 const struct mf_conf *mf_runtime_conf(const struct mf_runtime *rt) { return rt->rt_conf; }
 struct fleet *mf_runtime_fleet(const struct mf_runtime *rt) { return mf_coord_fleet(rt->rt_coord); }
 struct lk *mf_runtime_lookup(const struct mf_runtime *rt) { return rt->rt_lk; }

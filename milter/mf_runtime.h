@@ -26,6 +26,7 @@
 #define MF_RUNTIME_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 
 #include "lookup/lookup.h"
@@ -56,6 +57,13 @@ const struct mf_match_list *mf_runtime_authserv(const struct mf_runtime *rt);
 bool mf_runtime_livemode(const struct mf_runtime *rt);
 const char *mf_runtime_mode(const struct mf_runtime *rt);	/* "live" or "test" */
 const char *mf_runtime_key_masked(const struct mf_runtime *rt);	/* safe to log */
+/* What a permission (a STRIPE_PART_* bit or STRIPE_PERM_EVENTS) feeds in this
+ * configuration, i.e. what is lost without it ("X-Stripe-Checkout (guest buyers:
+ * missing=guest)"); NULL when the configuration does not use it. */
+const char *mf_runtime_perm_need(const struct mf_runtime *rt, unsigned part);
+/* Probes every permission (stripe_check_permissions) and prints one "# " line per
+ * permission the configuration needs (for -n); 0 when all are granted, 1 otherwise. */
+int mf_runtime_print_perms(const struct mf_runtime *rt, FILE *out);
 /* Budget, breaker and invalidation shared with the other instances (mf_coord.c). */
 struct fleet *mf_runtime_fleet(const struct mf_runtime *rt);
 

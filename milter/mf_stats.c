@@ -196,6 +196,20 @@ static void mf_render_stripe(struct sm_buf *b, struct stripe_client *sc)
 	sm_buf_printf(b, "stripe_milter_stripe_request_duration_seconds_sum %.3f\n"
 	    "stripe_milter_stripe_request_duration_seconds_count %llu\n",
 	    (double)ss.latency_sum_ms / 1000.0, (unsigned long long)cum);
+	for (i = 0; i < STRIPE_EP__COUNT * STRIPE_REJ__COUNT; i++) {
+		char lab[96];
+
+		snprintf(lab, sizeof(lab), "{endpoint=\"%s\",status=\"%s\"}",
+		    stripe_endpoint_name((enum stripe_endpoint)(i / STRIPE_REJ__COUNT)),
+		    stripe_rejected_name((enum stripe_rejected)(i % STRIPE_REJ__COUNT)));
+		mf_counter(b, "stripe_milter_stripe_rejected_total", "Requests Stripe refused as "
+		    "invalid (4xx other than 401, 403, 429): a defect to report, by endpoint and status.",
+		    lab, ss.rejected[i / STRIPE_REJ__COUNT][i % STRIPE_REJ__COUNT], i == 0);
+	}
+	mf_counter(b, "stripe_milter_stripe_search_backoffs_total", "Times customer search was "
+	    "backed off after repeated refusals.", NULL, ss.search_backoffs, true);
+	mf_gauge(b, "stripe_milter_stripe_search_backed_off", "1 while customer search is backed off.",
+	    ss.search_off ? 1 : 0);
 	mf_gauge(b, "stripe_milter_stripe_inflight", "Stripe requests in flight.", ss.inflight);
 	mf_counter(b, "stripe_milter_stripe_lookups_total", "Stripe lookups (one per address filled; each makes 1 or more requests).",
 	    NULL, ss.lookups, true);

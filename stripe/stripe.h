@@ -12,8 +12,9 @@
  *		customers (with their subscriptions) by the exact address forms, else by a
  *		case-insensitive search; then charges, plan names, open invoices and (when
  *		needed) the full subscription list concurrently; with no customer, a guest
- *		buyer's charges by billing email. Never runs past deadline_ms (an sm_now_ms()
- *		value). Not found is not an error.
+ *		buyer's completed Checkout Sessions by customer_details[email]. Never runs past
+ *		deadline_ms (an sm_now_ms() value). Not found is not an error; a 4xx on an
+ *		optional request (search, guest) is logged and counted, not an error.
  *	stripe_money_format()	minor units -> "49.00 USD" by the currency's exponent.
  *	stripe_key_*()		load (file/config/env), validate, mask, mode.
  *
@@ -91,11 +92,17 @@ enum stripe_sub_status stripe_sub_status_parse(const char *s);
 #define STRIPE_PART_PLAN_NAMES		0x04u	/* rak_product_read */
 #define STRIPE_PART_CHARGES		0x08u	/* rak_charge_read */
 #define STRIPE_PART_INVOICES		0x10u	/* rak_invoice_read */
-#define STRIPE_PARTS			5
-/* "rak_customer_read" etc. for one STRIPE_PART_* bit, NULL for anything else. */
+#define STRIPE_PART_GUEST		0x20u	/* rak_checkout_session_read (guest buyers) */
+#define STRIPE_PARTS			6
+/* Not a part of a summary: a permission only events polling needs (check-key probes it). */
+#define STRIPE_PERM_EVENTS		0x40u	/* rak_event_read */
+/* "rak_customer_read" etc. for one STRIPE_PART_* bit (or STRIPE_PERM_EVENTS), NULL for
+ * anything else. */
 const char *stripe_part_permission(unsigned part);
-/* "customer", "subscriptions", "plan-names", "charges", "invoices". */
+/* "customer", "subscriptions", "plan-names", "charges", "invoices", "guest" ("events"). */
 const char *stripe_part_name(unsigned part);
+/* "Customers: Read" etc.: the permission's name in the Dashboard's restricted-key form. */
+const char *stripe_part_dashboard(unsigned part);
 
 /* What a subscription's price is: a fixed unit amount, a sub-cent decimal one, tiers,
  * metered usage, a customer-chosen amount, or something this version does not know. */
@@ -112,7 +119,7 @@ enum stripe_found_by {
 	STRIPE_BY_NONE = 0,	/* not found */
 	STRIPE_BY_EMAIL,	/* GET /v1/customers?email= (exact forms) */
 	STRIPE_BY_SEARCH,	/* /v1/customers/search, case-insensitive */
-	STRIPE_BY_GUEST,	/* no customer: charges by billing_details.email */
+	STRIPE_BY_GUEST,	/* no customer: Checkout Sessions by customer_details[email] */
 	STRIPE_BY__COUNT
 };
 /* "none", "email", "search", "guest". */
@@ -161,6 +168,22 @@ struct stripe_charges {
 	char last_failure_code[STRIPE_CODE_MAX];	/* "" when none */
 };
 
+/* A guest buyer's Checkout Sessions (Stripe Checkout and Payment Links record the buyer's
+ * address in customer_details.email): the completed ones created in the window. */
+struct stripe_checkout {
+	int window_days;		/* the window asked for (0: not read) */
+	int sessions;			/* completed sessions in the window */
+	int paid;			/* of those, payment_status "paid" */
+	int subscriptions;		/* of those, mode "subscription" */
+	bool truncated;			/* a full page still inside the window: more may exist */
+	int ntotals;
+	struct stripe_money totals[STRIPE_TOTALS_MAX];	/* amount_total of the paid ones */
+	bool has_last;
+	int64_t last_created;		/* the newest completed session, Unix seconds */
+	char last_payment_status[24];	/* "paid", "unpaid", "no_payment_required" */
+	char last_mode[16];		/* "payment", "subscription", "setup" */
+};
+
 /* Open invoices of the customer (read when it is delinquent or has a past_due, unpaid or
  * incomplete subscription). "Most urgent": the oldest open invoice that has had a failed
  * payment attempt, else the oldest open one. */
@@ -187,7 +210,7 @@ struct stripe_meta {
 
 struct stripe_summary {
 	bool found;			/* a customer matched */
-	enum stripe_found_by found_by;	/* GUEST: found false, charges of a guest buyer */
+	enum stripe_found_by found_by;	/* GUEST: found false, checkout of a guest buyer */
 	bool search_skipped;		/* the search fallback was not tried (budget, off) */
 	bool livemode;
 	int64_t fetched_at;		/* Unix seconds when Stripe answered */
@@ -214,6 +237,8 @@ struct stripe_summary {
 	struct stripe_charges charges;
 	/* open invoices */
 	struct stripe_invoices invoices;
+	/* a guest buyer (found_by GUEST): completed Checkout Sessions */
+	struct stripe_checkout checkout;
 };
 
 struct stripe_result {
@@ -251,8 +276,8 @@ struct stripe_config {
 	int max_concurrent;		/* concurrent HTTP requests, 0 = 8 */
 	double search_rate;		/* search requests per second per process, 0 = 5
 					 * (Stripe allows 20/s per account for search) */
-	bool no_search;			/* no /v1/customers/search fallback, no guest lookup */
-	bool no_guest;			/* no guest-buyer lookup (charges search) */
+	bool no_search;			/* no /v1/customers/search fallback */
+	bool no_guest;			/* no guest-buyer lookup (Checkout Sessions) */
 	bool no_invoices;
 	int charges_window_days;	/* 0 = 90 */
 	int charges_max;		/* 0 = 100 (one page) */
@@ -311,6 +336,20 @@ enum stripe_outcome {
 };
 /* "ok", "not_found", "401", "403", "429", "5xx", "timeout", "network", "other" */
 const char *stripe_outcome_name(enum stripe_outcome o);
+/* The endpoints the client calls, as fixed path templates (bounded metric labels). */
+enum stripe_endpoint {
+	STRIPE_EP_CUSTOMERS = 0, STRIPE_EP_CUSTOMERS_SEARCH, STRIPE_EP_SUBSCRIPTIONS,
+	STRIPE_EP_PRODUCTS, STRIPE_EP_CHARGES, STRIPE_EP_INVOICES, STRIPE_EP_CHECKOUT_SESSIONS,
+	STRIPE_EP_EVENTS, STRIPE_EP_ACCOUNT, STRIPE_EP_OTHER, STRIPE_EP__COUNT
+};
+/* "/v1/customers", "/v1/customers/search", ..., "other". */
+const char *stripe_endpoint_name(enum stripe_endpoint e);
+/* The endpoint of a request path ("/v1/customers?email=..." -> STRIPE_EP_CUSTOMERS). */
+enum stripe_endpoint stripe_endpoint_of(const char *path_query);
+/* 4xx statuses counted apart: 400, 404, and every other one (402, 405, 410, 413, ...). */
+enum stripe_rejected { STRIPE_REJ_400 = 0, STRIPE_REJ_404, STRIPE_REJ_OTHER, STRIPE_REJ__COUNT };
+/* "400", "404", "4xx". */
+const char *stripe_rejected_name(enum stripe_rejected r);
 #define STRIPE_LATENCY_BUCKETS 12	/* upper bounds in ms: 5,10,25,50,100,250,500,1000,2500,5000,10000,+Inf */
 extern const int64_t stripe_latency_bounds_ms[STRIPE_LATENCY_BUCKETS];
 struct stripe_stats {
@@ -319,13 +358,19 @@ struct stripe_stats {
 	uint64_t latency_sum_ms;
 	uint64_t lookups;
 	uint64_t inflight;			/* requests in flight now */
-	uint64_t searches;			/* search requests sent (customers and charges) */
+	uint64_t searches;			/* customer search requests sent */
 	uint64_t search_skipped;		/* fallbacks not tried: no search token */
-	bool search_off;			/* search unavailable to the account */
+	bool search_off;			/* customer search backed off now (see
+						 * STRIPE_SEARCH_FAILS in stripe_lookup.c) */
+	uint64_t search_backoffs;		/* times it was backed off */
+	/* 4xx answers (other than 401, 403, 429) to requests the client built: a defect
+	 * report, by endpoint (stripe_endpoint_name) and status (stripe_rejected_name) */
+	uint64_t rejected[STRIPE_EP__COUNT][STRIPE_REJ__COUNT];
 };
 void stripe_stats_get(struct stripe_client *c, struct stripe_stats *out);
 
-/* Permission check for `stripe-milterctl check-key`: one probe per resource. */
+/* Permission check for `stripe-milterctl check-key` and `stripe-milter -n`: one probe per
+ * resource (GET ...?limit=1), every part and events. */
 struct stripe_perm {
 	unsigned part;			/* STRIPE_PART_* */
 	const char *permission;		/* rak_* */
@@ -335,7 +380,7 @@ struct stripe_perm {
 	char message[256];		/* Stripe's sanitised message when a 403 named no
 					 * permission (e.g. Connect access), else "" */
 };
-#define STRIPE_PERMS STRIPE_PARTS
+#define STRIPE_PERMS (STRIPE_PARTS + 1)	/* the parts, then STRIPE_PERM_EVENTS */
 /* The id of the account the key acts on (GET /v1/account; with Stripe-Account, the
  * connected account). 0, or -1 with res filled (a restricted key may not read it). */
 int stripe_account_id(struct stripe_client *c, int64_t deadline_ms, char *out, size_t len,

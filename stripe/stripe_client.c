@@ -282,7 +282,7 @@ void stripe_stats_get(struct stripe_client *c, struct stripe_stats *out)
 	pthread_mutex_lock(&c->lock);
 	*out = c->stats;
 	out->inflight = (uint64_t)c->inflight;
-	out->search_off = c->search_off;
+	out->search_off = c->search_off_until_ms > sm_now_ms();
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -3,7 +3,8 @@
  *
  * Interface (stripe_fetch.h): a struct stripe_job describes one fetch (customers by one
  *	exact address form or by search, subscriptions (+ plan names) of a customer, its
- *	charges, a guest buyer's charges by billing email, or its open invoices);
+ *	charges, a guest buyer's Checkout Sessions by one exact address form, or its open
+ *	invoices);
  *	stripe_jobs_run(jobs, n) runs them at once (n-1 threads plus the caller) and returns
  *	when all are done. Each job records its requests and its error, if any.
  *
@@ -13,11 +14,14 @@
  *	GET /v1/subscriptions?customer=ID&status=all&limit=100[&starting_after=]
  *	GET /v1/products?limit=n&ids[]=...	(stripe_products.c)
  *	GET /v1/charges?customer=ID&created[gte]=T&limit=n[&starting_after=]
- *	GET /v1/charges/search?query=billing_details.email:'E' AND created>=T&limit=n
+ *	GET /v1/checkout/sessions?customer_details[email]=E&limit=n	(one page; status and
+ *		window are filtered here: the API version of the vendored spec has no status
+ *		or created filter for this list)
  *	GET /v1/invoices?customer=ID&status=open&limit=100
  *
- * Rules: a 403 naming a rak_* permission on subscriptions, products, charges or invoices
- *	is not an error: the job flags the part in job->missing and carries on without it.
+ * Rules: a 403 naming a rak_* permission on subscriptions, products, charges, invoices or
+ *	checkout sessions is not an error: the job flags the part in job->missing and
+ *	carries on without it.
  *	A 403 naming rak_subscription_read on a customer list that expands subscriptions
  *	asks again without the expansion (and the client remembers it for
  *	STRIPE_LOST_RETRY_MS). A 403 on customers otherwise, or one naming no permission,
@@ -276,33 +280,30 @@ static void stripe_job_charges(struct stripe_job *j)
 		j->charges.truncated = true;
 }
 
-/* A guest buyer: charges whose billing email is the address (one page, newest first). */
+/* A guest buyer: Checkout Sessions whose customer_details.email is this exact form (one
+ * page, newest first; the filter is exact and case-sensitive, so the lookup asks for the
+ * address as given and lowercased, as for customers). */
 static void stripe_job_guest(struct stripe_job *j)
 {
 	struct stripe_client *c = j->c;
-	char lit[STRIPE_EMAIL_MAX * 2 + 1], q[STRIPE_EMAIL_MAX * 2 + 96];
-	char enc[sizeof(q) * 3 + 1], path[STRIPE_PATH_MAX], last[STRIPE_ID_MAX], msg[160];
+	char enc[STRIPE_EMAIL_MAX * 3 + 1], path[STRIPE_PATH_MAX], msg[160];
 	int64_t since = sm_wall_ms() / 1000 - (int64_t)c->charges_window_days * 86400;
 	int want = c->charges_max > 100 ? 100 : c->charges_max;
 	bool more = false;
 
-	j->charges.window_days = c->charges_window_days;
-	if (stripe_search_escape(j->email, lit, sizeof(lit)) != 0 ||
-	    (size_t)snprintf(q, sizeof(q), "billing_details.email:'%s' AND created>=%lld", lit,
-	    (long long)since) >= sizeof(q) || stripe_url_encode(q, enc, sizeof(enc)) != 0 ||
-	    (size_t)snprintf(path, sizeof(path), "/v1/charges/search?query=%s&limit=%d", enc,
-	    want) >= sizeof(path)) {
+	j->checkout.window_days = c->charges_window_days;
+	if (stripe_url_encode(j->email, enc, sizeof(enc)) != 0 ||
+	    (size_t)snprintf(path, sizeof(path),
+	    "/v1/checkout/sessions?customer_details%%5Bemail%%5D=%s&limit=%d", enc, want) >=
+	    sizeof(path)) {
 		stripe_job_oom(j);
 		return;
 	}
-	if (stripe_job_get(j, path, STRIPE_PART_CHARGES) != 0)
+	if (stripe_job_get(j, path, STRIPE_PART_GUEST) != 0)
 		return;
-	if (stripe_parse_charges(j->call.body.data, j->call.body.len, j->email, since, &j->charges,
-	    want, &more, last, sizeof(last), msg, sizeof(msg)) != 0) {
+	if (stripe_parse_sessions(j->call.body.data, j->call.body.len, j->email, since,
+	    &j->checkout, &more, msg, sizeof(msg)) != 0)
 		stripe_job_malformed(j, msg);
-		return;
-	}
-	j->charges.truncated |= more;
 }
 
 static void stripe_job_invoices(struct stripe_job *j)

@@ -13,7 +13,7 @@ enum stripe_job_kind {
 	STRIPE_JOB_SEARCH,	/* GET /v1/customers/search?query=email:'...', paged */
 	STRIPE_JOB_SUBS,	/* subscriptions (unless given) and their plan names */
 	STRIPE_JOB_CHARGES,	/* charges of a customer, paged */
-	STRIPE_JOB_GUEST,	/* GET /v1/charges/search?query=billing_details.email:'...' */
+	STRIPE_JOB_GUEST,	/* GET /v1/checkout/sessions?customer_details[email]= (one form) */
 	STRIPE_JOB_INVOICES	/* GET /v1/invoices?customer=&status=open */
 };
 
@@ -41,6 +41,7 @@ struct stripe_job {
 	int nsubs;
 	struct stripe_charges charges;
 	struct stripe_invoices invoices;
+	struct stripe_checkout checkout;	/* guest */
 };
 
 void stripe_job_init(struct stripe_job *j, struct stripe_client *c, enum stripe_job_kind kind,

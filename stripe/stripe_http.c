@@ -23,7 +23,12 @@
  *	gate: it is admitted only when both budgets have a slot now.
  *
  * Diagnostics: call->message is one sanitised line (Stripe's message without anything
- *	that looks like a key); call->request_id is Stripe's Request-Id.
+ *	that looks like a key); call->request_id is Stripe's Request-Id. A 4xx other than
+ *	401, 403 and 429 (STRIPE_E_REQUEST: Stripe refused a request this client built, a
+ *	defect to report) is counted in stats.rejected by endpoint template and status and
+ *	logged once per distinct endpoint, status and message, with the Request-Id to quote
+ *	to Stripe (at most STRIPE_REJECTED_LOGGED distinct ones per client; the counters
+ *	go on).
  *
  * Known limits: no redirects are followed; only GET.
  */
@@ -554,6 +559,56 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 	    c->retry_rate_limited);
 }
 
+/* FNV-1a over the parts that make a 4xx "the same" for the log. */
+static uint64_t stripe_hash(uint64_t h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h ^ 0xff;
+}
+
+/* A request Stripe refused as invalid (see Diagnostics above): count it, log it once. */
+static void stripe_rejected(struct stripe_client *c, const char *path_query,
+    const struct stripe_call *call)
+{
+	enum stripe_endpoint ep = stripe_endpoint_of(path_query);
+	enum stripe_rejected r = call->status == 400 ? STRIPE_REJ_400 : call->status == 404 ?
+	    STRIPE_REJ_404 : STRIPE_REJ_OTHER;
+	char st[16];
+	uint64_t h;
+	int i;
+	bool log = false, full = false;
+
+	snprintf(st, sizeof(st), "%ld", call->status);
+	h = stripe_hash(stripe_hash(stripe_hash(14695981039346656037ULL, stripe_endpoint_name(ep)),
+	    st), call->message);
+	pthread_mutex_lock(&c->lock);
+	c->stats.rejected[ep][r]++;
+	for (i = 0; i < c->nrejected_seen && c->rejected_seen[i] != h; i++)
+		;
+	if (i == c->nrejected_seen) {
+		if (c->nrejected_seen < STRIPE_REJECTED_LOGGED) {
+			c->rejected_seen[c->nrejected_seen++] = h;
+			log = true;
+		} else if (c->nrejected_seen == STRIPE_REJECTED_LOGGED) {
+			c->nrejected_seen++;	/* said once: no more distinct ones */
+			full = true;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (log)
+		sm_log(LOG_WARNING, "stripe: Stripe refused a request as invalid (HTTP %ld on %s, "
+		    "request %s): \"%s\" (a defect of stripe-milter or of its configuration: please "
+		    "report it with the request id)",
+		    call->status, stripe_endpoint_name(ep), call->request_id[0] ? call->request_id :
+		    "without a Request-Id", call->message);
+	else if (full)
+		sm_log(LOG_WARNING, "stripe: %d distinct refusals logged; further ones are only "
+		    "counted (stats, /metrics)", STRIPE_REJECTED_LOGGED);
+}
+
 enum stripe_errclass stripe_http_get(struct stripe_client *c, const char *path_query,
     int64_t deadline_ms, struct stripe_call *call)
 {
@@ -592,5 +647,7 @@ enum stripe_errclass stripe_http_get(struct stripe_client *c, const char *path_q
 		}
 		stripe_sleep_ms(backoff);
 	}
+	if (call->err == STRIPE_E_REQUEST && call->status >= 400 && call->status < 500)
+		stripe_rejected(c, path_query, call);
 	return call->err;
 }

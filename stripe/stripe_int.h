@@ -36,6 +36,9 @@
 #define STRIPE_INVOICES_FETCH	100	/* open invoices read (one page) */
 #define STRIPE_POOL_MAX		64	/* idle curl handles kept */
 #define STRIPE_LOST_RETRY_MS	600000	/* a permission lost on an expansion is tried again */
+#define STRIPE_SEARCH_FAILS	3	/* customer searches refused (4xx) in a row ... */
+#define STRIPE_SEARCH_BACKOFF_MS 600000	/* ... back customer search off this long */
+#define STRIPE_REJECTED_LOGGED	64	/* distinct 4xx messages logged per client */
 
 struct stripe_client {
 	/* configuration, immutable after stripe_client_new() */
@@ -74,7 +77,9 @@ struct stripe_client {
 	int64_t bucket_ms;
 	double search_tokens, search_rate;	/* the search budget (no waiting for it) */
 	int64_t search_bucket_ms;
-	bool search_off;			/* Stripe said search is unavailable */
+	int search_fails;			/* customer searches refused with a 4xx in a
+						 * row (a success resets it) */
+	int64_t search_off_until_ms;		/* customer search backed off until then */
 	unsigned lost;				/* parts whose expansion got a 403 */
 	int64_t lost_until_ms;			/* ... until then (sm_now_ms) */
 	struct stripe_stats stats;
@@ -82,9 +87,11 @@ struct stripe_client {
 	/* product names being fetched now (single flight), under lock */
 	struct stripe_flight *flights;
 	pthread_cond_t flight_cond;
-	/* log-once flags, one per STRIPE_PART_* bit, and for search */
+	/* log-once flags, one per STRIPE_PART_* bit */
 	int perm_logged[STRIPE_PARTS];
-	int search_logged;
+	/* 4xx messages logged already (a hash of endpoint, status and message), under lock */
+	uint64_t rejected_seen[STRIPE_REJECTED_LOGGED];
+	int nrejected_seen;
 };
 
 /* A lookup's reserved budget (struct stripe_gate's reserve()): its first attempts, on
@@ -183,6 +190,14 @@ int stripe_parse_subscription_list(json_t *list, struct stripe_subscription *out
 int stripe_parse_charges(const char *buf, size_t len, const char *only_email,
     int64_t min_created, struct stripe_charges *acc, int max, bool *has_more, char *last_id,
     size_t last_id_len, char *msg, size_t msglen);
+/* Adds the completed Checkout Sessions of one list page to acc: only those whose
+ * customer_details.email is exactly email (the list filter is exact) and created at or
+ * after min_created; the list is newest first, so an older one ends the page (and the
+ * paging). A page that says has_more without reaching an older one sets acc->truncated. */
+int stripe_parse_sessions(const char *buf, size_t len, const char *email, int64_t min_created,
+    struct stripe_checkout *acc, bool *has_more, char *msg, size_t msglen);
+/* Adds from's counts and totals to into; the newer last session wins. */
+void stripe_checkout_merge(struct stripe_checkout *into, const struct stripe_checkout *from);
 /* Open invoices into inv (checked set); now: Unix seconds, for "past due". */
 int stripe_parse_invoices(const char *buf, size_t len, int64_t now, struct stripe_invoices *inv,
     bool *has_more, char *msg, size_t msglen);

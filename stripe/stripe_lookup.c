@@ -11,14 +11,23 @@
  *	   given and, when different, its lowercased form; merged by id, up to
  *	   STRIPE_CUSTOMERS_CAP (more: matches_capped). The expansion brings each customer's
  *	   current subscriptions (Stripe leaves canceled ones out of it, 10 per customer).
- *	2. Only when nothing matched: GET /v1/customers/search?query=email:'E' (Stripe's
- *	   search matches words, case-insensitively: results are kept only when their email
- *	   equals the address ignoring ASCII case) and, for a guest buyer, GET
- *	   /v1/charges/search by billing_details.email, both at once and within the search
- *	   budget (stripe_search_take(); no token: not tried, search_skipped; no slot in the
- *	   fleet's search budget now, or a 429 from Stripe: search_skipped too). When Stripe
- *	   answers a search with 400/404 (search unavailable to the account, e.g. in India),
- *	   search is turned off for the client and that is logged once.
+ *	2. Only when nothing matched, at once: GET /v1/customers/search?query=email:'E'
+ *	   (Stripe's search matches words, case-insensitively: results are kept only when
+ *	   their email equals the address ignoring ASCII case), within the search budget
+ *	   (stripe_search_take(); no token: not tried, search_skipped; no slot in the fleet's
+ *	   search budget now, or a 429 from Stripe: search_skipped too); and, for a guest
+ *	   buyer, GET /v1/checkout/sessions?customer_details[email]= for the address as
+ *	   given and, when different, lowercased (an exact filter, like the customer list):
+ *	   completed sessions in the charges window make a guest (found_by GUEST, checkout).
+ *	   A 4xx on either is a defect report (logged once per message with the Request-Id
+ *	   and counted by stripe_http.c), never a switch: the lookup goes on with what the
+ *	   other requests found, the refused search reads as search_skipped. Stripe
+ *	   documents search as unavailable to merchants in India (docs.stripe.com/search,
+ *	   "Regional availability") but names no error code for it, so no single answer
+ *	   turns anything off: only STRIPE_SEARCH_FAILS refusals of customer search in a
+ *	   row back customer search (only it) off for STRIPE_SEARCH_BACKOFF_MS, logged,
+ *	   after which it is asked again. A 403 naming rak_checkout_session_read leaves the
+ *	   guest out (missing=guest), not asked again for STRIPE_LOST_RETRY_MS.
  *	3. The customer is chosen among all matches (best subscription status group, then
  *	   newest, then smallest id); at once: its charges; its plan names (from the caller's
  *	   cache, else one products request, single-flighted); its open invoices when it is
@@ -49,11 +58,6 @@
 
 #include "common/sm_log.h"
 #include "stripe/stripe_fetch.h"
-
-static const char *const stripe_dashboard[STRIPE_PARTS] = {
-	"Customers: Read", "Subscriptions: Read", "Products: Read", "Charges: Read",
-	"Invoices: Read"
-};
 
 /* 2: active/trialing, 1: past_due, 0: the rest. */
 static int stripe_choice_group(enum stripe_sub_status s)
@@ -139,7 +143,7 @@ static void stripe_log_missing(struct stripe_client *c, unsigned missing)
 			sm_log_once(&c->perm_logged[i], LOG_WARNING, "stripe: key %s lacks the %s "
 			    "permission: %s left out of lookups; grant \"%s\" to the restricted key",
 			    c->masked, stripe_part_permission(part), stripe_part_name(part),
-			    stripe_dashboard[i]);
+			    stripe_part_dashboard(part));
 	}
 }
 
@@ -188,17 +192,13 @@ static void stripe_merge_customers(const struct stripe_job *j, struct stripe_cus
 }
 
 /* Round trip 1: customers for the address as given and lowercased. -1 on error. */
-static int stripe_find_customers(struct stripe_client *c, const char *email, int64_t deadline_ms,
-    bool expand, struct stripe_customer *cands, int *n, bool *capped, struct stripe_result *res,
-    unsigned *missing)
+static int stripe_find_customers(struct stripe_client *c, const char *email, const char *lower,
+    int64_t deadline_ms, bool expand, struct stripe_customer *cands, int *n, bool *capped,
+    struct stripe_result *res, unsigned *missing)
 {
 	struct stripe_job cj[2], *jobs[2] = { &cj[0], &cj[1] };
-	char lower[STRIPE_EMAIL_MAX];
 	int i, nj = 1;
 
-	for (i = 0; email[i]; i++)
-		lower[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ? email[i] + 32 : email[i]);
-	lower[i] = '\0';
 	for (i = 0; i < 2; i++) {
 		stripe_job_init(&cj[i], c, STRIPE_JOB_CUSTOMERS, deadline_ms);
 		cj[i].expand_subs = expand;
@@ -218,19 +218,47 @@ static int stripe_find_customers(struct stripe_client *c, const char *email, int
 	return res->err == STRIPE_OK ? 0 : -1;
 }
 
-/* A search job's error that means "search is not available to this account" (400/404):
- * search is turned off, logged once, and the error is dropped. */
-static void stripe_search_unavailable(struct stripe_client *c, struct stripe_job *j)
+static bool stripe_search_backed_off(struct stripe_client *c)
 {
-	if (j->err != STRIPE_E_REQUEST)
-		return;
+	bool off;
+
 	pthread_mutex_lock(&c->lock);
-	c->search_off = true;
+	off = c->search_off_until_ms > sm_now_ms();
 	pthread_mutex_unlock(&c->lock);
-	sm_log_once(&c->search_logged, LOG_WARNING, "stripe: search is not available to this "
-	    "account (HTTP %ld: %s): customers are found by their exact address only, guest "
-	    "buyers not at all", j->call.status, j->call.message);
-	j->err = STRIPE_OK;
+	return off;
+}
+
+/* The customer search's outcome for the backoff (see the Flow above): an answer resets
+ * the count of refusals, a 4xx adds one, STRIPE_SEARCH_FAILS in a row back customer search
+ * off (logged). A refused search is then dropped from the lookup: search_skipped. */
+static void stripe_search_outcome(struct stripe_client *c, struct stripe_job *j,
+    struct stripe_summary *out)
+{
+	bool off = false;
+
+	if (j->requests == 0)
+		return;	/* not asked */
+	pthread_mutex_lock(&c->lock);
+	if (j->err == STRIPE_OK)
+		c->search_fails = 0;
+	else if (j->err == STRIPE_E_REQUEST && ++c->search_fails >= STRIPE_SEARCH_FAILS) {
+		c->search_fails = 0;
+		c->search_off_until_ms = sm_now_ms() + STRIPE_SEARCH_BACKOFF_MS;
+		c->stats.search_backoffs++;
+		off = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (off)
+		sm_log(LOG_WARNING, "stripe: customer search was refused %d times in a row (last: "
+		    "HTTP %ld, request %s: %s): not asked for %d s, then tried again; meanwhile "
+		    "customers are found by their exact address only (Stripe documents search as "
+		    "unavailable to merchants in India without naming an error for it)",
+		    STRIPE_SEARCH_FAILS, j->call.status, j->call.request_id[0] ?
+		    j->call.request_id : "-", j->call.message, STRIPE_SEARCH_BACKOFF_MS / 1000);
+	if (j->err == STRIPE_E_REQUEST) {
+		out->search_skipped = true;
+		j->err = STRIPE_OK;
+	}
 }
 
 /* A search the rate budgets had no room for (the fleet's search budget at once, or Stripe's
@@ -244,53 +272,67 @@ static void stripe_search_limited(struct stripe_job *j, struct stripe_summary *o
 	j->err = STRIPE_OK;
 }
 
-/* Round trip 2 when nothing matched exactly: customer search and guest charges at once.
- * A guest's charges go to out. -1 on error. */
-static int stripe_search(struct stripe_client *c, const char *email, int64_t deadline_ms,
-    bool expand, struct stripe_customer *cands, int *n, bool *capped,
+/* Round trip 2 when nothing matched exactly: customer search and the guest's Checkout
+ * Sessions (both address forms) at once. A guest's sessions go to out. -1 on error. */
+static int stripe_search(struct stripe_client *c, const char *email, const char *lower,
+    int64_t deadline_ms, bool expand, struct stripe_customer *cands, int *n, bool *capped,
     struct stripe_summary *out, struct stripe_result *res, unsigned *missing)
 {
-	struct stripe_job sj, gj, *jobs[2];
-	bool off;
-	int nj = 0;
+	struct stripe_job sj, gj[2], *jobs[3];
+	struct stripe_checkout co;
+	bool guest = !c->no_guest && !c->no_charges;
+	int nj = 0, ng = 0, i;
 
-	pthread_mutex_lock(&c->lock);
-	off = c->search_off;
-	pthread_mutex_unlock(&c->lock);
-	if (c->no_search)
-		return 0;
 	stripe_job_init(&sj, c, STRIPE_JOB_SEARCH, deadline_ms);
-	stripe_job_init(&gj, c, STRIPE_JOB_GUEST, deadline_ms);
-	sj.email = gj.email = email;
+	stripe_job_init(&gj[0], c, STRIPE_JOB_GUEST, deadline_ms);
+	stripe_job_init(&gj[1], c, STRIPE_JOB_GUEST, deadline_ms);
+	sj.email = gj[0].email = email;
+	gj[1].email = lower;
 	sj.expand_subs = expand;
-	if (!off && stripe_search_take(c) == 0)
-		jobs[nj++] = &sj;
-	else
-		out->search_skipped = true;
-	if (!off && !c->no_guest && !c->no_charges && !(*missing & STRIPE_PART_CHARGES)) {
-		if (stripe_search_take(c) == 0)
-			jobs[nj++] = &gj;
+	if (!c->no_search) {
+		if (!stripe_search_backed_off(c) && stripe_search_take(c) == 0)
+			jobs[nj++] = &sj;
 		else
 			out->search_skipped = true;
 	}
+	if (guest && (stripe_lost(c) & STRIPE_PART_GUEST)) {
+		*missing |= STRIPE_PART_GUEST;
+		guest = false;
+	}
+	if (guest) {
+		jobs[nj++] = &gj[ng++];
+		if (strcmp(email, lower) != 0)
+			jobs[nj++] = &gj[ng++];
+	}
 	stripe_jobs_run(jobs, nj);
-	stripe_search_unavailable(c, &sj);
-	stripe_search_unavailable(c, &gj);
+	stripe_search_outcome(c, &sj, out);
 	stripe_search_limited(&sj, out);
-	stripe_search_limited(&gj, out);
 	stripe_merge(res, &sj, missing);
-	stripe_merge(res, &gj, missing);
+	memset(&co, 0, sizeof(co));
+	co.window_days = c->charges_window_days;
+	for (i = 0; i < ng; i++) {
+		/* refused (4xx): logged and counted by stripe_http.c; the rest stands */
+		if (gj[i].err == STRIPE_E_REQUEST)
+			gj[i].err = STRIPE_OK;
+		else if (gj[i].err == STRIPE_OK && !(gj[i].missing & STRIPE_PART_GUEST))
+			stripe_checkout_merge(&co, &gj[i].checkout);
+		stripe_search_limited(&gj[i], out);
+		if (gj[i].missing & STRIPE_PART_GUEST)
+			stripe_set_lost(c, STRIPE_PART_GUEST);
+		stripe_merge(res, &gj[i], missing);
+	}
 	if (res->err == STRIPE_OK) {
 		stripe_merge_customers(&sj, cands, n, capped);
 		if (*n > 0)
 			out->found_by = STRIPE_BY_SEARCH;
-		else if (gj.charges.count > 0) {
+		else if (co.sessions > 0) {
 			out->found_by = STRIPE_BY_GUEST;
-			out->charges = gj.charges;
+			out->checkout = co;
 		}
 	}
 	stripe_job_free(&sj);
-	stripe_job_free(&gj);
+	stripe_job_free(&gj[0]);
+	stripe_job_free(&gj[1]);
 	return res->err == STRIPE_OK ? 0 : -1;
 }
 
@@ -402,8 +444,9 @@ enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, i
 {
 	struct stripe_customer *cands = NULL;
 	struct stripe_credit credit;
+	char lower[STRIPE_EMAIL_MAX];
 	unsigned missing = 0;
-	int n = 0, chosen;
+	int n = 0, chosen, i;
 	bool capped = false, expand, credited = false;
 
 	memset(out, 0, sizeof(*out));
@@ -413,6 +456,9 @@ enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, i
 	pthread_mutex_unlock(&c->lock);
 	if (stripe_check_email(email, res) != 0)
 		goto out;
+	for (i = 0; email[i]; i++)
+		lower[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ? email[i] + 32 : email[i]);
+	lower[i] = '\0';
 	/* the usual requests of a found customer: the customer list (subscriptions expanded),
 	 * charges, open invoices; anything more is admitted one by one */
 	if (stripe_credit_begin(c, &credit, 1 + !c->no_charges + !c->no_invoices, deadline_ms, res) != 0)
@@ -429,14 +475,14 @@ enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, i
 		missing |= STRIPE_PART_SUBSCRIPTIONS;
 		expand = false;
 	}
-	if (stripe_find_customers(c, email, deadline_ms, expand, cands, &n, &capped, res,
+	if (stripe_find_customers(c, email, lower, deadline_ms, expand, cands, &n, &capped, res,
 	    &missing) != 0)
 		goto out;
 	if (missing & STRIPE_PART_SUBSCRIPTIONS)
 		expand = false;
 	if (n > 0)
 		out->found_by = STRIPE_BY_EMAIL;
-	else if (stripe_search(c, email, deadline_ms, expand, cands, &n, &capped, out, res,
+	else if (stripe_search(c, email, lower, deadline_ms, expand, cands, &n, &capped, out, res,
 	    &missing) != 0 || n == 0)
 		goto out;
 	chosen = stripe_choose_customer(cands, n);
@@ -469,7 +515,8 @@ int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
 {
 	static const char *const probe[STRIPE_PERMS] = {
 		"/v1/customers?limit=1", "/v1/subscriptions?status=all&limit=1",
-		"/v1/products?limit=1", "/v1/charges?limit=1", "/v1/invoices?limit=1"
+		"/v1/products?limit=1", "/v1/charges?limit=1", "/v1/invoices?limit=1",
+		"/v1/checkout/sessions?limit=1", "/v1/events?limit=1"
 	};
 	struct stripe_call call;
 	int i, rc = 0;
@@ -480,9 +527,9 @@ int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
 
 		stripe_call_init(&call);
 		e = stripe_http_get(c, probe[i], deadline_ms, &call);
-		out[i].part = 1u << i;
+		out[i].part = i < STRIPE_PARTS ? 1u << i : STRIPE_PERM_EVENTS;
 		out[i].permission = stripe_part_permission(out[i].part);
-		out[i].dashboard = stripe_dashboard[i];
+		out[i].dashboard = stripe_part_dashboard(out[i].part);
 		out[i].granted = e == STRIPE_OK;
 		/* A 403 that names no permission (no access to a Connect account, "not
 		 * available for use by restricted keys") is not a grantable permission:

@@ -1,9 +1,11 @@
 /*
  * stripe_names.c - the fixed vocabularies of stripe.h: error classes, subscription
- * statuses, summary parts and request outcomes.
+ * statuses, summary parts (and their permissions), request outcomes, endpoints and the 4xx
+ * statuses counted apart.
  *
  * Interface: stripe_errclass_name(), stripe_errclass_temporary(), stripe_sub_status_name(),
  *	stripe_sub_status_parse(), stripe_part_permission(), stripe_part_name(),
+ *	stripe_part_dashboard(), stripe_endpoint_name()/_of(), stripe_rejected_name(),
  *	stripe_amount_kind_name()/_parse(), stripe_found_by_name(), stripe_outcome_name(),
  *	stripe_latency_bounds_ms[].
  *
@@ -64,13 +66,15 @@ enum stripe_sub_status stripe_sub_status_parse(const char *s)
 
 static const struct {
 	unsigned part;
-	const char *name, *permission;
+	const char *name, *permission, *dashboard;
 } stripe_parts[] = {
-	{ STRIPE_PART_CUSTOMER, "customer", "rak_customer_read" },
-	{ STRIPE_PART_SUBSCRIPTIONS, "subscriptions", "rak_subscription_read" },
-	{ STRIPE_PART_PLAN_NAMES, "plan-names", "rak_product_read" },
-	{ STRIPE_PART_CHARGES, "charges", "rak_charge_read" },
-	{ STRIPE_PART_INVOICES, "invoices", "rak_invoice_read" },
+	{ STRIPE_PART_CUSTOMER, "customer", "rak_customer_read", "Customers: Read" },
+	{ STRIPE_PART_SUBSCRIPTIONS, "subscriptions", "rak_subscription_read", "Subscriptions: Read" },
+	{ STRIPE_PART_PLAN_NAMES, "plan-names", "rak_product_read", "Products: Read" },
+	{ STRIPE_PART_CHARGES, "charges", "rak_charge_read", "Charges: Read" },
+	{ STRIPE_PART_INVOICES, "invoices", "rak_invoice_read", "Invoices: Read" },
+	{ STRIPE_PART_GUEST, "guest", "rak_checkout_session_read", "Checkout Sessions: Read" },
+	{ STRIPE_PERM_EVENTS, "events", "rak_event_read", "Events: Read" },
 };
 
 static const char *const stripe_amount_kind_names[STRIPE_AMOUNT__COUNT] = {
@@ -123,6 +127,52 @@ const char *stripe_part_name(unsigned part)
 		if (stripe_parts[i].part == part)
 			return stripe_parts[i].name;
 	return NULL;
+}
+
+const char *stripe_part_dashboard(unsigned part)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(stripe_parts) / sizeof(stripe_parts[0]); i++)
+		if (stripe_parts[i].part == part)
+			return stripe_parts[i].dashboard;
+	return NULL;
+}
+
+/* Longest prefix first where one template starts another. */
+static const char *const stripe_endpoint_names[STRIPE_EP__COUNT] = {
+	"/v1/customers", "/v1/customers/search", "/v1/subscriptions", "/v1/products",
+	"/v1/charges", "/v1/invoices", "/v1/checkout/sessions", "/v1/events", "/v1/account",
+	"other"
+};
+
+const char *stripe_endpoint_name(enum stripe_endpoint e)
+{
+	if ((int)e < 0 || e >= STRIPE_EP__COUNT)
+		return "other";
+	return stripe_endpoint_names[e];
+}
+
+enum stripe_endpoint stripe_endpoint_of(const char *path_query)
+{
+	size_t n = path_query ? strcspn(path_query, "?") : 0;
+	int i;
+
+	/* the path alone, exactly (an id after the collection is another endpoint: other) */
+	for (i = 0; i < STRIPE_EP_OTHER; i++)
+		if (strlen(stripe_endpoint_names[i]) == n &&
+		    strncmp(path_query, stripe_endpoint_names[i], n) == 0)
+			return (enum stripe_endpoint)i;
+	return STRIPE_EP_OTHER;
+}
+
+static const char *const stripe_rejected_names[STRIPE_REJ__COUNT] = { "400", "404", "4xx" };
+
+const char *stripe_rejected_name(enum stripe_rejected r)
+{
+	if ((int)r < 0 || r >= STRIPE_REJ__COUNT)
+		return "4xx";
+	return stripe_rejected_names[r];
 }
 
 static const char *const stripe_outcome_names[STRIPE_OUT__COUNT] = {

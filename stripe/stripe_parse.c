@@ -496,6 +496,81 @@ out:
 	return rc;
 }
 
+int stripe_parse_sessions(const char *buf, size_t len, const char *email, int64_t min_created,
+    struct stripe_checkout *acc, bool *has_more, char *msg, size_t msglen)
+{
+	json_t *root, *data, *o;
+	size_t i;
+	int rc = -1;
+	bool older = false;
+	char id[STRIPE_ID_MAX], status[16], pay[sizeof(acc->last_payment_status)];
+	char mode[sizeof(acc->last_mode)], cur[STRIPE_CUR_MAX];
+
+	data = stripe_load_list(buf, len, &root, has_more, msg, msglen);
+	if (data == NULL)
+		goto out;
+	json_array_foreach(data, i, o) {
+		json_t *em = json_object_get(json_object_get(o, "customer_details"), "email");
+		int64_t created = stripe_jint(o, "created"), total = stripe_jint(o, "amount_total");
+
+		if (!json_is_object(o) || !stripe_jid(o, "id", id, sizeof(id)))
+			continue;
+		/* the filter is exact: anything else is not this buyer */
+		if (!json_is_string(em) || strcmp(json_string_value(em), email) != 0)
+			continue;
+		if (created < min_created) {
+			older = true;	/* newest first: the rest is older still */
+			break;
+		}
+		stripe_jtext(o, "status", status, sizeof(status));
+		if (strcmp(status, "complete") != 0)
+			continue;	/* open (abandoned) or expired: nothing bought */
+		stripe_jtext(o, "payment_status", pay, sizeof(pay));
+		stripe_jtext(o, "mode", mode, sizeof(mode));
+		stripe_jcurrency(o, "currency", cur);
+		acc->sessions++;
+		if (strcmp(mode, "subscription") == 0)
+			acc->subscriptions++;
+		if (strcmp(pay, "paid") == 0) {
+			acc->paid++;
+			if (cur[0] && total >= 0)
+				stripe_add_money(acc->totals, &acc->ntotals, cur, total);
+		}
+		if (!acc->has_last || created > acc->last_created) {
+			acc->has_last = true;
+			acc->last_created = created;
+			sm_strlcpy(acc->last_payment_status, pay, sizeof(acc->last_payment_status));
+			sm_strlcpy(acc->last_mode, mode, sizeof(acc->last_mode));
+		}
+	}
+	if (*has_more && !older)
+		acc->truncated = true;
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+void stripe_checkout_merge(struct stripe_checkout *into, const struct stripe_checkout *from)
+{
+	int i;
+
+	into->sessions += from->sessions;
+	into->paid += from->paid;
+	into->subscriptions += from->subscriptions;
+	into->truncated |= from->truncated;
+	for (i = 0; i < from->ntotals && i < STRIPE_TOTALS_MAX; i++)
+		stripe_add_money(into->totals, &into->ntotals, from->totals[i].currency,
+		    from->totals[i].amount);
+	if (from->has_last && (!into->has_last || from->last_created > into->last_created)) {
+		into->has_last = true;
+		into->last_created = from->last_created;
+		sm_strlcpy(into->last_payment_status, from->last_payment_status,
+		    sizeof(into->last_payment_status));
+		sm_strlcpy(into->last_mode, from->last_mode, sizeof(into->last_mode));
+	}
+}
+
 /* Is invoice o more urgent than the one kept in inv? Failed attempts first, then oldest. */
 static bool stripe_invoice_more_urgent(json_t *o, const struct stripe_invoices *inv)
 {

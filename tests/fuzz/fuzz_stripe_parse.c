@@ -1,7 +1,7 @@
 /*
  * fuzz_stripe_parse.c - libFuzzer harness: untrusted Stripe JSON -> summary.
  *
- * The input is fed to every list parser of stripe/ (customers, subscriptions, charges,
+ * The input is fed to every list parser of stripe/ (customers, subscriptions, charges, sessions,
  * products) and to the error parser; what they accept is assembled into a struct
  * stripe_summary the way a lookup does, which must then survive the cache encoding
  * exactly (lookup/'s codec: encode -> decode -> identical). Any crash, sanitizer report or mismatch is a bug.
@@ -70,6 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stripe_parse_charges(buf, size, size % 3 ? NULL : "a@b.c", 0, &s.charges, 100, &more,
 	    last, sizeof(last), msg, sizeof(msg));
 	stripe_parse_invoices(buf, size, 1700000000, &s.invoices, &more, msg, sizeof(msg));
+	s.checkout.window_days = 90;
+	stripe_parse_sessions(buf, size, "a@b.c", size % 2 ? 0 : 1700000000, &s.checkout, &more,
+	    msg, sizeof(msg));
 	if (stripe_parse_products(buf, size, prods, STRIPE_SUBS_MAX, &np, msg, sizeof(msg)) == 0 &&
 	    np > 0 && s.nsubs > 0)
 		memcpy(s.subs[0].plan, prods[0].name, sizeof(s.subs[0].plan));

@@ -212,6 +212,22 @@ static void full_summary(struct stripe_summary *s)
 	s->invoices.due_date = 1764000000;
 	s->invoices.created = 1763000000;
 	sm_strlcpy(s->invoices.url, "https://invoice.stripe.com/i/acct_1/test_x", sizeof(s->invoices.url));
+	/* issue #18: a guest's checkout */
+	s->checkout.window_days = 30;
+	s->checkout.sessions = 12;
+	s->checkout.paid = 11;
+	s->checkout.subscriptions = 4;
+	s->checkout.truncated = true;
+	s->checkout.ntotals = STRIPE_TOTALS_MAX;
+	for (i = 0; i < STRIPE_TOTALS_MAX; i++) {
+		s->checkout.totals[i].amount = 700 * i + 1;
+		snprintf(s->checkout.totals[i].currency, sizeof(s->checkout.totals[i].currency), "k%02d", i);
+	}
+	s->checkout.has_last = true;
+	s->checkout.last_created = 1764500000;
+	sm_strlcpy(s->checkout.last_payment_status, "no_payment_required",
+	    sizeof(s->checkout.last_payment_status));
+	sm_strlcpy(s->checkout.last_mode, "subscription", sizeof(s->checkout.last_mode));
 }
 
 START_TEST(summary_round_trip_every_field)
@@ -243,7 +259,8 @@ START_TEST(summary_rejects_unknown_version_and_garbage)
 		"{\"v\":2,\"found\":true}", "{\"v\":0}", "{\"found\":true}", "{\"v\":\"1\"}",
 		"[1]", "", "{\"v\":1,\"found\":\"yes\"}", "{\"v\":1,\"subs\":[1]}",
 		"{\"v\":1,\"bal\":[1]}", "{\"v\":1,\"m\":99999999999}", "{\"v\":1,\"meta\":[[1,2]]}",
-		"{\"v\":1,\"ch\":{\"tot\":[[\"x\",1]]}}",
+		"{\"v\":1,\"ch\":{\"tot\":[[\"x\",1]]}}", "{\"v\":1,\"co\":{\"tot\":[[\"x\",1]]}}",
+		"{\"v\":1,\"co\":[]}", "{\"v\":1,\"co\":{\"n\":\"2\"}}",
 	};
 	size_t i;
 

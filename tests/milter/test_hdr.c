@@ -836,20 +836,48 @@ START_TEST(guest_and_search_words)
 
 	memset(&s, 0, sizeof(s));
 	s.found_by = STRIPE_BY_GUEST;
-	s.charges.window_days = 90;
-	s.charges.count = 1;
-	s.charges.succeeded = 1;
-	s.charges.ntotals = 1;
-	s.charges.totals[0].amount = 2500;
-	sm_strlcpy(s.charges.totals[0].currency, "eur", sizeof(s.charges.totals[0].currency));
+	s.checkout.window_days = 90;
+	s.checkout.sessions = 3;
+	s.checkout.paid = 2;
+	s.checkout.subscriptions = 1;
+	s.checkout.ntotals = 2;
+	s.checkout.totals[0].amount = 2500;
+	sm_strlcpy(s.checkout.totals[0].currency, "eur", sizeof(s.checkout.totals[0].currency));
+	s.checkout.totals[1].amount = 1500;
+	sm_strlcpy(s.checkout.totals[1].currency, "usd", sizeof(s.checkout.totals[1].currency));
+	s.checkout.has_last = true;
+	s.checkout.last_created = 1764547200;	/* 2025-12-01 */
+	sm_strlcpy(s.checkout.last_payment_status, "paid", sizeof(s.checkout.last_payment_status));
+	sm_strlcpy(s.checkout.last_mode, "subscription", sizeof(s.checkout.last_mode));
+	s.charges.window_days = 90;	/* a guest shows no Charges line */
+	s.parts_missing = STRIPE_PART_SUBSCRIPTIONS;	/* a customer's part: not shown */
 	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 2);
 	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; guest; cache=miss; mode=test");
-	ck_assert_str_eq(find(&l, "X-Stripe-Charges"), "window=90d; count=1; succeeded=1; failed=0; "
-	    "refunded=0;\n\tdisputed=0; total=25.00 EUR");
-	/* privacy: a guest is not-found, no charges */
+	ck_assert_str_eq(find(&l, "X-Stripe-Checkout"), "window=90d; sessions=3; paid=2; "
+	    "subscriptions=1;\n\ttotal=25.00 EUR, 15.00 USD; last=2025-12-01 paid subscription");
+	ck_assert_ptr_null(find(&l, "X-Stripe-Charges"));
+	/* Stripe's words that do not fit the grammar are dropped, never passed on */
+	sm_strlcpy(s.checkout.last_mode, "sub; found", sizeof(s.checkout.last_mode));
+	s.checkout.truncated = true;
+	s.checkout.ntotals = 0;
+	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 2);
+	ck_assert_str_eq(find(&l, "X-Stripe-Checkout"), "window=90d; sessions=3; paid=2; "
+	    "subscriptions=1;\n\ttotal=none; last=2025-12-01 paid; truncated=yes");
+	/* the charges group off: no Checkout line */
+	o.groups &= ~(unsigned)MF_HG_CHARGES;
+	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 1);
+	o = opts_all();
+	/* privacy: a guest is not-found, no checkout */
 	o.privacy = true;
 	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 1);
 	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; not-found; cache=miss; mode=test");
+	/* a key without rak_checkout_session_read: not-found says missing=guest */
+	o = opts_all();
+	memset(&s, 0, sizeof(s));
+	s.parts_missing = STRIPE_PART_GUEST | STRIPE_PART_SUBSCRIPTIONS;
+	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 1);
+	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; not-found; cache=miss; mode=test; "
+	    "missing=guest");
 	/* plain not-found, search skipped */
 	o = opts_all();
 	memset(&s, 0, sizeof(s));

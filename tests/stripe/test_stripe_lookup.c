@@ -159,14 +159,24 @@ START_TEST(not_found_is_not_an_error)
 	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 3000, &s, &r), STRIPE_OK);
 	ck_assert(!s.found);
 	ck_assert_int_eq(s.found_by, STRIPE_BY_NONE);
-	/* the exact list, then customer search and guest charges search at once */
+	/* the exact list, then customer search and the guest's checkout sessions at once;
+	 * nothing Stripe refuses (no search on a field Stripe does not have) */
 	ck_assert_int_eq(r.requests, 3);
 	ck_assert_int_eq(served("*"), 3);
 	ck_assert_int_eq(served("customers_search"), 1);
-	ck_assert_int_eq(served("charges_search"), 1);
+	ck_assert_int_eq(served("checkout_sessions"), 1);
+	ck_assert_int_eq(served("charges_search"), 0);
 	stripe_client_free(c);
-	/* Without the search fallback: one request. */
+	/* Without the search fallback: the exact list and the guest's sessions. */
 	cfg.no_search = true;
+	c = client(&cfg);
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 3000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(r.requests, 2);
+	ck_assert_int_eq(served("customers_search"), 0);
+	stripe_client_free(c);
+	/* Without either: one request. */
+	cfg.no_guest = true;
 	c = client(&cfg);
 	th_standin_reset_counts(&S);
 	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 3000, &s, &r), STRIPE_OK);
@@ -647,7 +657,7 @@ START_TEST(check_permissions_table)
 	cfg.api_key = "rk_test_two";
 	c = client(&cfg);
 	ck_assert_int_eq(stripe_check_permissions(c, sm_now_ms() + 3000, p, &r), 0);
-	ck_assert_int_eq(r.requests, 5);
+	ck_assert_int_eq(r.requests, 7);
 	for (i = 0; i < STRIPE_PERMS; i++) {
 		ck_assert_int_eq(p[i].err, STRIPE_OK);
 		ck_assert_str_eq(p[i].message, "");
@@ -663,6 +673,13 @@ START_TEST(check_permissions_table)
 	ck_assert(!p[3].granted);
 	ck_assert_str_eq(p[4].permission, "rak_invoice_read");
 	ck_assert(p[4].granted);
+	ck_assert_uint_eq(p[5].part, STRIPE_PART_GUEST);
+	ck_assert_str_eq(p[5].permission, "rak_checkout_session_read");
+	ck_assert_str_eq(p[5].dashboard, "Checkout Sessions: Read");
+	ck_assert(p[5].granted);
+	ck_assert_uint_eq(p[6].part, STRIPE_PERM_EVENTS);
+	ck_assert_str_eq(p[6].permission, "rak_event_read");
+	ck_assert(p[6].granted);
 	/* A 403 that names no permission: Stripe's (sanitised) message, not "grant rak_*". */
 	faults("{\"charges\":{\"status\":403,\"message\":\"The required permissions are not "
 	    "available for use by restricted keys (key rk_test_secretsecret).\"}}");
@@ -986,23 +1003,57 @@ START_TEST(search_unavailable_budget_and_off)
 	struct stripe_result r;
 	struct stripe_stats st;
 
-	given("{\"customers\":[{\"id\":\"cus_mixed\",\"email\":\"Some.One@Example.COM\"}]}");
+	given("{\"customers\":[{\"id\":\"cus_mixed\",\"email\":\"Some.One@Example.COM\"}],"
+	    "\"checkout_sessions\":[{\"customer_details\":{\"email\":\"guest@example.com\"}}]}");
 	cfg_default(&cfg);
 	c = client(&cfg);
-	/* Search unavailable to the account (e.g. India): off for good, logged once. */
+	/* A refused customer search is a defect report, not a switch: counted, the lookup
+	 * answers (search=skipped), and the guest's sessions still work. */
 	faults("{\"customers_search\":{\"status\":400,\"message\":\"Search is not available for "
-	    "your account.\"},\"charges_search\":{\"status\":400}}");
-	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
-	ck_assert(!s.found);
-	stripe_stats_get(c, &st);
-	ck_assert(st.search_off);
-	th_standin_reset_counts(&S);
+	    "your account.\"}}");
 	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(!s.found);
 	ck_assert(s.search_skipped);
+	stripe_stats_get(c, &st);
+	ck_assert(!st.search_off);
+	ck_assert_uint_eq(st.rejected[STRIPE_EP_CUSTOMERS_SEARCH][STRIPE_REJ_400], 1);
+	ck_assert_int_eq(lookup_ms(c, "guest@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_GUEST);
+	ck_assert_int_eq(s.checkout.sessions, 1);
+	ck_assert(s.search_skipped);
+	/* the third refusal in a row backs customer search (only it) off, logged */
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
+	stripe_stats_get(c, &st);
+	ck_assert(st.search_off);
+	ck_assert_uint_eq(st.search_backoffs, 1);
+	ck_assert_uint_eq(st.rejected[STRIPE_EP_CUSTOMERS_SEARCH][STRIPE_REJ_400], 3);
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "guest@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_GUEST);
+	ck_assert(s.search_skipped);
 	ck_assert_int_eq(served("customers_search"), 0);
-	ck_assert_int_eq(served("charges_search"), 0);
-	ck_assert_int_eq(r.requests, 1);
+	ck_assert_int_eq(served("checkout_sessions"), 1);
+	stripe_client_free(c);
+	/* The reverse: refused guest requests, any number of them, leave customer search
+	 * (case-insensitive) working and switch nothing off. */
+	c = client(&cfg);
+	faults("{\"checkout_sessions\":{\"status\":400,\"message\":\"Received unknown "
+	    "parameter: customer_details[email]\"}}");
+	for (int k = 0; k < 6; k++) {
+		ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 10000, &s, &r), STRIPE_OK);
+		ck_assert(!s.found);
+		ck_assert_int_eq(s.found_by, STRIPE_BY_NONE);
+		ck_assert(!s.search_skipped);
+	}
+	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert(s.found);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_SEARCH);
+	ck_assert_str_eq(s.customer_id, "cus_mixed");
+	stripe_stats_get(c, &st);
+	ck_assert(!st.search_off);
+	/* 7: the search that found cus_mixed ran beside a guest request too */
+	ck_assert_uint_eq(st.rejected[STRIPE_EP_CHECKOUT_SESSIONS][STRIPE_REJ_400], 7);
+	ck_assert_uint_eq(st.rejected[STRIPE_EP_CUSTOMERS_SEARCH][STRIPE_REJ_400], 0);
 	stripe_client_free(c);
 	/* Its own budget: one search a second; past it the fallback is skipped, not waited for. */
 	cfg.search_rate = 1;
@@ -1196,31 +1247,90 @@ START_TEST(open_invoice_after_failed_attempts)
 }
 END_TEST
 
-START_TEST(guest_buyer_by_billing_email)
+START_TEST(guest_buyer_by_checkout_sessions)
 {
 	struct stripe_config cfg;
 	struct stripe_client *c;
 	struct stripe_summary s;
 	struct stripe_result r;
+	char state[4096];
+	int64_t now = sm_wall_ms() / 1000;
 
-	given("{\"charges\":[{\"id\":\"ch_guest\",\"amount\":2500,\"currency\":\"eur\","
-	    "\"billing_details\":{\"email\":\"Guest.Buyer@Example.com\"}},"
-	    "{\"id\":\"ch_other\",\"amount\":100,\"currency\":\"eur\","
-	    "\"billing_details\":{\"email\":\"buyer@example.com\"}}]}");
+	/* sessions newest first: a paid subscription one (EUR), a paid one (USD) in the
+	 * window, an expired one, another buyer's, one older than the window (90 days) */
+	snprintf(state, sizeof(state), "{\"checkout_sessions\":["
+	    "{\"id\":\"cs_old\",\"created\":%lld,\"amount_total\":9900,"
+	    "\"customer_details\":{\"email\":\"guest.buyer@example.com\"}},"
+	    "{\"id\":\"cs_usd\",\"created\":%lld,\"amount_total\":1500,"
+	    "\"customer_details\":{\"email\":\"Guest.Buyer@Example.com\"}},"
+	    "{\"id\":\"cs_expired\",\"created\":%lld,\"status\":\"expired\","
+	    "\"customer_details\":{\"email\":\"guest.buyer@example.com\"}},"
+	    "{\"id\":\"cs_other\",\"created\":%lld,"
+	    "\"customer_details\":{\"email\":\"buyer@example.com\"}},"
+	    "{\"id\":\"cs_sub\",\"created\":%lld,\"amount_total\":2500,\"currency\":\"eur\","
+	    "\"mode\":\"subscription\",\"customer_details\":{\"email\":\"guest.buyer@example.com\"}}],"
+	    "\"keys\":{\"rk_test_nocs\":{\"missing\":[\"rak_checkout_session_read\"]}}}",
+	    (long long)(now - 100 * 86400), (long long)(now - 5000), (long long)(now - 4000),
+	    (long long)(now - 3000), (long long)(now - 2000));
+	given(state);
 	cfg_default(&cfg);
 	c = client(&cfg);
-	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 10000, &s, &r), STRIPE_OK);
+	/* mixed case: both exact forms are asked, in one round trip */
+	ck_assert_int_eq(lookup_ms(c, "Guest.Buyer@Example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(!s.found);
 	ck_assert_int_eq(s.found_by, STRIPE_BY_GUEST);
-	ck_assert_int_eq(s.charges.count, 1);
-	ck_assert_int_eq(s.charges.totals[0].amount, 2500);
-	ck_assert_str_eq(s.charges.totals[0].currency, "eur");
-	ck_assert_int_eq(r.requests, 3);
-	/* Without rak_charge_read the guest part is just missing. */
-	faults("{\"charges_search\":{\"permission\":\"rak_charge_read\"}}");
+	ck_assert_int_eq(s.checkout.window_days, 90);
+	ck_assert_int_eq(s.checkout.sessions, 2);
+	ck_assert_int_eq(s.checkout.paid, 2);
+	ck_assert_int_eq(s.checkout.subscriptions, 1);
+	ck_assert_int_eq(s.checkout.ntotals, 2);
+	ck_assert(s.checkout.has_last);
+	ck_assert_int_eq(s.checkout.last_created, now - 2000);
+	ck_assert_str_eq(s.checkout.last_payment_status, "paid");
+	ck_assert_str_eq(s.checkout.last_mode, "subscription");
+	ck_assert(!s.checkout.truncated);
+	ck_assert_int_eq(s.charges.count, 0);
+	/* 2 customer lists, 1 search, 2 session lists */
+	ck_assert_int_eq(r.requests, 5);
+	ck_assert_int_eq(served("checkout_sessions"), 2);
+	ck_assert_int_eq(served("charges_search"), 0);
+	/* a lowercase sender: one form, one request, only its own sessions */
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_GUEST);
+	ck_assert_int_eq(s.checkout.sessions, 1);
+	ck_assert_int_eq(s.checkout.totals[0].amount, 2500);
+	ck_assert_str_eq(s.checkout.totals[0].currency, "eur");
+	ck_assert_int_eq(served("checkout_sessions"), 1);
+	/* one page of ChargesMax: a full page still inside the window is truncated */
+	stripe_client_free(c);
+	cfg.charges_max = 1;
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.checkout.sessions, 1);
+	ck_assert(s.checkout.truncated);
+	stripe_client_free(c);
+	/* another buyer has their own sessions; an unknown address has none */
+	cfg.charges_max = 0;
+	c = client(&cfg);
+	ck_assert_int_eq(lookup_ms(c, "buyer@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_GUEST);
+	ck_assert_int_eq(lookup_ms(c, "nobody@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert_int_eq(s.found_by, STRIPE_BY_NONE);
+	ck_assert_uint_eq(s.parts_missing, 0);
+	stripe_client_free(c);
+	/* Without rak_checkout_session_read the guest part is missing (missing=guest), asked
+	 * once and then remembered; the rest of the lookup works. */
+	cfg.api_key = "rk_test_nocs";
+	c = client(&cfg);
 	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert_int_eq(s.found_by, STRIPE_BY_NONE);
-	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_CHARGES);
+	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_GUEST);
+	th_standin_reset_counts(&S);
+	ck_assert_int_eq(lookup_ms(c, "guest.buyer@example.com", 10000, &s, &r), STRIPE_OK);
+	ck_assert_uint_eq(s.parts_missing, STRIPE_PART_GUEST);
+	ck_assert_int_eq(served("checkout_sessions"), 0);
+	ck_assert_int_eq(served("customers_search"), 1);
 	stripe_client_free(c);
 }
 END_TEST
@@ -1377,7 +1487,7 @@ int main(void)
 	tcase_add_test(tc, subscriptions_paged_past_100);
 	tcase_add_test(tc, tiered_price_custom_ids);
 	tcase_add_test(tc, open_invoice_after_failed_attempts);
-	tcase_add_test(tc, guest_buyer_by_billing_email);
+	tcase_add_test(tc, guest_buyer_by_checkout_sessions);
 	tcase_add_test(tc, expansion_permission_lost);
 	tcase_add_test(tc, plan_names_single_flight);
 	tcase_add_test(tc, lists_that_repeat_themselves_end);
