@@ -29,3 +29,11 @@ if header :regex "X-Stripe-Lookup" "^v=2; found(;|$)" {
         addflag "$Customer";
     }
 }
+
+# A guest buyer (no customer, but a paid Stripe Checkout bought with this address in the
+# window: X-Stripe-Checkout paid=N): flagged as well.
+if allof (header :regex "X-Stripe-Lookup" "^v=2; guest(;|$)",
+          header :regex "X-Stripe-Checkout" "(^|;[[:space:]]*)paid=[1-9][0-9]*(;|$)") {
+    addflag "\\Flagged";
+    addflag "$GuestBuyer";
+}

@@ -23,7 +23,8 @@ PERMS = [("customer", "rak_customer_read", "Customers: Read"),
          ("subscriptions", "rak_subscription_read", "Subscriptions: Read"),
          ("plan-names", "rak_product_read", "Products: Read"),
          ("charges", "rak_charge_read", "Charges: Read"),
-         ("invoices", "rak_invoice_read", "Invoices: Read")]
+         ("invoices", "rak_invoice_read", "Invoices: Read"),
+         ("guest", "rak_checkout_session_read", "Checkout Sessions: Read")]
 
 
 ctl = mta.ctl
@@ -137,10 +138,17 @@ def run(t, redis, s, m1, m2, mport):
     keys = {}
     for res, perm, dash in PERMS:
         keys["rk_test_no_%s" % res.replace("-", "_")] = {"missing": [perm]}
+    keys["rk_test_no_events"] = {"missing": ["rak_event_read"]}
     st_["keys"] = keys
     s.state(st_)
     rc, out, err = ctl(conf, "check-key")
     t.ok(rc == 0 and out.count("granted  ") == len(PERMS), "check-key: full key, all granted", out)
+    t.ok(re.search(r"events\s+rak_event_read\s+Events: Read\s+unused\s+\(not used by this "
+                   r"configuration\)", out) and
+         re.search(r"guest\s+rak_checkout_session_read\s+Checkout Sessions: Read\s+granted\s+"
+                   r"guest buyers", out),
+         "check-key: events probed but unused without EventsPollInterval; checkout sessions "
+         "needed with GuestLookup (the default)", out)
     t.like(out, r"^key sk_test_\.\.\.\w* \(test mode\), account acct_\w+", "check-key: mode and account shown")
     for res, perm, dash in PERMS:
         kf = os.path.join(m1.dir, "key-%s" % res)
@@ -153,6 +161,25 @@ def run(t, redis, s, m1, m2, mport):
         ok = rc == 1 and re.search(r"%s\s+%s\s+%s\s+MISSING" % (res, perm, re.escape(dash)), out) and \
             ("grant %s (%s)" % (dash, perm)) in out and out.count("granted  ") == len(PERMS) - 1
         t.ok(ok, "check-key: key without %s exits 1 and says what to grant" % perm, out + err)
+    # EventsPollInterval needs rak_event_read: the row says what is lost without it
+    kf = os.path.join(m1.dir, "key-events")
+    with open(os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write("rk_test_no_events\n")
+    c3 = os.path.join(m1.dir, "ck-events.conf")
+    with open(c3, "w") as f:
+        f.write(open(conf).read().replace(m1.keyfile, kf) + "\nEventsPollInterval 60\n")
+    rc, out, err = ctl(c3, "check-key")
+    t.ok(rc == 1 and re.search(r"events\s+rak_event_read\s+Events: Read\s+MISSING\s+events "
+                               r"polling: changes seen only when the cache entry expires", out)
+         and "grant Events: Read (rak_event_read)" in out,
+         "check-key: EventsPollInterval set and no rak_event_read: MISSING, what is lost", out + err)
+    with open(c3, "w") as f:
+        f.write(open(conf).read().replace(m1.keyfile, kf) + "\nGuestLookup no\n")
+    rc, out, err = ctl(c3, "check-key")
+    t.ok(rc == 0 and re.search(r"guest\s+rak_checkout_session_read\s+Checkout Sessions: Read\s+"
+                               r"granted\s+\(not used", out) is None and
+         re.search(r"guest\s+rak_checkout_session_read\s+Checkout Sessions: Read\s+unused", out),
+         "check-key: GuestLookup no: checkout sessions unused", out + err)
     rc, out, err = ctl(conf, "--json", "check-key")
     t.is_((rc, json.loads(out)["missing"]), (0, 0), "check-key --json")
     # A 403 that names no permission: not "grant rak_*", but Stripe's (sanitised) message.

@@ -14,6 +14,8 @@ Sieve's Billing folder or flags, procmail's folder) is exactly what they did for
 twin, and the ordinary twins show the rules do fire: the past-due one is redirected, warned
 about and filed into Billing by Sieve and procmail; the paying one is left where it was
 going and flagged. Every text header (name, plan, metadata) decodes to the Stripe text.
+A guest buyer (no customer, a paid Checkout Session) is flagged by Sieve; a guest whose only
+session is unpaid, and an unknown sender, are not.
 """
 import os
 import re
@@ -37,6 +39,10 @@ def main():
         if not shutil.which(tool):
             smtest.TAP.skip_all("%s not installed (apt-get install %s)" % (tool, pkg))
     state, pairs = hdrv2.hostile_state(int(time.time()))
+    state["checkout_sessions"] = [
+        {"customer_details": {"email": "guest@customer.test"}, "amount_total": 4900},
+        {"customer_details": {"email": "unpaid.guest@customer.test"}, "amount_total": 900,
+         "payment_status": "unpaid"}]
     try:
         redis = smtest.Redis()
         s = smtest.Standin()
@@ -97,6 +103,18 @@ def main():
             t.is_(sv, QUIET["sieve"], "ordinary paying customer: stripe.sieve flags it")
             t.is_(pm, QUIET["procmail"], "ordinary paying customer: stripe.procmailrc leaves it in the inbox")
         t.run("the rules fire for ordinary customers", ordinary)
+
+        def guests():
+            pf, (sv, pm), msg = outcome("guest@customer.test")
+            t.like(dict(mta.headers(msg)).get("X-Stripe-Checkout", ""),
+                   r"^window=90d; sessions=1; paid=1; subscriptions=0;", "the guest's X-Stripe-Checkout")
+            t.is_((pf, sv, pm), (QUIET["postfix"], ("flagged",), QUIET["procmail"]),
+                  "paid guest buyer: stripe.sieve flags it, nothing else acts")
+            for addr in ("unpaid.guest@customer.test", "unknown@customer.test"):
+                pf, (sv, pm), _ = outcome(addr)
+                t.is_((pf, sv, pm), (QUIET["postfix"], ("keep",), QUIET["procmail"]),
+                      "%s: no rule acts" % addr)
+        t.run("the guest rule of stripe.sieve", guests)
 
         def hostile():
             bad = []

@@ -27,7 +27,7 @@ if mt.eom(conn) ~= nil then error("eom failed") end
 if mt.getreply(conn) ~= SMFIR_ACCEPT then error("message not accepted") end
 
 for _, name in ipairs({"Lookup", "Customer-Id", "Customer", "Name", "Subscription-Status",
-    "Subscription", "Plan", "Charges", "Invoice", "Invoice-Url"}) do
+    "Subscription", "Plan", "Charges", "Checkout", "Invoice", "Invoice-Url"}) do
 	local v = mt.getheader(conn, "X-Stripe-" .. name, 0)
 	if v ~= nil then
 		mt.echo("HDR X-Stripe-" .. name .. ": " .. string.gsub(v, "\n\t", " "))

@@ -66,6 +66,23 @@ def run(t, s, d, key, base):
     t.ok(rc == 0 and "OK (Stripe key sk_test_...WXYZ, test mode)" in out and "LookupTimeout" in out,
          "-n: checks the config and key, prints effective settings, masked key", out)
     t.ok("sk_test_daemon" not in out, "-n never prints the key")
+    t.ok("# permission rak_customer_read (Customers: Read): granted" in out and
+         "# permission rak_checkout_session_read (Checkout Sessions: Read): granted" in out and
+         "rak_event_read" not in out,
+         "-n: probes the permissions this configuration needs (guest buyers by default; events "
+         "only with EventsPollInterval)", out)
+    s.add({"keys": {"rk_test_daemon_nocheckout": {"missing": ["rak_checkout_session_read",
+                                                            "rak_event_read"]}}})
+    rk = os.path.join(d, "rk")
+    write(rk, "rk_test_daemon_nocheckout\n")
+    cn = os.path.join(d, "nocs.conf")
+    write(cn, base.replace(key, rk) + "Socket unix:%s/y.sock\nEventsPollInterval 60\n"
+          "RedisHost 127.0.0.1\n" % d, 0o644)
+    rc, out = daemon("-n", "-c", cn)
+    t.ok(rc == 0 and "# warning: permission rak_checkout_session_read (Checkout Sessions: Read) "
+         "MISSING: without it, guest buyers" in out and "# warning: permission rak_event_read "
+         "(Events: Read) MISSING: without it, events polling" in out,
+         "-n: a missing optional permission is a warning saying what is lost", out)
     bad = os.path.join(d, "bad.conf")
     write(bad, base + "LookupTimeout soon\n", 0o644)
     rc, out = daemon("-n", "-c", bad)

@@ -7,7 +7,7 @@ added.
 Cases (the issue's "Done when"): a mixed-case stored address found from any casing of the
 sender; 30 customers for one address with only the oldest subscribed; a tiered price, a
 `gold-plan` product and a `cus-legacy` id; an open invoice after two failed attempts; a guest
-buyer found by billing email; a 429 with Stripe-Should-Retry: true retried; and a 403 that
+buyer found by the Checkout Sessions bought with the address; a 429 with Stripe-Should-Retry: true retried; and a 403 that
 names no permission logged with Stripe's message.
 """
 import os
@@ -52,8 +52,14 @@ def state():
              "subscriptions": [{"status": "active", "items": [{"price": PRICE}]}]},
             {"id": "cus_connect", "email": "connect@customer.test"},
         ],
+        # a guest: a charge with only a billing email cannot be found (no Stripe search
+        # has that field); the Checkout Session bought with the address is
         "charges": [{"id": "ch_guest", "amount": 2500, "currency": "eur",
-                     "billing_details": {"email": "Guest.Buyer@Customer.TEST"}}],
+                     "billing_details": {"email": "receipt.only@customer.test"}}],
+        "checkout_sessions": [{"amount_total": 2500, "currency": "eur",
+                               "customer_details": {"email": "guest.buyer@customer.test"}},
+                              {"amount_total": 900, "currency": "eur", "status": "expired",
+                               "customer_details": {"email": "guest.buyer@customer.test"}}],
     }
 
 
@@ -125,16 +131,24 @@ def main():
                                       r"next_attempt=2026-12-01(; |$)",
                   "X-Stripe-Invoice-Url": r"^=\?UTF-8\?",
                   "X-Stripe-Charges": r"failed=2"})
-        # 5. A guest buyer: no customer, charges by billing email.
-        check("guest buyer found by billing email", "guest.buyer@customer.test", {
-            "X-Stripe-Lookup": r"^v=2; guest; cache=miss; mode=test$",
-            "X-Stripe-Charges": r"count=1; succeeded=1; .*total=25\.00 EUR",
-            "X-Stripe-Customer-Id": None})
+        # 5. A guest buyer: no customer, a completed Checkout Session bought with the
+        # address (stored lowercase; the sender writes it in mixed case: the lowercased
+        # form is asked too)
+        check("guest buyer found by the Checkout Session of the address",
+              "Guest.Buyer@Customer.TEST", {
+                  "X-Stripe-Lookup": r"^v=2; guest; cache=miss; mode=test$",
+                  "X-Stripe-Checkout": r"^window=90d; sessions=1; paid=1; subscriptions=0; "
+                                       r"total=25\.00 EUR; last=\d{4}-\d\d-\d\d paid payment$",
+                  "X-Stripe-Charges": None, "X-Stripe-Customer-Id": None})
+        check("a charge with only a receipt email: not found (documented)",
+              "receipt.only@customer.test", {
+                  "X-Stripe-Lookup": r"^v=2; not-found; cache=miss; mode=test$",
+                  "X-Stripe-Checkout": None})
         check("nobody: not-found, no charges line", "nobody@customer.test", {
             "X-Stripe-Lookup": r"^v=2; not-found; cache=miss; mode=test$",
             "X-Stripe-Charges": None})
-        t.is_((messages(mport, "guest"), messages(mport, "not_found")), (1, 1),
-              "/metrics counts the guest buyer as guest and nobody as not-found")
+        t.is_((messages(mport, "guest"), messages(mport, "not_found")), (1, 2),
+              "/metrics counts the guest buyer as guest, the others as not-found")
         # 6. 429 with Stripe-Should-Retry: true is retried.
         s.faults({"customers": {"status": 429, "should_retry": True, "times": 1}})
         s.reset()
