@@ -165,6 +165,34 @@ def main():
             "X-Stripe-Lookup": r"^v=2; error=permission$"})
         t.ok(smtest.wait_for(lambda: "not available for use by restricted keys" in m.log(), 10),
              "the milter log has Stripe's message", m.log()[-1500:])
+        # 8. A 4xx is a defect report, never a switch: a refused guest request leaves the
+        # sender not-found (not an error), is counted by endpoint and status, and is logged
+        # once per distinct message with Stripe's Request-Id; a refused customer search
+        # reads search=skipped and the guest's sessions are still asked.
+        s.faults({"checkout_sessions": {"status": 400, "message": "Received unknown "
+                                        "parameter: defect"}})
+        for i in range(3):
+            check("refused guest request %d: not-found, not an error" % i,
+                  "refused%d@customer.test" % i, {
+                      "X-Stripe-Lookup": r"^v=2; not-found; cache=miss; mode=test$"})
+        lines = [x for x in m.log().splitlines() if "Stripe refused a request as invalid" in x]
+        t.ok(len(lines) == 1 and re.search(r"HTTP 400 on /v1/checkout/sessions, request req_\w+\): "
+                                           r'"Received unknown parameter: defect"', lines[0]),
+             "logged once, with the endpoint, the Request-Id and Stripe's message", "\n".join(lines))
+        s.faults({"customers_search": {"status": 400, "message": "Search is not available."}})
+        s.reset()
+        check("refused customer search: search=skipped", "searchless@customer.test", {
+            "X-Stripe-Lookup": r"^v=2; not-found; cache=miss; mode=test; search=skipped$"})
+        t.is_(s.count("checkout_sessions"), 1, "the guest's sessions were still asked")
+        met = smtest.metrics(mport)[1]
+        t.is_((met.get('stripe_milter_stripe_rejected_total{endpoint="/v1/checkout/sessions",'
+                       'status="400"}'),
+               met.get('stripe_milter_stripe_rejected_total{endpoint="/v1/customers/search",'
+                       'status="400"}'),
+               met.get('stripe_milter_stripe_rejected_total{endpoint="/v1/customers",'
+                       'status="404"}'),
+               met.get("stripe_milter_stripe_search_backed_off")),
+              (3.0, 1.0, 0.0, 0.0), "/metrics counts each refusal by endpoint and status")
         s.faults({})
     finally:
         m.stop()
