@@ -182,6 +182,89 @@ START_TEST(names_and_ranks)
 	ck_assert_str_eq(stripe_part_name(STRIPE_PART_PLAN_NAMES), "plan-names");
 	ck_assert_str_eq(stripe_outcome_name(STRIPE_OUT_5XX), "5xx");
 	ck_assert_int_eq(stripe_latency_bounds_ms[0], 5);
+	/* issue 18: the guest part, events, endpoints as fixed templates */
+	ck_assert_str_eq(stripe_part_permission(STRIPE_PART_GUEST), "rak_checkout_session_read");
+	ck_assert_str_eq(stripe_part_name(STRIPE_PART_GUEST), "guest");
+	ck_assert_str_eq(stripe_part_dashboard(STRIPE_PART_GUEST), "Checkout Sessions: Read");
+	ck_assert_str_eq(stripe_part_permission(STRIPE_PERM_EVENTS), "rak_event_read");
+	ck_assert_str_eq(stripe_part_dashboard(STRIPE_PERM_EVENTS), "Events: Read");
+	ck_assert_ptr_null(stripe_part_dashboard(0x80));
+	ck_assert_int_eq(stripe_endpoint_of("/v1/customers?email=a%40b.c&limit=100"), STRIPE_EP_CUSTOMERS);
+	ck_assert_int_eq(stripe_endpoint_of("/v1/customers/search?query=x"), STRIPE_EP_CUSTOMERS_SEARCH);
+	ck_assert_int_eq(stripe_endpoint_of("/v1/checkout/sessions?customer_details%5Bemail%5D=x"),
+	    STRIPE_EP_CHECKOUT_SESSIONS);
+	ck_assert_int_eq(stripe_endpoint_of("/v1/account"), STRIPE_EP_ACCOUNT);
+	/* an id in the path is not a template: other (bounded labels) */
+	ck_assert_int_eq(stripe_endpoint_of("/v1/customers/cus_123"), STRIPE_EP_OTHER);
+	ck_assert_int_eq(stripe_endpoint_of("/v1/customersX"), STRIPE_EP_OTHER);
+	ck_assert_int_eq(stripe_endpoint_of(NULL), STRIPE_EP_OTHER);
+	ck_assert_str_eq(stripe_endpoint_name(STRIPE_EP_CHECKOUT_SESSIONS), "/v1/checkout/sessions");
+	ck_assert_str_eq(stripe_endpoint_name(STRIPE_EP__COUNT), "other");
+	ck_assert_str_eq(stripe_rejected_name(STRIPE_REJ_404), "404");
+	ck_assert_str_eq(stripe_rejected_name(STRIPE_REJ_OTHER), "4xx");
+}
+END_TEST
+
+/* Checkout Sessions of a guest: only this exact address, complete ones in the window, the
+ * list ends at the first older one; wrong types read as nothing, never as a match. */
+START_TEST(parse_checkout_sessions)
+{
+	static const char js[] = "{\"object\":\"list\",\"has_more\":true,\"data\":["
+	    "{\"id\":\"cs_1\",\"created\":3000,\"status\":\"complete\",\"payment_status\":\"paid\","
+	    "\"mode\":\"subscription\",\"amount_total\":2500,\"currency\":\"EUR\","
+	    "\"customer_details\":{\"email\":\"g@x.test\"}},"
+	    "{\"id\":\"cs_2\",\"created\":2900,\"status\":\"complete\",\"payment_status\":\"unpaid\","
+	    "\"mode\":\"payment\",\"amount_total\":100,\"currency\":\"usd\","
+	    "\"customer_details\":{\"email\":\"g@x.test\"}},"
+	    "{\"id\":\"cs_3\",\"created\":2800,\"status\":\"expired\",\"payment_status\":\"paid\","
+	    "\"amount_total\":999,\"currency\":\"usd\",\"customer_details\":{\"email\":\"g@x.test\"}},"
+	    "{\"id\":\"cs_4\",\"created\":2700,\"status\":\"complete\",\"payment_status\":\"paid\","
+	    "\"amount_total\":5,\"currency\":\"usd\",\"customer_details\":{\"email\":\"G@x.test\"}},"
+	    "{\"id\":\"cs_5\",\"created\":2600,\"status\":\"complete\",\"payment_status\":\"paid\","
+	    "\"amount_total\":null,\"currency\":null,\"customer_details\":{\"email\":\"g@x.test\"}},"
+	    "{\"id\":\"cs_6\",\"created\":2500,\"status\":\"complete\",\"payment_status\":\"paid\","
+	    "\"amount_total\":7,\"currency\":\"usd\",\"customer_details\":{\"email\":5}},"
+	    "{\"id\":\"cs_7\",\"created\":2400,\"status\":\"complete\",\"customer_details\":null},"
+	    "{\"id\":\"cs_old\",\"created\":1000,\"status\":\"complete\",\"payment_status\":\"paid\","
+	    "\"amount_total\":7777,\"currency\":\"usd\",\"customer_details\":{\"email\":\"g@x.test\"}},"
+	    "{\"id\":\"cs_after\",\"created\":2300,\"status\":\"complete\",\"payment_status\":\"paid\","
+	    "\"amount_total\":8888,\"currency\":\"usd\",\"customer_details\":{\"email\":\"g@x.test\"}}]}";
+	struct stripe_checkout co, other;
+	bool more = false;
+	char msg[128];
+
+	memset(&co, 0, sizeof(co));
+	ck_assert_int_eq(stripe_parse_sessions(js, strlen(js), "g@x.test", 2000, &co, &more, msg,
+	    sizeof(msg)), 0);
+	ck_assert(more);
+	ck_assert_int_eq(co.sessions, 3);	/* cs_1, cs_2, cs_5 */
+	ck_assert_int_eq(co.paid, 2);
+	ck_assert_int_eq(co.subscriptions, 1);
+	ck_assert_int_eq(co.ntotals, 1);	/* cs_5 has no currency: counted, no money */
+	ck_assert_str_eq(co.totals[0].currency, "eur");
+	ck_assert_int_eq(co.totals[0].amount, 2500);
+	ck_assert(co.has_last);
+	ck_assert_int_eq(co.last_created, 3000);
+	ck_assert_str_eq(co.last_payment_status, "paid");
+	ck_assert_str_eq(co.last_mode, "subscription");
+	ck_assert(!co.truncated);	/* an older one ended the page: nothing more in the window */
+	/* a full page still inside the window: truncated */
+	memset(&other, 0, sizeof(other));
+	ck_assert_int_eq(stripe_parse_sessions(js, strlen(js), "G@x.test", 0, &other, &more, msg,
+	    sizeof(msg)), 0);
+	ck_assert_int_eq(other.sessions, 1);
+	ck_assert(other.truncated);
+	stripe_checkout_merge(&co, &other);
+	ck_assert_int_eq(co.sessions, 4);
+	ck_assert_int_eq(co.paid, 3);
+	ck_assert_int_eq(co.ntotals, 2);
+	ck_assert_int_eq(co.last_created, 3000);	/* the newer last stays */
+	ck_assert(co.truncated);
+	/* not a list: malformed */
+	ck_assert_int_eq(stripe_parse_sessions("{\"data\":{}}", 11, "g@x.test", 0, &co, &more, msg,
+	    sizeof(msg)), -1);
+	ck_assert_int_eq(stripe_parse_sessions("nope", 4, "g@x.test", 0, &co, &more, msg,
+	    sizeof(msg)), -1);
 }
 END_TEST
 
@@ -859,6 +942,7 @@ int main(void)
 	tcase_add_test(tc, ids_with_dash_up_to_255);
 	tcase_add_test(tc, prices_tiered_metered_decimal_legacy);
 	tcase_add_test(tc, parse_open_invoices);
+	tcase_add_test(tc, parse_checkout_sessions);
 	tcase_add_test(tc, search_escape_and_filter);
 	suite_add_tcase(s, tc);
 	{
