@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_stats.py - fleet statistics with three daemons on one Redis, read by
-stripe-milterctl stats (text and --json) and scraped from /metrics.
+stripe-milterctl stats (text and --json) and scraped from /metrics; requests Stripe refused
+(4xx) by endpoint and status.
 
 Mixed StatsInterval (10 s, 1 s, 3600 s) read with a 1 s config: no live instance is shown
 stale; each publisher stores its interval. A clean stop publishes a final snapshot (the
@@ -203,6 +204,18 @@ def run(t, redis, s, ms, mport):
     t.is_(c["state"], "live", "mx-c still live")
     rc, out, err = ctl(mc.conf, "stats")
     t.like(out, r"(?m)^  mx-a\s+stale\s.*not in the totals", "text: stale instance shown as such")
+
+    # a request Stripe refuses as invalid (4xx): counted by endpoint and status (issue 18)
+    s.faults({"checkout_sessions": {"status": 400, "message": "Received unknown parameter: x"}})
+    send(mc, "refused@elsewhere.test", MT_EXPECT="not%-found")
+    s.faults({})
+    st = wait_stats(mc.conf, lambda st: st["totals"]["stripe"]["rejected"], "mx-c's refusal")
+    t.is_(st["totals"]["stripe"]["rejected"], {"/v1/checkout/sessions": {"400": 1}},
+          "json: stripe.rejected by endpoint and status")
+    rc, out, err = ctl(mc.conf, "stats")
+    t.ok(re.search(r"(?m)^  refused as invalid \(4xx: report it\)\s+1$", out) and
+         re.search(r"(?m)^    /v1/checkout/sessions 400\s+1$", out),
+         "text: refusals under Stripe, by endpoint and status", out)
 
 
 if __name__ == "__main__":
