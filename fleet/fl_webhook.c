@@ -8,10 +8,14 @@
  *	by reason, and applies nothing. A verified event answers 200 after it was applied
  *	(or found already applied: a replay within the tolerance purges nothing again).
  *
- * Listener: libmicrohttpd with its own thread, POST only (any path), at most 32
- *	connections, 10 s connection timeout; the body is collected up to max_body and the
- *	rest discarded (the delivery is then rejected as too_large). It is plain HTTP: put it
- *	behind the TLS proxy that receives Stripe's HTTPS deliveries.
+ * Listener: common/sm_httpd (one epoll thread; per-client connection limit, whole-request
+ *	deadline, a Content-Length over max_body answered 413 before the body is read, a
+ *	body without Content-Length 411; see sm_httpd.c for why), POST only (any path). The
+ *	body is collected up to max_body (a body can only be larger when its Content-Length
+ *	lied: it is then rejected as too_large). Rejections are logged through the listener's
+ *	throttle: the first of each reason per interval in full, then one summary line with
+ *	the counts. It is plain HTTP: put it behind the TLS proxy that receives Stripe's
+ *	HTTPS deliveries (conf/nginx-stripe-webhook.conf).
  */
 #include "config.h"
 
@@ -22,11 +26,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sm_httpd.h"
 #include "common/sm_log.h"
 #include "common/sm_util.h"
 #include "fleet/fl_int.h"
 #include "fleet/fl_sig.h"
 #include "fleet/fl_webhook.h"
+
+static struct {
+	struct sm_httpd *h;
+	size_t max_body;
+	fleet_webhook_fn fn;
+	void *arg;
+} fl_httpd;
 
 static void fl_reject(struct fleet *f, enum fleet_reject r, const char *what, char *why, size_t whylen)
 {
@@ -34,8 +46,9 @@ static void fl_reject(struct fleet *f, enum fleet_reject r, const char *what, ch
 	f->ctr.events_rejected[r]++;
 	pthread_mutex_unlock(&f->mu);
 	snprintf(why, whylen, "%s", fleet_reject_name(r));
-	sm_log(LOG_WARNING, "fleet: webhook delivery rejected (%s)%s%s", fleet_reject_name(r),
-	    what ? ": " : "", what ? what : "");
+	/* throttled: an attacker's rejections cost a counter, not a log line each */
+	sm_httpd_log(fl_httpd.h, fleet_reject_name(r), LOG_WARNING, "fleet: webhook delivery rejected (%s)%s%s",
+	    fleet_reject_name(r), what ? ": " : "", what ? what : "");
 }
 
 int fleet_webhook(struct fleet *f, const char *sig_header, const char *body, size_t len,
@@ -85,13 +98,6 @@ int fleet_webhook(struct fleet *f, const char *sig_header, const char *body, siz
 }
 
 /* ---- listener ----------------------------------------------------------------------- */
-
-static struct {
-	struct MHD_Daemon *d;
-	size_t max_body;
-	fleet_webhook_fn fn;
-	void *arg;
-} fl_httpd;
 
 struct fl_req {
 	struct sm_buf body;
@@ -155,36 +161,33 @@ static void fl_done(void *cls, struct MHD_Connection *conn, void **state, enum M
 	*state = NULL;
 }
 
-int fleet_webhook_listen(const char *addr, size_t max_body, fleet_webhook_fn fn, void *arg)
+int fleet_webhook_listen(const struct sm_httpd_conf *limits, fleet_webhook_fn fn, void *arg)
 {
-	struct sockaddr_in sa;
-	char why[64];
+	struct sm_httpd_conf c = *limits;
 
-	if (sm_parse_inet4(addr, &sa, why, sizeof(why)) != 0) {
-		sm_log(LOG_ERR, "WebhookListen '%s': %s, e.g. 127.0.0.1:9898", addr, why);
-		return -1;
-	}
-	fl_httpd.max_body = max_body ? max_body : 1u << 20;
+	fl_httpd.max_body = c.max_body ? (size_t)c.max_body : 1u << 20;
 	fl_httpd.fn = fn;
 	fl_httpd.arg = arg;
-	fl_httpd.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-	    ntohs(sa.sin_port), NULL, NULL, fl_http, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-	    MHD_OPTION_NOTIFY_COMPLETED, fl_done, NULL,
-	    MHD_OPTION_END);
-	if (fl_httpd.d == NULL) {
-		sm_log(LOG_ERR, "WebhookListen %s: cannot listen (address in use?)", addr);
+	c.name = "webhook";
+	c.max_body = fl_httpd.max_body;
+	c.handler = fl_http;
+	c.handler_cls = NULL;
+	c.completed = fl_done;
+	if ((fl_httpd.h = sm_httpd_start(&c)) == NULL)
 		return -1;
-	}
-	sm_log(LOG_INFO, "Stripe webhooks on http://%s/ (POST)", addr);
+	sm_log(LOG_INFO, "Stripe webhooks on http://%s/ (POST)", c.addr);
 	return 0;
+}
+
+struct sm_httpd *fleet_webhook_httpd(void)
+{
+	return fl_httpd.h;
 }
 
 void fleet_webhook_stop(void)
 {
-	if (fl_httpd.d)
-		MHD_stop_daemon(fl_httpd.d);
-	fl_httpd.d = NULL;
+	struct sm_httpd *h = fl_httpd.h;
+
+	sm_httpd_stop(h);	/* no request runs past this: fl_reject may use fl_httpd.h until then */
+	fl_httpd.h = NULL;
 }

@@ -55,6 +55,7 @@
 #include "milter/mf_runtime.h"
 #include "milter/mf_fleet.h"
 #include "milter/mf_stats.h"
+#include "milter/mf_textfile.h"
 
 #define MF_DEFAULT_CONF SM_SYSCONFDIR "/stripe-milter.conf"
 
@@ -537,9 +538,11 @@ int main(int argc, char **argv)
 		sm_log(LOG_ERR, "cannot start lookup threads");
 		goto out;
 	}
-	if (conf->metrics_listen && mf_stats_listen(conf->metrics_listen) != 0)
+	if (conf->metrics_listen && mf_stats_listen(conf) != 0)
 		goto out;
 	if (mf_coord_listen(conf) != 0)
+		goto out;
+	if (mf_textfile_start(conf->metrics_file, conf->metrics_file_interval_s) != 0)
 		goto out;
 	if (mf_fleet_start() != 0) {
 		sm_log(LOG_ERR, "cannot start the statistics thread");
@@ -559,6 +562,7 @@ int main(int argc, char **argv)
 	pthread_join(milter_thread, NULL);
 	rc = mf_milter_rc;
 	sm_log(LOG_NOTICE, "stopped");
+	mf_textfile_stop();
 	mf_stats_stop();
 	mf_coord_stop();
 	lk_pool_stop();

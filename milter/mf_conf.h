@@ -41,6 +41,11 @@ struct mf_conf {
 	bool log_addresses;
 	long milter_timeout_s;
 	char *metrics_listen;
+	long metrics_client_limit;
+	long metrics_request_timeout_s;
+	char *metrics_file;
+	long metrics_file_interval_s;
+	long listener_log_interval_s;
 	/* Stripe */
 	char *stripe_key_file;
 	char *stripe_key;
@@ -101,6 +106,8 @@ struct mf_conf {
 	char *webhook_previous_secret_file;
 	long webhook_tolerance_s;
 	long webhook_max_body;
+	long webhook_client_limit;
+	long webhook_request_timeout_s;
 	long events_poll_interval_s;
 	/* policy */
 	bool skip_authenticated;

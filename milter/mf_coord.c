@@ -297,9 +297,17 @@ static int mf_coord_webhook(void *arg, const char *sig, const char *body, size_t
 
 int mf_coord_listen(const struct mf_conf *conf)
 {
+	struct sm_httpd_conf l = {
+		.addr = conf->webhook_listen, .connections = 1024,
+		.per_client = (unsigned)conf->webhook_client_limit,
+		.deadline_s = (unsigned)conf->webhook_request_timeout_s,
+		.max_body = (uint64_t)conf->webhook_max_body,
+		.log_interval_s = (unsigned)conf->listener_log_interval_s,
+	};
+
 	if (conf->webhook_listen == NULL)
 		return 0;
-	return fleet_webhook_listen(conf->webhook_listen, (size_t)conf->webhook_max_body, mf_coord_webhook, NULL);
+	return fleet_webhook_listen(&l, mf_coord_webhook, NULL);
 }
 
 void mf_coord_stop(void)

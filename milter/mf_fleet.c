@@ -232,6 +232,7 @@ static struct mf_pub *mf_fleet_gather(struct mf_runtime *rt, bool stopped)
 	mf_pub_stripe(p, lk_stripe(mf_runtime_lookup(rt)));
 	if (mf_runtime_fleet(rt))
 		fleet_emit(mf_runtime_fleet(rt), mf_pub_emit, p);
+	mf_stats_emit_listeners(mf_pub_emit, p);
 	mf_pub_add(p, "interval_s", (uint64_t)mf_runtime_conf(rt)->stats_interval_s);
 	mf_pub_add(p, "started_ms", (uint64_t)(mf_fl_started_ms > 0 ? mf_fl_started_ms : sm_wall_ms()));
 	mf_pub_add(p, "stopped", stopped ? 1 : 0);

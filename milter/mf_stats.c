@@ -2,9 +2,12 @@
  * mf_stats.c - counters as Prometheus text, health, and the metrics HTTP listener.
  * See mf_stats.h.
  *
- * The listener is libmicrohttpd with its own thread (started after main() blocked the
- * signals, so it inherits the mask), at most 16 connections, 5 s connection timeout,
- * GET only. It is meant for loopback; it serves no secrets (no addresses, no key).
+ * The listener is common/sm_httpd (one epoll thread, started after main() blocked the
+ * signals, so it inherits the mask): MetricsClientLimit connections per client address,
+ * MetricsRequestTimeout for a whole request, no request body (413/411 at once), GET only.
+ * It is meant for loopback; it serves no secrets (no addresses, no key). A local user can
+ * still take its pool from many 127/8 addresses for a timeout at a time: MetricsFile
+ * (mf_textfile.c) gives monitoring that needs no listener.
  *
  * The snapshot file (last section) is written with the same fields as the Redis
  * publication (mf_fleet_collect), so the tool shows one view from either source. Known
@@ -27,15 +30,18 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "common/sm_httpd.h"
 #include "common/sm_log.h"
+#include "fleet/fl_webhook.h"
 #include "lookup/lookup.h"
 #include "milter/mf_results.h"
+#include "milter/mf_conf.h"
 #include "milter/mf_coord.h"
 #include "milter/mf_runtime.h"
 #include "milter/mf_stats.h"
 #include "stripe/stripe.h"
 
-static struct MHD_Daemon *mf_httpd;
+static struct sm_httpd *mf_httpd;
 
 static void mf_counter(struct sm_buf *b, const char *name, const char *help, const char *labels,
     uint64_t v, bool head)
@@ -215,6 +221,87 @@ static void mf_render_stripe(struct sm_buf *b, struct stripe_client *sc)
 	    NULL, ss.lookups, true);
 }
 
+/* ---- the listeners' own counters (webhook and metrics) --------------------------------- */
+
+static const struct mf_http_row {
+	const char *metric, *help, *label;	/* label: "reason=\"x\"" or NULL */
+	int ctr;
+} mf_http_rows[] = {
+	{ "stripe_milter_http_connections_refused_total",
+	  "Connections closed at accept, by reason (per_client: the client already held its limit).",
+	  "reason=\"per_client\"", SM_HTTPD_REFUSED_PER_CLIENT },
+	{ "stripe_milter_http_pool_full_total",
+	  "Times the connection pool filled up (new connections then wait in the kernel's backlog).",
+	  NULL, SM_HTTPD_POOL_FULL },
+	{ "stripe_milter_http_connections_timed_out_total",
+	  "Connections shut at the request deadline (request: no whole request in time; idle: kept alive after an answer).",
+	  "state=\"request\"", SM_HTTPD_TIMED_OUT_REQUEST },
+	{ "stripe_milter_http_connections_timed_out_total", NULL, "state=\"idle\"", SM_HTTPD_TIMED_OUT_IDLE },
+	{ "stripe_milter_http_requests_rejected_total",
+	  "Requests the listener refused before its handler (the webhook's signature checks: events_rejected_total).",
+	  "reason=\"too_large\"", SM_HTTPD_TOO_LARGE },
+	{ "stripe_milter_http_requests_rejected_total", NULL, "reason=\"length_required\"", SM_HTTPD_LENGTH_REQUIRED },
+	{ "stripe_milter_http_requests_rejected_total", NULL, "reason=\"protocol\"", SM_HTTPD_PROTOCOL },
+};
+
+/* The listeners' own figures, webhook and metrics, one block per metric. */
+static void mf_render_listeners(struct sm_buf *b)
+{
+	static const char *const names[2] = { "webhook", "metrics" };
+	struct sm_httpd *hs[2] = { fleet_webhook_httpd(), mf_httpd };
+	struct sm_httpd_counters c[2];
+	char lab[96];
+	size_t r;
+	int i;
+
+	if (hs[0] == NULL && hs[1] == NULL)
+		return;
+	for (i = 0; i < 2; i++)
+		sm_httpd_counters(hs[i], &c[i]);
+	for (r = 0; r < sizeof(mf_http_rows) / sizeof(mf_http_rows[0]); r++) {
+		const struct mf_http_row *w = &mf_http_rows[r];
+
+		if (w->help)
+			sm_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", w->metric, w->help, w->metric);
+		for (i = 0; i < 2; i++) {
+			if (hs[i] == NULL)
+				continue;
+			snprintf(lab, sizeof(lab), "{listener=\"%s\"%s%s}", names[i], w->label ? "," : "",
+			    w->label ? w->label : "");
+			mf_counter(b, w->metric, NULL, lab, c[i].c[w->ctr], false);
+		}
+	}
+	sm_buf_printf(b, "# HELP stripe_milter_http_connections Connections open, by listener.\n"
+	    "# TYPE stripe_milter_http_connections gauge\n");
+	for (i = 0; i < 2; i++)
+		if (hs[i])
+			sm_buf_printf(b, "stripe_milter_http_connections{listener=\"%s\"} %u\n", names[i], c[i].open);
+	sm_buf_printf(b, "# HELP stripe_milter_http_connection_limit Size of the connection pool, by listener.\n"
+	    "# TYPE stripe_milter_http_connection_limit gauge\n");
+	for (i = 0; i < 2; i++)
+		if (hs[i])
+			sm_buf_printf(b, "stripe_milter_http_connection_limit{listener=\"%s\"} %u\n", names[i], c[i].limit);
+}
+
+void mf_stats_emit_listeners(void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx)
+{
+	struct sm_httpd *hs[2] = { fleet_webhook_httpd(), mf_httpd };
+	const char *names[2] = { "webhook", "metrics" };
+	struct sm_httpd_counters c;
+	char name[64];
+	int i, k;
+
+	for (i = 0; i < 2; i++) {
+		if (hs[i] == NULL)
+			continue;
+		sm_httpd_counters(hs[i], &c);
+		for (k = 0; k < SM_HTTPD_NCTR; k++) {
+			snprintf(name, sizeof(name), "http_%s_%s", names[i], sm_httpd_counter_name(k));
+			emit(ctx, name, c.c[k]);
+		}
+	}
+}
+
 int mf_stats_render(struct sm_buf *b)
 {
 	struct mf_runtime *rt = mf_runtime_get();
@@ -232,6 +319,7 @@ int mf_stats_render(struct sm_buf *b)
 			mf_coord_metrics(b, mf_runtime_fleet(rt));
 	}
 	mf_runtime_put(rt);
+	mf_render_listeners(b);
 	return b->overflow ? -1 : 0;
 }
 
@@ -310,33 +398,26 @@ static enum MHD_Result mf_http(void *cls, struct MHD_Connection *conn, const cha
 	return rc;
 }
 
-int mf_stats_listen(const char *addr)
+int mf_stats_listen(const struct mf_conf *conf)
 {
-	struct sockaddr_in sa;
-	char why[64];
+	struct sm_httpd_conf l = {
+		.name = "metrics", .addr = conf->metrics_listen, .connections = 256,
+		.per_client = (unsigned)conf->metrics_client_limit,
+		.deadline_s = (unsigned)conf->metrics_request_timeout_s,
+		.max_body = 0,
+		.log_interval_s = (unsigned)conf->listener_log_interval_s,
+		.handler = mf_http,
+	};
 
-	if (sm_parse_inet4(addr, &sa, why, sizeof(why)) != 0) {
-		sm_log(LOG_ERR, "MetricsListen '%s': %s, e.g. 127.0.0.1:9899", addr, why);
+	if ((mf_httpd = sm_httpd_start(&l)) == NULL)
 		return -1;
-	}
-	mf_httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-	    ntohs(sa.sin_port), NULL, NULL, mf_http, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)5,
-	    MHD_OPTION_END);
-	if (mf_httpd == NULL) {
-		sm_log(LOG_ERR, "MetricsListen %s: cannot listen (address in use?)", addr);
-		return -1;
-	}
-	sm_log(LOG_INFO, "metrics on http://%s/metrics", addr);
+	sm_log(LOG_INFO, "metrics on http://%s/metrics", conf->metrics_listen);
 	return 0;
 }
 
 void mf_stats_stop(void)
 {
-	if (mf_httpd)
-		MHD_stop_daemon(mf_httpd);
+	sm_httpd_stop(mf_httpd);
 	mf_httpd = NULL;
 }
 

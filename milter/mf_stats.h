@@ -9,9 +9,12 @@
  *	mf_stats_health(buf)	200 when the milter can serve (body "ok" or "degraded: why"),
  *		503 with the reason when it cannot.
  *	mf_stats_log()		one log line of the main figures (SIGUSR2).
- *	mf_stats_listen(addr)	starts the loopback HTTP listener ("127.0.0.1:9xxx") serving
- *		GET /metrics and GET /healthz; bounded connections and timeouts.
+ *	mf_stats_listen(conf)	starts the loopback HTTP listener (MetricsListen) serving
+ *		GET /metrics and GET /healthz, with MetricsClientLimit and MetricsRequestTimeout
+ *		(common/sm_httpd.h).
  *	mf_stats_stop()		stops it.
+ *	mf_stats_emit_listeners(emit, ctx)	the webhook and metrics listeners' counters as
+ *		"http_<listener>_<counter>" fields (fleet statistics in Redis).
  *
  * The local snapshot (StatsFile, default /run/stripe-milter/stats/snapshot): what
  * `stripe-milterctl stats` shows on a host without Redis. The daemon's statistics thread
@@ -66,7 +69,9 @@ struct mf_stats_snapshot {
 int mf_stats_render(struct sm_buf *out);
 int mf_stats_health(struct sm_buf *out);
 void mf_stats_log(void);
-int mf_stats_listen(const char *addr);
+struct mf_conf;
+int mf_stats_listen(const struct mf_conf *conf);
+void mf_stats_emit_listeners(void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx);
 void mf_stats_stop(void);
 int mf_stats_snapshot_dir(const char *path, uid_t uid, gid_t gid);
 int mf_stats_snapshot_write(struct mf_runtime *rt, bool stopped);

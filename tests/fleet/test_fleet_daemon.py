@@ -132,8 +132,8 @@ def t_webhook(t, s, r, d):
               "no Stripe-Signature: 400")
         big = json.dumps({"pad": "x" * 1100000})
         res = s.admin("POST", "/_standin/events", dict(ev, webhook={"url": url, "secret": SECRET, "body": big}))
-        t.is_((res["delivery"]["status"], res["delivery"]["body"].strip()), (400, "too_large"),
-              "body over WebhookMaxBody: 400")
+        t.is_((res["delivery"]["status"], res["delivery"]["body"].strip()), (413, "too_large"),
+              "body over WebhookMaxBody: 413 from its Content-Length, before the body is read")
         t.is_(len(r.cmd("KEYS", "stripe-milter:v1:*")), 1, "rejected deliveries purged nothing")
         t.like(send(b, "pay@example.com")["X-Stripe-Subscription-Status"], "active|past_due", "B answers")
         t.like(send(a, "pay@example.com")["X-Stripe-Lookup"], r"cache=hit", "A: still cached")
@@ -141,7 +141,7 @@ def t_webhook(t, s, r, d):
         t.is_((m['stripe_milter_events_rejected_total{reason="signature"}'],
                m['stripe_milter_events_rejected_total{reason="stale"}'],
                m['stripe_milter_events_rejected_total{reason="malformed"}'],
-               m['stripe_milter_events_rejected_total{reason="too_large"}'],
+               m['stripe_milter_http_requests_rejected_total{listener="webhook",reason="too_large"}'],
                m["stripe_milter_events_applied_total"]), (1, 1, 1, 1, 0), "rejections counted by reason")
 
         # the real one, signed with the previous secret (a rotation in progress)

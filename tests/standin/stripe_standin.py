@@ -1977,7 +1977,16 @@ def deliver_webhook(ev, hook):
                 "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
         if header != "":
             hdrs["Stripe-Signature"] = header
-        conn.request("POST", u.path or "/", body=payload, headers=hdrs)
+        try:
+            conn.request("POST", u.path or "/", body=payload, headers=hdrs)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            # a server may answer (413) from the headers and close before reading the
+            # body: its answer is still in our receive queue
+            try:
+                r = conn.getresponse()
+                return {"status": r.status, "body": r.read().decode("utf-8", "replace")}
+            except OSError:
+                return {"status": 0, "body": str(e)}
         r = conn.getresponse()
         return {"status": r.status, "body": r.read().decode("utf-8", "replace")}
     except OSError as e:
