@@ -244,6 +244,22 @@ static const struct mf_http_row {
 	{ "stripe_milter_http_requests_rejected_total", NULL, "reason=\"protocol\"", SM_HTTPD_PROTOCOL },
 };
 
+/* When this text was made, and how often MetricsFile is rewritten: the age of a textfile
+ * tells whether the daemon still runs (StripeMilterMailStopped). */
+static void mf_render_exposition(struct sm_buf *b)
+{
+	struct mf_runtime *rt = mf_runtime_get();
+
+	sm_buf_printf(b, "# HELP stripe_milter_exposition_timestamp_seconds Unix time this text was rendered.\n"
+	    "# TYPE stripe_milter_exposition_timestamp_seconds gauge\n"
+	    "stripe_milter_exposition_timestamp_seconds %.3f\n", (double)sm_wall_ms() / 1000.0);
+	if (rt)
+		mf_gauge(b, "stripe_milter_metrics_file_interval_seconds",
+		    "Seconds between rewrites of MetricsFile (MetricsFileInterval).",
+		    (uint64_t)mf_runtime_conf(rt)->metrics_file_interval_s);
+	mf_runtime_put(rt);
+}
+
 /* The listeners' own figures, webhook and metrics, one block per metric. */
 static void mf_render_listeners(struct sm_buf *b)
 {
@@ -320,6 +336,7 @@ int mf_stats_render(struct sm_buf *b)
 	}
 	mf_runtime_put(rt);
 	mf_render_listeners(b);
+	mf_render_exposition(b);
 	return b->overflow ? -1 : 0;
 }
 

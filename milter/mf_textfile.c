@@ -1,10 +1,11 @@
 /*
  * mf_textfile.c - MetricsFile: the /metrics text written to a file every
  * MetricsFileInterval seconds, for the node exporter's textfile collector (Debian's
- * prometheus-node-exporter reads the *.prom files of /var/lib/prometheus/node-exporter). Monitoring then
- * needs no listener of ours, so no client of a listener can blind it. See mf_textfile.h.
+ * prometheus-node-exporter reads the *.prom files of /var/lib/prometheus/node-exporter).
+ * Monitoring then needs no listener of ours, so no client of one can blind it. See
+ * mf_textfile.h.
  *
- * Each write renders mf_stats_render() after two gauges of its own:
+ * Each write is mf_stats_render()'s text, which ends with two gauges for this file:
  *	stripe_milter_exposition_timestamp_seconds	when the text was rendered;
  *	stripe_milter_metrics_file_interval_seconds	MetricsFileInterval.
  * A file older than a few intervals means the daemon stopped (or hangs in a lock the
@@ -65,13 +66,6 @@ static int mf_tf_once(void)
 	int fd = -1, rc = -1, e = 0;
 
 	sm_buf_init(&b, 4u << 20);
-	sm_buf_printf(&b, "# HELP stripe_milter_exposition_timestamp_seconds Unix time this text was rendered.\n"
-	    "# TYPE stripe_milter_exposition_timestamp_seconds gauge\n"
-	    "stripe_milter_exposition_timestamp_seconds %.3f\n"
-	    "# HELP stripe_milter_metrics_file_interval_seconds Seconds between writes of this file (MetricsFileInterval).\n"
-	    "# TYPE stripe_milter_metrics_file_interval_seconds gauge\n"
-	    "stripe_milter_metrics_file_interval_seconds %ld\n",
-	    (double)sm_wall_ms() / 1000.0, mf_tf.interval_s);
 	if (mf_stats_render(&b) != 0) {
 		e = ENOSPC;
 		goto out;

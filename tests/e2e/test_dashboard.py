@@ -118,7 +118,9 @@ def main():
         redis = smtest.Redis()
         s = smtest.Standin(args=["--seed", SEED])
         port = smtest.free_port()
-        m = mta.Milter(s, redis, options={"MetricsListen": "127.0.0.1:%d" % port})
+        # WebhookListen too: its listener's series exist only when it runs
+        m = mta.Milter(s, redis, options={"MetricsListen": "127.0.0.1:%d" % port,
+                                          "WebhookListen": "127.0.0.1:%d" % smtest.free_port()})
     except smtest.Unavailable as e:
         smtest.TAP.skip_all(str(e))
     try:
