@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/sm_httpd.h"
 #include "common/sm_util.h"
 #include "ctl/ctl.h"
 #include "milter/mf_fleet.h"
@@ -216,6 +217,32 @@ static json_t *ctl_jrejected(view_t *in)
 	return o;
 }
 
+static bool ctl_has(view_t *in, const char *name);
+
+/* "listeners": {"webhook": {"refused_per_client": n, ...}, "metrics": {...}}, each when reported. */
+static void ctl_jlisteners(view_t *in, json_t *o)
+{
+	static const char *const lis[2] = { "webhook", "metrics" };
+	json_t *all = json_object(), *one;
+	char field[64];
+	int i, k;
+
+	for (i = 0; i < 2; i++) {
+		one = NULL;
+		for (k = 0; sm_httpd_counter_name(k); k++) {
+			snprintf(field, sizeof(field), "http_%s_%s", lis[i], sm_httpd_counter_name(k));
+			if (!ctl_has(in, field))
+				continue;
+			if (one == NULL)
+				one = json_object();
+			json_object_set_new(one, sm_httpd_counter_name(k), json_integer((json_int_t)V(in, field)));
+		}
+		if (one)
+			json_object_set_new(all, lis[i], one);
+	}
+	json_object_set_new(o, "listeners", all);
+}
+
 static json_t *ctl_jgroups(view_t *in)
 {
 	json_t *o = json_object(), *m, *byc = json_object(), *byr = json_object(), *perm = json_object();
@@ -270,6 +297,7 @@ static json_t *ctl_jgroups(view_t *in)
 	json_object_set_new(o, "stripe", s);
 	json_object_set_new(o, "redis", json_pack("{s:I,s:I,s:I}", "errors", (json_int_t)V(in, "redis_errors"),
 	    "reconnects", (json_int_t)V(in, "redis_reconnects"), "skipped_backoff", (json_int_t)V(in, "redis_skipped")));
+	ctl_jlisteners(in, o);
 	return o;
 }
 
@@ -571,6 +599,55 @@ static void ctl_text_local(const struct mf_fleet *f, const struct ctl_local *loc
 	}
 }
 
+static bool ctl_has(view_t *in, const char *name)
+{
+	size_t k;
+
+	for (k = 0; in && k < in->nfields; k++)
+		if (strcmp(in->fields[k].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* The webhook and metrics listeners (http_<listener>_<counter>, common/sm_httpd.h): what
+ * they refused, shown only when an instance reported a listener. */
+static void ctl_text_listeners(const struct ctl_out *o)
+{
+	static const char *const lis[2] = { "webhook", "metrics" };
+	static const struct { const char *ctr, *label; } rows[] = {
+		{ "refused_per_client", "refused: client at its limit" },
+		{ "pool_full", "pool full (connections queued)" },
+		{ "timed_out_request", "closed: no whole request in time" },
+		{ "timed_out_idle", "closed: kept alive, idle" },
+		{ "too_large", "refused: body too large (413)" },
+		{ "length_required", "refused: no Content-Length (411)" },
+		{ "protocol", "refused: malformed HTTP" },
+	};
+	char field[64];
+	size_t r;
+	int i;
+	bool head = false;
+
+	for (i = 0; i < 2; i++) {
+		bool any = false;
+
+		for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+			snprintf(field, sizeof(field), "http_%s_%s", lis[i], rows[r].ctr);
+			any = any || ctl_has(o->t, field);
+		}
+		if (!any)
+			continue;
+		if (!head)
+			printf("\nlisteners (what they refused):\n");
+		head = true;
+		printf("  %s:\n", lis[i]);
+		for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+			snprintf(field, sizeof(field), "http_%s_%s", lis[i], rows[r].ctr);
+			mf_row(o, 4, rows[r].label, field, V(o->t, field), NULL);
+		}
+	}
+}
+
 static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const int counts[3],
     int64_t now, const struct cache_keyspace *ks, const struct ctl_local *loc)
 {
@@ -605,6 +682,7 @@ static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const in
 	ctl_text_cache(o);
 	ctl_text_stripe(o, ks);
 	ctl_text_fleet(f, o, now);
+	ctl_text_listeners(o);
 }
 
 /* This host's snapshot as a fleet of one; -1 when there is none (said on stderr). */

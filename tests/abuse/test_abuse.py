@@ -578,6 +578,23 @@ def main():
         t.ok(re.search(r"(?m)^stripe_milter_exposition_timestamp_seconds \d", text), "MetricsFile: its timestamp")
         t.ok(re.search(r'(?m)^stripe_milter_http_requests_rejected_total\{listener="webhook",reason="too_large"\} [1-9]',
                        text) or (only and "bodies" not in only), "MetricsFile: the listeners' counters")
+        # stripe-milterctl stats shows the listeners' refusals (published to Redis)
+        want = smtest.metrics(w.maddr)[1].get(
+            'stripe_milter_http_requests_rejected_total{listener="webhook",reason="too_large"}', 0)
+
+        def published():
+            rc, out, err = mta.ctl(m.conf, "--json", "stats")
+            try:
+                li = json.loads(out)["totals"]["listeners"]
+            except (ValueError, KeyError):
+                return None
+            return li if li.get("webhook", {}).get("too_large", -1) == want else None
+        li = smtest.wait_for(published, timeout=30, what="the listeners' counters in stripe-milterctl stats")
+        figure(t, "stripe-milterctl stats --json: listeners %s" % json.dumps(li, sort_keys=True))
+        t.ok(li and "metrics" in li, "stripe-milterctl stats: both listeners' counters")
+        rc, out, err = mta.ctl(m.conf, "stats")
+        t.like(out, r"listeners \(what they refused\):\n  webhook:\n    refused: client at its limit",
+               "stripe-milterctl stats: the listeners group")
         total = logsize(m)
         figure(t, "the daemon's log: %d bytes for the whole run" % total)
         t.ok(total < 2 << 20, "the log stayed bounded over every attack (%d bytes)" % total)
