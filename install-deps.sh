@@ -19,6 +19,7 @@ test_pkgs="redis-server redis-sentinel redis-tools miltertest postfix swaks pyth
  valgrind dovecot-sieve procmail groff-base mandoc curl procps iproute2 prometheus gnuplot-nox
  debhelper lintian"
 test_pkgs="$test_pkgs stunnel4"	# Redis over TLS (tests/e2e/test_redis_tls.py, bench_redis_tls.py)
+test_pkgs="$test_pkgs nginx"	# the TLS proxy example (tests/e2e/test_nginx_proxy.py)
 
 want="$build_pkgs"
 [ "${1:-}" = "--build" ] || want="$want $test_pkgs"
@@ -76,7 +77,7 @@ if [ -n "$missing" ]; then
 	[ $made_policy -eq 1 ] && rm -f "$rc_policy"
 	for p in $missing; do
 		case $p in
-		redis-server|redis-sentinel|postfix) disable_at_boot "$p" ;;
+		redis-server|redis-sentinel|postfix|nginx) disable_at_boot "$p" ;;
 		dovecot-sieve) disable_at_boot dovecot ;;
 		esac
 	done

@@ -20,3 +20,5 @@ EXTRA_DIST += tests/e2e/test_stats_local.py
 TESTS += tests/e2e/test_redis_tls.py
 EXTRA_DIST += tests/e2e/test_redis_tls.py
 EXTRA_DIST += tests/lib/tlsredis.py tests/bench/bench_redis_tls.py
+TESTS += tests/e2e/test_nginx_proxy.py
+EXTRA_DIST += tests/e2e/test_nginx_proxy.py conf/nginx-stripe-webhook.conf

@@ -1971,7 +1971,13 @@ def deliver_webhook(ev, hook):
         if hook.get("signature"):
             header = "t=%d,v1=%s" % (ts, hook["signature"])
     u = urllib.parse.urlsplit(hook["url"])
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=10)
+    if u.scheme == "https":
+        # like Stripe: HTTPS, the certificate verified (against "cafile" when given)
+        import ssl
+        ctx = ssl.create_default_context(cafile=hook.get("cafile"))
+        conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=10, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=10)
     try:
         hdrs = {"Content-Type": "application/json; charset=utf-8",
                 "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
