@@ -3,7 +3,7 @@
  *
  * Why these libmicrohttpd (0.9.75, Debian 12) options and this design:
  *	- MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL: one thread serves every connection
- *	  through epoll, so an open connection costs a descriptor and its 32 KiB memory pool,
+ *	  through epoll, so an open connection costs a descriptor and its 36 KiB memory pool,
  *	  not a thread; the pool can then be large (MHD_OPTION_CONNECTION_LIMIT, sized from
  *	  RLIMIT_NOFILE) and the per-client limit is what protects it.
  *	- The per-client limit is ours, in the accept policy callback, not
@@ -58,6 +58,10 @@
 
 #define SM_HTTPD_REASONS 16
 #define SM_HTTPD_TICK_MS 250
+/* Per connection (request line, headers, buffers). Over 32 KiB MHD 0.9.75 mmap()s it
+ * instead of malloc()ing it, so the memory of connections an attack opened and closed
+ * goes back to the system instead of staying in malloc's arenas. */
+#define SM_HTTPD_CONN_MEMORY (36u * 1024)
 
 struct sm_conn {
 	struct sm_conn *prev, *next;
@@ -507,7 +511,7 @@ struct sm_httpd *sm_httpd_start(const struct sm_httpd_conf *conf)
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_CONNECTION_LIMIT, h->limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, h->conf.deadline_s + 2,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SM_HTTPD_CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_CONNECTION, sm_notify, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, sm_completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, sm_mhd_log, h,

@@ -32,7 +32,7 @@
  *			(too_large); a body without Content-Length (chunked): 411
  *			(length_required).
  *	protocol	what libmicrohttpd refuses itself (malformed request line or headers,
- *			headers over the 32 KiB connection memory, a Content-Length over 2^64-1)
+ *			headers over the 36 KiB connection memory, a Content-Length over 2^64-1)
  *			is counted from its error log (protocol) and logged through the throttle.
  *
  * Known limits: IPv4 only (like every listener of the daemon). A client with many source
