@@ -16,7 +16,7 @@
  * when it goes stale. A reader refuses any other magic or version (a miss).
  *
  * Diagnostics: none; decode returns -1 on a bad header (magic, version, kind, a negative
- *	fetch time) and the caller counts it.
+ *	fetch time) or no memory, leaving the entry zeroed, and the caller counts it.
  *
  * Untrusted: whatever Redis returns is decoded without overflow: times are summed with
  *	saturation (cache_int.h) and the reader refuses fetch times too far in the future.
@@ -86,21 +86,21 @@ int cache_entry_decode(const void *buf, size_t len, struct cache_entry *e)
 	if (len < CACHE_ENTRY_HDR_LEN || memcmp(p, "SMC", 3) != 0 || p[3] != CACHE_ENTRY_VERSION ||
 	    p[4] > 1)
 		return -1;
-	e->kind = p[4] == 1 ? CACHE_NEGATIVE : CACHE_POSITIVE;
 	if (p[8] & 0x80)
 		return -1;	/* a fetch time before 1970 is no time any writer wrote */
+	if (len > CACHE_ENTRY_HDR_LEN) {
+		e->data = malloc(len - CACHE_ENTRY_HDR_LEN);
+		if (e->data == NULL)
+			return -1;
+		e->len = len - CACHE_ENTRY_HDR_LEN;
+		memcpy(e->data, p + CACHE_ENTRY_HDR_LEN, e->len);
+	}
+	/* set only once accepted: a refused entry is all zero (a negative kind or a fetch time
+	 * read from a refused header never reaches a caller) */
+	e->kind = p[4] == 1 ? CACHE_NEGATIVE : CACHE_POSITIVE;
 	e->fetched_ms = (int64_t)cache_get_be(p + 8, 8);
 	e->ttl_ms = (int64_t)cache_get_be(p + 16, 4);
 	e->grace_ms = (int64_t)cache_get_be(p + 20, 4);
-	e->len = len - CACHE_ENTRY_HDR_LEN;
-	if (e->len == 0)
-		return 0;
-	e->data = malloc(e->len);
-	if (e->data == NULL) {
-		e->len = 0;
-		return -1;
-	}
-	memcpy(e->data, p + CACHE_ENTRY_HDR_LEN, e->len);
 	return 0;
 }
 
