@@ -2,7 +2,8 @@
  * stripe_events.c - Stripe event objects: parsing (webhook bodies, GET /v1/events pages)
  * and the events list request.
  *
- * Interface (stripe.h): stripe_event_parse(), stripe_events_list().
+ * Interface (stripe.h): stripe_event_parse(), stripe_events_list(); stripe_int.h:
+ *	stripe_events_page_parse() (the body of one GET /v1/events page, fuzzed on its own).
  *
  * What is kept of an event is what invalidation needs: id, type, created, the customer the
  * object belongs to (data.object.id for a customer, else data.object.customer, an id or an
@@ -126,6 +127,31 @@ int stripe_event_parse(const char *buf, size_t len, struct stripe_event *ev, cha
 	return rc;
 }
 
+int stripe_events_page_parse(const char *buf, size_t len, struct stripe_event *out, int max,
+    int *n, bool *has_more, char *err, size_t errlen)
+{
+	json_t *root = json_loadb(buf ? buf : "", len, JSON_ALLOW_NUL, NULL), *data;
+	char why[128];
+	size_t i;
+	int rc = 0;
+
+	*n = 0;
+	*has_more = false;
+	data = json_is_object(root) ? json_object_get(root, "data") : NULL;
+	if (!json_is_array(data)) {
+		snprintf(err, errlen, "events list without a data array");
+		rc = -1;
+		goto out;
+	}
+	*has_more = json_is_true(json_object_get(root, "has_more"));
+	for (i = 0; i < json_array_size(data) && *n < max; i++)
+		if (stripe_event_from_json(json_array_get(data, i), &out[*n], why, sizeof(why)) == 0)
+			(*n)++;
+out:
+	json_decref(root);
+	return rc;
+}
+
 /* Builds the query of one events page. -1 when it does not fit. */
 static int stripe_events_path(char *path, size_t len, int64_t created_gt, const char *const *types,
     int ntypes, const char *starting_after, int limit)
@@ -160,10 +186,8 @@ enum stripe_errclass stripe_events_list(struct stripe_client *c, int64_t created
     int64_t deadline_ms, struct stripe_event *out, int max, int *n, bool *has_more,
     struct stripe_result *res)
 {
-	char path[STRIPE_PATH_MAX], why[128];
+	char path[STRIPE_PATH_MAX];
 	struct stripe_call call;
-	json_t *root = NULL, *data;
-	size_t i;
 
 	memset(res, 0, sizeof(*res));
 	*n = 0;
@@ -184,19 +208,10 @@ enum stripe_errclass stripe_events_list(struct stripe_client *c, int64_t created
 	sm_strlcpy(res->permission, call.permission, sizeof(res->permission));
 	if (res->err != STRIPE_OK)
 		goto out;
-	root = json_loadb(call.body.data ? call.body.data : "", call.body.len, JSON_ALLOW_NUL, NULL);
-	data = json_is_object(root) ? json_object_get(root, "data") : NULL;
-	if (!json_is_array(data)) {
+	if (stripe_events_page_parse(call.body.data, call.body.len, out, max, n, has_more,
+	    res->message, sizeof(res->message)) != 0)
 		res->err = STRIPE_E_MALFORMED;
-		snprintf(res->message, sizeof(res->message), "events list without a data array");
-		goto out;
-	}
-	*has_more = json_is_true(json_object_get(root, "has_more"));
-	for (i = 0; i < json_array_size(data) && *n < max; i++)
-		if (stripe_event_from_json(json_array_get(data, i), &out[*n], why, sizeof(why)) == 0)
-			(*n)++;
 out:
-	json_decref(root);
 	stripe_call_free(&call);
 	return res->err;
 }

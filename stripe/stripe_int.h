@@ -216,6 +216,11 @@ bool stripe_id_ok(const char *s, size_t n);
 /* Copies at most len-1 bytes of s (n bytes long) into out, cut at a UTF-8 boundary,
  * with control characters (C0, DEL) replaced by spaces. */
 void stripe_copy_text(char *out, size_t len, const char *s, size_t n);
+/* The body of one GET /v1/events page: the events of "data" that parse go into out[max]
+ * (*n of them, the others skipped), *has_more as the page says. 0, or -1 with err when the
+ * body has no "data" array (*n 0). Untrusted bytes (stripe_events.c). */
+int stripe_events_page_parse(const char *buf, size_t len, struct stripe_event *out, int max,
+    int *n, bool *has_more, char *err, size_t errlen);
 
 /* stripe_lookup.c: pure logic, exposed for tests. */
 /* Index of the customer to use: the best subscription status group (active/trialing, then

@@ -5,9 +5,13 @@
  * products) and to the error parser; what they accept is assembled into a struct
  * stripe_summary the way a lookup does, which must then survive the cache encoding
  * exactly (lookup/'s codec: encode -> decode -> identical). Any crash, sanitizer report or mismatch is a bug.
+ *
+ * With FUZZ_DUMP_SUMMARY=DIR in the environment each encoded summary is also written to DIR
+ * (tests/fuzz/seeds.py makes the seeds of fuzz_lk_summary and fuzz_cache_entry so).
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +19,27 @@
 #include "stripe/stripe_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fuzz_dump(const char *buf, size_t len)
+{
+	static unsigned seq;
+	const char *dir = getenv("FUZZ_DUMP_SUMMARY");
+	char path[4096];
+	FILE *f;
+
+	if (dir == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/summary-%u", dir, seq++);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return;
+	fwrite(buf, 1, len, f);
+	fclose(f);
+}
+
+/* Copies a string field zero-padded: the parsers leave what a longer earlier value left
+ * after the NUL (the arrays here are reused between runs), which the codec rightly drops. */
+#define FUZZ_COPY(dst, src) strncpy((dst), (src), sizeof(dst) - 1)
 
 static void fuzz_round_trip(const struct stripe_summary *s)
 {
@@ -24,6 +49,7 @@ static void fuzz_round_trip(const struct stripe_summary *s)
 
 	if (lk_summary_encode(s, &buf, &len) != 0)
 		abort();	/* parsed strings are valid UTF-8: encoding cannot fail */
+	fuzz_dump(buf, len);
 	if (lk_summary_decode(buf, len, &back, err, sizeof(err)) != 0 ||
 	    memcmp(s, &back, sizeof(back)) != 0)
 		abort();
@@ -44,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int n = 0, ns = 0, np;
 
 	memset(&s, 0, sizeof(s));
+	memset(subs, 0, sizeof(subs));	/* whole structs are summarised: no earlier run's bytes */
 	if (stripe_parse_customers(buf, size, keys, 2, size % 2 ? "A@b.c" : NULL, custs,
 	    STRIPE_CUSTOMERS_CAP, &n, &more, last, sizeof(last), page, sizeof(page), msg,
 	    sizeof(msg)) == 0 && n > 0) {
@@ -51,13 +78,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		s.found = true;
 		s.matches = n;
-		memcpy(s.customer_id, custs[k].id, sizeof(s.customer_id));
-		memcpy(s.email, custs[k].email, sizeof(s.email));
-		memcpy(s.name, custs[k].name, sizeof(s.name));
+		FUZZ_COPY(s.customer_id, custs[k].id);
+		FUZZ_COPY(s.email, custs[k].email);
+		FUZZ_COPY(s.name, custs[k].name);
 		s.created = custs[k].created;
-		s.balance = custs[k].balance;
+		s.balance.amount = custs[k].balance.amount;
+		FUZZ_COPY(s.balance.currency, custs[k].balance.currency);
 		s.nmeta = custs[k].nmeta;
-		memcpy(s.meta, custs[k].meta, sizeof(s.meta));
+		for (int i = 0; i < s.nmeta && i < STRIPE_META_MAX; i++) {
+			FUZZ_COPY(s.meta[i].key, custs[k].meta[i].key);
+			FUZZ_COPY(s.meta[i].value, custs[k].meta[i].value);
+		}
 		if (custs[k].subs != NULL && stripe_parse_subscription_list(custs[k].subs, subs,
 		    STRIPE_SUBS_FETCH, &ns, &more) == 0)
 			stripe_subs_summarise(&s, subs, ns);
@@ -75,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    msg, sizeof(msg));
 	if (stripe_parse_products(buf, size, prods, STRIPE_SUBS_MAX, &np, msg, sizeof(msg)) == 0 &&
 	    np > 0 && s.nsubs > 0)
-		memcpy(s.subs[0].plan, prods[0].name, sizeof(s.subs[0].plan));
+		FUZZ_COPY(s.subs[0].plan, prods[0].name);
 	stripe_parse_error(buf, size, msg, sizeof(msg), perm, sizeof(perm), code, sizeof(code));
 	fuzz_round_trip(&s);
 	return 0;
