@@ -41,11 +41,40 @@ static void fuzz_dump(const char *buf, size_t len)
  * after the NUL (the arrays here are reused between runs), which the codec rightly drops. */
 #define FUZZ_COPY(dst, src) strncpy((dst), (src), sizeof(dst) - 1)
 
-static void fuzz_round_trip(const struct stripe_summary *s)
+/* Zeroes what follows the NUL of every string of s: the parsers overwrite a "last" value
+ * with a shorter one in place (charges' last_status), bytes the codec rightly drops. */
+#define Z(a) (memset((a) + strnlen((a), sizeof(a)), 0, sizeof(a) - strnlen((a), sizeof(a))))
+static void fuzz_canon(struct stripe_summary *s)
+{
+	int i;
+
+	Z(s->customer_id); Z(s->email); Z(s->name); Z(s->balance.currency);
+	for (i = 0; i < STRIPE_META_MAX; i++) {
+		Z(s->meta[i].key);
+		Z(s->meta[i].value);
+	}
+	for (i = 0; i < STRIPE_SUBS_MAX; i++) {
+		struct stripe_subscription *b = &s->subs[i];
+
+		Z(b->id); Z(b->price_id); Z(b->product_id); Z(b->plan); Z(b->unit_amount.currency);
+		Z(b->amount_decimal); Z(b->interval);
+	}
+	for (i = 0; i < STRIPE_TOTALS_MAX; i++) {
+		Z(s->charges.totals[i].currency);
+		Z(s->invoices.due[i].currency);
+	}
+	Z(s->charges.last_status); Z(s->charges.last_amount.currency);
+	Z(s->charges.last_failure_code); Z(s->invoices.id); Z(s->invoices.amount_remaining.currency);
+	Z(s->invoices.url);
+}
+
+static void fuzz_round_trip(struct stripe_summary *s)
 {
 	struct stripe_summary back;
 	char *buf = NULL, err[128];
 	size_t len;
+
+	fuzz_canon(s);
 
 	if (lk_summary_encode(s, &buf, &len) != 0)
 		abort();	/* parsed strings are valid UTF-8: encoding cannot fail */
