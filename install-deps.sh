@@ -7,17 +7,24 @@
 #   ./install-deps.sh          build + test dependencies (apt) and Prism (npm, for tests)
 #   ./install-deps.sh --build  only what `./configure && make` needs
 #
-# Diagnostics: apt/npm errors are shown with the failing command; exit status is non-zero
-# when anything could not be installed.
+# Leaves the host alone: packages already installed are never touched (an installed Postfix
+# keeps its debconf answers and its files: the install-time answers are preseeded only when
+# Postfix itself is being installed), services it installs are not started or enabled, and
+# its logs are temporary files removed before it exits.
+#
+# Diagnostics: apt/npm errors are shown with the failing command (the last lines of their
+# log); exit status is non-zero when anything could not be installed.
 set -eu
 status=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/stripe-milter-deps.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 
 here=$(cd "$(dirname "$0")" && pwd)
 build_pkgs="build-essential autoconf automake pkg-config libmilter-dev libcurl4-openssl-dev
  libjansson-dev libhiredis-dev libmicrohttpd-dev libssl-dev check clang libclang-rt-14-dev"
 test_pkgs="redis-server redis-sentinel redis-tools miltertest postfix swaks python3
  valgrind dovecot-sieve procmail groff-base mandoc curl procps iproute2 prometheus gnuplot-nox
- debhelper lintian"
+ debhelper lintian debootstrap systemd-container"
 test_pkgs="$test_pkgs stunnel4"	# Redis over TLS (tests/e2e/test_redis_tls.py, bench_redis_tls.py)
 test_pkgs="$test_pkgs nginx"	# the TLS proxy example (tests/e2e/test_nginx_proxy.py)
 
@@ -57,9 +64,15 @@ if [ -n "$missing" ]; then
 	fi
 	echo "install-deps.sh: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
-	# postfix asks questions at install time; answer them so no prompt appears.
-	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-	echo "postfix postfix/mailname string localhost" | debconf-set-selections
+	# postfix asks questions at install time; answer them so no prompt appears. Only when
+	# it is being installed now: an installed Postfix's answers are the administrator's
+	# (the next dpkg-reconfigure would apply ours).
+	case " $missing " in
+	*" postfix "*)
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+		echo "postfix postfix/mailname string localhost" | debconf-set-selections
+		;;
+	esac
 	apt-get update -qq >/dev/null || { echo "install-deps.sh: apt-get update failed" >&2; exit 1; }
 	# Never let package scripts start daemons (redis, postfix) on this machine:
 	# the tests start their own on private ports.
@@ -68,10 +81,10 @@ if [ -n "$missing" ]; then
 	if [ ! -e "$rc_policy" ]; then
 		printf '#!/bin/sh\nexit 101\n' > "$rc_policy"; chmod 755 "$rc_policy"; made_policy=1
 	fi
-	apt-get install -y -qq --no-install-recommends $missing >/tmp/stripe-milter-apt.log 2>&1 || {
+	apt-get install -y -qq --no-install-recommends $missing >"$tmp/apt.log" 2>&1 || {
 		[ $made_policy -eq 1 ] && rm -f "$rc_policy"
-		echo "install-deps.sh: apt-get install failed, see /tmp/stripe-milter-apt.log:" >&2
-		tail -20 /tmp/stripe-milter-apt.log >&2
+		echo "install-deps.sh: apt-get install failed:" >&2
+		tail -20 "$tmp/apt.log" >&2
 		exit 1
 	}
 	[ $made_policy -eq 1 ] && rm -f "$rc_policy"
@@ -96,12 +109,12 @@ prism_stamp="$prism_dir/node_modules/.stripe-milter-lock"
 if [ ! -x "$prism_dir/node_modules/.bin/prism" ] ||
    ! cmp -s "$prism_dir/package-lock.json" "$prism_stamp"; then
 	echo "install-deps.sh: installing Prism into tests/prism (npm ci, from package-lock.json)"
-	if (cd "$prism_dir" && npm ci --no-audit --no-fund --loglevel=error >/tmp/stripe-milter-npm.log 2>&1) &&
+	if (cd "$prism_dir" && npm ci --no-audit --no-fund --loglevel=error >"$tmp/npm.log" 2>&1) &&
 	   cp "$prism_dir/package-lock.json" "$prism_stamp"; then
 		:
 	else
 		echo "install-deps.sh: npm ci failed (the Prism tests will skip, and fail under CI=true):" >&2
-		tail -20 /tmp/stripe-milter-npm.log >&2
+		tail -20 "$tmp/npm.log" >&2
 		status=1
 	fi
 fi
@@ -111,7 +124,7 @@ fi
 # of the system changes. Failure here only makes that test skip.
 sm_cache=/var/cache/stripe-milter-tests/sendmail
 if [ ! -x "$sm_cache/usr/libexec/sendmail/sendmail" ] && [ "$(id -u)" -eq 0 ]; then
-	sm_log=/tmp/stripe-milter-sendmail.log
+	sm_log=$tmp/sendmail.log
 	sm_tmp="$sm_cache.tmp.$$"
 	if rm -rf "$sm_tmp" && mkdir -p "$sm_tmp/debs" && cd "$sm_tmp/debs" &&
 	   { apt-get download -q sendmail-bin sendmail-base sendmail-cf >"$sm_log" 2>&1 ||
@@ -123,7 +136,8 @@ if [ ! -x "$sm_cache/usr/libexec/sendmail/sendmail" ] && [ "$(id -u)" -eq 0 ]; t
 	   rm -rf "$sm_cache" && mv "$sm_tmp/root" "$sm_cache"; then
 		echo "install-deps.sh: private sendmail unpacked into $sm_cache (for tests only)"
 	else
-		echo "install-deps.sh: could not fetch sendmail (tests/e2e/test_sendmail.py will be skipped), see $sm_log" >&2
+		echo "install-deps.sh: could not fetch sendmail (tests/e2e/test_sendmail.py will be skipped):" >&2
+		tail -20 "$sm_log" >&2
 	fi
 	cd "$here"
 	rm -rf "$sm_tmp"

@@ -9,7 +9,8 @@
  *	3. detach (fork) while still single-threaded;
  *	4. take the pid file's lock (root-owned; a second daemon stops here, before it could
  *	   replace the first one's socket), open the milter socket, set its group, drop
- *	   privileges;
+ *	   privileges (nothing to drop when started as UserID, as the systemd unit does with
+ *	   User=: the socket's group then needs UserID to be a member of SocketGroup);
  *	5. build the runtime (its threads start here), reading the Stripe key and the Redis
  *	   password AS THE USER THE DAEMON RUNS AS: a reload (SIGUSR1) re-reads them after
  *	   privileges were dropped, so the start checks exactly what a reload needs (key
@@ -154,6 +155,10 @@ static int mf_drop_privileges(const char *spec)
 
 	if (mf_user_ids(spec, &uid, &gid, name, sizeof(name)) != 0)
 		return -1;
+	/* Started as UserID already (the systemd unit's User=, which also set the supplementary
+	 * groups): nothing to drop, and initgroups() would need CAP_SETGID. */
+	if (getuid() == uid && geteuid() == uid && getgid() == gid && getegid() == gid)
+		return 0;
 	if (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
 		sm_log(LOG_ERR, "UserID: cannot become %s: %s", spec, strerror(errno));
 		return -1;

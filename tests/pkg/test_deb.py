@@ -161,11 +161,14 @@ class Run:
         if self.postfix:
             c = c.replace("/etc/postfix/", self.postfix.etc + "/")
             c = c.replace("postconf -e", "postconf -c %s -e" % self.postfix.etc)
+            c = c.replace("postconf -X", "postconf -c %s -X" % self.postfix.etc)
+            c = c.replace("$(postconf -h myhostname)", "$(postconf -c %s -h myhostname)" % self.postfix.etc)
             c = c.replace("postfix reload", "postfix -c %s reload" % self.postfix.etc)
             c = c.replace("swaks --server 127.0.0.1 ", "swaks --server 127.0.0.1:%d " % self.postfix.port)
         c = c.replace("unix:stripe-milter/stripe-milter.sock", "unix:%s/stripe-milter.sock" % SOCKET_DIR)
-        c = c.replace("customer@example.net", CUSTOMER[0]).replace("postmaster@example.com",
-                                                                  "support@example.test")
+        c = c.replace("customer@example.net", CUSTOMER[0]).replace(
+            "postmaster@$(postconf -c %s -h myhostname)" % (self.postfix.etc if self.postfix else ""),
+            "support@example.test")
         if "make install" in c:
             c = c.replace("&& make &&", "&& make -j2 &&")
             c = c.replace("make install", "make install DESTDIR=%s/destdir" % self.work)
