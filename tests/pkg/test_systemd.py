@@ -88,11 +88,11 @@ def wait_for(fn, timeout, step=0.2):
 class Machine:
     """A booted copy of a cached root: overlay mount, systemd-nspawn -b, nsenter."""
 
-    def __init__(self, t, kind, work):
+    def __init__(self, t, kind, work, name=None):
         self.t = t
         self.kind = kind
         self.base = os.path.join(CACHE, "bookworm-" + kind)
-        self.dir = os.path.join(work, kind)
+        self.dir = os.path.join(work, name or kind)
         self.upper = os.path.join(self.dir, "upper")
         self.root = os.path.join(self.dir, "merged")
         self.log = os.path.join(self.dir, "console.log")
@@ -426,6 +426,48 @@ def after_stop(t, m, h):
                                                                         MAX_EXPOSURE), out[-3000:])
 
 
+def install_deps_root(t, work, script=None):
+    """install-deps.sh --build in the Postfix root ("Internet Site", configured by its
+    installation): it installs the build dependencies and leaves Postfix as it was."""
+    m = Machine(t, "postfix", work, name="install-deps")
+    archives = os.path.join(os.path.dirname(CACHE), "apt-archives")     # downloads, kept
+    os.makedirs(os.path.join(archives, "partial"), exist_ok=True)
+    mounts = []
+    try:
+        for src, dst, opt in (("proc", "/proc", "-t proc"), (archives, "/var/cache/apt/archives", "--bind")):
+            rc, out = sh("mount %s %s %s" % (opt, src, shlex.quote(m.path(dst))))
+            t.ok(rc == 0, "mount %s in the chroot" % dst, out)
+            mounts.append(m.path(dst))
+        sh("cp /etc/resolv.conf %s" % m.path("/etc/resolv.conf"))   # the Debian mirror by name
+        os.makedirs(m.path("/root/deps"))
+        sh("cp %s %s" % (script or os.path.join(smtest.srcdir(), "install-deps.sh"), m.path("/root/deps/install-deps.sh")))
+
+        def chroot(cmd, timeout=300):
+            return sh("chroot %s /usr/bin/env -i PATH=%s LANG=C.UTF-8 /bin/sh -c %s"
+                      % (m.root, PATH, shlex.quote(cmd)), timeout=timeout)
+        state = "debconf-show postfix | sort; md5sum /etc/postfix/main.cf /etc/postfix/master.cf"
+        rc, before = chroot(state)
+        t.like(before, r"main_mailer_type: Internet Site", "the root's Postfix is configured as "
+               "Internet Site (debconf-show postfix)")
+        rc, tmp_before = chroot("ls -A /tmp")
+        t0 = time.time()
+        rc, out = chroot("/root/deps/install-deps.sh --build", timeout=3600)
+        t.ok(rc == 0, "install-deps.sh --build in the root (%.0f s)" % (time.time() - t0), out[-2000:])
+        rc, pk = chroot("dpkg-query -W -f='${Package} ${Status}\n' libmilter-dev clang valgrind lintian "
+                        "miltertest 2>/dev/null | grep ' installed$' | cut -d' ' -f1")
+        t.is_(pk.split(), ["clang", "libmilter-dev"], "--build installed build dependencies, no test tool")
+        rc, after = chroot(state)
+        t.is_(after, before, "Postfix unchanged: debconf-show postfix, main.cf, master.cf")
+        rc, tmp_after = chroot("ls -A /tmp")
+        t.is_(tmp_after, tmp_before, "install-deps.sh left nothing in /tmp (its apt log is removed)")
+        rc, out = chroot("/root/deps/install-deps.sh --build")
+        t.ok(rc == 0 and out == "", "a second run: nothing missing, prints nothing", out)
+    finally:
+        for d in reversed(mounts):
+            sh("umount %s" % shlex.quote(d))
+        m.shutdown()
+
+
 def main():
     t = smtest.TAP()
     if os.geteuid() != 0:
@@ -452,6 +494,7 @@ def main():
             postfix_root(t, work, standin, deb)
         finally:
             standin.stop()
+    install_deps_root(t, work)
     t.diag("test_systemd.py took %.0f s" % (time.time() - t0))
     return t.done()
 
