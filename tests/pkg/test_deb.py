@@ -174,6 +174,8 @@ class Run:
             c = c.replace("make install", "make install DESTDIR=%s/destdir" % self.work)
         stdin = KEY + "\n" if "/dev/stdin" in c else None
         if "apt-get" in c or c.startswith("dpkg "):
+            # Other apt users on the machine may not take APT_LOCK: wait for dpkg's own lock too.
+            c = c.replace("apt-get ", "apt-get -o DPkg::Lock::Timeout=900 ")
             c = "flock %s bash -c %s" % (APT_LOCK, shlex.quote("export DEBIAN_FRONTEND=noninteractive; " + c))
         rc, out = sh(c, stdin=stdin, cwd=self.src)
         t.ok(rc == 0, "README: %s" % cmd[:110], "ran: %s\n%s" % (c, out[-2500:]))
@@ -381,7 +383,7 @@ def main():
         if r.standin:
             r.standin.stop()
         if installed() or not purged:
-            rc, out = sh("flock %s apt-get purge -y %s" % (APT_LOCK, PKG))
+            rc, out = sh("flock %s apt-get -o DPkg::Lock::Timeout=900 purge -y %s" % (APT_LOCK, PKG))
             t.ok(not installed(), "cleanup: the package is purged", out[-1000:])
     t.ok(not installed(), "after apt-get purge: the package is gone")
     t.is_(ids_present(), [], "no stripe-milter user or group left")

@@ -193,6 +193,12 @@ def journal_problems(journal):
     return bad
 
 
+def journal_errors(m):
+    """The boot's journal lines at priority err or worse that name stripe-milter."""
+    out = m.run("journalctl -b -p err -o short-monotonic --no-pager")[1]
+    return [l for l in out.splitlines() if "stripe-milter" in l.lower()]
+
+
 def build_deb(t, work):
     deb = os.environ.get("STRIPE_MILTER_DEB")
     if deb:
@@ -417,13 +423,107 @@ def after_stop(t, m, h):
     journal = m.journal()
     t.ok("Main process exited, code=killed, status=9/KILL" in journal,
          "the journal has the kill -9 (so it is the journal of this boot)")
-    bad = journal_problems(journal)
+    bad = journal_problems(journal) + journal_errors(m)
     t.ok(not bad, "the journal: no error line of stripe-milter, no SIGSYS, no libmilter line", "\n".join(bad[:30]))
     rc, out = m.run("systemd-analyze security --no-pager stripe-milter")
     m_ = re.search(r"Overall exposure level for stripe-milter.service: ([\d.]+)", out)
     t.diag("systemd-analyze security stripe-milter (in the root): %s" % (m_.group(0) if m_ else out[-500:]))
     t.ok(m_ and float(m_.group(1)) <= MAX_EXPOSURE, "exposure %s <= %.1f" % (m_.group(1) if m_ else "?",
                                                                         MAX_EXPOSURE), out[-3000:])
+
+
+def smtp_send(port, sender, rcpt, subject):
+    """One message over SMTP from the host (the root shares its network); returns an error or None."""
+    import smtplib
+    msg = "From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n\r\nhello\r\n" % (sender, rcpt, subject)
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
+            c.sendmail(sender, [rcpt], msg)
+        return None
+    except (OSError, smtplib.SMTPException) as e:
+        return str(e)
+
+
+def sendmail_root(t, work, standin, deb):
+    """Debian's Sendmail, no Postfix: the unit starts, the socket is in /run/stripe-milter as
+    conf/sendmail.mc says, a message through Sendmail gets found; reload, stop, clean journal."""
+    m = Machine(t, "sendmail", work)
+    port, msp = free_port(), free_port()
+    try:
+        # Before boot: Sendmail's MTA and MSP on free loopback ports (.mc and the built .cf),
+        # the host name qualified (Sendmail waits for that at start), the .deb in /root.
+        for f in ("/etc/mail/sendmail.mc", "/etc/mail/sendmail.cf"):
+            text = open(m.path(f)).read()
+            text = re.sub(r"(Name=MTA-v4, Port=)smtp", r"\g<1>%d" % port, text)
+            text = re.sub(r"(Name=MSP-v4, Port=)submission", r"\g<1>%d" % msp, text)
+            # The machine running the tests is loaded: Sendmail must not refuse or queue for it.
+            text = re.sub(r"^#?O (QueueLA|RefuseLA)=.*$", r"O \1=1000", text, flags=re.M)
+            # The test senders' domains (customer.test) do not resolve.
+            text = text.replace("MAILER_DEFINITIONS\n", "define(`confQUEUE_LA', `1000')dnl\n"
+                                "define(`confREFUSE_LA', `1000')dnl\n"
+                                "FEATURE(`accept_unresolvable_domains')dnl\n"
+                                # local delivery by Sendmail's mail.local (sensible-mda is not in
+                                # the minimal root)
+                                "define(`LOCAL_MAILER_PATH', `/usr/libexec/sendmail/mail.local')dnl\n"
+                                "define(`LOCAL_MAILER_ARGS', `mail.local -d $u')dnl\n"
+                                "MAILER_DEFINITIONS\n", 1)
+            open(m.path(f), "w").write(text)
+        with open(m.path("/etc/hosts"), "a") as f:
+            f.write("127.0.1.1\tstripe-milter-test-sendmail.localdomain stripe-milter-test-sendmail\n")
+        sh("cp %s %s" % (shlex.quote(deb), shlex.quote(m.path("/root/"))))
+        t.ok(m.boot(), "the Sendmail root boots with systemd as PID 1",
+             open(m.log, errors="replace").read()[-3000:])
+        if not m.leader:
+            return
+        t.ok(m.run("test -e /var/spool/postfix")[0] != 0 and m.run("command -v postconf")[0] != 0,
+             "the Sendmail root has no Postfix and no /var/spool/postfix")
+        m.ok("apt-get install -y /root/%s" % os.path.basename(deb), "apt-get install the .deb (no Postfix)")
+        rc, out = m.run("systemctl is-enabled stripe-milter; systemctl show -P ConditionResult stripe-milter")
+        t.is_(out.split(), ["enabled", "no"], "the unit is enabled and waits for the key")
+        # README "Sendmail": the socket where conf/sendmail.mc expects it, no SocketGroup.
+        sock_line = re.search(r"S=unix:(\S+?),", open(os.path.join(smtest.srcdir(), "conf", "sendmail.mc")).read())
+        m.ok("sed -i -e 's|^Socket .*|Socket unix:/run/stripe-milter/stripe-milter.sock|' -e '/^SocketGroup postfix$/d' "
+             "/etc/stripe-milter.conf && printf '\\nStripeAPIBase %s\\nInternalHosts 192.0.2.1\\n' "
+             ">> /etc/stripe-milter.conf" % standin.url, "the config for a Sendmail host (README), test lines")
+        m.ok("install -o root -g stripe-milter -m 0440 /dev/stdin /etc/stripe-milter/stripe.key",
+             "the key installed", stdin=KEY1 + "\n")
+        m.ok("systemctl start stripe-milter", "systemctl start stripe-milter (no Postfix spool: ReadWritePaths=-)")
+        sock = sock_line.group(1) if sock_line else "?"
+        ok = wait_for(lambda: m.run("test -S %s" % sock)[0] == 0, 60)
+        t.ok(ok and m.unit_prop("ActiveState") == "active", "the daemon serves on %s, as conf/sendmail.mc "
+             "expects" % sock, m.run("systemctl status --no-pager stripe-milter")[1])
+        # Sendmail with the repository's INPUT_MAIL_FILTER line, rebuilt as its comment says.
+        mc_line = [l for l in open(os.path.join(smtest.srcdir(), "conf", "sendmail.mc"))
+                   if l.startswith("INPUT_MAIL_FILTER")][0]
+        mc = m.path("/etc/mail/sendmail.mc")
+        text = open(mc).read().replace("MAILER_DEFINITIONS\n", mc_line + "MAILER_DEFINITIONS\n", 1)
+        open(mc, "w").write(text)
+        m.ok("make -C /etc/mail >/dev/null && systemctl restart sendmail", "sendmail.cf rebuilt with the "
+             "milter (make -C /etc/mail), Sendmail restarted")
+        wait_for(lambda: m.run("grep -q '^Xstripe-milter' /etc/mail/sendmail.cf")[0] == 0, 5)
+        before = len(mails(m, "/var/mail/root"))
+        err = wait_for(lambda: smtp_send(port, CUSTOMER[0], "root@localhost", "sendmail test") is None, 60, 1)
+        t.ok(err, "the message is accepted by the root's Sendmail on 127.0.0.1:%d" % port)
+        got = wait_for(lambda: len(mails(m, "/var/mail/root")) > before and mails(m, "/var/mail/root"), 60)
+        t.ok(got, "delivered to root's mailbox", m.run("tail -20 /var/log/mail.log; journalctl -b -n 30 "
+                                                     "--no-pager")[1])
+        t.like(m.run("journalctl -b -o cat --no-pager -t sm-mta")[1],
+               r"Milter \(stripe-milter\) (insert|add).*: header: X-Stripe-Lookup: v=2; found;",
+               "Sendmail's log: the milter added X-Stripe-Lookup: v=2; found")
+        if got:
+            t.like(header(got[-1], "X-Stripe-Lookup") or "", r"^v=2; found;", "Sendmail: X-Stripe-Lookup: v=2; found")
+            t.is_(header(got[-1], "X-Stripe-Customer-Id"), CUSTOMER[1], "Sendmail: X-Stripe-Customer-Id")
+        m.ok("systemctl reload stripe-milter", "systemctl reload stripe-milter")
+        ok = wait_for(lambda: "configuration reloaded" in m.run("journalctl -b -u stripe-milter -o cat --no-pager")[1], 30)
+        t.ok(ok, "the daemon logged the reload")
+        m.ok("systemctl stop stripe-milter", "systemctl stop stripe-milter")
+        t.is_(m.unit_prop("ActiveState"), "inactive", "stopped: inactive")
+        t.ok(m.run("test -e %s" % sock)[0] != 0, "the socket went with the runtime folder")
+        bad = journal_problems(m.journal()) + journal_errors(m)
+        t.ok(not bad, "the journal: no error line of stripe-milter, no SIGSYS, no libmilter line",
+             "\n".join(bad[:30]))
+    finally:
+        m.shutdown()
 
 
 def install_deps_root(t, work, script=None):
@@ -477,7 +577,7 @@ def main():
             smtest.TAP.skip_all("%s is not installed (./install-deps.sh installs it)" % tool)
     t0 = time.time()
     mkroot = os.path.join(smtest.srcdir(), "tests", "pkg", "mkroot.sh")
-    for kind in ("postfix",):
+    for kind in ("postfix", "sendmail"):
         d = os.path.join(CACHE, "bookworm-" + kind)
         fresh = not os.path.isdir(d)
         rc, out = sh("%s %s %s" % (mkroot, kind, d), timeout=3600)
@@ -492,6 +592,7 @@ def main():
         standin.add({"customers": [{"id": c, "email": e, "name": "Systemd Test"} for e, c in MORE.values()]})
         try:
             postfix_root(t, work, standin, deb)
+            sendmail_root(t, work, standin, deb)
         finally:
             standin.stop()
     install_deps_root(t, work)
