@@ -181,7 +181,8 @@ def journal_problems(journal):
     bad = []
     for line in journal.splitlines():
         low = line.lower()
-        if "stripe-milter" not in low:
+        # the unit's lines (systemd's about it, and the daemon's own): not the host name
+        if "stripe-milter.service" not in low and not re.search(r" stripe-milter\[\d+\]: ", line):
             continue
         if ("sigsys" in low or "status=31" in low or "bad system call" in low or
                 "failed at step" in low or "reload failed" in low or "control process exited" in low):
@@ -195,8 +196,9 @@ def journal_problems(journal):
 
 def journal_errors(m):
     """The boot's journal lines at priority err or worse that name stripe-milter."""
-    out = m.run("journalctl -b -p err -o short-monotonic --no-pager")[1]
-    return [l for l in out.splitlines() if "stripe-milter" in l.lower()]
+    out = m.run("journalctl -b -p err -o short-monotonic --no-pager -u stripe-milter.service; "
+                "journalctl -b -p err -o short-monotonic --no-pager -t stripe-milter")[1]
+    return [l for l in out.splitlines() if l.strip() and not l.startswith("-- ")]
 
 
 def build_deb(t, work):
@@ -430,6 +432,16 @@ def after_stop(t, m, h):
     t.diag("systemd-analyze security stripe-milter (in the root): %s" % (m_.group(0) if m_ else out[-500:]))
     t.ok(m_ and float(m_.group(1)) <= MAX_EXPOSURE, "exposure %s <= %.1f" % (m_.group(1) if m_ else "?",
                                                                         MAX_EXPOSURE), out[-3000:])
+    # The control: the same unit without @chown (the socket's group needs it) must die of SIGSYS,
+    # and the journal check above must see that; then the drop-in goes again.
+    dropin = "/etc/systemd/system/stripe-milter.service.d"
+    m.ok("mkdir -p %s && printf '[Service]\\nSystemCallFilter=\\nSystemCallFilter=@system-service\\n"
+         "SystemCallFilter=~@privileged @resources\\n' > %s/no-chown.conf && systemctl daemon-reload && "
+         "systemctl start stripe-milter" % (dropin, dropin), "control: the unit without @chown in its filter")
+    seen = wait_for(lambda: [l for l in journal_problems(m.journal()) if "status=31/SYS" in l], 60)
+    t.ok(seen, "control: the daemon dies of SIGSYS and the journal check sees it", "\n".join(seen or [])[:500])
+    m.ok("rm -r %s && systemctl daemon-reload && systemctl stop stripe-milter && "
+         "systemctl reset-failed stripe-milter" % dropin, "control: drop-in removed, unit stopped")
 
 
 def smtp_send(port, sender, rcpt, subject):
@@ -459,14 +471,15 @@ def sendmail_root(t, work, standin, deb):
             # The machine running the tests is loaded: Sendmail must not refuse or queue for it.
             text = re.sub(r"^#?O (QueueLA|RefuseLA)=.*$", r"O \1=1000", text, flags=re.M)
             # The test senders' domains (customer.test) do not resolve.
-            text = text.replace("MAILER_DEFINITIONS\n", "define(`confQUEUE_LA', `1000')dnl\n"
-                                "define(`confREFUSE_LA', `1000')dnl\n"
-                                "FEATURE(`accept_unresolvable_domains')dnl\n"
-                                # local delivery by Sendmail's mail.local (sensible-mda is not in
-                                # the minimal root)
-                                "define(`LOCAL_MAILER_PATH', `/usr/libexec/sendmail/mail.local')dnl\n"
-                                "define(`LOCAL_MAILER_ARGS', `mail.local -d $u')dnl\n"
-                                "MAILER_DEFINITIONS\n", 1)
+            if f.endswith(".mc"):
+                text = text.replace("MAILER_DEFINITIONS\n", "define(`confQUEUE_LA', `1000')dnl\n"
+                                    "define(`confREFUSE_LA', `1000')dnl\n"
+                                    "FEATURE(`accept_unresolvable_domains')dnl\n"
+                                    # local delivery by Sendmail's mail.local (sensible-mda is not in
+                                    # the minimal root)
+                                    "define(`LOCAL_MAILER_PATH', `/usr/libexec/sendmail/mail.local')dnl\n"
+                                    "define(`LOCAL_MAILER_ARGS', `mail.local -d $u')dnl\n"
+                                    "MAILER_DEFINITIONS\n", 1)
             open(m.path(f), "w").write(text)
         with open(m.path("/etc/hosts"), "a") as f:
             f.write("127.0.1.1\tstripe-milter-test-sendmail.localdomain stripe-milter-test-sendmail\n")
