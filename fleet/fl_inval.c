@@ -38,15 +38,27 @@
 
 #define FL_PURGE_KEYS_MAX 256
 
+/* Every customer.*, invoice.* and charge.* name of the webhook endpoint's enabled_events
+ * in Stripe's OpenAPI spec for API 2023-08-16 (spec3.yaml, POST /v1/webhook_endpoints);
+ * newer names of these groups (invoice.overdue, ...) are applied as well. */
 const char *const fleet_event_types[] = {
 	"customer.created", "customer.updated", "customer.deleted",
+	"customer.discount.created", "customer.discount.updated", "customer.discount.deleted",
+	"customer.source.created", "customer.source.updated", "customer.source.deleted",
+	"customer.source.expiring",
 	"customer.subscription.created", "customer.subscription.updated",
 	"customer.subscription.deleted", "customer.subscription.paused",
-	"customer.subscription.resumed",
-	"invoice.paid", "invoice.payment_failed", "invoice.payment_succeeded",
-	"invoice.marked_uncollectible", "invoice.voided", "invoice.finalized",
-	"charge.succeeded", "charge.failed", "charge.refunded", "charge.captured",
-	"charge.dispute.created", "charge.dispute.closed",
+	"customer.subscription.resumed", "customer.subscription.pending_update_applied",
+	"customer.subscription.pending_update_expired", "customer.subscription.trial_will_end",
+	"customer.tax_id.created", "customer.tax_id.updated", "customer.tax_id.deleted",
+	"invoice.created", "invoice.updated", "invoice.deleted", "invoice.finalized",
+	"invoice.finalization_failed", "invoice.marked_uncollectible", "invoice.paid",
+	"invoice.payment_action_required", "invoice.payment_failed", "invoice.payment_succeeded",
+	"invoice.sent", "invoice.upcoming", "invoice.voided",
+	"charge.succeeded", "charge.failed", "charge.pending", "charge.captured", "charge.expired",
+	"charge.updated", "charge.refunded", "charge.refund.updated",
+	"charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
+	"charge.dispute.funds_reinstated", "charge.dispute.funds_withdrawn",
 	NULL
 };
 

@@ -110,7 +110,10 @@ enum fleet_apply fleet_event_apply(struct fleet *f, const struct stripe_event *e
 int fleet_webhook(struct fleet *f, const char *sig_header, const char *body, size_t len,
     bool too_large, char *why, size_t whylen);
 
-/* The event types the poller asks for (NULL-terminated) and whether a type purges. */
+/* Whether an event type purges (customer.*, invoice.*, charge.*): what a webhook delivery
+ * and the poller (which lists every type) both apply. fleet_event_types: the names of
+ * those groups in Stripe's API 2023-08-16 (NULL-terminated), the types a webhook endpoint
+ * is subscribed to (README). */
 extern const char *const fleet_event_types[];
 bool fleet_event_relevant(const char *type);
 

@@ -316,6 +316,11 @@ static int mf_conf_validate(const struct mf_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "StripeRateBurst must be at least 1");
 		return -1;
 	}
+	if (c->webhook_listen && c->webhook_secret_file == NULL) {
+		snprintf(err, errlen, "WebhookListen needs WebhookSecretFile (the endpoint's signing "
+		    "secret, whsec_...): without it every delivery would be refused");
+		return -1;
+	}
 	return 0;
 }
 

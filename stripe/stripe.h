@@ -435,8 +435,8 @@ struct stripe_event {
 /* Parses one event object (a webhook body). 0, or -1 with err when it is not an event
  * (no "object":"event", no id or type). Fields are bounded and sanitised. */
 int stripe_event_parse(const char *buf, size_t len, struct stripe_event *ev, char *err, size_t errlen);
-/* One page of GET /v1/events?created[gt]=..&types[]=..&limit=..[&starting_after=..],
- * newest first as Stripe lists them. *n events go into out[max]; *has_more as Stripe says.
+/* One page of GET /v1/events?created[gt]=..[&types[]=..]&limit=..[&starting_after=..],
+ * newest first as Stripe lists them; ntypes 0 (types NULL) lists every type. *n events go into out[max]; *has_more as Stripe says.
  * Returns res->err. */
 enum stripe_errclass stripe_events_list(struct stripe_client *c, int64_t created_gt,
     const char *const *types, int ntypes, const char *starting_after, int limit,

@@ -14,3 +14,5 @@ TESTS += tests/fleet/test_fleet_redis
 endif
 TESTS += tests/fleet/test_fleet_daemon.py
 EXTRA_DIST += tests/fleet/test_fleet_daemon.py tests/lib/milterclient.py tests/bench/bench_fleet.py
+TESTS += tests/fleet/test_fleet_poll.py
+EXTRA_DIST += tests/fleet/test_fleet_poll.py

@@ -115,6 +115,9 @@ START_TEST(cross_option_checks)
 	ck_assert_msg(strstr(e, "TrustedAuthservIDs") != NULL, "%s", e);
 	e = load("HeaderPrefix X-Bad:\n", NULL);
 	ck_assert_msg(strstr(e, "not a header name prefix") != NULL, "%s", e);
+	/* a listener without a secret would refuse every delivery */
+	e = load("WebhookListen 127.0.0.1:9898\n", NULL);
+	ck_assert_msg(strstr(e, "WebhookListen needs WebhookSecretFile") != NULL, "%s", e);
 }
 END_TEST
 

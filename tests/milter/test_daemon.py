@@ -95,6 +95,11 @@ def run(t, s, d, key, base):
     write(meta, base + "MetadataKeys tier, account.ref, a/b+c@d_e-f\n", 0o644)
     rc, out = daemon("-n", "-c", meta)
     t.is_(rc, 0, "-n: metadata keys of letters, digits and ._+/@- are fine")
+    hook = os.path.join(d, "hook.conf")
+    write(hook, base + "Socket unix:%s/x.sock\nWebhookListen 127.0.0.1:9898\n" % d, 0o644)
+    rc, out = daemon("-n", "-c", hook)
+    t.ok(rc == 1 and "WebhookListen needs WebhookSecretFile" in out,
+         "-n: WebhookListen without a secret file is refused (it would refuse every delivery)", out)
     rc, out = daemon("-V")
     t.ok(rc == 0 and out.startswith("stripe-milter "), "-V prints the version")
     rc, out = daemon("-x")
