@@ -502,6 +502,11 @@ int th_standin_call(struct th_standin *s, const char *method, const char *path, 
 		goto out;
 	snprintf(url, sizeof(url), "%s%s", s->base_url, path);
 	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	/* a Stripe path called from here is a test's own request (no key), never the client's:
+	 * the contract audit (tests/standin/contract_audit.py) reports it as declared */
+	if (strncmp(path, "/v1/", 4) == 0)
+		hdr = curl_slist_append(hdr, "X-Standin-Outside-Contract: th_standin_call, a harness "
+		    "request without a key");
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);

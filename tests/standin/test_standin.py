@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir") or
                                 os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."),
@@ -40,6 +41,12 @@ def raw_get(path, key=K, timeout=5.0, headers=None):
     return smtest.http_call(S.url, "GET", path, headers=h, timeout=timeout)
 
 
+def bad(why):
+    """Headers for a request sent outside Stripe's contract on purpose (to test the stand-in's
+    refusal): the contract audit (contract_audit.py) reports it as declared, not as a defect."""
+    return {"X-Standin-Outside-Contract": why}
+
+
 def err(body):
     return body.get("error", {}) if isinstance(body, dict) else {}
 
@@ -55,7 +62,7 @@ t.run("health answers 200 {ok:true} with a Request-Id", t_health)
 
 def t_noauth():
     S.reset()
-    st, h, b = get("/v1/customers?email=a%40b.c", key=None)
+    st, h, b = get("/v1/customers?email=a%40b.c", key=None, headers=bad("no key: Stripe's 401"))
     t.diag("no key: %d %s" % (st, b))
     return (st == 401 and err(b)["type"] == "invalid_request_error"
             and "did not provide an API key" in err(b)["message"]
@@ -95,7 +102,7 @@ def t_reqid():
     ids = set()
     for path, key in (("/v1/customers", K), ("/v1/customers", None), ("/v1/nope", K),
                       ("/_standin/requests", None)):
-        _, h, _ = raw_get(path, key=key)
+        _, h, _ = raw_get(path, key=key, headers=bad("Request-Id on 401 and 404 answers"))
         ids.add(h.get("request-id"))
     return all(i and re.match(r"^req_[A-Za-z0-9]{14}$", i) for i in ids) and len(ids) == 4
 
@@ -105,7 +112,8 @@ t.run("every response (ok, 401, 404, admin) has a distinct Request-Id: req_...",
 
 def t_version():
     st, h, _ = raw_get("/v1/customers", headers={"Stripe-Version": "2025-03-31.basil"})
-    st2, _, b2 = get("/v1/customers", headers={"Stripe-Version": "garbage"})
+    st2, _, b2 = get("/v1/customers", headers=dict(bad("a malformed Stripe-Version"),
+                                             **{"Stripe-Version": "garbage"}))
     return st == 200 and h.get("stripe-version") == "2025-03-31.basil" and st2 == 400 \
         and "version" in err(b2)["message"]
 
@@ -181,7 +189,7 @@ t.run("ending_before returns the page just before the cursor", t_ending_before)
 def t_limits():
     out = {}
     for v in ("0", "101", "abc", "-1", "1", "100"):
-        st, _, b = get("/v1/customers?limit=" + v)
+        st, _, b = get("/v1/customers?limit=" + v, headers=bad("limit outside 1..100"))
         out[v] = (st, err(b).get("param"), err(b).get("type"))
     t.diag(repr(out))
     return (all(out[v] == (400, "limit", "invalid_request_error") for v in ("0", "101", "abc", "-1"))
@@ -201,8 +209,8 @@ t.run("default limit is 10", t_default_limit)
 
 
 def t_bad_cursor_and_param():
-    st1, _, b1 = get("/v1/customers?starting_after=cus_nope")
-    st2, _, b2 = get("/v1/customers?emial=a%40b.c")
+    st1, _, b1 = get("/v1/customers?starting_after=cus_nope", headers=bad("an unknown cursor"))
+    st2, _, b2 = get("/v1/customers?emial=a%40b.c", headers=bad("an unknown parameter"))
     return (st1 == 400 and err(b1).get("code") == "resource_missing"
             and err(b1).get("param") == "starting_after"
             and st2 == 400 and err(b2).get("code") == "parameter_unknown"
@@ -225,8 +233,8 @@ t.run("'+' in a query string is a space (form encoding); %2B matches '+'", t_plu
 
 def t_search():
     st, _, b = get("/v1/customers/search?query=" + "email%3A%27A%40B.C%27")
-    st2, _, b2 = get("/v1/customers/search")
-    st3, _, b3 = get("/v1/customers/search?query=bogus")
+    st2, _, b2 = get("/v1/customers/search", headers=bad("search without a query"))
+    st3, _, b3 = get("/v1/customers/search?query=bogus", headers=bad("an unparsable query"))
     names = sorted(c["name"] for c in b["data"])
     t.diag("search: %d %s" % (st, names))
     return (st == 200 and b["object"] == "search_result" and names == ["lower", "upper"]
@@ -236,6 +244,122 @@ def t_search():
 
 t.run("customers/search query=email:'x' (case-insensitive like Stripe's search); errors",
       t_search)
+
+
+def search(resource, query, why=None):
+    """(status, body) of a search; `why`: the query is outside Stripe's contract on purpose."""
+    st, _, b = get("/v1/%s/search?query=%s" % (resource, urllib.parse.quote(query)),
+                   headers=bad(why) if why else None)
+    return st, b
+
+
+def t_search_language():
+    """The rules of docs.stripe.com/search (tests/data/stripe/search-query-language.json)."""
+    S.add({"customers": [{"email": "Sea.Rules@Example.COM", "name": "Ann Lee", "id": "cus_sq1",
+                          "metadata": {"tier": "gold"}},
+                         {"email": "other@example.com", "name": "Bob", "id": "cus_sq2"}]})
+
+    def ids(q):
+        st, b = search("customers", q)
+        return sorted(c["id"] for c in b["data"] if c["id"].startswith("cus_sq")) \
+            if st == 200 else st
+    got = {
+        "exact, any case": ids("email:'sea.rules@example.com'"),
+        "substring ~": ids('email~"rules"'),
+        "OR (any case)": ids("name:'ann' or name:'bob'"),
+        "space is AND": ids("name:'ann' email:'example.com'"),
+        "negation": ids("-name:'bob' AND email~'example'"),
+        "metadata": ids('metadata["tier"]:"GOLD"'),
+        "metadata presence": ids("-metadata['tier']:null AND email~'example'"),
+        "numeric >": ids("created>1 AND email~'rules'"),
+        "escaped quote": ids("name:'ann \\'x' OR name:'ann'"),
+    }
+    want = {"exact, any case": ["cus_sq1"], "substring ~": ["cus_sq1"],
+            "OR (any case)": ["cus_sq1", "cus_sq2"], "space is AND": ["cus_sq1"],
+            "negation": ["cus_sq1"], "metadata": ["cus_sq1"], "metadata presence": ["cus_sq1"],
+            "numeric >": ["cus_sq1"], "escaped quote": ["cus_sq1"]}
+    t.diag(repr(got))
+    return got == want
+
+
+t.run("search language: exact match ignores case, ~ substring, OR/AND/space, -, metadata, "
+      "null, numeric, escapes", t_search_language)
+
+
+def t_search_refusals():
+    """Stripe's 400 (invalid_request_error, param query) for each query outside the rules."""
+    cases = [
+        ("charges", "receipt_email:'a@b.c'", "Field `receipt_email` is an unsupported search "
+         "field for resource `charges`"),
+        ("customers", "address:'x'", "Field `address` is an unsupported search field for "
+         "resource `customers`"),
+        ("customers", " AND ".join("name:'n%d'" % i for i in range(11)), "at most 10 clauses"),
+        ("customers", "name:'a' AND email:'b' OR phone:'1'", "You can't combine AND and OR"),
+        ("customers", "(name:'a' OR name:'b')", "Parentheses"),
+        ("customers", "name:'unterminated", "not closed"),
+        ("customers", "name:ann", "must be quoted"),
+        ("customers", "email~'ab'", "at least 3"),
+        ("customers", "email>'a'", "The operator `>` is not supported on `email`"),
+        ("charges", "currency~'usd'", "The operator `~` is not supported on `currency`"),
+        ("charges", "amount>'ten'", "not a number"),
+    ]
+    bad_ones = []
+    for res, q, want in cases:
+        st, b = search(res, q, why="a query Stripe refuses")
+        e = err(b)
+        if not (st == 400 and e.get("type") == "invalid_request_error"
+                and e.get("param") == "query" and want in e.get("message", "")):
+            bad_ones.append((res, q, st, e))
+    ok10 = search("customers", " AND ".join("name:'n%d'" % i for i in range(10)))[0]
+    for x in bad_ones:
+        t.diag("not refused as Stripe does: %r" % (x,))
+    return not bad_ones and ok10 == 200
+
+
+t.run("search refusals: unsupported field, 11 clauses (10 pass), AND+OR, parentheses, quoting, "
+      "~ under 3, operator vs type: 400 param=query", t_search_refusals)
+
+
+def t_charges_search_fields():
+    """Charges search answers the fields Stripe lists (and only those, see above)."""
+    S.add({"charges": [{"id": "ch_sq1", "amount": 5000, "currency": "eur", "status": "failed",
+                        "billing_details": {"address": {"postal_code": "75001"}},
+                        "metadata": {"order": "A-1"}}]})
+    want = {"payment_method_details.card.last4:4242 AND currency:'EUR'": True,
+            "billing_details.address.postal_code:'75001'": True,
+            "amount>=5000 AND status:'failed'": True,
+            "metadata['order']:'a-1'": True,
+            "amount<5000": False}
+    got = {}
+    for q in want:
+        st, b = search("charges", q)
+        got[q] = st == 200 and "ch_sq1" in [c["id"] for c in b["data"]]
+    t.diag(repr(got))
+    return got == want
+
+
+t.run("charges search: card last4, currency, postal code, amount, status, metadata",
+      t_charges_search_fields)
+
+
+def t_embedded_list():
+    """customer.subscriptions included by expand: at most 10, newest first, has_more, url."""
+    S.add({"customers": [{"id": "cus_many", "email": "many.subs@x.y",
+                          "subscriptions": [{"id": "sub_m%02d" % i} for i in range(12)]
+                          + [{"id": "sub_mcanc", "status": "canceled"}]}]})
+    st, _, b = get("/v1/customers/cus_many?expand[]=subscriptions")
+    st2, _, b2 = get("/v1/customers?email=many.subs%40x.y&expand[]=data.subscriptions")
+    sub = b.get("subscriptions") or {}
+    ids = [x["id"] for x in sub.get("data", [])]
+    t.diag("embedded: %s has_more=%s" % (ids, sub.get("has_more")))
+    return (st == 200 and ids == ["sub_m%02d" % i for i in range(11, 1, -1)]
+            and sub.get("has_more") is True and sub.get("object") == "list"
+            and sub.get("url") == "/v1/customers/cus_many/subscriptions"
+            and st2 == 200 and len(b2["data"][0]["subscriptions"]["data"]) == 10)
+
+
+t.run("an included list (customer.subscriptions) carries 10 items, newest first, has_more",
+      t_embedded_list)
 
 
 def t_retrieve():
@@ -252,9 +376,10 @@ t.run("retrieve customer; 404 resource_missing; deleted customer stub, not liste
 
 
 def t_unknown_and_write():
-    st1, _, b1 = get("/v1/coupons")
+    st1, _, b1 = get("/v1/coupons", headers=bad("an endpoint the stand-in does not serve"))
     st2, _, b2 = smtest.http_call(S.url, "POST", "/v1/customers", body="email=x%40y.z",
-                                  headers={"Authorization": "Bearer " + K})
+                                  headers=dict(bad("a write: the stand-in is read-only"),
+                                               Authorization="Bearer " + K))
     log = S.requests()["log"]
     return (st1 == 404 and "Unrecognized request URL" in err(b1)["message"] and st2 == 405
             and log[-1]["method"] == "POST" and log[-1]["endpoint"] == "customers")
@@ -303,7 +428,8 @@ IDS = S.state({
 def t_products_ids():
     st, _, b = get("/v1/products?ids[]=prod_a&ids[]=prod_c")
     st2, _, b2 = get("/v1/products?ids%5B0%5D=prod_b")
-    st3, _, b3 = get("/v1/products?ids[]=prod_a&starting_after=prod_b")
+    st3, _, b3 = get("/v1/products?ids[]=prod_a&starting_after=prod_b",
+                     headers=bad("ids with starting_after"))
     st4, _, b4 = get("/v1/products/prod_b")
     return (st == 200 and sorted(p["id"] for p in b["data"]) == ["prod_a", "prod_c"]
             and [p["id"] for p in b2["data"]] == ["prod_b"] and st3 == 400
@@ -346,7 +472,7 @@ t.run("current_period_* given on the subscription stay there (pre-basil shape)",
 def t_sub_status():
     st1, _, b1 = get("/v1/subscriptions?customer=cus_s&status=all")
     st2, _, b2 = get("/v1/subscriptions?status=canceled")
-    st3, _, b3 = get("/v1/subscriptions?status=bogus")
+    st3, _, b3 = get("/v1/subscriptions?status=bogus", headers=bad("an unknown status"))
     old = [s for s in b1["data"] if s["id"] == "sub_old"]
     return (len(b1["data"]) == 3 and [s["id"] for s in b2["data"]] == ["sub_old"]
             and old[0]["currency"] == "jpy" and isinstance(old[0]["canceled_at"], int)
@@ -357,9 +483,12 @@ t.run("status=all / canceled / bogus (400)", t_sub_status)
 
 
 def t_expand():
-    st1, _, b1 = get("/v1/subscriptions?expand[]=data.items.data.price.product")
+    st1, _, b1 = get("/v1/subscriptions?expand[]=data.items.data.price.product",
+                     headers=bad("an expansion 5 levels deep"))
     st2, _, b2 = get("/v1/subscriptions/sub_live?expand[]=items.data.price.product"
-                     "&expand[]=customer")
+                     "&expand[]=customer", headers=bad("retrieve a subscription: a Stripe "
+                                                       "endpoint the trimmed spec leaves out "
+                                                       "(the client never calls it)"))
     it = b2["items"]["data"][0] if st2 == 200 else {}
     return (st1 == 400 and "4 levels" in err(b1)["message"] and st2 == 200
             and it["price"]["product"]["name"] == "Alpha" and b2["customer"]["id"] == "cus_s")
@@ -388,7 +517,7 @@ t.run("charges: succeeded/failed (failure_code, outcome)/refunded full only/part
 def t_charges_created():
     st, _, b = get("/v1/charges?customer=cus_s&created[gte]=1790000100&limit=10")
     st2, _, b2 = get("/v1/charges?created%5Blt%5D=1790000000")
-    st3, _, b3 = get("/v1/charges?created[gte]=soon")
+    st3, _, b3 = get("/v1/charges?created[gte]=soon", headers=bad("created[gte] not an integer"))
     return (sorted(x["id"] for x in b["data"]) == ["ch_fail", "ch_part", "ch_ref"]
             and [x["id"] for x in b2["data"]] == ["ch_disp"] and st3 == 400)
 
