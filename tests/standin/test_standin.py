@@ -547,8 +547,10 @@ def t_checkout_sessions():
     st1, _, b1 = get(q + "&limit=1")
     st2, _, b2 = get(q + "&limit=1&starting_after=cs_test_g3")
     st3, _, b3 = get(q.replace("guest%40", "GUEST%40"))
-    st4, _, b4 = get("/v1/checkout/sessions?customer_details%5Bname%5D=x")
-    st5, _, b5 = get("/v1/checkout/sessions?customer_details%5Bemail%5D=x&status=bogus")
+    st4, _, b4 = get("/v1/checkout/sessions?customer_details%5Bname%5D=x",
+                     headers=bad("an unknown customer_details key"))
+    st5, _, b5 = get("/v1/checkout/sessions?customer_details%5Bemail%5D=x&status=bogus",
+                     headers=bad("an unknown status"))
     st6, _, b6 = get(q, key="rk_test_nocheckout")
     s1, s2 = b1["data"][0], b2["data"][0]
     t.diag("pages: %s %s; 400s: %s / %s" % (s1["id"], s2["id"], err(b4).get("message"),
