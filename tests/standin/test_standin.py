@@ -289,6 +289,10 @@ t.run("search language: exact match ignores case, ~ substring, OR/AND/space, -, 
 def t_search_refusals():
     """Stripe's 400 (invalid_request_error, param query) for each query outside the rules."""
     cases = [
+        ("charges", "billing_details.email:'guest@example.com' AND created>=1700000000",
+         "Field `billing_details.email` is an unsupported search field for resource `charges`. "
+         "See http://stripe.com/docs/search#query-fields-for-charges for a list of supported "
+         "fields."),
         ("charges", "receipt_email:'a@b.c'", "Field `receipt_email` is an unsupported search "
          "field for resource `charges`"),
         ("customers", "address:'x'", "Field `address` is an unsupported search field for "
@@ -316,7 +320,7 @@ def t_search_refusals():
     return not bad_ones and ok10 == 200
 
 
-t.run("search refusals: unsupported field, 11 clauses (10 pass), AND+OR, parentheses, quoting, "
+t.run("search refusals: unsupported field (billing_details.email on charges), 11 clauses (10 pass), AND+OR, parentheses, quoting, "
       "~ under 3, operator vs type: 400 param=query", t_search_refusals)
 
 

@@ -77,8 +77,7 @@ START_TEST(request_shapes_are_valid)
 		"/v1/products?limit=4&ids[]=prod_a&ids[]=prod_b&ids[]=prod_c&ids[]=gold-plan",
 		"/v1/charges?customer=cus_NffrFeUfNV2Hib&created[gte]=1700000000&limit=100",
 		"/v1/charges?customer=cus_NffrFeUfNV2Hib&created[gte]=1700000000&limit=50&starting_after=ch_1",
-		"/v1/charges/search?query=billing_details.email%3A%27a%40b.com%27%20AND%20created%3E%3D1700000000"
-		    "&limit=100",
+		"/v1/checkout/sessions?customer_details%5Bemail%5D=a%40b.com&limit=100",
 		"/v1/invoices?customer=cus-legacy&status=open&limit=100",
 		"/v1/invoices?limit=1",
 	};
