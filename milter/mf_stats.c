@@ -548,9 +548,13 @@ int mf_stats_snapshot_write(struct mf_runtime *rt, bool stopped)
 			unlink(tmp);
 		goto out;
 	}
-	/* The new file is locked before it got the name: there is always a held one. */
-	if (mf_snap_fd >= 0)
+	/* The new file is locked before it got the name: there is always a held one. A
+	 * reload that moved StatsFile leaves no stale file of ours behind. */
+	if (mf_snap_fd >= 0) {
+		if (strcmp(mf_snap_path, path) != 0)
+			unlink(mf_snap_path);
 		close(mf_snap_fd);
+	}
 	mf_snap_fd = fd;
 	fd = -1;
 	sm_strlcpy(mf_snap_path, path, sizeof(mf_snap_path));

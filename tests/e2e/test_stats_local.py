@@ -10,7 +10,8 @@ that user (the systemd case: RuntimeDirectory is root's). A second daemon given 
 file leaves it alone and says why. A clean stop leaves a final snapshot shown as stopped
 (exit 0); after kill -9 the snapshot is shown STALE at once (no process holds its lock;
 exit 1), not as live; a stopped (SIGSTOP) daemon still holds it and turns stale after two
-of its intervals, then live again after SIGCONT. With Redis `stats` stays fleet-wide and
+of its intervals, then live again after SIGCONT. A reload moving StatsFile writes the new
+path and removes the old file. With Redis `stats` stays fleet-wide and
 `stats --local` reads the snapshot. A missing, malformed or symlinked file gets a clear
 error and exit 1, without echoing the file. Every wait is on a condition with a deadline.
 """
@@ -179,6 +180,15 @@ def run(t, s, ms):
           "and the file stays the first daemon's")
     m2.stop()
     ms.remove(m2)
+
+    # a reload moving StatsFile: the new file (its folder made by the running daemon), the old one gone
+    old, moved = m.stats_file, os.path.join(m.dir, "stats2", "snapshot")
+    m.reload({"StatsFile": moved})
+    t.ok(smtest.wait_for(lambda: os.path.exists(moved) and not os.path.exists(old), timeout=20),
+         "reload moving StatsFile: written at the new path, the old file removed")
+    rc, st = wait_json(m.conf, lambda rc, st: rc == 0, "the moved snapshot")
+    t.is_((state(st), st["snapshot"]["path"], st["totals"]["messages"]["total"]), ("live", moved, 4),
+          "and read there, live, with the same counters")
 
     # hung (SIGSTOP): still holds the file, stale after two intervals (+2 s), live again after SIGCONT
     m.proc.send_signal(signal.SIGSTOP)
