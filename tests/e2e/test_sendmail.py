@@ -181,6 +181,10 @@ class Sendmail:
             # The milter's socket lives under a temp dir in a world-writable /tmp (sticky).
             "define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')dnl\n",
             "define(`confTO_IDENT', `0')dnl\n",
+            # Sendmail queues instead of delivering above QueueLA (8 x CPUs by default) and
+            # refuses above RefuseLA: a test machine's load is no reason to hold test mail.
+            "define(`confQUEUE_LA', `10000')dnl\n",
+            "define(`confREFUSE_LA', `10000')dnl\n",
             "FEATURE(`nocanonify')dnl\n",
             "FEATURE(`accept_unresolvable_domains')dnl\n",
             "LOCAL_DOMAIN(`example.test')dnl\n",
