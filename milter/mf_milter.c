@@ -87,6 +87,17 @@ struct mf_conn {
 	struct mf_msg *conn_msg;
 };
 
+/* What negotiation agreed when it had no memory for the connection's state: one read-only
+ * marker per combination of the three flags, set as the private data until mlfi_connect()
+ * allocates the real state (or applies On-InternalError: negotiation itself cannot answer
+ * 451, and closing the connection there would leave the outcome to the MTA's default). */
+static struct mf_conn mf_conn_pending[8];
+
+static bool mf_conn_is_pending(const struct mf_conn *c)
+{
+	return c >= mf_conn_pending && c < mf_conn_pending + 8;
+}
+
 /* ---- helpers ---- */
 
 static void mf_nodelay(SMFICTX *ctx)
@@ -199,15 +210,11 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 {
 	unsigned long want = SMFIP_NOBODY | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NR_HDR | SMFIP_NOEOH;
 	struct mf_conn *c = calloc(1, sizeof(*c));
+	bool no_strip = !(f0 & SMFIF_CHGHDRS), no_add = !(f0 & SMFIF_ADDHDRS);
 
 	(void)f2;
 	(void)f3;
-	if (c == NULL)
-		return SMFIS_TEMPFAIL;
 	sm_log(LOG_DEBUG, "negotiate: the MTA offers actions 0x%lx, steps 0x%lx", f0, f1);
-	c->conn_no_strip = !(f0 & SMFIF_CHGHDRS);
-	c->conn_no_add = !(f0 & SMFIF_ADDHDRS);
-	smfi_setpriv(ctx, c);
 	mf_nodelay(ctx);
 	/* Without these actions the milter cannot do its job; it goes on so that end of
 	 * message can apply On-InternalError (a forged header that cannot be deleted). */
@@ -216,7 +223,14 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		    f0 & SMFIF_ADDHDRS ? "" : " adding headers", f0 & SMFIF_CHGHDRS ? "" : " deleting headers");
 	*pf0 = (f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) | (f0 & SMFIF_SETSYMLIST);
 	*pf1 = f1 & want;
-	c->conn_nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
+	if (c != NULL) {
+		c->conn_no_strip = no_strip;
+		c->conn_no_add = no_add;
+		c->conn_nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
+	} else {
+		c = &mf_conn_pending[no_strip | no_add << 1 | ((*pf1 & SMFIP_NR_HDR) != 0) << 2];
+	}
+	smfi_setpriv(ctx, c);
 	*pf2 = 0;
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
@@ -232,10 +246,25 @@ static sfsistat mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 	struct mf_runtime *rt;
 
 	(void)host;
-	if (c == NULL) {	/* an MTA that did not negotiate (protocol version 2) */
+	if (c == NULL || mf_conn_is_pending(c)) {	/* no state yet: an MTA that did not
+							 * negotiate (protocol 2), or no memory then */
+		const struct mf_conn *pending = c;
+
 		c = calloc(1, sizeof(*c));
-		if (c == NULL)
-			return mf_internal_error(ctx, NULL, "out of memory at connect");
+		if (c == NULL) {
+			sfsistat r;
+
+			smfi_setpriv(ctx, NULL);
+			rt = mf_runtime_get();
+			r = mf_internal_error(ctx, rt, "out of memory at connect");
+			mf_runtime_put(rt);
+			return r;
+		}
+		if (pending) {
+			c->conn_no_strip = pending->conn_no_strip;
+			c->conn_no_add = pending->conn_no_add;
+			c->conn_nr_hdr = pending->conn_nr_hdr;
+		}
 		smfi_setpriv(ctx, c);
 	}
 	if (sa && sa->sa_family == AF_INET)
@@ -262,8 +291,13 @@ static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_ACCEPT;
 	mf_msg_free(c->conn_msg);
 	c->conn_msg = m = calloc(1, sizeof(*m));
-	if (m == NULL)
-		return mf_internal_error(ctx, NULL, "out of memory at MAIL FROM");
+	if (m == NULL) {
+		struct mf_runtime *rt = mf_runtime_get();
+		sfsistat r = mf_internal_error(ctx, rt, "out of memory at MAIL FROM");
+
+		mf_runtime_put(rt);
+		return r;
+	}
 	m->msg_t0 = sm_now_ms();
 	m->msg_rt = mf_runtime_get();
 	m->msg_from_rc = MAIL_ADDR_EMPTY;
@@ -552,11 +586,11 @@ static sfsistat mlfi_close(SMFICTX *ctx)
 {
 	struct mf_conn *c = mf_conn_of(ctx);
 
-	if (c) {
+	if (c && !mf_conn_is_pending(c)) {
 		mf_msg_free(c->conn_msg);
 		free(c);
-		smfi_setpriv(ctx, NULL);
 	}
+	smfi_setpriv(ctx, NULL);
 	return SMFIS_CONTINUE;
 }
 
