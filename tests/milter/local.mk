@@ -25,3 +25,15 @@ tests_milter_stripe_milter_codec2_LDADD = milter/libmf.a fleet/libfleet.a mail/l
 	$(MILTER_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) $(HIREDIS_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 TESTS += tests/milter/test_codec_upgrade.py
 EXTRA_DIST += tests/milter/test_codec_upgrade.py
+
+# Allocation failure over one message (tests/milter/test_alloc_fail_msg.c): the callbacks under
+# the real libmilter in the test's process, miltertest as the MTA, one failing allocation per
+# run (tests/harness/th_alloc.h; TH_ALLOC_WRAP is in tests/lookup/local.mk).
+if HAVE_CHECK
+check_PROGRAMS += tests/milter/test_alloc_fail_msg
+TESTS += tests/milter/test_alloc_fail_msg
+tests_milter_test_alloc_fail_msg_CFLAGS = $(TH_CFLAGS) $(MILTER_CFLAGS) $(CRYPTO_CFLAGS)
+tests_milter_test_alloc_fail_msg_SOURCES = tests/milter/test_alloc_fail_msg.c tests/harness/th_alloc.c
+tests_milter_test_alloc_fail_msg_LDFLAGS = $(AM_LDFLAGS) $(TH_ALLOC_WRAP)
+tests_milter_test_alloc_fail_msg_LDADD = milter/libmf.a $(TH_LDADD) $(MILTER_LIBS)
+endif
