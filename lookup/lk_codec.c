@@ -121,7 +121,11 @@ int lk_summary_encode(const struct stripe_summary *s, char **buf, size_t *len)
 	    "ch", lk_enc_charges(&s->charges), "fb", stripe_found_by_name(s->found_by),
 	    "ssk", s->search_skipped, "mc", s->matches_capped,
 	    "inv", lk_enc_invoices(&s->invoices));
-	/* a guest's checkout ("co"), only when there is one: other entries stay as they were */
+	/* parts Stripe refused ("ref") and a guest's checkout ("co"), only when there are
+	 * any: other entries stay as they were */
+	if (root != NULL && s->parts_refused != 0 &&
+	    json_object_set_new(root, "ref", json_integer((json_int_t)s->parts_refused)) != 0)
+		goto out;
 	if (root != NULL && s->checkout.window_days > 0 &&
 	    json_object_set_new(root, "co", lk_enc_checkout(&s->checkout)) != 0)
 		goto out;
@@ -401,6 +405,7 @@ int lk_summary_decode(const char *buf, size_t len, struct stripe_summary *out,
 	out->livemode = lk_dec_bool(&d, root, "live");
 	out->fetched_at = lk_dec_int(&d, root, "at");
 	out->parts_missing = (unsigned)lk_dec_i32(&d, root, "miss");
+	out->parts_refused = (unsigned)lk_dec_i32(&d, root, "ref");
 	out->matches = lk_dec_i32(&d, root, "m");
 	lk_dec_str(&d, root, "id", out->customer_id, sizeof(out->customer_id));
 	lk_dec_str(&d, root, "email", out->email, sizeof(out->email));

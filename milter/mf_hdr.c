@@ -32,9 +32,10 @@
  *		(found by Stripe's search, not the exact filter). search=skipped: the
  *		case-insensitive search was not tried (its budget was spent, or Stripe has no
  *		search for the account), so a customer stored in other case may exist.
- *		missing= names every part a restricted key could not read: customer,
- *		subscriptions, plan-names, charges, invoices, guest (the Checkout Sessions of
- *		a sender who is no customer: also on not-found).
+ *		missing= names every part that could not be read: one a restricted key may
+ *		not read, or one whose request Stripe refused (a 4xx, logged with Stripe's
+ *		request id): customer, subscriptions, plan-names, charges, invoices, guest
+ *		(the Checkout Sessions of a sender who is no customer: also on not-found).
  *	Customer-Id	token	cus_NffrFeUfNV2Hib
  *	Customer	token	created=2024-03-01; delinquent=no; balance=0.00 USD; matches=1
  *		matches=N counts the customers with the address (all casings), up to 100;
@@ -293,6 +294,12 @@ static const char *mf_status_word(enum stripe_sub_status st)
 	return mf_word_ok(w) ? w : "unknown";
 }
 
+/* Parts the lookup could not read: a permission the key lacks, or a request Stripe refused. */
+static unsigned mf_gone(const struct stripe_summary *s)
+{
+	return s->parts_missing | s->parts_refused;
+}
+
 /* A guest buyer: no customer, completed Checkout Sessions found by the buyer's email (not
  * shown in privacy mode). */
 static bool mf_guest(const struct mf_ctx *c, const struct mf_lookup_info *li,
@@ -337,7 +344,7 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 	if (li->state == LK_ERROR || (li->stale && li->error_class))
 		mf_line_item(&l, "error=%s", mf_word_ok(li->error_class) ? li->error_class : "internal");
 	/* a customer's parts; without one, only the guest part concerns the sender */
-	missing = data ? (found ? s->parts_missing : s->parts_missing & STRIPE_PART_GUEST) : 0;
+	missing = data ? (found ? mf_gone(s) : mf_gone(s) & STRIPE_PART_GUEST) : 0;
 	if (missing != 0) {
 		char miss[128] = "";
 		size_t n = 0;
@@ -441,7 +448,7 @@ static void mf_render_sub(struct mf_ctx *c, const struct stripe_summary *s,
 	if (sub->item_count > 1)
 		mf_line_item(&l, "items=%d", sub->item_count);
 	mf_emit(c, "Subscription", &l);
-	if (!(s->parts_missing & STRIPE_PART_PLAN_NAMES))
+	if (!(mf_gone(s) & STRIPE_PART_PLAN_NAMES))
 		mf_emit_text(c, "Plan", NULL, sub->plan, sizeof(sub->plan));
 }
 
@@ -450,7 +457,7 @@ static void mf_render_subscriptions(struct mf_ctx *c, const struct stripe_summar
 	struct mf_line l;
 	int i, max = c->o->max_subs;
 
-	if (s->parts_missing & STRIPE_PART_SUBSCRIPTIONS)
+	if (mf_gone(s) & STRIPE_PART_SUBSCRIPTIONS)
 		return;
 	memset(&l, 0, sizeof(l));
 	mf_line_item(&l, "%s", mf_status_word(mf_best_status(s)));
@@ -472,7 +479,7 @@ static void mf_render_charges(struct mf_ctx *c, const struct stripe_summary *s)
 	char money[64], date[16];
 	int i, n = 0;
 
-	if ((s->parts_missing & STRIPE_PART_CHARGES) || ch->window_days <= 0)
+	if ((mf_gone(s) & STRIPE_PART_CHARGES) || ch->window_days <= 0)
 		return;
 	memset(&l, 0, sizeof(l));
 	mf_line_item(&l, "window=%dd", ch->window_days);
@@ -548,7 +555,7 @@ static void mf_render_invoice(struct mf_ctx *c, const struct stripe_summary *s)
 	char money[64], date[16];
 	int i, n = 0;
 
-	if ((s->parts_missing & STRIPE_PART_INVOICES) || !v->checked)
+	if ((mf_gone(s) & STRIPE_PART_INVOICES) || !v->checked)
 		return;
 	memset(&l, 0, sizeof(l));
 	mf_line_item(&l, "open=%d", v->open);

@@ -215,6 +215,8 @@ struct stripe_summary {
 	bool livemode;
 	int64_t fetched_at;		/* Unix seconds when Stripe answered */
 	unsigned parts_missing;		/* STRIPE_PART_* that could not be read (permission) */
+	unsigned parts_refused;		/* STRIPE_PART_* whose request Stripe refused (a 4xx:
+					 * logged and counted; the rest of the lookup stands) */
 	/* customer */
 	int matches;			/* customers with this email, up to STRIPE_CUSTOMERS_CAP */
 	bool matches_capped;		/* more than matches exist ("N+") */

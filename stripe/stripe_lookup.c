@@ -21,7 +21,8 @@
  *	   completed sessions in the charges window make a guest (found_by GUEST, checkout).
  *	   A 4xx on either is a defect report (logged once per message with the Request-Id
  *	   and counted by stripe_http.c), never a switch: the lookup goes on with what the
- *	   other requests found, the refused search reads as search_skipped. Stripe
+ *	   other requests found, the refused search reads as search_skipped, a refused
+ *	   guest request as parts_refused GUEST. Stripe
  *	   documents search as unavailable to merchants in India (docs.stripe.com/search,
  *	   "Regional availability") but names no error code for it, so no single answer
  *	   turns anything off: only STRIPE_SEARCH_FAILS refusals of customer search in a
@@ -33,7 +34,9 @@
  *	   cache, else one products request, single-flighted); its open invoices when it is
  *	   delinquent or has a past_due, unpaid or incomplete subscription; and its full
  *	   subscription list (status=all, paged) only when the expanded one was empty (to
- *	   count canceled ones) or incomplete (has_more).
+ *	   count canceled ones) or incomplete (has_more). A request of these that Stripe
+ *	   refuses (4xx) leaves its part out (parts_refused): subscriptions, plan names,
+ *	   charges or invoices; the customer stands.
  *	A cold lookup of a customer with one subscription and charges: 2 round trips, 3
  *	requests (2 when the plan name is cached).
  *
@@ -43,8 +46,9 @@
  * Known limits: the choice among customers sees the first 10 current subscriptions of
  *	each; an open invoice of a customer who is neither delinquent nor has a subscription
  *	in trouble (e.g. a send_invoice one not yet due) is not read; a plan-name, charges
- *	or invoices failure other than a permission fails the whole lookup (the caller
- *	serves stale data instead). Which of several customers whose stored addresses differ
+ *	or invoices failure other than a permission or a refusal (4xx) fails the whole
+ *	lookup (the caller serves stale data instead); a refused customer list (the exact
+ *	address) fails it too (error=request): nothing else could be found without it. Which of several customers whose stored addresses differ
  *	only in case is chosen can depend on the sender's casing (the exact forms are asked
  *	first).
  */
@@ -218,6 +222,17 @@ static int stripe_find_customers(struct stripe_client *c, const char *email, con
 	return res->err == STRIPE_OK ? 0 : -1;
 }
 
+/* A request of job j that Stripe refused (4xx; logged and counted by stripe_http.c) is
+ * not an error of the lookup: the part is left out and flagged in out->parts_refused. */
+static bool stripe_refused(struct stripe_job *j, unsigned part, struct stripe_summary *out)
+{
+	if (j->err != STRIPE_E_REQUEST)
+		return false;
+	j->err = STRIPE_OK;
+	out->parts_refused |= part;
+	return true;
+}
+
 static bool stripe_search_backed_off(struct stripe_client *c)
 {
 	bool off;
@@ -312,9 +327,8 @@ static int stripe_search(struct stripe_client *c, const char *email, const char 
 	co.window_days = c->charges_window_days;
 	for (i = 0; i < ng; i++) {
 		/* refused (4xx): logged and counted by stripe_http.c; the rest stands */
-		if (gj[i].err == STRIPE_E_REQUEST)
-			gj[i].err = STRIPE_OK;
-		else if (gj[i].err == STRIPE_OK && !(gj[i].missing & STRIPE_PART_GUEST))
+		if (!stripe_refused(&gj[i], STRIPE_PART_GUEST, out) && gj[i].err == STRIPE_OK &&
+		    !(gj[i].missing & STRIPE_PART_GUEST))
 			stripe_checkout_merge(&co, &gj[i].checkout);
 		stripe_search_limited(&gj[i], out);
 		if (gj[i].missing & STRIPE_PART_GUEST)
@@ -378,6 +392,7 @@ static void stripe_details(struct stripe_client *c, const struct stripe_customer
     int64_t deadline_ms, struct stripe_summary *out, struct stripe_result *res,
     unsigned *missing)
 {
+	bool chref, iref;
 	struct stripe_job sj, chj, ij, *jobs[3];
 	bool want_subs = !c->no_subscriptions && !(*missing & STRIPE_PART_SUBSCRIPTIONS);
 	bool want_inv = !c->no_invoices && (cu->delinquent || cu->best == STRIPE_SUB_PAST_DUE ||
@@ -405,6 +420,11 @@ static void stripe_details(struct stripe_client *c, const struct stripe_customer
 	if (want_inv)
 		jobs[n++] = &ij;
 	stripe_jobs_run(jobs, n);
+	/* a refused plan-names request leaves the names out; a refused list, its part */
+	stripe_refused(&sj, sj.subs_fetched ? STRIPE_PART_PLAN_NAMES :
+	    STRIPE_PART_SUBSCRIPTIONS, out);
+	chref = stripe_refused(&chj, STRIPE_PART_CHARGES, out);
+	iref = stripe_refused(&ij, STRIPE_PART_INVOICES, out);
 	stripe_merge(res, &sj, missing);
 	stripe_merge(res, &chj, missing);
 	stripe_merge(res, &ij, missing);
@@ -412,9 +432,10 @@ static void stripe_details(struct stripe_client *c, const struct stripe_customer
 		stripe_set_lost(c, STRIPE_PART_INVOICES);
 	if (sj.subs_fetched)
 		stripe_subs_summarise(out, sj.subs, sj.nsubs);
-	if (!c->no_charges && !(chj.missing & STRIPE_PART_CHARGES))
+	if (!c->no_charges && !(chj.missing & STRIPE_PART_CHARGES) && !chref)
 		out->charges = chj.charges;
-	out->invoices = ij.invoices;
+	if (!iref)
+		out->invoices = ij.invoices;
 out:
 	stripe_job_free(&sj);
 	stripe_job_free(&chj);
@@ -491,6 +512,7 @@ enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, i
 out:
 	if (res->err == STRIPE_OK) {
 		out->parts_missing = missing;
+		out->parts_refused &= ~missing;
 		out->fetched_at = sm_wall_ms() / 1000;
 		stripe_log_missing(c, missing);
 	} else {

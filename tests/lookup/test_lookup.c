@@ -131,6 +131,7 @@ static void full_summary(struct stripe_summary *s)
 	s->livemode = true;
 	s->fetched_at = 1764000000;
 	s->parts_missing = STRIPE_PART_PLAN_NAMES | STRIPE_PART_CHARGES;
+	s->parts_refused = STRIPE_PART_INVOICES | STRIPE_PART_GUEST;
 	s->matches = 3;
 	sm_strlcpy(s->customer_id, "cus_NffrFeUfNV2Hib", sizeof(s->customer_id));
 	sm_strlcpy(s->email, "Jenny.Rosen@example.com", sizeof(s->email));

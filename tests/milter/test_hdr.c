@@ -878,6 +878,18 @@ START_TEST(guest_and_search_words)
 	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 1);
 	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; not-found; cache=miss; mode=test; "
 	    "missing=guest");
+	/* a part whose request Stripe refused reads the same, and its line is left out */
+	s.parts_missing = 0;
+	s.parts_refused = STRIPE_PART_GUEST;
+	ck_assert_int_eq(mf_hdr_render(&o, &nf, &s, &l), 1);
+	ck_assert_str_eq(find(&l, "X-Stripe-Lookup"), "v=2; not-found; cache=miss; mode=test; "
+	    "missing=guest");
+	jenny(&s);
+	s.parts_refused = STRIPE_PART_CHARGES;
+	ck_assert_int_ge(mf_hdr_render(&o, &found_hit, &s, &l), 0);
+	ck_assert_ptr_nonnull(strstr(find(&l, "X-Stripe-Lookup"), "; missing=charges"));
+	ck_assert_ptr_null(find(&l, "X-Stripe-Charges"));
+	ck_assert_ptr_nonnull(find(&l, "X-Stripe-Subscription-Status"));
 	/* plain not-found, search skipped */
 	o = opts_all();
 	memset(&s, 0, sizeof(s));

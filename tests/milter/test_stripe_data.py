@@ -172,9 +172,9 @@ def main():
         s.faults({"checkout_sessions": {"status": 400, "message": "Received unknown "
                                         "parameter: defect"}})
         for i in range(3):
-            check("refused guest request %d: not-found, not an error" % i,
+            check("refused guest request %d: not-found, missing=guest, not an error" % i,
                   "refused%d@customer.test" % i, {
-                      "X-Stripe-Lookup": r"^v=2; not-found; cache=miss; mode=test$"})
+                      "X-Stripe-Lookup": r"^v=2; not-found; cache=miss; mode=test; missing=guest$"})
         lines = [x for x in m.log().splitlines() if "Stripe refused a request as invalid" in x]
         t.ok(len(lines) == 1 and re.search(r"HTTP 400 on /v1/checkout/sessions, request req_\w+\): "
                                            r'"Received unknown parameter: defect"', lines[0]),

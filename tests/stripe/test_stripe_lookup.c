@@ -1044,6 +1044,8 @@ START_TEST(search_unavailable_budget_and_off)
 		ck_assert(!s.found);
 		ck_assert_int_eq(s.found_by, STRIPE_BY_NONE);
 		ck_assert(!s.search_skipped);
+		ck_assert_uint_eq(s.parts_refused, STRIPE_PART_GUEST);
+		ck_assert_uint_eq(s.parts_missing, 0);
 	}
 	ck_assert_int_eq(lookup_ms(c, "some.one@example.com", 10000, &s, &r), STRIPE_OK);
 	ck_assert(s.found);
@@ -1054,6 +1056,16 @@ START_TEST(search_unavailable_budget_and_off)
 	/* 7: the search that found cus_mixed ran beside a guest request too */
 	ck_assert_uint_eq(st.rejected[STRIPE_EP_CHECKOUT_SESSIONS][STRIPE_REJ_400], 7);
 	ck_assert_uint_eq(st.rejected[STRIPE_EP_CUSTOMERS_SEARCH][STRIPE_REJ_400], 0);
+	/* a found customer whose charges request is refused keeps everything else */
+	faults("{\"charges\":{\"status\":400,\"message\":\"Invalid integer: created\"}}");
+	ck_assert_int_eq(lookup_ms(c, "Some.One@Example.COM", 10000, &s, &r), STRIPE_OK);
+	ck_assert(s.found);
+	ck_assert_str_eq(s.customer_id, "cus_mixed");
+	ck_assert_uint_eq(s.parts_refused, STRIPE_PART_CHARGES);
+	ck_assert_int_eq(s.charges.window_days, 0);
+	stripe_stats_get(c, &st);
+	ck_assert_uint_eq(st.rejected[STRIPE_EP_CHARGES][STRIPE_REJ_400], 1);
+	faults("{}");
 	stripe_client_free(c);
 	/* Its own budget: one search a second; past it the fallback is skipped, not waited for. */
 	cfg.search_rate = 1;
