@@ -62,7 +62,9 @@ static void fuzz_canon(struct stripe_summary *s)
 	for (i = 0; i < STRIPE_TOTALS_MAX; i++) {
 		Z(s->charges.totals[i].currency);
 		Z(s->invoices.due[i].currency);
+		Z(s->checkout.totals[i].currency);
 	}
+	Z(s->checkout.last_payment_status); Z(s->checkout.last_mode);
 	Z(s->charges.last_status); Z(s->charges.last_amount.currency);
 	Z(s->charges.last_failure_code); Z(s->invoices.id); Z(s->invoices.amount_remaining.currency);
 	Z(s->invoices.url);
