@@ -428,6 +428,7 @@ static void sm_completed(void *cls, struct MHD_Connection *conn, void **state, e
 
 /* MHD's error log: counted and throttled once the listener is up (start-up errors are
  * logged as they come). */
+__attribute__((format(printf, 2, 0)))
 static void sm_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct sm_httpd *h = cls;
