@@ -439,7 +439,7 @@ static void sm_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	if (!h->up) {
+	if (!__atomic_load_n(&h->up, __ATOMIC_ACQUIRE)) {
 		sm_log(LOG_ERR, "%s listener: libmicrohttpd: %s", h->name, msg);
 		return;
 	}
@@ -522,7 +522,7 @@ struct sm_httpd *sm_httpd_start(const struct sm_httpd_conf *conf)
 		sm_httpd_free(h);
 		return NULL;
 	}
-	h->up = true;
+	__atomic_store_n(&h->up, true, __ATOMIC_RELEASE);	/* MHD's thread reads it */
 	if (pthread_create(&h->reaper, NULL, sm_reaper, h) != 0) {
 		sm_log(LOG_ERR, "%s listener: cannot start its deadline thread", conf->name);
 		MHD_stop_daemon(h->d);

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,21 @@ static struct {
 	void *arg;
 } fl_httpd;
 
+/* fl_httpd.h changes under fl_httpd_mu (start, stop) while the statistics threads read its
+ * counters; the listener itself is freed only after its thread (the one calling fl_reject)
+ * has stopped. */
+static pthread_mutex_t fl_httpd_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct sm_httpd *fl_httpd_get(void)
+{
+	struct sm_httpd *h;
+
+	pthread_mutex_lock(&fl_httpd_mu);
+	h = fl_httpd.h;
+	pthread_mutex_unlock(&fl_httpd_mu);
+	return h;
+}
+
 static void fl_reject(struct fleet *f, enum fleet_reject r, const char *what, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&f->mu);
@@ -47,7 +63,7 @@ static void fl_reject(struct fleet *f, enum fleet_reject r, const char *what, ch
 	pthread_mutex_unlock(&f->mu);
 	snprintf(why, whylen, "%s", fleet_reject_name(r));
 	/* throttled: an attacker's rejections cost a counter, not a log line each */
-	sm_httpd_log(fl_httpd.h, fleet_reject_name(r), LOG_WARNING, "fleet: webhook delivery rejected (%s)%s%s",
+	sm_httpd_log(fl_httpd_get(), fleet_reject_name(r), LOG_WARNING, "fleet: webhook delivery rejected (%s)%s%s",
 	    fleet_reject_name(r), what ? ": " : "", what ? what : "");
 }
 
@@ -164,6 +180,7 @@ static void fl_done(void *cls, struct MHD_Connection *conn, void **state, enum M
 int fleet_webhook_listen(const struct sm_httpd_conf *limits, fleet_webhook_fn fn, void *arg)
 {
 	struct sm_httpd_conf c = *limits;
+	struct sm_httpd *h;
 
 	fl_httpd.max_body = c.max_body ? (size_t)c.max_body : 1u << 20;
 	fl_httpd.fn = fn;
@@ -173,21 +190,35 @@ int fleet_webhook_listen(const struct sm_httpd_conf *limits, fleet_webhook_fn fn
 	c.handler = fl_http;
 	c.handler_cls = NULL;
 	c.completed = fl_done;
-	if ((fl_httpd.h = sm_httpd_start(&c)) == NULL)
+	if ((h = sm_httpd_start(&c)) == NULL)
 		return -1;
+	pthread_mutex_lock(&fl_httpd_mu);
+	fl_httpd.h = h;
+	pthread_mutex_unlock(&fl_httpd_mu);
 	sm_log(LOG_INFO, "Stripe webhooks on http://%s/ (POST)", c.addr);
 	return 0;
 }
 
-struct sm_httpd *fleet_webhook_httpd(void)
+int fleet_webhook_counters(struct sm_httpd_counters *out)
 {
-	return fl_httpd.h;
+	int rc = -1;
+
+	pthread_mutex_lock(&fl_httpd_mu);
+	if (fl_httpd.h) {
+		sm_httpd_counters(fl_httpd.h, out);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fl_httpd_mu);
+	return rc;
 }
 
 void fleet_webhook_stop(void)
 {
-	struct sm_httpd *h = fl_httpd.h;
+	struct sm_httpd *h;
 
-	sm_httpd_stop(h);	/* no request runs past this: fl_reject may use fl_httpd.h until then */
+	pthread_mutex_lock(&fl_httpd_mu);
+	h = fl_httpd.h;
 	fl_httpd.h = NULL;
+	pthread_mutex_unlock(&fl_httpd_mu);
+	sm_httpd_stop(h);	/* waits for the request in progress; then frees it */
 }

@@ -9,7 +9,8 @@
  *		Stripe-Signature header (NULL when absent), the body (at most max_body bytes
  *		kept; too_large when more came) and returns the HTTP status, writing a one-word
  *		reason (the response body) into why. -1 (logged) when the address is bad or busy.
- *	fleet_webhook_httpd()	the listener (its counters), NULL when none runs.
+ *	fleet_webhook_counters(out)	the listener's counters (common/sm_httpd.h); -1 when none
+ *		runs. Safe from any thread, also while the listener stops.
  *	fleet_webhook_stop()	stops it (waits for requests in progress).
  */
 #ifndef FL_WEBHOOK_H
@@ -24,7 +25,7 @@ typedef int (*fleet_webhook_fn)(void *arg, const char *sig_header, const char *b
     bool too_large, char *why, size_t whylen);
 
 int fleet_webhook_listen(const struct sm_httpd_conf *limits, fleet_webhook_fn fn, void *arg);
-struct sm_httpd *fleet_webhook_httpd(void);
+int fleet_webhook_counters(struct sm_httpd_counters *out);
 void fleet_webhook_stop(void);
 
 #endif

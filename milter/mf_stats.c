@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,9 @@
 #include "stripe/stripe.h"
 
 static struct sm_httpd *mf_httpd;
+/* mf_httpd changes under this (start, stop) while other threads (statistics, MetricsFile)
+ * read its counters. */
+static pthread_mutex_t mf_httpd_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void mf_counter(struct sm_buf *b, const char *name, const char *help, const char *labels,
     uint64_t v, bool head)
@@ -260,27 +264,43 @@ static void mf_render_exposition(struct sm_buf *b)
 	mf_runtime_put(rt);
 }
 
+/* Listener i's counters (0 webhook, 1 metrics); -1 when it does not run. */
+static int mf_listener_counters(int i, struct sm_httpd_counters *out)
+{
+	int rc = -1;
+
+	if (i == 0)
+		return fleet_webhook_counters(out);
+	pthread_mutex_lock(&mf_httpd_mu);
+	if (mf_httpd) {
+		sm_httpd_counters(mf_httpd, out);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&mf_httpd_mu);
+	return rc;
+}
+
 /* The listeners' own figures, webhook and metrics, one block per metric. */
 static void mf_render_listeners(struct sm_buf *b)
 {
 	static const char *const names[2] = { "webhook", "metrics" };
-	struct sm_httpd *hs[2] = { fleet_webhook_httpd(), mf_httpd };
 	struct sm_httpd_counters c[2];
+	bool hs[2];
 	char lab[96];
 	size_t r;
 	int i;
 
-	if (hs[0] == NULL && hs[1] == NULL)
-		return;
 	for (i = 0; i < 2; i++)
-		sm_httpd_counters(hs[i], &c[i]);
+		hs[i] = mf_listener_counters(i, &c[i]) == 0;
+	if (!hs[0] && !hs[1])
+		return;
 	for (r = 0; r < sizeof(mf_http_rows) / sizeof(mf_http_rows[0]); r++) {
 		const struct mf_http_row *w = &mf_http_rows[r];
 
 		if (w->help)
 			sm_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", w->metric, w->help, w->metric);
 		for (i = 0; i < 2; i++) {
-			if (hs[i] == NULL)
+			if (!hs[i])
 				continue;
 			snprintf(lab, sizeof(lab), "{listener=\"%s\"%s%s}", names[i], w->label ? "," : "",
 			    w->label ? w->label : "");
@@ -301,16 +321,14 @@ static void mf_render_listeners(struct sm_buf *b)
 
 void mf_stats_emit_listeners(void (*emit)(void *ctx, const char *name, uint64_t v), void *ctx)
 {
-	struct sm_httpd *hs[2] = { fleet_webhook_httpd(), mf_httpd };
 	const char *names[2] = { "webhook", "metrics" };
 	struct sm_httpd_counters c;
 	char name[64];
 	int i, k;
 
 	for (i = 0; i < 2; i++) {
-		if (hs[i] == NULL)
+		if (mf_listener_counters(i, &c) != 0)
 			continue;
-		sm_httpd_counters(hs[i], &c);
 		for (k = 0; k < SM_HTTPD_NCTR; k++) {
 			snprintf(name, sizeof(name), "http_%s_%s", names[i], sm_httpd_counter_name(k));
 			emit(ctx, name, c.c[k]);
@@ -426,16 +444,26 @@ int mf_stats_listen(const struct mf_conf *conf)
 		.handler = mf_http,
 	};
 
-	if ((mf_httpd = sm_httpd_start(&l)) == NULL)
+	struct sm_httpd *h;
+
+	if ((h = sm_httpd_start(&l)) == NULL)
 		return -1;
+	pthread_mutex_lock(&mf_httpd_mu);
+	mf_httpd = h;
+	pthread_mutex_unlock(&mf_httpd_mu);
 	sm_log(LOG_INFO, "metrics on http://%s/metrics", conf->metrics_listen);
 	return 0;
 }
 
 void mf_stats_stop(void)
 {
-	sm_httpd_stop(mf_httpd);
+	struct sm_httpd *h;
+
+	pthread_mutex_lock(&mf_httpd_mu);
+	h = mf_httpd;
 	mf_httpd = NULL;
+	pthread_mutex_unlock(&mf_httpd_mu);
+	sm_httpd_stop(h);
 }
 
 /* ---- the local snapshot file (format: mf_stats.h) ------------------------------------- */

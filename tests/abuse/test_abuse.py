@@ -457,8 +457,10 @@ def t_flood(t, w):
     t.like(logtext(w.m, log0), r"webhook listener: \d+ more rejected in the last \d+s, not logged one by one; "
            r"by reason:.* signature=\d+", "webhook flood: summarized by reason in the log")
 
-    # metrics: POSTs at full speed (405)
-    n = N_FLOOD
+    # metrics: POSTs at full speed (405). Each is a connection of its own (the listener
+    # answers from the headers, which closes it): a fifth of the webhook's count keeps this
+    # at seconds rather than minutes of connection churn.
+    n = max(1000, N_FLOOD // 5)
     log0 = logsize(w.m)
     got = during(t, w, "metrics flood x%d" % n, lambda: flood(w.mport, n, b"POST /metrics HTTP/1.1\r\nHost: x\r\n"
                                                               b"Content-Length: 0\r\n\r\n"))
@@ -641,8 +643,12 @@ def main():
         t.like(out, r"listeners \(what they refused\):\n  webhook:\n    refused: client at its limit",
                "stripe-milterctl stats: the listeners group")
         total = logsize(m)
-        figure(t, "the daemon's log: %d bytes for the whole run" % total)
-        t.ok(total < 2 << 20, "the log stayed bounded over every attack (%d bytes)" % total)
+        text = logtext(m, 0)
+        attack = sum(len(x) + 1 for x in text.splitlines()
+                     if re.search(r" listener: |webhook delivery rejected|libmicrohttpd", x))
+        figure(t, "the daemon's log: %d bytes for the whole run, %d of them about the attacks "
+               "(the rest: a line per legitimate message and event at LogLevel info)" % (total, attack))
+        t.ok(attack < 256 << 10, "the log about the attacks stayed bounded over all of them (%d bytes)" % attack)
     finally:
         m.stop()
         s.stop()
