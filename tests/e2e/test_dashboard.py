@@ -118,9 +118,13 @@ def main():
         redis = smtest.Redis()
         s = smtest.Standin(args=["--seed", SEED])
         port = smtest.free_port()
-        # WebhookListen too: its listener's series exist only when it runs
+        # WebhookListen too: its listener's series exist only when it runs (with its secret)
+        sec = os.path.join(smtest.tempdir("sm-dash-"), "wh.secret")
+        with open(os.open(sec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write("whsec_dashboard_test_0123456789\n")
         m = mta.Milter(s, redis, options={"MetricsListen": "127.0.0.1:%d" % port,
-                                          "WebhookListen": "127.0.0.1:%d" % smtest.free_port()})
+                                          "WebhookListen": "127.0.0.1:%d" % smtest.free_port(),
+                                          "WebhookSecretFile": sec})
     except smtest.Unavailable as e:
         smtest.TAP.skip_all(str(e))
     try:
