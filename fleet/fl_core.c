@@ -229,8 +229,19 @@ void fleet_free(struct fleet *f)
 
 void fleet_counters_get(struct fleet *f, struct fleet_counters *out)
 {
+	/* The fields kept under f->mu are copied under it, one by one: a copy of the whole
+	 * struct would also read the atomic counters with plain loads while other threads add
+	 * to them (a data race, ThreadSanitizer); those are read atomically below. */
+	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&f->mu);
-	*out = f->ctr;		/* the atomics are read torn-free one by one below */
+	memcpy(out->events_received, f->ctr.events_received, sizeof(out->events_received));
+	memcpy(out->events_rejected, f->ctr.events_rejected, sizeof(out->events_rejected));
+	out->subscribed = f->ctr.subscribed;
+	out->last_event_created = f->ctr.last_event_created;
+	out->polls = f->ctr.polls;
+	out->poll_errors = f->ctr.poll_errors;
+	out->poller_owner = f->ctr.poller_owner;
+	memcpy(out->poller, f->ctr.poller, sizeof(out->poller));
 	pthread_mutex_unlock(&f->mu);
 	out->events_applied = FL_CTR_GET(f, events_applied);
 	out->events_duplicate = FL_CTR_GET(f, events_duplicate);
