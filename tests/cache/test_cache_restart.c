@@ -28,7 +28,7 @@ struct loop {
 	volatile int stop;
 	long n, failed, n_down;
 	int64_t max_ms;
-	volatile int *down;
+	int *down;		/* set by the main thread, read atomically */
 };
 
 static void *lookup_loop(void *arg)
@@ -50,7 +50,7 @@ static void *lookup_loop(void *arg)
 		if (took > l->max_ms)
 			l->max_ms = took;
 		__atomic_add_fetch(&l->n, 1, __ATOMIC_SEQ_CST);
-		if (*l->down)
+		if (__atomic_load_n(l->down, __ATOMIC_SEQ_CST))
 			__atomic_add_fetch(&l->n_down, 1, __ATOMIC_SEQ_CST);
 		tc_sleep_ms(2);		/* pacing of the load, not synchronisation */
 	}
@@ -110,7 +110,7 @@ START_TEST(redis_killed_and_restarted)
 	struct loop loops[N];
 	pthread_t th[N];
 	struct cache *c;
-	volatile int down = 0;
+	int down = 0;
 	char err[256], out[64];
 	long total = 0, failed = 0, during_down;
 	int64_t max_ms = 0;
@@ -134,7 +134,7 @@ START_TEST(redis_killed_and_restarted)
 	ck_assert_int_eq((int)before.redis_errors, 0);
 
 	/* kill it */
-	down = 1;
+	__atomic_store_n(&down, 1, __ATOMIC_SEQ_CST);
 	th_kill(R.pid);
 	R.pid = -1;
 	/* Time stands still for the cache while Redis is down: the backoff of the first
@@ -152,7 +152,7 @@ START_TEST(redis_killed_and_restarted)
 
 	/* the same port again */
 	ck_assert_int_eq(th_redis_start(&R2, R.port, NULL), 0);
-	down = 0;
+	__atomic_store_n(&down, 0, __ATOMIC_SEQ_CST);
 	/* reconnected by itself, and lookups go on after it */
 	pr = (struct progress){ loops, N, loops_total(loops, N) + 4 * N, 0, c, 1, false };
 	ck_assert_msg(th_wait_until(progressed, &pr, 60000), "no reconnect within 60 s");
