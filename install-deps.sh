@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 here=$(cd "$(dirname "$0")" && pwd)
 build_pkgs="build-essential autoconf automake pkg-config libmilter-dev libcurl4-openssl-dev
- libjansson-dev libhiredis-dev libmicrohttpd-dev libssl-dev check clang libclang-rt-14-dev"
+ libjansson-dev libhiredis-dev libmicrohttpd-dev libssl-dev check clang libclang-rt-14-dev libtsan2"
 test_pkgs="redis-server redis-sentinel redis-tools miltertest postfix swaks python3
  valgrind dovecot-sieve procmail groff-base mandoc curl procps iproute2 prometheus gnuplot-nox
  debhelper lintian debootstrap systemd-container"
