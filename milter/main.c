@@ -4,8 +4,8 @@
  * Start-up order matters:
  *	1. read the config (as the starting user);
  *	2. block HUP, TERM, INT, USR1, USR2 before any thread exists; main() itself then
- *	   sigwaits for them (USR1 = reload, USR2 = log counters, the rest = stop), which
- *	   makes Linux deliver them to main() rather than to libmilter's own signal thread;
+ *	   waits for them (USR1 = reload, USR2 = log counters, the rest = stop); libmilter's
+ *	   own signal thread takes none (see sigwait() below);
  *	3. detach (fork) while still single-threaded;
  *	4. take the pid file's lock (root-owned; a second daemon stops here, before it could
  *	   replace the first one's socket), open the milter socket, set its group, drop
@@ -15,10 +15,9 @@
  *	   password AS THE USER THE DAEMON RUNS AS: a reload (SIGUSR1) re-reads them after
  *	   privileges were dropped, so the start checks exactly what a reload needs (key
  *	   root:stripe-milter 0440 or owned by the milter user 0400; see common/sm_secret.h);
- *	6. smfi_main() in a thread until stopped; a stop also wakes libmilter's listener with
- *	   a signal to its thread (it holds a lock through a 5 s poll(), so a stop alone takes
- *	   up to 5 s to be seen);
- *	   then stop the lookup threads and free everything.
+ *	6. smfi_main() in a thread until stopped; a stop cancels that thread (see
+ *	   mf_stop_listener: smfi_stop() cannot stop libmilter's listener without a chance of
+ *	   an error line), then stops the lookup threads and frees everything.
  *
  * -n loads everything the way a reload does: with UserID set and started as root, it
  * becomes UserID first, so "OK" means that a reload after key rotation will work too.
@@ -113,8 +112,8 @@ static const char *mf_socket_path(const char *sock)
 	return sock[0] == '/' ? sock : NULL;
 }
 
-/* Gives the socket to the user the daemon becomes, so that it can still reach its own
- * socket (to wake the listener at stop). The pid file stays root's (common/sm_pidfile.h). */
+/* Gives the socket to the user the daemon becomes, so that it can still remove its own
+ * socket at stop. The pid file stays root's (common/sm_pidfile.h). */
 static int mf_give_files(const struct mf_conf *conf)
 {
 	const char *path = mf_socket_path(conf->socket);
@@ -291,77 +290,95 @@ static void mf_reload(void)
 	mf_runtime_put(cur);
 }
 
-/* The stop request waits for libmilter's listener, which holds a lock through a 5 s poll().
- * A signal sent to the listener's thread alone (MF_SIG_WAKE, a no-op handler, unblocked in
- * that thread only) ends the poll with EINTR; the listener then lets go of the lock, sees the
- * stop, and accepts nothing. (Connecting to our own socket woke it too, but a wake-up
- * connection accepted after the worker pool had stopped made libmilter log
- * "mi_start_session() failed" at LOG_ERR.) */
-#define MF_SIG_WAKE	SIGRTMIN
-
-static void mf_wake_handler(int sig)
-{
-	(void)sig;
-}
-
 static int mf_milter_rc;
-static int mf_milter_done;
 
-static void *mf_stopper_thread(void *arg)
+/*
+ * libmilter's signal thread (smfi_main() starts it) calls sigwait() for HUP, TERM and INT,
+ * and on one stops libmilter by itself: its worker pool then logs "TASKMGR_LOCK error" and
+ * its listener may log "listenfd=-1 corrupted" (or fail to bind the closed socket again
+ * if it had not started). main() waits for the same signals, and a signal sent to the
+ * process goes to whichever thread takes it first: main() when it waits, but also
+ * libmilter's thread when main() is busy (starting, reloading) or when libmilter's thread
+ * makes its first sigwait() call while one waits in the queue (seen in about 1 stop of 20
+ * right after the start, under load).
+ *
+ * This definition takes the place of the C library's sigwait() for libmilter, the only
+ * caller in the process (stripe-milter itself calls sigwaitinfo()): libmilter's signal
+ * thread waits here for good and takes no signal, so every one reaches main(). The
+ * executable's definition comes first in the dynamic linker's search, before libc's.
+ */
+int sigwait(const sigset_t *set, int *sig)
 {
-	(void)arg;
-	smfi_stop();	/* blocks until the listener lets go of its lock */
-	return NULL;
+	(void)set;
+	(void)sig;
+	for (;;)
+		pause();	/* every signal it could take is blocked in that thread */
 }
 
+/* libmilter's listener thread: smfi_main() until the stop cancels it, or until it ends on
+ * its own (an error libmilter logged). */
 static void *mf_milter_thread(void *arg)
 {
-	sigset_t wake;
-
 	(void)arg;
-	sigemptyset(&wake);
-	sigaddset(&wake, MF_SIG_WAKE);
-	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	mf_milter_rc = smfi_main() == MI_SUCCESS ? 0 : 1;
-	__atomic_store_n(&mf_milter_done, 1, __ATOMIC_RELEASE);
-	/* smfi_main() may end on its own (an error): wake main()'s sigwait. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	/* smfi_main() ended on its own: wake main()'s wait. */
 	kill(getpid(), SIGTERM);
 	return NULL;
 }
 
-/* main()'s loop: it waits for the signals itself, so the kernel hands process signals to it
- * (the thread-group leader) rather than to libmilter's signal thread. */
-static void mf_signal_loop(const sigset_t *set, pthread_t listener)
+/* main()'s loop: every thread blocks the signals and main() alone waits for them (see
+ * sigwait() above). Returns at a stop. */
+static void mf_signal_loop(const sigset_t *set)
 {
 	for (;;) {
-		int sig;
+		int sig = sigwaitinfo(set, NULL);
 
-		if (sigwait(set, &sig) != 0)
+		if (sig < 0)
 			continue;
 		if (sig == SIGUSR1) {
 			mf_reload();
 		} else if (sig == SIGUSR2) {
 			mf_stats_log();
 		} else {
-			pthread_t stopper;
-			int i;
-
 			sm_log(LOG_NOTICE, "signal %d: stopping", sig);
-			if (pthread_create(&stopper, NULL, mf_stopper_thread, NULL) != 0) {
-				smfi_stop();
-				return;
-			}
-			/* The stop request waits for the listener's lock; a signal wakes it. */
-			for (i = 0; i < 500 && !__atomic_load_n(&mf_milter_done, __ATOMIC_ACQUIRE); i++) {
-				struct timespec ts = { 0, 20 * 1000000L };
-
-				pthread_kill(listener, MF_SIG_WAKE);
-				nanosleep(&ts, NULL);
-			}
-			pthread_join(stopper, NULL);
 			return;
 		}
 	}
+}
+
+/*
+ * Stops libmilter's listener: cancels its thread and waits for it; returns the exit status
+ * (0, or 1 when smfi_main() had failed on its own).
+ *
+ * Why not smfi_stop(): it sets libmilter's stop flag and closes the listening socket at
+ * once, from the calling thread, under the listener's lock. The listener loop reads the
+ * flag, THEN takes that lock and checks the socket. A stop that lands between the two (the
+ * listener has just come back from a 5 s poll() timeout, from accepting a connection, or
+ * from a wake-up signal) finds the socket closed, and libmilter logs "listenfd=-1
+ * corrupted, terminating" at LOG_ERR and ends with an error. No wake-up can order itself
+ * against that check, and without one a stop waits up to 5 s for the poll().
+ *
+ * Cancelling the thread runs no libmilter code at all: the cancellation is acted on at the
+ * listener's next cancellation point, which in its loop is poll() or accept() (both with
+ * the listener's lock held; nothing takes that lock afterwards), so no interleaving can
+ * produce a libmilter log line, and a stop is immediate. Sessions already accepted go on
+ * in libmilter's workers as they did after smfi_stop(). The listening socket closes when
+ * the process exits (an MTA's connection in the meantime waits in the backlog, then fails
+ * to milter_default_action); the unix socket's file is removed here, where libmilter's
+ * closing removed it: when not running as root and the path is still a socket.
+ */
+static int mf_stop_listener(pthread_t listener, const char *sock)
+{
+	const char *path = mf_socket_path(sock);
+	struct stat st;
+	void *res = NULL;
+
+	pthread_cancel(listener);	/* harmless when smfi_main() has already returned */
+	pthread_join(listener, &res);
+	if (path && geteuid() != 0 && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		(void)unlink(path);
+	return res == PTHREAD_CANCELED ? 0 : mf_milter_rc;
 }
 
 /* The folder a unix socket goes in must exist: libmilter's own error does not say so. */
@@ -425,8 +442,7 @@ out:
 int main(int argc, char **argv)
 {
 	bool check = false, foreground = false, to_stderr = false;
-	static sigset_t sigs, wake;
-	struct sigaction sa;
+	static sigset_t sigs;
 	struct mf_runtime *rt = NULL;
 	struct mf_conf *first = NULL;
 	const struct mf_conf *conf;
@@ -458,14 +474,6 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* the listener's wake-up at stop: blocked here, unblocked in its thread alone */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = mf_wake_handler;
-	sigemptyset(&sa.sa_mask);
-	sigaction(MF_SIG_WAKE, &sa, NULL);
-	sigemptyset(&wake);
-	sigaddset(&wake, MF_SIG_WAKE);
-	pthread_sigmask(SIG_BLOCK, &wake, NULL);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "stripe-milter: curl_global_init failed\n");
@@ -563,9 +571,8 @@ int main(int argc, char **argv)
 		sm_log(LOG_ERR, "cannot start the milter thread");
 		goto out;
 	}
-	mf_signal_loop(&sigs, milter_thread);
-	pthread_join(milter_thread, NULL);
-	rc = mf_milter_rc;
+	mf_signal_loop(&sigs);
+	rc = mf_stop_listener(milter_thread, conf->socket);
 	sm_log(LOG_NOTICE, "stopped");
 	mf_textfile_stop();
 	mf_stats_stop();
