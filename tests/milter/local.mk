@@ -37,3 +37,5 @@ tests_milter_test_alloc_fail_msg_SOURCES = tests/milter/test_alloc_fail_msg.c te
 tests_milter_test_alloc_fail_msg_LDFLAGS = $(AM_LDFLAGS) $(TH_ALLOC_WRAP)
 tests_milter_test_alloc_fail_msg_LDADD = milter/libmf.a $(TH_LDADD) $(MILTER_LIBS)
 endif
+TESTS += tests/milter/test_stop.py
+EXTRA_DIST += tests/milter/test_stop.py
