@@ -8,14 +8,15 @@
 #
 # Any report fails the test: the reports are printed into its log as TAP diagnostics and the
 # exit status is 1 (the TAP driver counts it as an ERROR). The folder is kept
-# (tsan-reports/NAME in the build folder) until the test runs again.
+# (tsan-reports/NAME in the build folder) until the test runs again. atexit_sleep_ms=0: no
+# 1 s pause in every instrumented process's exit (the tests start and stop hundreds of daemons).
 for last; do :; done
 name=$(printf '%s\n' "$last" | sed 's|.*/||; s|\.[^.]*$||')
 dir="$(pwd)/tsan-reports/$name"
 rm -rf "$dir" && mkdir -p "$dir" || exit 99
 # the daemon may drop privileges (UserID) before it reports
 chmod 1777 "$dir"
-TSAN_OPTIONS="log_path=$dir/report suppressions=${top_srcdir:-.}/tests/tsan.supp exitcode=66 halt_on_error=0 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+TSAN_OPTIONS="log_path=$dir/report suppressions=${top_srcdir:-.}/tests/tsan.supp exitcode=66 halt_on_error=0 second_deadlock_stack=1 atexit_sleep_ms=0 ${TSAN_OPTIONS:-}"
 export TSAN_OPTIONS
 "$@"
 rc=$?
