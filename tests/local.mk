@@ -41,3 +41,20 @@ EXTRA_DIST += tests/prism/package.json tests/prism/package-lock.json \
 	tests/data/stripe/README.md tests/data/stripe/LICENSE \
 	tests/data/stripe/fixtures3.json tests/data/stripe/openapi-lookup-strict.json \
 	tests/data/stripe/openapi-lookup-errors.json tests/data/stripe/extend_spec.py docs/DESIGN.md
+# `make check-stress` (STRESS_N rounds, default 5, of the daemon-level tests under two busy
+# loops per core, then 200 stops in a row; tests/stress.sh). Not in `make check`.
+STRESS_TESTS = tests/milter/test_miltertest.py tests/e2e/test_postfix.py tests/fleet/test_fleet_daemon.py
+check-stress: all
+	STRESS_TESTS='$(STRESS_TESTS)' MAKE='$(MAKE)' top_srcdir='$(abs_top_srcdir)' $(SHELL) $(srcdir)/tests/stress.sh
+.PHONY: check-stress
+EXTRA_DIST += tests/stress.sh
+# `make check-tsan` in a ./configure --enable-tsan build: the tests of the C code under
+# ThreadSanitizer (every C test, and the tests that run the daemon); tests/tsan.sh fails a
+# test on any report.
+TSAN_DAEMON_TESTS = tests/milter/test_miltertest.py tests/milter/test_daemon.py \
+	tests/milter/test_stop.py tests/milter/test_stripe_data.py tests/fleet/test_fleet_daemon.py \
+	tests/e2e/test_postfix.py tests/e2e/test_ctl.py tests/e2e/test_stats.py tests/e2e/test_libmilter_log.py
+check-tsan: all
+	@tests=; for t in $(TESTS); do case $$t in *.py|*.sh) ;; *) tests="$$tests $$t" ;; esac; done; \
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$$tests $(TSAN_DAEMON_TESTS)"
+.PHONY: check-tsan
