@@ -17,56 +17,23 @@ The time bounds asserted here ARE the things under test (how long a change takes
 how long a fleet is without a poller); every wait is on a condition, with a deadline.
 """
 import os
-import re
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
-import milterclient  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mta  # noqa: E402
 import smtest  # noqa: E402
+from test_fleet_daemon import metrics, poller_of, send, wait_for  # noqa: E402
+import test_fleet_daemon  # noqa: E402
 
 INTERVAL = 2    # EventsPollInterval, seconds
 LEASE = "stripe-milter:fleet:poller"
 
 
-def metrics(m):
-    return smtest.metrics(m.metrics)[1]
-
-
-def wait_for(cond, timeout=60.0, what="condition", step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def start(s, r, name):
-    o = {"MetricsListen": "127.0.0.1:%d" % smtest.free_port(), "InstanceName": name,
-         "StripeTimeout": "10000", "LookupTimeout": "10000", "LogLevel": "info",
-         "EventsPollInterval": str(INTERVAL)}
-    m = mta.Milter(standin=s, redis=r, options=o)
-    m.metrics = o["MetricsListen"]
-    m.name = name
-    wait_for(lambda: metrics(m).get("stripe_milter_events_subscribed") == 1, what="the purge subscriber")
-    return m
-
-
-def send(m, addr):
-    h = milterclient.message(m.socket, "<%s>" % addr, from_="X <%s>" % addr)
-    if "X-Stripe-Lookup" in h:
-        h["X-Stripe-Lookup"] = re.sub(r"^v=\d+; ", "", h["X-Stripe-Lookup"])
-    return h
-
-
-def poller_of(m):
-    for k, v in metrics(m).items():
-        if k.startswith("stripe_milter_events_poller{"):
-            return int(v), k.split('"')[1]
-    return 0, ""
+def start(s, r, d, name):
+    return test_fleet_daemon.start(s, r, d, name, {"EventsPollInterval": str(INTERVAL),
+                                                   "LookupTimeout": "10000"})
 
 
 def lease_holder(r):
@@ -90,7 +57,7 @@ def t_visible(t, s, r, d):
         "invoices": [{"status": "open", "amount_due": 4900}]}]})["ids"]
     cus, sub, ch, inv = (ids["customers"][0], ids["subscriptions"][0], ids["charges"][0],
                          ids["invoices"][0])
-    ms = [start(s, r, n) for n in ("A", "B")]
+    ms = [start(s, r, d, n) for n in ("A", "B")]
     try:
         one_poller(ms)
         for m in ms:
@@ -124,7 +91,7 @@ def t_visible(t, s, r, d):
                     if m.name not in seen and shows(send(m, addr)):
                         seen[m.name] = time.time() - t0
                 return len(seen) == len(ms)
-            wait_for(everywhere, timeout=120, what="%s change on every instance" % what, step=0.1)
+            wait_for(everywhere, timeout=120, what="%s change on every instance" % what)
             worst = max(seen.values())
             t.ok(worst <= INTERVAL + 5, "%s (%s) by polling: on every instance after %.2f s (bound %d s: "
                  "interval + 5)" % (what, ev["type"], worst, INTERVAL + 5))
@@ -142,19 +109,19 @@ def t_visible(t, s, r, d):
 
 def t_sigkill(t, s, r, d):
     s.state({"customers": [{"email": "k@example.com"}]})
-    ms = [start(s, r, n) for n in ("C", "D")]
+    ms = [start(s, r, d, n) for n in ("C", "D")]
     try:
         own = one_poller(ms)
         other = ms[1] if own is ms[0] else ms[0]
         t.is_(lease_holder(r), own.name, "the lease names the poller")
         # the worst case: kill just after a renewal (the lease's time to live is near its full
         # two intervals), so the other instance must wait for all of it
-        wait_for(lambda: r.cmd("PTTL", LEASE) > 2 * INTERVAL * 1000 - 150, what="a fresh renewal", step=0.005)
+        wait_for(lambda: r.cmd("PTTL", LEASE) > 2 * INTERVAL * 1000 - 150, what="a fresh renewal")
         t0 = time.time()
         own.proc.kill()
         own.proc.wait()
         own.proc = None
-        wait_for(lambda: lease_holder(r) == other.name, timeout=60, what="takeover", step=0.01)
+        wait_for(lambda: lease_holder(r) == other.name, timeout=60, what="takeover")
         took = time.time() - t0
         t.ok(took <= 3 * INTERVAL, "after SIGKILL the other instance took over in %.2f s (README: within "
              "three intervals, %d s)" % (took, 3 * INTERVAL))
@@ -167,7 +134,7 @@ def t_sigkill(t, s, r, d):
 
 def t_sigterm(t, s, r, d):
     s.state({"customers": [{"email": "t@example.com"}]})
-    ms = [start(s, r, n) for n in ("E", "F")]
+    ms = [start(s, r, d, n) for n in ("E", "F")]
     late = None
     try:
         own = one_poller(ms)
@@ -177,14 +144,14 @@ def t_sigterm(t, s, r, d):
         t.ok(lease_holder(r) != own.name, "a poller stopped with SIGTERM no longer holds the lease when "
              "it has exited (%s)" % lease_holder(r))
         t.like(own.log(), r"events poller stopped; lease released", "it says so")
-        wait_for(lambda: lease_holder(r) == other.name, timeout=60, what="handover", step=0.01)
+        wait_for(lambda: lease_holder(r) == other.name, timeout=60, what="handover")
         took = time.time() - t0
         t.ok(took < 2 * INTERVAL, "the other instance took over %.2f s after the stop began, before a "
              "lease could have expired (%d s)" % (took, 2 * INTERVAL))
         # the last poller stops; a new instance finds no lease and polls at once
         other.stop()
         t.is_(lease_holder(r), None, "the last poller's lease is gone with it")
-        late = start(s, r, "G")
+        late = start(s, r, d, "G")
         wait_for(lambda: poller_of(late) == (1, "G"), timeout=60, what="the new instance polls")
         t.is_(lease_holder(r), "G", "a new instance takes the lease on its first try")
     finally:
