@@ -50,7 +50,7 @@ static const struct mf_opt mf_conf_opts[] = {
 	{ "UMask", MF_T_OCTAL, O(umask), "007", 0, 0777, NULL, false,
 	    "umask (octal) while creating a unix socket" },
 	STR("SocketGroup", socket_group, NULL, "group given to a unix socket so the MTA can connect"),
-	STR("UserID", user_id, NULL, "user[:group] to run as after opening the socket and reading the key"),
+	STR("UserID", user_id, NULL, "user[:group] to run as after opening the socket and reading the key (nothing to do when started as that user, as the packaged systemd unit does)"),
 	STR("PidFile", pid_file, NULL, "file to write the daemon's process id to"),
 	BOOL("Background", background, "yes", "detach from the terminal and run in the background"),
 	BOOL("Syslog", syslog, "yes", "log to syslog (no: log to standard error)"),
