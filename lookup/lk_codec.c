@@ -57,13 +57,21 @@ static json_t *lk_enc_invoices(const struct stripe_invoices *v)
 	    "cr", (json_int_t)v->created, "url", v->url);
 }
 
-static json_t *lk_enc_charges(const struct stripe_charges *c)
+/* Money per currency as an array; NULL when out of memory (json_pack then fails too). */
+static json_t *lk_enc_totals(const struct stripe_money *m, int n)
 {
 	json_t *totals = json_array();
 	int i;
 
-	for (i = 0; totals && i < c->ntotals && i < STRIPE_TOTALS_MAX; i++)
-		json_array_append_new(totals, lk_enc_money(&c->totals[i]));
+	for (i = 0; totals && i < n && i < STRIPE_TOTALS_MAX; i++)
+		json_array_append_new(totals, lk_enc_money(&m[i]));
+	return totals;
+}
+
+static json_t *lk_enc_charges(const struct stripe_charges *c)
+{
+	json_t *totals = lk_enc_totals(c->totals, c->ntotals);
+
 	return json_pack("{si si sb si si si si si si so sb sI ss so ss}",
 	    "win", c->window_days, "n", c->count, "trunc", c->truncated, "ok", c->succeeded,
 	    "fail", c->failed, "pend", c->pending, "ref", c->refunded,
@@ -74,11 +82,8 @@ static json_t *lk_enc_charges(const struct stripe_charges *c)
 
 static json_t *lk_enc_checkout(const struct stripe_checkout *c)
 {
-	json_t *totals = json_array();
-	int i;
+	json_t *totals = lk_enc_totals(c->totals, c->ntotals);
 
-	for (i = 0; totals && i < c->ntotals && i < STRIPE_TOTALS_MAX; i++)
-		json_array_append_new(totals, lk_enc_money(&c->totals[i]));
 	return json_pack("{si si si si sb so sb sI ss ss}", "win", c->window_days,
 	    "n", c->sessions, "paid", c->paid, "subs", c->subscriptions, "trunc", c->truncated,
 	    "tot", totals, "hl", c->has_last, "lc", (json_int_t)c->last_created,
@@ -294,11 +299,21 @@ static enum stripe_found_by lk_dec_found_by(const char *name)
 	return STRIPE_BY_NONE;
 }
 
-static void lk_dec_charges(struct lk_dec *d, json_t *o, struct stripe_charges *c)
+/* The "tot" array of o into m[0..*n) (at most STRIPE_TOTALS_MAX). */
+static void lk_dec_totals(struct lk_dec *d, json_t *o, struct stripe_money *m, int *n)
 {
-	json_t *tot, *v;
+	json_t *tot = lk_dec_get(d, o, "tot", JSON_ARRAY), *v;
 	size_t i;
 
+	json_array_foreach(tot, i, v) {
+		if (*n >= STRIPE_TOTALS_MAX)
+			break;
+		lk_dec_money(d, v, &m[(*n)++]);
+	}
+}
+
+static void lk_dec_charges(struct lk_dec *d, json_t *o, struct stripe_charges *c)
+{
 	if (o == NULL)
 		return;
 	c->window_days = lk_dec_i32(d, o, "win");
@@ -310,12 +325,7 @@ static void lk_dec_charges(struct lk_dec *d, json_t *o, struct stripe_charges *c
 	c->refunded = lk_dec_i32(d, o, "ref");
 	c->partially_refunded = lk_dec_i32(d, o, "pref");
 	c->disputed = lk_dec_i32(d, o, "disp");
-	tot = lk_dec_get(d, o, "tot", JSON_ARRAY);
-	json_array_foreach(tot, i, v) {
-		if (c->ntotals >= STRIPE_TOTALS_MAX)
-			break;
-		lk_dec_money(d, v, &c->totals[c->ntotals++]);
-	}
+	lk_dec_totals(d, o, c->totals, &c->ntotals);
 	c->has_last = lk_dec_bool(d, o, "hl");
 	c->last_created = lk_dec_int(d, o, "lc");
 	lk_dec_str(d, o, "ls", c->last_status, sizeof(c->last_status));
@@ -325,9 +335,6 @@ static void lk_dec_charges(struct lk_dec *d, json_t *o, struct stripe_charges *c
 
 static void lk_dec_checkout(struct lk_dec *d, json_t *o, struct stripe_checkout *c)
 {
-	json_t *tot, *v;
-	size_t i;
-
 	if (o == NULL)
 		return;
 	c->window_days = lk_dec_i32(d, o, "win");
@@ -335,12 +342,7 @@ static void lk_dec_checkout(struct lk_dec *d, json_t *o, struct stripe_checkout 
 	c->paid = lk_dec_i32(d, o, "paid");
 	c->subscriptions = lk_dec_i32(d, o, "subs");
 	c->truncated = lk_dec_bool(d, o, "trunc");
-	tot = lk_dec_get(d, o, "tot", JSON_ARRAY);
-	json_array_foreach(tot, i, v) {
-		if (c->ntotals >= STRIPE_TOTALS_MAX)
-			break;
-		lk_dec_money(d, v, &c->totals[c->ntotals++]);
-	}
+	lk_dec_totals(d, o, c->totals, &c->ntotals);
 	c->has_last = lk_dec_bool(d, o, "hl");
 	c->last_created = lk_dec_int(d, o, "lc");
 	lk_dec_str(d, o, "lp", c->last_payment_status, sizeof(c->last_payment_status));
