@@ -472,12 +472,30 @@ static void mf_render_subscriptions(struct mf_ctx *c, const struct stripe_summar
 		mf_render_sub(c, s, &s->subs[i]);
 }
 
+/* "total=<money>[, <money>...]" of a money-per-currency list; "total=none" when it holds no
+ * money that renders (no money: no currency to name). */
+static void mf_render_totals(struct mf_line *l, const struct stripe_money *m, int n)
+{
+	char money[64];
+	int i, shown = 0;
+
+	for (i = 0; i < n && i < STRIPE_TOTALS_MAX; i++) {
+		if (!mf_money(&m[i], money, sizeof(money)))
+			continue;
+		if (shown++ == 0)
+			mf_line_item(l, "total=%s", money);
+		else
+			mf_line_more(l, money);
+	}
+	if (shown == 0)
+		mf_line_item(l, "total=none");
+}
+
 static void mf_render_charges(struct mf_ctx *c, const struct stripe_summary *s)
 {
 	const struct stripe_charges *ch = &s->charges;
 	struct mf_line l;
-	char money[64], date[16];
-	int i, n = 0;
+	char date[16];
 
 	if ((mf_gone(s) & STRIPE_PART_CHARGES) || ch->window_days <= 0)
 		return;
@@ -488,16 +506,7 @@ static void mf_render_charges(struct mf_ctx *c, const struct stripe_summary *s)
 	mf_line_item(&l, "failed=%d", ch->failed);
 	mf_line_item(&l, "refunded=%d", ch->refunded);
 	mf_line_item(&l, "disputed=%d", ch->disputed);
-	for (i = 0; i < ch->ntotals && i < STRIPE_TOTALS_MAX; i++) {
-		if (!mf_money(&ch->totals[i], money, sizeof(money)))
-			continue;
-		if (n++ == 0)
-			mf_line_item(&l, "total=%s", money);
-		else
-			mf_line_more(&l, money);
-	}
-	if (n == 0)
-		mf_line_item(&l, "total=none");	/* no money: no currency to name */
+	mf_render_totals(&l, ch->totals, ch->ntotals);
 	if (ch->has_last && mf_date(ch->last_created, date) && mf_word_ok(ch->last_status)) {
 		if (mf_word_ok(ch->last_failure_code))
 			mf_line_item(&l, "last=%s %s %s", date, ch->last_status, ch->last_failure_code);
@@ -517,8 +526,7 @@ static void mf_render_checkout(struct mf_ctx *c, const struct stripe_summary *s)
 {
 	const struct stripe_checkout *co = &s->checkout;
 	struct mf_line l;
-	char money[64], date[16];
-	int i, n = 0;
+	char date[16];
 
 	if (co->window_days <= 0 || co->sessions <= 0)
 		return;
@@ -527,16 +535,7 @@ static void mf_render_checkout(struct mf_ctx *c, const struct stripe_summary *s)
 	mf_line_item(&l, "sessions=%d", co->sessions);
 	mf_line_item(&l, "paid=%d", co->paid);
 	mf_line_item(&l, "subscriptions=%d", co->subscriptions);
-	for (i = 0; i < co->ntotals && i < STRIPE_TOTALS_MAX; i++) {
-		if (!mf_money(&co->totals[i], money, sizeof(money)))
-			continue;
-		if (n++ == 0)
-			mf_line_item(&l, "total=%s", money);
-		else
-			mf_line_more(&l, money);
-	}
-	if (n == 0)
-		mf_line_item(&l, "total=none");
+	mf_render_totals(&l, co->totals, co->ntotals);
 	if (co->has_last && mf_date(co->last_created, date) && mf_word_ok(co->last_payment_status)) {
 		if (mf_word_ok(co->last_mode))
 			mf_line_item(&l, "last=%s %s %s", date, co->last_payment_status, co->last_mode);
