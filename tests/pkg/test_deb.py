@@ -197,9 +197,17 @@ class Run:
         t.ok(os.path.exists(sock), "the daemon from ExecStart serves on %s" % sock, self.log()[-2000:])
         if os.path.exists(sock):
             t.is_(owner(sock)[:2], ("stripe-milter", "postfix"), "the socket: stripe-milter, group postfix")
-            st = open("/proc/%d/status" % self.daemon.pid).read()
-            uid = [l for l in st.splitlines() if l.startswith("Uid:")][0].split()[1:]
-            t.is_(uid, [str(pwd.getpwnam(PKG).pw_uid)] * 4, "the daemon runs as stripe-milter (UserID)")
+            # the socket is made while the daemon is still root (it opens the socket, sets
+            # its group, then becomes UserID): wait for the switch, with a deadline
+            want = [str(pwd.getpwnam(PKG).pw_uid)] * 4
+            end = time.time() + 30
+            while True:
+                st = open("/proc/%d/status" % self.daemon.pid).read()
+                uid = [l for l in st.splitlines() if l.startswith("Uid:")][0].split()[1:]
+                if uid == want or time.time() > end or self.daemon.poll() is not None:
+                    break
+                time.sleep(0.05)
+            t.is_(uid, want, "the daemon runs as stripe-milter (UserID)")
         return 0, ""
 
     def systemctl_reload(self):
