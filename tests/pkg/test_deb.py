@@ -206,7 +206,7 @@ class Run:
                 uid = [l for l in st.splitlines() if l.startswith("Uid:")][0].split()[1:]
                 if uid == want or time.time() > end or self.daemon.poll() is not None:
                     break
-                time.sleep(0.05)
+                time.sleep(0.05)    # poll interval of the wait above
             t.is_(uid, want, "the daemon runs as stripe-milter (UserID)")
         return 0, ""
 
