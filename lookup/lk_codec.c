@@ -90,6 +90,16 @@ static json_t *lk_enc_checkout(const struct stripe_checkout *c)
 	    "lp", c->last_payment_status, "lm", c->last_mode);
 }
 
+/* Whether the checkout part holds anything: a part with a zero window but other fields
+ * set (only a corrupt or hand-made entry has one) is written too, so that decode gives
+ * back exactly what was encoded. */
+static bool lk_checkout_set(const struct stripe_checkout *c)
+{
+	return c->window_days != 0 || c->sessions != 0 || c->paid != 0 || c->subscriptions != 0 ||
+	    c->truncated || c->ntotals != 0 || c->has_last || c->last_created != 0 ||
+	    c->last_payment_status[0] != '\0' || c->last_mode[0] != '\0';
+}
+
 static json_t *lk_enc_lists(const struct stripe_summary *s, json_t **meta, json_t **subs)
 {
 	json_t *by = json_object();
@@ -127,11 +137,12 @@ int lk_summary_encode(const struct stripe_summary *s, char **buf, size_t *len)
 	    "ssk", s->search_skipped, "mc", s->matches_capped,
 	    "inv", lk_enc_invoices(&s->invoices));
 	/* parts Stripe refused ("ref") and a guest's checkout ("co"), only when there are
-	 * any: other entries stay as they were */
+	 * any: other entries stay as they were. Both bit sets are written as "miss" is, as a
+	 * 32-bit int, so a decoded one (read as int32) encodes to the same value. */
 	if (root != NULL && s->parts_refused != 0 &&
-	    json_object_set_new(root, "ref", json_integer((json_int_t)s->parts_refused)) != 0)
+	    json_object_set_new(root, "ref", json_integer((int)s->parts_refused)) != 0)
 		goto out;
-	if (root != NULL && s->checkout.window_days > 0 &&
+	if (root != NULL && lk_checkout_set(&s->checkout) &&
 	    json_object_set_new(root, "co", lk_enc_checkout(&s->checkout)) != 0)
 		goto out;
 	if (root == NULL)

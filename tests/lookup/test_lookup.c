@@ -252,6 +252,34 @@ START_TEST(summary_round_trip_every_field)
 }
 END_TEST
 
+/* What the fuzzer found (CI, fuzz_lk_summary and fuzz_cache_entry): entries decode accepts
+ * that did not encode back to themselves. A checkout part with a zero window but other
+ * fields set was dropped by encode; a negative "ref" (read as int32) was written back as an
+ * unsigned 2^32-1, which decode then refused as out of range. */
+START_TEST(summary_round_trip_odd_entries)
+{
+	static const char *odd[] = {
+		"{\"v\":1,\"co\":{\"win\":0,\"n\":2}}",
+		"{\"v\":1,\"co\":{\"lm\":\"setup\"}}",
+		"{\"v\":1,\"ref\":-1}",
+		"{\"v\":1,\"ref\":-2147483648,\"miss\":-1}",
+	};
+	struct stripe_summary a, b;
+	char *buf = NULL, err[128];
+	size_t i, len;
+
+	for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		ck_assert_msg(lk_summary_decode(odd[i], strlen(odd[i]), &a, err, sizeof(err)) == 0,
+		    "refused %s: %s", odd[i], err);
+		ck_assert_int_eq(lk_summary_encode(&a, &buf, &len), 0);
+		ck_assert_msg(lk_summary_decode(buf, len, &b, err, sizeof(err)) == 0,
+		    "%s encoded as %s, which decode refused: %s", odd[i], buf, err);
+		ck_assert_msg(memcmp(&a, &b, sizeof(a)) == 0, "%s encoded as %s", odd[i], buf);
+		free(buf);
+	}
+}
+END_TEST
+
 START_TEST(summary_rejects_unknown_version_and_garbage)
 {
 	struct stripe_summary b;
@@ -442,6 +470,7 @@ int main(void)
 	tcase_add_test(tc, key_hash_is_sha256_known_vector);
 	tcase_add_test(tc, key_is_sha256sum_of_lowercased_address);
 	tcase_add_test(tc, summary_round_trip_every_field);
+	tcase_add_test(tc, summary_round_trip_odd_entries);
 	tcase_add_test(tc, summary_rejects_unknown_version_and_garbage);
 	tcase_add_test(tc, summary_encode_rejects_bad_utf8);
 	tcase_add_test(tc, product_names_round_trip_and_deadline);
