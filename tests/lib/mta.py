@@ -130,14 +130,27 @@ class Milter:
                 if v is not None:
                     f.write("%s %s\n" % (k, v))
 
+    # The daemon's own "ready" line: logged once every listener (milter socket, MetricsListen,
+    # WebhookListen) and thread is up. The milter socket alone is made earlier, while the daemon
+    # is still root, before the runtime and the HTTP listeners exist (under ThreadSanitizer
+    # that gap was long enough for a test's first /metrics scrape to find nothing).
+    READY_LINE = re.compile(r"stripe-milter \S+ listening on ")
+
     def wait_ready(self, timeout=60.0):
-        """Waits for the socket (a deadline on the wait); False when the daemon exited."""
+        """Waits (a deadline on the wait) for the socket and, when LogLevel lets the notice
+        through, the daemon's ready line; False when the daemon exited."""
+        quiet = str(self.options.get("LogLevel", "debug")).lower() in (
+            "emerg", "alert", "crit", "err", "error", "warning", "warn")
+
+        def socket_up():
+            if self.path:
+                return os.path.exists(self.path)
+            return bool(self.port and smtest.wait_port(self.port, 0.1))
+
         def ready():
             if self.proc.poll() is not None:
                 return "exited"
-            if self.path and os.path.exists(self.path):
-                return "ready"
-            if self.port and smtest.wait_port(self.port, 0.1):
+            if socket_up() and (quiet or self.READY_LINE.search(self.log())):
                 return "ready"
             return None
         return smtest.wait_for(ready, timeout=timeout) == "ready"
