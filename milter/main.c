@@ -17,7 +17,8 @@
  *	   root:stripe-milter 0440 or owned by the milter user 0400; see common/sm_secret.h);
  *	6. smfi_main() in a thread until stopped; a stop cancels that thread (see
  *	   mf_stop_listener: smfi_stop() cannot stop libmilter's listener without a chance of
- *	   an error line), then stops the lookup threads and frees everything.
+ *	   an error line), waits up to StopTimeout for the messages in progress to finish
+ *	   (mf_drain), then stops the lookup threads and frees everything.
  *
  * -n loads everything the way a reload does: with UserID set and started as root, it
  * becomes UserID first, so "OK" means that a reload after key rotation will work too.
@@ -381,6 +382,56 @@ static int mf_stop_listener(pthread_t listener, const char *sock)
 	return res == PTHREAD_CANCELED ? 0 : mf_milter_rc;
 }
 
+/* StopTimeout as the last reload left it. */
+static long mf_stop_timeout(void)
+{
+	struct mf_runtime *now = mf_runtime_get();	/* the last reload's StopTimeout */
+	long secs = now ? mf_runtime_conf(now)->stop_timeout_s : 0;
+
+	mf_runtime_put(now);
+	return secs;
+}
+
+/*
+ * After the listener stopped: waits up to secs seconds for the messages in progress
+ * (mf_milter_in_progress()) to finish, so a stop or restart cuts none that had begun
+ * (libmilter's workers go on serving the connections already accepted, and the lookup
+ * pool, caches and runtime stay up until this returns). Checks every 100 ms, waiting
+ * for signals meanwhile: a second TERM, INT or HUP ends the wait; USR1 and USR2 are
+ * left for later (no reload while stopping). Logs what it waited for and what was left.
+ */
+static void mf_drain(long secs, const sigset_t *set)
+{
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
+	int64_t t0 = sm_now_ms(), end = t0 + (int64_t)secs * 1000;
+	long left = mf_milter_in_progress();
+
+	if (left <= 0)
+		return;
+	if (secs <= 0) {
+		sm_log(LOG_NOTICE, "stopping with %ld message(s) in progress (StopTimeout 0): the "
+		    "MTA applies its milter_default_action to them", left);
+		return;
+	}
+	sm_log(LOG_NOTICE, "waiting up to %ld s for %ld message(s) in progress (StopTimeout; "
+	    "a second signal stops at once)", secs, left);
+	while ((left = mf_milter_in_progress()) > 0 && sm_now_ms() < end) {
+		int sig = sigtimedwait(set, NULL, &tick);
+
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+			sm_log(LOG_NOTICE, "signal %d: not waiting any longer", sig);
+			break;
+		}
+	}
+	if (left > 0)
+		sm_log(LOG_WARNING, "stopping with %ld message(s) still in progress after %lld ms: "
+		    "the MTA applies its milter_default_action to them", left,
+		    (long long)(sm_now_ms() - t0));
+	else
+		sm_log(LOG_NOTICE, "the messages in progress finished in %lld ms",
+		    (long long)(sm_now_ms() - t0));
+}
+
 /* The folder a unix socket goes in must exist: libmilter's own error does not say so. */
 static int mf_check_socket_dir(const char *sock, char *err, size_t errlen)
 {
@@ -573,6 +624,7 @@ int main(int argc, char **argv)
 	}
 	mf_signal_loop(&sigs);
 	rc = mf_stop_listener(milter_thread, conf->socket);
+	mf_drain(mf_stop_timeout(), &sigs);
 	sm_log(LOG_NOTICE, "stopped");
 	mf_textfile_stop();
 	mf_stats_stop();

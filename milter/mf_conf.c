@@ -60,6 +60,8 @@ static const struct mf_opt mf_conf_opts[] = {
 	BOOL("LogAddresses", log_addresses, "no", "log sender addresses in full (no: masked as j***@example.com)"),
 	NUM("MilterTimeout", milter_timeout_s, "300", 1, 86400,
 	    "seconds libmilter waits for the MTA before dropping a connection"),
+	NUM("StopTimeout", stop_timeout_s, "20", 0, 3600,
+	    "seconds a stop waits for messages in progress to finish (0: exit at once; keep it below the unit's TimeoutStopSec)"),
 	STR("MetricsListen", metrics_listen, NULL,
 	    "address:port of the Prometheus /metrics and /healthz listener (loopback advised); unset = off"),
 	NUM("MetricsClientLimit", metrics_client_limit, "4", 1, 1024,

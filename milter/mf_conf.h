@@ -40,6 +40,7 @@ struct mf_conf {
 	char *log_level;
 	bool log_addresses;
 	long milter_timeout_s;
+	long stop_timeout_s;
 	char *metrics_listen;
 	long metrics_client_limit;
 	long metrics_request_timeout_s;

@@ -140,12 +140,21 @@ static sfsistat mf_internal_error(SMFICTX *ctx, const struct mf_runtime *rt, con
 	return SMFIS_ACCEPT;
 }
 
+/* Messages allocated and not yet freed (mf_milter_in_progress()). */
+static long mf_msgs_open;
+
+long mf_milter_in_progress(void)
+{
+	return __atomic_load_n(&mf_msgs_open, __ATOMIC_ACQUIRE);
+}
+
 static void mf_msg_free(struct mf_msg *m)
 {
 	int i;
 
 	if (m == NULL)
 		return;
+	__atomic_sub_fetch(&mf_msgs_open, 1, __ATOMIC_RELEASE);
 	lk_prefetch_release(&m->msg_jobs);
 	for (i = 0; i < m->msg_nforged; i++)
 		free(m->msg_forged[i].fg_name);
@@ -298,6 +307,7 @@ static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 		mf_runtime_put(rt);
 		return r;
 	}
+	__atomic_add_fetch(&mf_msgs_open, 1, __ATOMIC_RELAXED);
 	m->msg_t0 = sm_now_ms();
 	m->msg_rt = mf_runtime_get();
 	m->msg_from_rc = MAIL_ADDR_EMPTY;

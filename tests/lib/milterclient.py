@@ -82,8 +82,10 @@ def _z(s):
 
 
 def message(sock_spec, envfrom, rcpt="<support@example.test>", from_=None, headers=(),
-            client_ip="198.51.100.7", timeout=60.0, macros=None):
-    """Sends one message over a new connection; returns a Result."""
+            client_ip="198.51.100.7", timeout=60.0, macros=None, before_eom=None):
+    """Sends one message over a new connection; returns a Result. before_eom, when given, is
+    called once the body is sent and before end of message (a test's moment to act while
+    the message is in progress)."""
     c = _Conn(sock_spec, timeout)
     try:
         c.send(b"O", struct.pack(">III", 6, SMFIF_ADDHDRS | SMFIF_CHGHDRS, P_ALL))
@@ -132,6 +134,8 @@ def message(sock_spec, envfrom, rcpt="<support@example.test>", from_=None, heade
             return res
         if not step(b"B", b"Hello.\r\n", P_NOBODY, P_NR_BODY):
             return res
+        if before_eom is not None:
+            before_eom()
         c.send(b"E")
         while True:
             r, d = c.recv()

@@ -39,3 +39,5 @@ tests_milter_test_alloc_fail_msg_LDADD = milter/libmf.a $(TH_LDADD) $(MILTER_LIB
 endif
 TESTS += tests/milter/test_stop.py
 EXTRA_DIST += tests/milter/test_stop.py
+TESTS += tests/milter/test_drain.py
+EXTRA_DIST += tests/milter/test_drain.py
