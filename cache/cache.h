@@ -139,7 +139,19 @@ int cache_get_l1(struct cache *c, const char *key, struct cache_value *out);
 /* Stores a value as if a fill had produced it now (used for product names). */
 int cache_put(struct cache *c, const char *key, const void *data, size_t len, enum cache_kind kind);
 
-/* Deletes one key from L1 and Redis; 0 on success (also when absent), -1 on Redis error. */
+/*
+ * Purges and fills in flight: a fill's result is stored only when nothing purged its key
+ * while it ran (it read Stripe before the change the purge is about). In Redis the fill's
+ * lock is the proof: the result is stored only while "<key>" CACHE_LOCK_SUFFIX still holds
+ * the fill's token, and a purge deletes that lock with the key (so a purge made by someone
+ * else than cache_purge(), e.g. the fleet's UNLINK of many keys, must delete both). In L1,
+ * any purge or clear in this process during the fill keeps the fill out of L1. Such a fill
+ * still answers the lookup that made it, and is counted (fills_discarded).
+ */
+#define CACHE_LOCK_SUFFIX	":lock"
+
+/* Deletes one key (and its fill lock) from L1 and Redis; 0 on success (also when absent),
+ * -1 on Redis error. */
 int cache_purge(struct cache *c, const char *key);
 /* Drop one key / everything from this process's L1 only (what a fleet-wide purge
  * message asks of each instance; Redis is purged once, by whoever sent it). */
@@ -165,6 +177,7 @@ struct cache_counters {
 	uint64_t redis_pool_in_use;	/* gauge: Redis connections taken by a command now */
 	uint64_t flight_misses;		/* misses that waited for another thread's fill (part
 					 * of misses; they started no fill of their own) */
+	uint64_t fills_discarded;	/* fills not stored: their key was purged meanwhile */
 };
 /* Invariants: lookups == l1_hits + l2_hits + misses, and a lookup that waited for another
  * thread (flight_joins) counts as what that wait produced: a Redis hit when the other

@@ -248,25 +248,29 @@ bool cache_redis_ok(struct cache *c)
 
 void cache_local_purge(struct cache *c, const char *key)
 {
-	if (c && c->l1 && key)
+	if (c && c->l1 && key) {
+		__atomic_add_fetch(&c->purges, 1, __ATOMIC_ACQ_REL);
 		cache_l1_del(c->l1, key);
+	}
 }
 
 void cache_local_clear(struct cache *c)
 {
-	if (c && c->l1)
+	if (c && c->l1) {
+		__atomic_add_fetch(&c->purges, 1, __ATOMIC_ACQ_REL);
 		cache_l1_clear(c->l1);
+	}
 }
 
 int cache_purge(struct cache *c, const char *key)
 {
 	redisReply *r;
 
-	if (c->l1)
-		cache_l1_del(c->l1, key);
+	cache_local_purge(c, key);
 	if (c->rp == NULL)
 		return 0;
-	r = rds_cmd(c->rp, INT64_MAX, "UNLINK %s", key);
+	/* the fill lock too: a fill in flight for this key then does not store (cache.h) */
+	r = rds_cmd(c->rp, INT64_MAX, "UNLINK %s %s" CACHE_LOCK_SUFFIX, key, key);
 	if (r == NULL)
 		return -1;
 	freeReplyObject(r);
@@ -327,8 +331,7 @@ int cache_flush(struct cache *c, long *deleted)
 	int rc = -1;
 
 	*deleted = 0;
-	if (c->l1)
-		cache_l1_clear(c->l1);
+	cache_local_clear(c);
 	if (c->rp == NULL)
 		return 0;
 	if (cache_glob_escape(c->cfg.prefix, esc, sizeof(esc)) != 0)

@@ -39,6 +39,12 @@
  *	fill overwrites it; an entry that fails the check is logged each time it is met
  *	("cache entry KEY unreadable (why): purged", LOG_WARNING; it is deleted when met).
  *
+ * Purges during a fill (cache.h): the result goes to Redis by a compare-on-lock script,
+ *	only while the fill's lock still holds its token (a purge deletes the lock), and to
+ *	L1 only when Redis took it and no purge or clear happened in this process since the
+ *	fill began (a global count, so an unrelated purge also keeps that one fill out of L1:
+ *	the next lookup reads it from Redis). A Redis read keeps out of L1 the same way.
+ *
  * Known limits: a waiter whose deadline is later than the leader's still gets the
  *	leader's result (it may be a deadline failure).
  */
@@ -69,6 +75,12 @@ struct cache_flight {
 static const char cache_unlock_lua[] =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
     "else return 0 end";
+
+/* KEYS: key, its lock. ARGV: the fill's lock token, the entry, PX. Stores the entry only
+ * while the lock still holds the token (no purge deleted it meanwhile): 1 stored, 0 not. */
+static const char cache_set_if_locked_lua[] =
+    "if redis.call('get', KEYS[2]) == ARGV[1] then "
+    "redis.call('set', KEYS[1], ARGV[2], 'px', ARGV[3]) return 1 else return 0 end";
 
 /* KEYS: key. ARGV: the bytes read. Deletes the key only while it still holds them. */
 static const char cache_unlink_if_lua[] =
@@ -174,26 +186,35 @@ out:
 	return rc;
 }
 
-/* SET key <entry> PX <until stale grace ends>. 0, or -1 when Redis failed. */
+/* SET key <entry> PX <until stale grace ends>; with a lock (lockkey and token: the fill
+ * held it), only while the lock still holds the token. 0 stored (or already expired),
+ * 1 not stored: a purge took the lock meanwhile, -1 Redis failed. */
 static int cache_redis_write(struct cache *c, const char *key, const struct cache_entry *e,
-    int64_t deadline_ms)
+    const char *lockkey, const char *token, int64_t deadline_ms)
 {
 	long long px = (long long)(cache_entry_stale_until(e) - sm_wall_ms());
 	unsigned char *buf;
 	redisReply *r;
 	size_t len;
+	int rc = 0;
 
 	if (px <= 0)
 		return 0;
 	buf = cache_entry_encode(e, &len);
 	if (buf == NULL)
 		return -1;
-	r = rds_cmd(c->rp, deadline_ms, "SET %s %b PX %lld", key, buf, len, px);
+	if (lockkey)
+		r = rds_cmd(c->rp, deadline_ms, "EVAL %s 2 %s %s %s %b %lld", cache_set_if_locked_lua,
+		    key, lockkey, token, buf, len, px);
+	else
+		r = rds_cmd(c->rp, deadline_ms, "SET %s %b PX %lld", key, buf, len, px);
 	free(buf);
 	if (r == NULL)
 		return -1;
+	if (lockkey && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+		rc = 1;
 	freeReplyObject(r);
-	return 0;
+	return rc;
 }
 
 /* ---- cross-process lock ------------------------------------------------------------- */
@@ -313,10 +334,30 @@ static int cache_serve_stale(struct cache *c, struct cache_entry *stale, struct 
 	return 0;
 }
 
-/* Calls the fill and stores its result (L1, Redis), or serves stale on a temporary error. */
-static int cache_do_fill(struct cache *c, const char *key, cache_fill_fn fill, void *arg,
-    int64_t deadline_ms, struct cache_entry *stale, struct cache_value *out)
+/* Stores a fill's result: Redis first (only while the fill's lock holds, when it had one),
+ * then L1 unless Redis refused it or this process purged anything since purges0. */
+static void cache_fill_store(struct cache *c, const char *key, const struct cache_entry *e,
+    const char *lockkey, const char *token, uint64_t purges0, int64_t deadline_ms)
 {
+	if (c->rp && cache_redis_write(c, key, e, lockkey, token, deadline_ms) == 1) {
+		CACHE_CTR_INC(&c->ctr, fills_discarded);
+		sm_log(LOG_DEBUG, "cache: %s was purged while it was filled: not stored", key);
+		return;
+	}
+	if (__atomic_load_n(&c->purges, __ATOMIC_ACQUIRE) != purges0) {
+		CACHE_CTR_INC(&c->ctr, fills_discarded);
+		return;
+	}
+	cache_l1_store(c, key, e);
+}
+
+/* Calls the fill and stores its result (cache_fill_store), or serves stale on a temporary
+ * error. lockkey and token: the cross-process lock the fill holds, NULL when none. */
+static int cache_do_fill(struct cache *c, const char *key, cache_fill_fn fill, void *arg,
+    const char *lockkey, const char *token, int64_t deadline_ms, struct cache_entry *stale,
+    struct cache_value *out)
+{
+	uint64_t purges0 = __atomic_load_n(&c->purges, __ATOMIC_ACQUIRE);
 	struct cache_fill_out fo;
 	struct cache_entry e;
 	int cls;
@@ -336,9 +377,7 @@ static int cache_do_fill(struct cache *c, const char *key, cache_fill_fn fill, v
 		e.fetched_ms = sm_wall_ms();
 		e.ttl_ms = (int64_t)(e.kind == CACHE_NEGATIVE ? c->cfg.ttl_negative_s : c->cfg.ttl_positive_s) * 1000;
 		e.grace_ms = (int64_t)c->cfg.stale_grace_s * 1000;
-		cache_l1_store(c, key, &e);
-		if (c->rp)
-			cache_redis_write(c, key, &e, deadline_ms);
+		cache_fill_store(c, key, &e, lockkey, token, purges0, deadline_ms);
 		cache_value_take(out, &e, CACHE_SRC_FILL);
 		return 0;
 	}
@@ -354,6 +393,7 @@ static int cache_do_fill(struct cache *c, const char *key, cache_fill_fn fill, v
 static int cache_lead(struct cache *c, const char *key, cache_fill_fn fill, void *arg,
     int64_t deadline_ms, struct cache_entry *stale, struct cache_value *out, bool *was_l2)
 {
+	uint64_t purges0 = __atomic_load_n(&c->purges, __ATOMIC_ACQUIRE);
 	char lockkey[CACHE_KEY_MAX + 8], token[40];
 	struct cache_entry e;
 	bool locked = false;
@@ -361,7 +401,7 @@ static int cache_lead(struct cache *c, const char *key, cache_fill_fn fill, void
 
 	memset(&e, 0, sizeof(e));
 	*was_l2 = false;
-	snprintf(lockkey, sizeof(lockkey), "%s:lock", key);
+	snprintf(lockkey, sizeof(lockkey), "%s" CACHE_LOCK_SUFFIX, key);
 	cache_lock_token(token, sizeof(token));
 	if (c->rp) {
 		rr = cache_redis_read(c, key, deadline_ms, &e);
@@ -398,7 +438,8 @@ static int cache_lead(struct cache *c, const char *key, cache_fill_fn fill, void
 	}
 	if (fill) {
 		CACHE_CTR_INC(&c->ctr, misses);
-		rc = cache_do_fill(c, key, fill, arg, deadline_ms, stale, out);
+		rc = cache_do_fill(c, key, fill, arg, locked ? lockkey : NULL, token, deadline_ms,
+		    stale, out);
 	}
 	goto out;
 hit:
@@ -408,7 +449,9 @@ hit:
 	CACHE_CTR_INC(&c->ctr, l2_hits);
 	if (e.kind == CACHE_NEGATIVE)
 		CACHE_CTR_INC(&c->ctr, negative_hits);
-	cache_l1_store(c, key, &e);
+	/* what Redis held before a purge in this process since then stays out of L1 */
+	if (__atomic_load_n(&c->purges, __ATOMIC_ACQUIRE) == purges0)
+		cache_l1_store(c, key, &e);
 	cache_value_take(out, &e, CACHE_SRC_REDIS);
 	rc = 0;
 out:
@@ -629,7 +672,7 @@ int cache_put(struct cache *c, const char *key, const void *data, size_t len, en
 	e.ttl_ms = (int64_t)(e.kind == CACHE_NEGATIVE ? c->cfg.ttl_negative_s : c->cfg.ttl_positive_s) * 1000;
 	e.grace_ms = (int64_t)c->cfg.stale_grace_s * 1000;
 	cache_l1_store(c, key, &e);
-	rc = c->rp ? cache_redis_write(c, key, &e, INT64_MAX) : 0;
+	rc = c->rp ? cache_redis_write(c, key, &e, NULL, NULL, INT64_MAX) : 0;
 out:
 	cache_entry_clear(&e);
 	return rc;

@@ -98,6 +98,8 @@ struct cache {
 	struct cache_counters ctr;	/* CACHE_CTR_* only */
 	int64_t l1_ttl_ms;
 
+	uint64_t purges;		/* atomic: purges and clears of L1 so far (a fill
+					 * stores into L1 only when none happened while it ran) */
 	pthread_mutex_t flight_mu;	/* guards flights */
 	pthread_cond_t flight_cv;	/* broadcast when a flight lands */
 	struct cache_flight *flights;

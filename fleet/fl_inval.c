@@ -20,9 +20,13 @@
  * Diagnostics: keys_purged, purges_received, events_* counters; one log line per applied
  *	event at LOG_INFO (type, id, customer, keys purged; never addresses).
  *
- * Known limits: a fill already in flight when the event is applied may store what it read
- *	before the change (until its TTL); without Redis there is no index, so only address
- *	keys are purged (subscription, invoice and charge events then purge nothing).
+ * A fill already in flight when the event is applied read Stripe before the change: the
+ *	purge deletes each key's fill lock too, and such a fill then stores nothing (cache.h),
+ *	in Redis or in any instance's L1; it still answers the message that started it.
+ *
+ * Known limits: without Redis there is no index, so only address keys are purged
+ *	(subscription, invoice and charge events then purge nothing); a fill that runs without
+ *	the lock (Redis failed when it started) may still store what it read before the event.
  */
 #include "config.h"
 
@@ -127,13 +131,15 @@ static int fl_collect(struct fleet *f, const struct stripe_event *ev, char (*key
 	return n;
 }
 
-/* UNLINK the keys and the index, PUBLISH them. -1 when Redis failed. */
+/* UNLINK the keys, their fill locks (so a fill in flight for one does not store what it
+ * read before the event: cache.h) and the index, PUBLISH the keys. -1 when Redis failed
+ * or out of memory. */
 static int fl_purge_fleet(struct fleet *f, const struct stripe_event *ev, char (*keys)[FL_KEY_MAX], int n)
 {
-	const char *argv[FL_PURGE_KEYS_MAX + 2];
-	size_t lens[FL_PURGE_KEYS_MAX + 2];
+	const char *argv[2 * FL_PURGE_KEYS_MAX + 2];
+	size_t lens[2 * FL_PURGE_KEYS_MAX + 2];
 	char idx[FL_KEY_MAX], chan[FL_KEY_MAX];
-	struct sm_buf msg;
+	struct sm_buf msg, locks;
 	redisReply *r;
 	int argc = 0, i, rc = 0;
 
@@ -146,6 +152,21 @@ static int fl_purge_fleet(struct fleet *f, const struct stripe_event *ev, char (
 		argv[argc] = keys[i];
 		lens[argc++] = strlen(keys[i]);
 	}
+	/* "<key>:lock" for each key, NUL-separated in one buffer (pointers taken once built) */
+	sm_buf_init(&locks, (size_t)n * (FL_KEY_MAX + sizeof(CACHE_LOCK_SUFFIX)) + 1);
+	for (i = 0; i < n; i++) {
+		if (sm_buf_printf(&locks, "%s" CACHE_LOCK_SUFFIX, keys[i]) < 0 ||
+		    sm_buf_append(&locks, "", 1) < 0) {
+			sm_buf_free(&locks);
+			return -1;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const char *l = i == 0 ? locks.data : argv[argc - 1] + lens[argc - 1] + 1;
+
+		argv[argc] = l;
+		lens[argc++] = strlen(l);
+	}
 	if (ev->customer_id[0]) {
 		argv[argc] = idx;
 		lens[argc++] = strlen(idx);
@@ -157,6 +178,7 @@ static int fl_purge_fleet(struct fleet *f, const struct stripe_event *ev, char (
 		else
 			freeReplyObject(r);
 	}
+	sm_buf_free(&locks);
 	if (n == 0)
 		return rc;
 	FL_CTR_ADD(f, keys_purged, n);

@@ -154,6 +154,9 @@ static void mf_render_cache(struct sm_buf *b, struct cache *c)
 	mf_counter(b, "stripe_milter_cache_stale_served_total", "Stale entries served after a failed fill.",
 	    NULL, cc.stale_served, true);
 	mf_counter(b, "stripe_milter_cache_fills_total", "Fills (Stripe lookups) started.", NULL, cc.fills, true);
+	mf_counter(b, "stripe_milter_cache_fills_discarded_total",
+	    "Fills not stored because their key was purged (a Stripe event) while they ran.", NULL,
+	    cc.fills_discarded, true);
 	for (i = 1; i < STRIPE_E__COUNT; i++) {
 		char lab[64];
 

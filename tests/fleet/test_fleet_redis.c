@@ -309,10 +309,17 @@ START_TEST(event_purges_index_and_every_l1)
 	ev.nemails = 2;
 	strcpy(ev.emails[0], "new@example.com");
 	strcpy(ev.emails[1], "old@example.com");
+	/* fills in flight hold these keys' locks: the purge takes the purged keys' locks (so
+	 * those fills store nothing: cache.h), and leaves the others' (RPUSH makes a key and
+	 * answers an integer; UNLINK and EXISTS do not care about its type) */
+	ck_assert_int_eq(rlong("RPUSH %s t", "ev:v1:addr:jo@example.com" CACHE_LOCK_SUFFIX), 1);
+	ck_assert_int_eq(rlong("RPUSH %s t", "ev:v1:addr:other@example.com" CACHE_LOCK_SUFFIX), 1);
 	ck_assert_int_eq(fleet_event_apply(a.f, &ev, FLEET_SRC_WEBHOOK), FLEET_APPLIED);
 	ck_assert_int_eq(rlong("EXISTS %s", "ev:v1:addr:jo@example.com"), 0);
 	ck_assert_int_eq(rlong("EXISTS %s", "ev:v1:addr:old@example.com"), 0);
 	ck_assert_int_eq(rlong("EXISTS %s", "ev:v1:addr:other@example.com"), 1);
+	ck_assert_int_eq(rlong("EXISTS %s", "ev:v1:addr:jo@example.com" CACHE_LOCK_SUFFIX), 0);
+	ck_assert_int_eq(rlong("EXISTS %s", "ev:v1:addr:other@example.com" CACHE_LOCK_SUFFIX), 1);
 	ck_assert_int_eq(rlong("EXISTS %s", "ev:fleet:cus:cus_J"), 0);
 	/* b's L1 is purged through pub/sub */
 	end = sm_now_ms() + 10000;
