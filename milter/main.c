@@ -398,7 +398,9 @@ static long mf_stop_timeout(void)
  * (libmilter's workers go on serving the connections already accepted, and the lookup
  * pool, caches and runtime stay up until this returns). Checks every 100 ms, waiting
  * for signals meanwhile: a second TERM, INT or HUP ends the wait; USR1 and USR2 are
- * left for later (no reload while stopping). Logs what it waited for and what was left.
+ * taken and ignored (no reload while stopping). Logs what it waited for and what was
+ * left. A connection with no message in progress is not waited for (an MTA's idle
+ * connection may stay open for minutes): its next message meets milter_default_action.
  */
 static void mf_drain(long secs, const sigset_t *set)
 {
