@@ -37,6 +37,7 @@
 #include "lookup/lookup.h"
 #include "milter/mf_results.h"
 #include "milter/mf_conf.h"
+#include "milter/mf_milter.h"
 #include "milter/mf_coord.h"
 #include "milter/mf_runtime.h"
 #include "milter/mf_stats.h"
@@ -82,6 +83,9 @@ static void mf_render_lookups(struct sm_buf *b)
 	    "Probes turned into lookups because the message used the address.", NULL, lc.probe_upgrades, true);
 	mf_gauge(b, "stripe_milter_lookups_inflight", "Lookups running now.", lc.running);
 	mf_gauge(b, "stripe_milter_lookups_queued", "Lookups waiting for a worker.", lc.queued);
+	mf_gauge(b, "stripe_milter_messages_in_progress",
+	    "Messages between MAIL FROM and their end (a stop waits for them: StopTimeout).",
+	    (uint64_t)mf_milter_in_progress());
 }
 
 /* A histogram from per-bucket (not cumulative) counts with Stripe's bucket bounds. */

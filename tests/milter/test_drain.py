@@ -6,12 +6,17 @@ daemon gets SIGTERM still gets its lookup and its headers, and the daemon exits 
 having logged that it waited. A message whose MTA never finishes it is given up after
 StopTimeout (a warning says how many were left); a second SIGTERM ends the wait at once;
 with StopTimeout 0 the daemon does not wait. No new connection is accepted meanwhile.
+The same through a real Postfix: an SMTP client stops inside DATA, the daemon gets SIGTERM,
+the client finishes, and the delivered message has its lookup header (Postfix logs nothing
+about the milter).
 
 Every wait is on a condition (a log line, a count, the process gone) with a deadline; no
 time is asserted.
 """
 import os
+import re
 import signal
+import smtplib
 import socket
 import sys
 import threading
@@ -81,6 +86,53 @@ def stopped(t, m, what):
     return log
 
 
+def postfix_case(t, s, opts):
+    mport = smtest.free_port()
+    m = mta.Milter(s, None, options=dict(opts, MetricsListen="127.0.0.1:%d" % mport))
+    pf = None
+    try:
+        pf = mta.Postfix(milter_socket=m.mta_socket, default_action="tempfail")
+    except smtest.Unavailable as e:
+        m.stop()
+        t.ok(False, "Postfix case cannot run: %s" % e)
+        return
+    try:
+        c = smtplib.SMTP("127.0.0.1", pf.port, timeout=60)
+        c.ehlo("client.example.net")
+        t.is_(c.mail("<%s>" % ADDR)[0], 250, "Postfix: MAIL FROM taken")
+        t.is_(c.rcpt("<support@example.test>")[0], 250, "Postfix: RCPT taken")
+        t.is_(c.docmd("DATA")[0], 354, "Postfix: DATA started")
+        c.send(("From: D <%s>\r\nTo: support@example.test\r\nSubject: drain\r\n\r\n"
+                "first half\r\n" % ADDR).encode())
+        smtest.wait_for(lambda: in_progress(mport) == 1, timeout=60,
+                        what="the milter has the message (stripe_milter_messages_in_progress 1)")
+        m.proc.send_signal(signal.SIGTERM)
+        smtest.wait_for(lambda: WAITING in m.log(), timeout=60, what="the wait's log line")
+        c.send(b"second half\r\n.\r\n")
+        code, text = c.getreply()
+        t.is_(code, 250, "Postfix: the message is queued after the SIGTERM (%s)" % text.decode(errors="replace"))
+        c.quit()
+        mails = pf.wait_mail("support", 1)
+        t.is_(len(mails), 1, "Postfix: delivered")
+        t.like((mta.hdr(mails[0], "X-Stripe-Lookup") or [""])[0] if mails else "", r"^v=2; found",
+               "Postfix: with its lookup header")
+        log = stopped(t, m, "Postfix")
+        t.like(log, r"the messages in progress finished in \d+ ms", "Postfix: the daemon waited for it")
+    finally:
+        if pf:
+            bad = [ln for ln in pf.log().splitlines()
+                   if re.search(r"(warning|error|fatal|panic):", ln)]
+            t.ok(not bad, "Postfix logged no warning or error", "\n".join(bad[:10]))
+            pf.stop()
+        m.stop()
+
+
+def in_progress(mport):
+    """The daemon's stripe_milter_messages_in_progress (None while it does not answer)."""
+    st, vals = smtest.metrics(mport)
+    return vals.get("stripe_milter_messages_in_progress") if st == 200 else None
+
+
 def main():
     t = smtest.TAP()
     try:
@@ -143,7 +195,11 @@ def main():
         t.ok("waiting up to" not in log, "and did not wait")
         h.release()
 
-        # 5. nothing in progress: no wait, no line about it
+        # 5. through a real Postfix: an SMTP client stops inside DATA (Postfix has sent
+        #    MAIL FROM to the milter), the daemon gets SIGTERM, the client finishes
+        postfix_case(t, s, opts)
+
+        # 6. nothing in progress: no wait, no line about it
         m = mta.Milter(s, None, options=opts)
         milterclient.message(m.socket, "<%s>" % ADDR, from_="D <%s>" % ADDR)
         m.proc.send_signal(signal.SIGTERM)
