@@ -431,11 +431,33 @@ static size_t stripe_on_header(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static void stripe_handle_setup(struct stripe_client *c, CURL *h, const char *url,
+/* The request-target of url: its path and query ("/v1/..."), after scheme and authority. */
+static const char *stripe_url_target(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	p = p ? strchr(p + 3, '/') : NULL;
+	return p ? p : "/";
+}
+
+/*
+ * Sets the handle up for one attempt. 0, or -1 when curl could not take the URL or its
+ * request-target (out of memory): the request must not be sent then.
+ *
+ * The request-target is set explicitly (CURLOPT_REQUEST_TARGET, a copy curl sends as is):
+ * libcurl 7.88.1 sends a request WITHOUT its query string and reports success when an
+ * allocation inside its URL handling fails (seen in test_alloc_fail: a bare
+ * "GET /v1/invoices", which Stripe answers with the whole account's invoices, and
+ * reproduced outside the project with curl_global_init_mem failing its 29th allocation).
+ * Every other option here either copies nothing or only tunes the transfer.
+ */
+static int stripe_handle_setup(struct stripe_client *c, CURL *h, const char *url,
     struct stripe_attempt *a, int64_t left)
 {
 	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_REQUEST_TARGET, stripe_url_target(url)) != CURLE_OK)
+		return -1;
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
@@ -455,8 +477,9 @@ static void stripe_handle_setup(struct stripe_client *c, CURL *h, const char *ur
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, stripe_on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_bytes);
-	if (c->ca_file[0])
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (c->ca_file[0] && curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file) != CURLE_OK)
+		return -1;	/* without it, curl would trust the system's CAs instead */
+	return 0;
 }
 
 static enum stripe_outcome stripe_outcome_of(enum stripe_errclass e, long status)
@@ -540,7 +563,12 @@ static bool stripe_attempt(struct stripe_client *c, const char *url, int64_t dea
 		return false;
 	}
 	cap = stripe_http_attempt_ms(sm_ms_left(deadline_ms), n, c->max_retries);
-	stripe_handle_setup(c, h, url, &a, cap);
+	if (stripe_handle_setup(c, h, url, &a, cap) != 0) {
+		stripe_handle_put(c, h);
+		call->err = STRIPE_E_INTERNAL;
+		snprintf(call->message, sizeof(call->message), "out of memory setting up the request");
+		return false;
+	}
 	t0 = sm_now_ms();
 	call->requests++;
 	cc = curl_easy_perform(h);

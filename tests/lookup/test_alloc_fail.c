@@ -39,7 +39,23 @@ static struct th_redis R;
 	"\"items\":[{\"price\":{\"id\":\"price_pro\",\"unit_amount\":4900,\"currency\":\"usd\"," \
 	"\"product\":\"prod_pro\",\"recurring\":{\"interval\":\"month\",\"interval_count\":1}}," \
 	"\"quantity\":1}]}]," \
-	"\"charges\":[{\"id\":\"ch_ok\",\"amount\":4900,\"currency\":\"usd\",\"status\":\"succeeded\"}]}]}"
+	"\"charges\":[{\"id\":\"ch_ok\",\"amount\":4900,\"currency\":\"usd\",\"status\":\"succeeded\"}]}," \
+	AF_OTHER "]}"
+
+/* Another customer of the account, newer and with an open invoice and two charges: if a
+ * list request went out without its filter (libcurl 7.88.1 dropped the query string when
+ * an allocation in its URL handling failed), its answer would carry this customer's data,
+ * and af_check() sees it. */
+#define AF_OTHER \
+	"{\"id\":\"cus_other\",\"email\":\"other@example.com\",\"name\":\"Other Person\"," \
+	"\"created\":1790000000,\"delinquent\":true," \
+	"\"subscriptions\":[{\"id\":\"sub_other\",\"status\":\"active\"," \
+	"\"items\":[{\"price\":{\"id\":\"price_pro\",\"unit_amount\":4900,\"currency\":\"usd\"," \
+	"\"product\":\"prod_pro\",\"recurring\":{\"interval\":\"month\",\"interval_count\":1}}," \
+	"\"quantity\":1}]}]," \
+	"\"charges\":[{\"id\":\"ch_o1\",\"amount\":100,\"currency\":\"usd\",\"status\":\"failed\"}," \
+	"{\"id\":\"ch_o2\",\"amount\":200,\"currency\":\"usd\",\"status\":\"failed\"}]," \
+	"\"invoices\":[{\"id\":\"in_other\",\"amount_due\":777,\"currency\":\"usd\"}]}"
 
 /* Checks one lookup's result; what a run may end in. */
 static void af_check(const struct lk_result *r, long n, const char *which)
@@ -48,6 +64,12 @@ static void af_check(const struct lk_result *r, long n, const char *which)
 	case LK_FOUND:
 		ck_assert_msg(strcmp(r->lr_summary.customer_id, "cus_jenny") == 0,
 		    "N=%ld %s: found '%s'", n, which, r->lr_summary.customer_id);
+		/* nothing of cus_other's: no list went out without its filter */
+		ck_assert_msg(r->lr_summary.matches <= 1 && r->lr_summary.invoices.open == 0 &&
+		    r->lr_summary.charges.count <= 1,
+		    "N=%ld %s: another customer's data (matches %d, open invoices %d, charges %d): "
+		    "a list request without its filter?", n, which, r->lr_summary.matches,
+		    r->lr_summary.invoices.open, r->lr_summary.charges.count);
 		break;
 	case LK_ERROR:
 		ck_assert_msg(r->lr_error != NULL && r->lr_error[0] != '\0',
