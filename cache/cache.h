@@ -177,7 +177,9 @@ struct cache_counters {
 	uint64_t redis_pool_in_use;	/* gauge: Redis connections taken by a command now */
 	uint64_t flight_misses;		/* misses that waited for another thread's fill (part
 					 * of misses; they started no fill of their own) */
-	uint64_t fills_discarded;	/* fills not stored: their key was purged meanwhile */
+	uint64_t fills_discarded;	/* fills not stored because their key was purged
+					 * meanwhile, or kept out of L1 only because any
+					 * purge or clear happened in this process meanwhile */
 };
 /* Invariants: lookups == l1_hits + l2_hits + misses, and a lookup that waited for another
  * thread (flight_joins) counts as what that wait produced: a Redis hit when the other

@@ -159,7 +159,7 @@ static void mf_render_cache(struct sm_buf *b, struct cache *c)
 	    NULL, cc.stale_served, true);
 	mf_counter(b, "stripe_milter_cache_fills_total", "Fills (Stripe lookups) started.", NULL, cc.fills, true);
 	mf_counter(b, "stripe_milter_cache_fills_discarded_total",
-	    "Fills not stored because their key was purged (a Stripe event) while they ran.", NULL,
+	    "Fills not stored, or kept out of the in-process cache only, because a purge (a Stripe event) came while they ran.", NULL,
 	    cc.fills_discarded, true);
 	for (i = 1; i < STRIPE_E__COUNT; i++) {
 		char lab[64];
