@@ -71,6 +71,15 @@ def can_connect(path):
         s.close()
 
 
+def held_then_term(t, s, opts, what):
+    """A daemon with one message held before end of message, then SIGTERM: (milter, Held)."""
+    m = mta.Milter(s, None, options=opts)
+    h = Held(m)
+    t.ok(h.at_eom.wait(60), "%s: a message is in progress" % what)
+    m.proc.send_signal(signal.SIGTERM)
+    return m, h
+
+
 def gone(m):
     return m.proc.poll() is not None
 
@@ -164,20 +173,14 @@ def main():
              "\n".join(ln for ln in log.splitlines() if " warning: " in ln or " error: " in ln))
 
         # 2. an MTA that never finishes its message: given up after StopTimeout
-        m = mta.Milter(s, None, options=dict(opts, StopTimeout="1"))
-        h = Held(m)
-        t.ok(h.at_eom.wait(60), "StopTimeout 1: a message is in progress")
-        m.proc.send_signal(signal.SIGTERM)
+        m, h = held_then_term(t, s, dict(opts, StopTimeout="1"), "StopTimeout 1")
         log = stopped(t, m, "StopTimeout 1, the message never ends")
         t.like(log, r"warning: stopping with 1 message\(s\) still in progress after \d+ ms",
                "a warning says one message was left to the MTA")
         h.release()
 
         # 3. a second SIGTERM ends the wait
-        m = mta.Milter(s, None, options=opts)
-        h = Held(m)
-        t.ok(h.at_eom.wait(60), "second signal: a message is in progress")
-        m.proc.send_signal(signal.SIGTERM)
+        m, h = held_then_term(t, s, opts, "second signal")
         smtest.wait_for(lambda: WAITING in m.log(), timeout=60, what="the wait's log line")
         m.proc.send_signal(signal.SIGTERM)
         log = stopped(t, m, "second SIGTERM")
@@ -185,10 +188,7 @@ def main():
         h.release()
 
         # 4. StopTimeout 0: no wait
-        m = mta.Milter(s, None, options=dict(opts, StopTimeout="0"))
-        h = Held(m)
-        t.ok(h.at_eom.wait(60), "StopTimeout 0: a message is in progress")
-        m.proc.send_signal(signal.SIGTERM)
+        m, h = held_then_term(t, s, dict(opts, StopTimeout="0"), "StopTimeout 0")
         log = stopped(t, m, "StopTimeout 0")
         t.like(log, r"stopping with 1 message\(s\) in progress \(StopTimeout 0\)",
                "it says it did not wait")
