@@ -136,6 +136,8 @@ struct fleet *fleet_new(const struct fleet_config *cfg, const struct fleet_hooks
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->stop_cv, NULL);
 	pthread_mutex_init(&f->lb.mu, NULL);
+	pthread_mutex_init(&f->lbud.mu, NULL);
+	f->peers = 1;
 	prefix = cfg->prefix && cfg->prefix[0] ? cfg->prefix : "stripe-milter";
 	if (sm_strlcpy(f->prefix, prefix, sizeof(f->prefix)) >= sizeof(f->prefix)) {
 		snprintf(err, errlen, "prefix too long");
@@ -222,6 +224,7 @@ void fleet_free(struct fleet *f)
 		}
 	}
 	pthread_mutex_destroy(&f->lb.mu);
+	pthread_mutex_destroy(&f->lbud.mu);
 	pthread_cond_destroy(&f->stop_cv);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
@@ -250,6 +253,7 @@ void fleet_counters_get(struct fleet *f, struct fleet_counters *out)
 	out->keys_purged = FL_CTR_GET(f, keys_purged);
 	out->purges_received = FL_CTR_GET(f, purges_received);
 	out->budget_granted = FL_CTR_GET(f, budget_granted);
+	out->peers = __atomic_load_n(&f->peers, __ATOMIC_RELAXED);
 	out->budget_denied = FL_CTR_GET(f, budget_denied);
 	out->budget_local = FL_CTR_GET(f, budget_local);
 	out->budget_wait_ms = FL_CTR_GET(f, budget_wait_ms);

@@ -25,12 +25,21 @@
 #define FL_CTR_INC(f, field) FL_CTR_ADD(f, field, 1)
 #define FL_CTR_GET(f, field) __atomic_load_n(&(f)->ctr.field, __ATOMIC_RELAXED)
 
-/* In-process GCRA (also the fallback breaker's lock). */
+/* The in-process breaker, used when Redis fails. */
 struct fl_local_breaker {
 	pthread_mutex_t mu;
 	int failures;
 	int64_t open_until;		/* sm_now_ms(); 0 = closed */
 	bool probe_out;
+};
+
+/* The in-process budget used when Redis fails: this instance's share of the fleet's
+ * budgets (rate / peers), GCRA like the Redis one; every slot this instance takes in Redis
+ * is charged here too (never past "empty"), so a fallback never adds a burst to what the
+ * instance has just sent. Times in sm_now_ms() microseconds. */
+struct fl_local_budget {
+	pthread_mutex_t mu;
+	int64_t tat_us, search_tat_us;
 };
 
 struct fleet {
@@ -44,6 +53,9 @@ struct fleet {
 	struct fleet_counters ctr;	/* FL_CTR_* for the uint64 fields; mu for the rest */
 	pthread_mutex_t mu;
 	struct fl_local_breaker lb;
+	struct fl_local_budget lbud;
+	int peers;			/* instances that used the budget in FL_PEERS_WINDOW_S,
+					 * as Redis last said (atomic; 1 until it has) */
 	int remote_failures;		/* last consecutive-failure count Redis told us */
 	bool stop;
 	pthread_cond_t stop_cv;
@@ -66,5 +78,7 @@ void *fl_sub_main(void *arg);
 void *fl_poll_main(void *arg);
 
 #define FL_REDIS_MS 200		/* deadline of one fleet Redis command */
+#define FL_PEERS_WINDOW_S 600	/* an instance counts as a peer this long after its last
+				 * budget call ("<prefix>:fleet:peers") */
 
 #endif

@@ -24,7 +24,8 @@
  *		200 or 400 (why says which check failed); never purges unless verified.
  *	fleet_counters_get(), fleet_emit()	figures for /metrics and published stats.
  *
- * Redis keys (all under "<prefix>:fleet:"): budget "gcra", "gcra:search"; "breaker" (hash);
+ * Redis keys (all under "<prefix>:fleet:"): budget "gcra", "gcra:search", "peers" (sorted
+ *	set: instances by their last budget call); "breaker" (hash);
  *	"cus:<customer id>" (index); "seen:<event id>" (dedupe, 1 day); "poller" (lease:
  *	"<instance> <token>"); "events:pos" (created second of the newest applied event);
  *	channel "purge" (newline-separated cache keys, or "*" for everything).
@@ -32,8 +33,9 @@
  * Thread safety: every function may be called from any thread.
  *
  * Failure: Redis unreachable never blocks Stripe calls nor mail: the gate falls back to
- *	the per-process bucket and an in-process breaker; purges reach this process's L1
- *	only (counted); the poller pauses (it cannot keep the fleet's position).
+ *	this instance's share of the fleet budget (rate / instances seen, fl_gate.c) and an
+ *	in-process breaker; purges reach this process's L1 only (counted); the poller pauses
+ *	(it cannot keep the fleet's position).
  */
 #ifndef FLEET_H
 #define FLEET_H
@@ -92,7 +94,7 @@ struct fleet *fleet_new(const struct fleet_config *cfg, const struct fleet_hooks
 int fleet_start(struct fleet *f);
 void fleet_free(struct fleet *f);
 
-enum stripe_gate_verdict fleet_admit(struct fleet *f, unsigned flags, int64_t max_wait_ms, int64_t *wait_ms,
+enum stripe_gate_verdict fleet_admit(struct fleet *f, unsigned flags, int64_t deadline_ms, int64_t *wait_ms,
     unsigned *ticket);
 /* n slots at once for a lookup (struct stripe_gate's reserve) and unused ones back. */
 enum stripe_gate_verdict fleet_reserve(struct fleet *f, int n, int64_t max_wait_ms, int64_t *wait_ms,
@@ -143,6 +145,8 @@ struct fleet_counters {
 	uint64_t breaker_rejected;	/* attempts refused while open */
 	uint64_t breaker_probes;
 	uint64_t redis_fallbacks;	/* gate decisions made locally: Redis failed */
+	int peers;			/* instances sharing the budget, as Redis last said:
+					 * the local share while it fails is 1/peers */
 };
 void fleet_counters_get(struct fleet *f, struct fleet_counters *out);
 /* Emits every counter as "fleet_<name>" fields (published stats hashes). */

@@ -34,7 +34,7 @@ struct mf_coord {
 static pthread_rwlock_t mf_gate_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct fleet *mf_gate_fleet;
 
-static enum stripe_gate_verdict mf_gate_admit(void *arg, unsigned flags, int64_t max_wait_ms, int64_t *wait_ms,
+static enum stripe_gate_verdict mf_gate_admit(void *arg, unsigned flags, int64_t deadline_ms, int64_t *wait_ms,
     unsigned *ticket)
 {
 	enum stripe_gate_verdict v = STRIPE_GATE_LOCAL;
@@ -43,7 +43,7 @@ static enum stripe_gate_verdict mf_gate_admit(void *arg, unsigned flags, int64_t
 	*wait_ms = 0;
 	pthread_rwlock_rdlock(&mf_gate_lock);
 	if (mf_gate_fleet)
-		v = fleet_admit(mf_gate_fleet, flags, max_wait_ms, wait_ms, ticket);
+		v = fleet_admit(mf_gate_fleet, flags, deadline_ms, wait_ms, ticket);
 	pthread_rwlock_unlock(&mf_gate_lock);
 	return v;
 }
@@ -388,4 +388,7 @@ void mf_coord_metrics(struct sm_buf *b, struct fleet *f)
 	    c.breaker_probes, true);
 	mf_m(b, "stripe_milter_fleet_redis_fallbacks_total", "counter",
 	    "Budget/breaker decisions made locally because Redis failed.", NULL, c.redis_fallbacks, true);
+	mf_m(b, "stripe_milter_fleet_peers", "gauge",
+	    "Instances sharing the fleet budget, as Redis last said (while it fails, this instance "
+	    "keeps 1/this of FleetRateLimit).", NULL, (uint64_t)(c.peers > 0 ? c.peers : 0), true);
 }

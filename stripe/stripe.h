@@ -392,11 +392,13 @@ int stripe_check_permissions(struct stripe_client *c, int64_t deadline_ms,
 
 /* ---- gate: a fleet-wide budget and circuit breaker around every HTTP attempt ----------
  * The client asks admit() before each attempt (retries included) and tells report() how
- * each attempt that reached Stripe ended. admit() returns:
+ * each attempt that reached Stripe ended. admit() gets the attempt's deadline: its own
+ * work (e.g. a Redis call) ends by then, and the slot may come no later (a search's slot:
+ * only at once). It returns:
  *	STRIPE_GATE_GO		send after *wait_ms (the budget reserved a slot; no local bucket)
- *	STRIPE_GATE_LOCAL	the gate cannot decide (e.g. Redis unreachable): use the local
- *				token bucket, as without a gate
- *	STRIPE_GATE_NO_BUDGET	no slot before max_wait_ms: the attempt fails rate-limited
+ *	STRIPE_GATE_LOCAL	the gate has no budget to apply: use the local token bucket,
+ *				as without a gate
+ *	STRIPE_GATE_NO_BUDGET	no slot in time: the attempt fails rate-limited
  *	STRIPE_GATE_OPEN	the breaker is open: the attempt fails unavailable at once
  * flags: STRIPE_GATE_SEARCH for /v1/.../search requests (a budget of their own),
  * STRIPE_GATE_PREPAID for an attempt whose slot its lookup reserved (breaker only).
@@ -412,7 +414,7 @@ enum stripe_gate_verdict { STRIPE_GATE_GO = 0, STRIPE_GATE_LOCAL, STRIPE_GATE_NO
 #define STRIPE_GATE_SEARCH	0x1u
 #define STRIPE_GATE_PREPAID	0x2u
 struct stripe_gate {
-	enum stripe_gate_verdict (*admit)(void *arg, unsigned flags, int64_t max_wait_ms, int64_t *wait_ms,
+	enum stripe_gate_verdict (*admit)(void *arg, unsigned flags, int64_t deadline_ms, int64_t *wait_ms,
 	    unsigned *ticket);
 	void (*report)(void *arg, unsigned ticket, enum stripe_errclass err, long http_status);
 	void *arg;

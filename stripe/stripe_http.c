@@ -314,10 +314,9 @@ static int stripe_gate_admit(struct stripe_client *c, const char *url, int64_t d
 		if (at > sm_now_ms())
 			stripe_sleep_ms(at - sm_now_ms());
 	}
-	/* a search never waits for a slot (it is an extra: skipped when there is no room now) */
+	/* a search never waits for a slot (the gate knows it by the flag) */
 	if (c->gate.admit)
-		v = c->gate.admit(c->gate.arg, flags,
-		    (flags & STRIPE_GATE_SEARCH) ? 0 : sm_ms_left(deadline_ms), &wait, ticket);
+		v = c->gate.admit(c->gate.arg, flags, deadline_ms, &wait, ticket);
 	if (v == STRIPE_GATE_LOCAL && (flags & STRIPE_GATE_PREPAID))
 		return 0;	/* the fleet budget already paid for it */
 	switch (v) {

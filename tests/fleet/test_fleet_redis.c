@@ -3,7 +3,9 @@
  * (exact counts: the rates are so low that no slot frees up while a case runs), search's
  * own budget, the breaker (open after N failures, one probe after the cool-down, the
  * probe's success closes it; the cool-down is ended by moving open_until in Redis, not by
- * waiting), the local fallbacks when Redis is unreachable, the customer index with event
+ * waiting), the local fallbacks when Redis is unreachable or stalled (the fleet budget kept
+ * as this instance's share: burst / peers, spent by what it took in Redis), a search's Redis
+ * call given the attempt's time, the customer index with event
  * purges in Redis and in another instance's L1 over pub/sub, and duplicates.
  *
  * Every case uses its own key prefix.
@@ -72,9 +74,10 @@ static void inst_free(struct inst *in)
 
 static unsigned last_ticket;
 
+/* An admit whose attempt has max_wait ms left (a search never waits, whatever is left). */
 static enum stripe_gate_verdict admit(struct fleet *f, bool search, int64_t max_wait, int64_t *wait)
 {
-	return fleet_admit(f, search ? STRIPE_GATE_SEARCH : 0, max_wait, wait, &last_ticket);
+	return fleet_admit(f, search ? STRIPE_GATE_SEARCH : 0, sm_now_ms() + max_wait, wait, &last_ticket);
 }
 
 START_TEST(gcra_exact_burst_then_refusal)
@@ -135,7 +138,7 @@ START_TEST(lookup_reserves_all_or_nothing)
 	ck_assert_int_eq(fleet_reserve(a.f, 2, 1000, &w, &step), STRIPE_GATE_GO);
 	ck_assert_int_eq(fleet_reserve(a.f, 1, 1000, &w, &step), STRIPE_GATE_NO_BUDGET);
 	/* a reserved attempt asks the breaker only */
-	ck_assert_int_eq(fleet_admit(a.f, STRIPE_GATE_PREPAID, 1000, &w, &last_ticket), STRIPE_GATE_GO);
+	ck_assert_int_eq(fleet_admit(a.f, STRIPE_GATE_PREPAID, sm_now_ms() + 1000, &w, &last_ticket), STRIPE_GATE_GO);
 	inst_free(&a);
 }
 END_TEST
@@ -167,7 +170,7 @@ static enum stripe_gate_verdict attempt(struct fleet *f, enum stripe_errclass ou
 {
 	int64_t w;
 	unsigned ticket;
-	enum stripe_gate_verdict v = fleet_admit(f, 0, 10000, &w, &ticket);
+	enum stripe_gate_verdict v = fleet_admit(f, 0, sm_now_ms() + 10000, &w, &ticket);
 
 	if (v == STRIPE_GATE_GO || v == STRIPE_GATE_LOCAL)
 		fleet_report(f, ticket, outcome, outcome == STRIPE_OK ? 200 : 500);
@@ -209,7 +212,7 @@ START_TEST(breaker_opens_probes_once_and_closes)
 		int64_t w;
 		unsigned probe;
 
-		ck_assert_int_eq(fleet_admit(b.f, 0, 10000, &w, &probe), STRIPE_GATE_GO);	/* the probe */
+		ck_assert_int_eq(fleet_admit(b.f, 0, sm_now_ms() + 10000, &w, &probe), STRIPE_GATE_GO);	/* the probe */
 		ck_assert_int_eq(attempt(a.f, STRIPE_OK), STRIPE_GATE_OPEN);
 		ck_assert_int_eq(attempt(a.f, STRIPE_OK), STRIPE_GATE_OPEN);
 		/* the probe fails: open again for a whole cool-down */
@@ -235,17 +238,137 @@ START_TEST(redis_unreachable_falls_back_locally)
 	struct inst a;
 
 	memset(&fc, 0, sizeof(fc));
-	fc.rate = 0.001;
-	fc.burst = 1;
+	fc.rate = 1000;
+	fc.burst = 1000;
 	fc.breaker_failures = 2;
 	fc.breaker_cooldown_ms = 600000;
 	inst_new(&a, "dn", &fc, 1, false);	/* nothing listens on port 1 */
-	ck_assert_int_eq(attempt(a.f, STRIPE_E_SERVER), STRIPE_GATE_LOCAL);	/* the local bucket decides */
-	ck_assert_int_eq(attempt(a.f, STRIPE_E_SERVER), STRIPE_GATE_LOCAL);
+	ck_assert_int_eq(attempt(a.f, STRIPE_E_SERVER), STRIPE_GATE_GO);	/* the local share decides */
+	ck_assert_int_eq(attempt(a.f, STRIPE_E_SERVER), STRIPE_GATE_GO);
 	ck_assert_int_eq(attempt(a.f, STRIPE_OK), STRIPE_GATE_OPEN);	/* the local breaker opened */
 	fleet_counters_get(a.f, &c);
 	ck_assert_int_ge((int)c.redis_fallbacks, 1);
 	ck_assert_int_eq(c.breaker, FLEET_BREAKER_OPEN);
+	inst_free(&a);
+}
+END_TEST
+
+/* Redis unreachable from the start: the fleet budget is still kept, in this process (it
+ * counts itself alone: it never learnt of other instances), not the per-process bucket. */
+START_TEST(redis_unreachable_keeps_the_budget)
+{
+	struct fleet_config fc;
+	struct fleet_counters c;
+	struct inst a;
+	int64_t w;
+
+	memset(&fc, 0, sizeof(fc));
+	fc.rate = 0.002;
+	fc.burst = 2;
+	inst_new(&a, "dk", &fc, 1, false);
+	ck_assert_int_eq(admit(a.f, false, 1000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(admit(a.f, false, 1000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(admit(a.f, false, 1000, &w), STRIPE_GATE_NO_BUDGET);
+	fleet_counters_get(a.f, &c);
+	ck_assert_int_eq((int)c.redis_fallbacks, 3);
+	ck_assert_int_eq((int)c.budget_granted, 2);
+	ck_assert_int_eq((int)c.budget_denied, 1);
+	ck_assert_int_eq(c.peers, 1);
+	inst_free(&a);
+}
+END_TEST
+
+static void redis_running(void)
+{
+	th_redis_resume(&R);
+}
+
+/* Four instances learn of each other through the budget; Redis stalls: each keeps its
+ * share (burst / 4 here), not the whole budget. */
+START_TEST(stalled_redis_share_per_peer)
+{
+	struct fleet_config fc;
+	struct fleet_counters c;
+	struct inst in[4];
+	int64_t w, step;
+	int i;
+
+	memset(&fc, 0, sizeof(fc));
+	fc.rate = 0.004;
+	fc.burst = 8;
+	for (i = 0; i < 4; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "host%d", i);
+		fc.instance = name;	/* copied by fleet_new */
+		inst_new(&in[i], "sh", &fc, 0, false);
+		/* a reservation: noted as a peer, nothing charged to the local share */
+		ck_assert_int_eq(fleet_reserve(in[i].f, 1, 1000, &w, &step), STRIPE_GATE_GO);
+	}
+	ck_assert_int_eq(fleet_reserve(in[0].f, 1, 1000, &w, &step), STRIPE_GATE_GO);
+	fleet_counters_get(in[0].f, &c);
+	ck_assert_int_eq(c.peers, 4);
+	ck_assert_int_eq(th_redis_pause(&R), 0);
+	ck_assert_int_eq(admit(in[0].f, false, 5000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(w, 0);
+	ck_assert_int_eq(admit(in[0].f, false, 5000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(admit(in[0].f, false, 5000, &w), STRIPE_GATE_NO_BUDGET);	/* 8 / 4 */
+	th_redis_resume(&R);
+	fleet_counters_get(in[0].f, &c);
+	ck_assert_int_eq((int)c.redis_fallbacks, 3);
+	for (i = 0; i < 4; i++)
+		inst_free(&in[i]);
+}
+END_TEST
+
+/* Slots this instance took in Redis count against its local share: when Redis then stalls,
+ * the share is spent, not a fresh burst on top of what was just sent. */
+START_TEST(stalled_redis_no_second_burst)
+{
+	struct fleet_config fc;
+	struct inst a;
+	int64_t w;
+
+	memset(&fc, 0, sizeof(fc));
+	fc.rate = 0.002;
+	fc.burst = 4;
+	inst_new(&a, "nb", &fc, 0, false);
+	ck_assert_int_eq(admit(a.f, false, 1000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(admit(a.f, false, 1000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(th_redis_pause(&R), 0);
+	ck_assert_int_eq(admit(a.f, false, 5000, &w), STRIPE_GATE_GO);	/* 2 of 4 used */
+	ck_assert_int_eq(admit(a.f, false, 5000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(admit(a.f, false, 5000, &w), STRIPE_GATE_NO_BUDGET);
+	th_redis_resume(&R);
+	inst_free(&a);
+}
+END_TEST
+
+/* A search never waits for a slot, but its Redis call has the attempt's time, not 0 ms: a
+ * Redis that takes 30 ms to answer still decides it (before, a search's call had 1 ms and
+ * any Redis slower than that made every search a local decision). */
+START_TEST(search_admit_waits_for_redis)
+{
+	struct fleet_config fc;
+	struct fleet_counters c;
+	struct inst a;
+	char out[64];
+	int64_t w;
+
+	memset(&fc, 0, sizeof(fc));
+	fc.rate = 1000;
+	fc.burst = 1000;
+	fc.search_rate = 0.001;
+	fc.search_burst = 1;
+	inst_new(&a, "sw", &fc, 0, false);
+	ck_assert_int_eq(admit(a.f, false, 1000, &w), STRIPE_GATE_GO);	/* pool warm */
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "CLIENT PAUSE 30"), 0);
+	ck_assert_str_eq(out, "OK");
+	ck_assert_int_eq(admit(a.f, true, 5000, &w), STRIPE_GATE_GO);
+	ck_assert_int_eq(th_redis_cmd(&R, out, sizeof(out), "CLIENT PAUSE 30"), 0);
+	ck_assert_int_eq(admit(a.f, true, 5000, &w), STRIPE_GATE_NO_BUDGET);	/* Redis's answer */
+	fleet_counters_get(a.f, &c);
+	ck_assert_int_eq((int)c.redis_fallbacks, 0);
 	inst_free(&a);
 }
 END_TEST
@@ -362,7 +485,15 @@ int main(void)
 	tcase_add_test(tc, lookup_reserves_all_or_nothing);
 	tcase_add_test(tc, breaker_opens_probes_once_and_closes);
 	tcase_add_test(tc, redis_unreachable_falls_back_locally);
+	tcase_add_test(tc, redis_unreachable_keeps_the_budget);
+	tcase_add_test(tc, search_admit_waits_for_redis);
 	tcase_add_test(tc, event_purges_index_and_every_l1);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("stalled");
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, NULL, redis_running);
+	tcase_add_test(tc, stalled_redis_share_per_peer);
+	tcase_add_test(tc, stalled_redis_no_second_burst);
 	suite_add_tcase(s, tc);
 	rc = th_run(s);
 	th_redis_stop(&R);
