@@ -14,6 +14,8 @@ holds); waits are for conditions, with deadlines only as a guard against hanging
                resume within one cool-down of Stripe recovering.
   budget       a burst of 10x the fleet budget from 4 instances: the stand-in sees no more than
                rate x time + burst, never answers 429, and late messages say so.
+  budget-stalled  the same burst with Redis stalled (SIGSTOP): each instance keeps its share
+               (the 4 peers Redis last counted), so the same bounds hold.
   singleflight 2 and 4 instances, cold senders sent to all at once: one fill per address.
   verp         a VERP stream (a new envelope sender per message, one customer in From): one
                Stripe lookup in all; From equal to the envelope, and the envelope used when
@@ -22,6 +24,7 @@ holds); waits are for conditions, with deadlines only as a guard against hanging
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -378,6 +381,67 @@ def t_budget(t, s, r, d):
             m.stop()
 
 
+def t_budget_stalled(t, s, r, d):
+    """The burst of t_budget while Redis is stalled: each instance keeps its share of the
+    fleet budget (rate / 4, burst / 4, the 4 peers Redis last told it of), so the fleet
+    together still stays within it. Before, each fell back to its own StripeRateLimit."""
+    rate, burst = 4, 4
+    s.state({"customers": [{"email": "q%d@example.com" % i} for i in range(0, 40, 2)] +
+             [{"email": "w%d@example.com" % i} for i in range(8)],
+             "rate_limit_per_s": rate + burst})
+    opts = {"FleetRateLimit": str(rate), "FleetRateBurst": str(burst), "LookupTimeout": "2000",
+            "StripeTimeout": "3000"}
+    ms = [start(s, r, d, "P%d" % i, opts) for i in range(4)]
+    try:
+        # each instance's budget calls note it in Redis; a second round tells every one of
+        # them that there are 4 (paced by waiting for each answer: the budget is small)
+        for rnd in range(2):
+            for i, m in enumerate(ms):
+                send(m, "w%d@example.com" % (rnd * 4 + i))
+        wait_for(lambda: all(metrics(m)["stripe_milter_lookups_inflight"] == 0 for m in ms),
+                 what="warm-up lookups to finish")
+        peers = [metrics(m).get("stripe_milter_fleet_peers") for m in ms]
+        t.is_(peers, [4] * 4, "every instance counts 4 instances in the fleet budget")
+        before = sum(metrics(m)["stripe_milter_fleet_redis_fallbacks_total"] for m in ms)
+        r.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: smtest.process_state(r.proc.pid) in ("T", "t"), what="redis-server stopped")
+            s.reset()
+            results = [None] * 40
+
+            def one(i):
+                results[i] = send(ms[i % 4], "q%d@example.com" % i).get("X-Stripe-Lookup", "")
+            ths = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+            t0 = time.time()	# no slot of any share can be earlier than this
+            for th in ths:
+                th.start()
+            for th in ths:
+                th.join()
+            wait_for(lambda: all(metrics(m)["stripe_milter_lookups_inflight"] == 0 for m in ms),
+                     what="lookups to finish")
+            rq = s.requests()
+        finally:
+            r.proc.send_signal(signal.SIGCONT)
+        times = sorted(e["time"] for e in rq["log"])
+        n = len(times)
+        span = times[-1] + 0.001 - t0 if n else 0
+        fallbacks = sum(metrics(m)["stripe_milter_fleet_redis_fallbacks_total"] for m in ms) - before
+        t.ok(fallbacks > 0, "Redis stalled: budget decisions made locally (%d)" % fallbacks)
+        t.is_(rq["by_status"].get("429", 0), 0, "Stripe never answered 429")
+        t.ok(0 < n <= rate * span + burst,
+             "Stripe saw %d requests within %.2f s of the burst: at most burst + rate x time = %.1f "
+             "(4 shares of rate/4, burst/4)" % (n, span, rate * span + burst))
+        t.ok(all(x.startswith("found") or x.startswith("not-found") or
+                 "error=rate-limited" in x or "error=timeout" in x for x in results),
+             "every message is answered: data, or error=rate-limited/timeout")
+        t.ok(any("error=rate-limited" in x for x in results), "messages past the shares say so")
+    finally:
+        r.proc.send_signal(signal.SIGCONT)
+        s.state({"rate_limit_per_s": None})
+        for m in ms:
+            m.stop()
+
+
 def t_singleflight(t, s, r, d):
     for ninst in (2, 4):
         r.cmd("FLUSHALL")
@@ -449,7 +513,8 @@ def main():
     try:
         only = os.environ.get("FLEET_TESTS", "").split(",") if os.environ.get("FLEET_TESTS") else None
         for name, fn in (("webhook", t_webhook), ("polling", t_polling), ("breaker", t_breaker),
-                         ("budget", t_budget), ("singleflight", t_singleflight), ("verp", t_verp)):
+                         ("budget", t_budget), ("budget-stalled", t_budget_stalled),
+                         ("singleflight", t_singleflight), ("verp", t_verp)):
             if only and name not in only:
                 continue
             r.cmd("FLUSHALL")
