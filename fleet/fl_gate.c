@@ -44,8 +44,10 @@
  * Known limits: Redis TIME is the clock (one server); behind Sentinel a failover loses
  *	the budget's TAT (one extra burst) and the breaker (closed). A call that reached
  *	Redis but answered late has taken its slot there and is charged again locally (the
- *	safe side). An instance that never reached Redis counts itself alone; one that was
- *	idle for FL_PEERS_WINDOW_S is not counted by the others.
+ *	safe side). An instance that never reached Redis counts itself alone (so does a fleet
+ *	object made by a reload while Redis is away); one that was idle for FL_PEERS_WINDOW_S
+ *	is not counted by the others; a restarted instance without InstanceName (host:pid)
+ *	is counted twice for up to FL_PEERS_WINDOW_S (smaller shares: the safe side).
  */
 #include "config.h"
 
