@@ -207,7 +207,13 @@ def run(t, env):
         failure("Stripe 429", {"*": {"status": 429}}, r"^v=2; error=rate-limited$", "e2@elsewhere.test")
         failure("Stripe 401", {"*": {"status": 401}}, r"^v=2; error=auth$", "e3@elsewhere.test")
         failure("Stripe garbage", {"*": {"malformed": True}}, r"^v=2; error=malformed$", "e4@elsewhere.test")
+        # A reset is retried (StripeMaxRetries 2, backoffs of 250-500 ms and 500-1000 ms): up
+        # to 1.5 s of backoff alone, as long as this test's LookupTimeout, so the message
+        # waits for the last attempt's class only with a LookupTimeout the retries fit in.
+        # (With 1.5 s it got error=timeout under load, rightly: the lookup had not ended.)
+        env.milter.reload({"LookupTimeout": "10000"})
         failure("Stripe resets", {"*": {"reset": True}}, r"^v=2; error=network$", "e5@elsewhere.test")
+        env.milter.reload({"LookupTimeout": "1500"})
         el = failure("Stripe hangs", {"*": {"hang": True, "hang_s": 60}}, r"^v=2; error=timeout$",
                      "e6@elsewhere.test")
         # Stripe hangs 60 s, LookupTimeout is 1.5 s: a generous 15 s bound (SMTP session and
