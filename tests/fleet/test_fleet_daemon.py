@@ -327,43 +327,59 @@ def t_breaker(t, s, r, d):
             m.stop()
 
 
-def t_budget(t, s, r, d):
-    rate, burst = 4, 4
-    s.state({"customers": [{"email": "r%d@example.com" % i} for i in range(0, 40, 2)],
-             "rate_limit_per_s": rate + burst})
-    opts = {"FleetRateLimit": str(rate), "FleetRateBurst": str(burst), "LookupTimeout": "2000",
-            "StripeTimeout": "3000"}
-    ms = [start(s, r, d, "I%d" % i, opts) for i in range(4)]
-    try:
-        s.reset()
-        results = [None] * 40
+BUDGET_RATE, BUDGET_BURST = 4, 4
 
-        def one(i):
-            results[i] = send(ms[i % 4], "r%d@example.com" % i).get("X-Stripe-Lookup", "")
-        ths = [threading.Thread(target=one, args=(i,)) for i in range(40)]
-        t0 = time.time()	# no slot of the budget can be earlier than this
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
-        # background fills end within StripeTimeout: wait until nothing is in flight
-        wait_for(lambda: all(metrics(m)["stripe_milter_lookups_inflight"] == 0 for m in ms),
-                 what="lookups to finish")
-        rq = s.requests()
-        times = sorted(e["time"] for e in rq["log"])
-        n = len(times)
-        span = times[-1] + 0.001 - t0 if n else 0	# the stand-in logs times rounded to 1 ms
-        t.is_(rq["by_status"].get("429", 0), 0, "Stripe never answered 429")
-        # GCRA: the k-th slot is no earlier than t0 + (k - burst) / rate, so by the last
-        # request Stripe saw at most burst + rate x (last - t0) (same host, same clock)
-        t.ok(n <= rate * span + burst,
-             "Stripe saw %d requests within %.2f s of the burst: at most burst + rate x time = %.1f"
-             % (n, span, rate * span + burst))
-        late = [x for x in results if "error=" in x]
-        t.ok(all(x.startswith("found") or x.startswith("not-found") or
-                 "error=rate-limited" in x or "error=timeout" in x for x in results),
-             "every message is answered: data, or error=rate-limited/timeout")
-        t.ok(len(late) > 0, "messages past the budget say so (%d)" % len(late))
+
+def budget_fleet(s, r, d, name, emails):
+    """Four instances sharing FleetRateLimit 4 / FleetRateBurst 4; the stand-in knows emails
+    and answers 429 beyond rate + burst requests in a second, like Stripe's own limit."""
+    s.state({"customers": [{"email": e} for e in emails], "rate_limit_per_s": BUDGET_RATE + BUDGET_BURST})
+    opts = {"FleetRateLimit": str(BUDGET_RATE), "FleetRateBurst": str(BUDGET_BURST),
+            "LookupTimeout": "2000", "StripeTimeout": "3000"}
+    return [start(s, r, d, "%s%d" % (name, i), opts) for i in range(4)]
+
+
+def budget_burst(t, s, ms, fmt, why):
+    """40 messages at once (addresses fmt % i) over the instances ms: Stripe never answers
+    429 and sees at most burst + rate x time; every message is answered, the late ones with
+    an error class. Returns the number of requests Stripe saw."""
+    rate, burst = BUDGET_RATE, BUDGET_BURST
+    s.reset()
+    results = [None] * 40
+
+    def one(i):
+        results[i] = send(ms[i % 4], fmt % i).get("X-Stripe-Lookup", "")
+    ths = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    t0 = time.time()	# no slot of the budget can be earlier than this
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    # background fills end within StripeTimeout: wait until nothing is in flight
+    wait_for(lambda: all(metrics(m)["stripe_milter_lookups_inflight"] == 0 for m in ms),
+             what="lookups to finish")
+    rq = s.requests()
+    times = sorted(e["time"] for e in rq["log"])
+    n = len(times)
+    span = times[-1] + 0.001 - t0 if n else 0	# the stand-in logs times rounded to 1 ms
+    t.is_(rq["by_status"].get("429", 0), 0, "Stripe never answered 429")
+    # GCRA: the k-th slot is no earlier than t0 + (k - burst) / rate, so by the last
+    # request Stripe saw at most burst + rate x (last - t0) (same host, same clock)
+    t.ok(0 < n <= rate * span + burst,
+         "Stripe saw %d requests within %.2f s of the burst: at most burst + rate x time = %.1f%s"
+         % (n, span, rate * span + burst, why))
+    late = [x for x in results if "error=" in x]
+    t.ok(all(x.startswith("found") or x.startswith("not-found") or
+             "error=rate-limited" in x or "error=timeout" in x for x in results),
+         "every message is answered: data, or error=rate-limited/timeout")
+    t.ok(len(late) > 0, "messages past the budget say so (%d)" % len(late))
+    return n
+
+
+def t_budget(t, s, r, d):
+    ms = budget_fleet(s, r, d, "I", ["r%d@example.com" % i for i in range(0, 40, 2)])
+    try:
+        n = budget_burst(t, s, ms, "r%d@example.com", "")
         denied = sum(metrics(m)["stripe_milter_budget_total{decision=\"denied\"}"] for m in ms)
         granted = sum(metrics(m)["stripe_milter_budget_total{decision=\"granted\"}"] -
                       metrics(m)["stripe_milter_budget_total{decision=\"refunded\"}"] for m in ms)
@@ -385,13 +401,8 @@ def t_budget_stalled(t, s, r, d):
     """The burst of t_budget while Redis is stalled: each instance keeps its share of the
     fleet budget (rate / 4, burst / 4, the 4 peers Redis last told it of), so the fleet
     together still stays within it. Before, each fell back to its own StripeRateLimit."""
-    rate, burst = 4, 4
-    s.state({"customers": [{"email": "q%d@example.com" % i} for i in range(0, 40, 2)] +
-             [{"email": "w%d@example.com" % i} for i in range(8)],
-             "rate_limit_per_s": rate + burst})
-    opts = {"FleetRateLimit": str(rate), "FleetRateBurst": str(burst), "LookupTimeout": "2000",
-            "StripeTimeout": "3000"}
-    ms = [start(s, r, d, "P%d" % i, opts) for i in range(4)]
+    ms = budget_fleet(s, r, d, "P", ["q%d@example.com" % i for i in range(0, 40, 2)] +
+                      ["w%d@example.com" % i for i in range(8)])
     try:
         # each instance's budget calls note it in Redis; a second round tells every one of
         # them that there are 4 (paced by waiting for each answer: the budget is small)
@@ -406,35 +417,11 @@ def t_budget_stalled(t, s, r, d):
         r.proc.send_signal(signal.SIGSTOP)
         try:
             wait_for(lambda: smtest.process_state(r.proc.pid) in ("T", "t"), what="redis-server stopped")
-            s.reset()
-            results = [None] * 40
-
-            def one(i):
-                results[i] = send(ms[i % 4], "q%d@example.com" % i).get("X-Stripe-Lookup", "")
-            ths = [threading.Thread(target=one, args=(i,)) for i in range(40)]
-            t0 = time.time()	# no slot of any share can be earlier than this
-            for th in ths:
-                th.start()
-            for th in ths:
-                th.join()
-            wait_for(lambda: all(metrics(m)["stripe_milter_lookups_inflight"] == 0 for m in ms),
-                     what="lookups to finish")
-            rq = s.requests()
+            budget_burst(t, s, ms, "q%d@example.com", " (4 shares of rate/4, burst/4)")
         finally:
             r.proc.send_signal(signal.SIGCONT)
-        times = sorted(e["time"] for e in rq["log"])
-        n = len(times)
-        span = times[-1] + 0.001 - t0 if n else 0
         fallbacks = sum(metrics(m)["stripe_milter_fleet_redis_fallbacks_total"] for m in ms) - before
         t.ok(fallbacks > 0, "Redis stalled: budget decisions made locally (%d)" % fallbacks)
-        t.is_(rq["by_status"].get("429", 0), 0, "Stripe never answered 429")
-        t.ok(0 < n <= rate * span + burst,
-             "Stripe saw %d requests within %.2f s of the burst: at most burst + rate x time = %.1f "
-             "(4 shares of rate/4, burst/4)" % (n, span, rate * span + burst))
-        t.ok(all(x.startswith("found") or x.startswith("not-found") or
-                 "error=rate-limited" in x or "error=timeout" in x for x in results),
-             "every message is answered: data, or error=rate-limited/timeout")
-        t.ok(any("error=rate-limited" in x for x in results), "messages past the shares say so")
     finally:
         r.proc.send_signal(signal.SIGCONT)
         s.state({"rate_limit_per_s": None})
