@@ -936,49 +936,116 @@ def sort_key(o):
 # ---------------------------------------------------------------------------------------------
 
 class State:
+    """One data set: the platform's (the root, which also holds the settings: keys,
+    connected_accounts, search_lag_s, rate_limit_per_s) or a connected account's ("connected":
+    the data a request with `Stripe-Account: acct_...` reads, as
+    docs.stripe.com/connect/authentication says)."""
     KINDS = ["customers", "products", "prices", "subscriptions", "charges", "invoices", "events",
              "checkout_sessions"]
 
-    def __init__(self):
+    def __init__(self, root=None, account_id=None):
+        self.root = root or self    # the platform's data set (self for the platform's)
+        self.account_id = account_id  # the connected account's id, None for the platform
         self.coll = {k: {} for k in self.KINDS}     # kind -> id -> object (insertion order)
-        self.account = copy.deepcopy(TEMPLATE_ACCOUNT)
+        self.account = copy.deepcopy(TEMPLATE_ACCOUNT) if account_id is None else \
+            deep_merge(TEMPLATE_ACCOUNT, {"id": account_id})
         self.keys = {}
         self.strict_keys = False
         self.connected_accounts = None
+        self.connected = None       # acct id -> State (the root only); None: not set
         self.search_lag_s = 0
         self.rate_limit_per_s = None
         self._now = int(time.time())
         self._seq = 0
 
+    # -- connected accounts (on the root) --
+    def account_allowed(self, acct):
+        """May a request name `acct` in Stripe-Account? Any, when neither `connected` nor
+        `connected_accounts` is set; else the accounts either names."""
+        ca = self.connected_accounts
+        if ca is None and self.connected is None:
+            return True
+        return acct in (self.connected or {}) or (ca is not None and acct in ca)
+
+    def data_set(self, acct):
+        """The data a request with `Stripe-Account: acct` reads: that account's data set, or the
+        platform's (no header, or an account with no data set of its own: connected_accounts
+        only, or any account when neither setting is given)."""
+        if acct and self.connected and acct in self.connected:
+            return self.connected[acct]
+        return self
+
+    def data_sets(self):
+        r = self.root
+        return [r] + list((r.connected or {}).values())
+
     # -- ids and times --
     def new_id(self, prefix, n):
+        """A fresh id, unused in every data set (Stripe's ids are unique across accounts)."""
         while True:
             i = prefix + rand_str(n)
-            if all(i not in c for c in self.coll.values()):
+            if all(i not in c for d in self.data_sets() for c in d.coll.values()):
                 return i
 
     def next_created(self):
         """Objects without `created` get increasing times in the order they are given (the last
-        given is the newest), all in the past."""
-        self._seq += 1
-        return self._now - 100000 + self._seq
+        given is the newest, whichever data set it is in), all in the past."""
+        r = self.root
+        r._seq += 1
+        return r._now - 100000 + r._seq
 
     # -- loading --
-    def load(self, body, replace=True):
+    CONNECTED_FIELDS = {"products", "prices", "customers", "subscriptions", "charges",
+                        "invoices", "events", "checkout_sessions", "account"}
+
+    def check_connected(self, conn):
+        """Validates a "connected" field before anything is loaded: null, or an object
+        {"acct_...": data set object or null}."""
+        if conn is None:
+            return
+        if not isinstance(conn, dict):
+            raise AdminError("connected must be an object {\"acct_...\": {...}} or null")
+        for acct, sub in conn.items():
+            if not re.match(r"^acct_[A-Za-z0-9]+$", acct):
+                raise AdminError("connected: %r is not an account id (acct_ and letters or "
+                                 "digits)" % acct)
+            if sub is None:
+                continue
+            if not isinstance(sub, dict):
+                raise AdminError("connected[%r] must be an object or null" % acct)
+            for k in sub:
+                if k not in self.CONNECTED_FIELDS:
+                    raise AdminError("unknown field %r in connected[%r] (known: %s)"
+                                     % (k, acct, ", ".join(sorted(self.CONNECTED_FIELDS))))
+            acc = sub.get("account")
+            if acc is not None and not isinstance(acc, dict):
+                raise AdminError("connected[%r].account must be an object" % acct)
+            if isinstance(acc, dict) and acc.get("id", acct) != acct:
+                raise AdminError("connected[%r].account.id must be %r" % (acct, acct))
+
+    def load(self, body, replace=True, connected_ids=None):
+        """Loads a state body (PUT replaces, POST adds); returns the ids given or made, per
+        kind. The ids of connected accounts' objects go to `connected_ids` ({acct: ids})."""
         if not isinstance(body, dict):
             raise AdminError("state must be a JSON object")
         known = set(self.KINDS) | {"account", "keys", "strict_keys", "connected_accounts",
-                                   "search_lag_s", "rate_limit_per_s"}
+                                   "connected", "search_lag_s", "rate_limit_per_s"}
+        if self.root is not self:
+            known = self.CONNECTED_FIELDS
         for k in body:
             if k not in known:
                 raise AdminError("unknown state field %r (known: %s)" % (k, ", ".join(sorted(known))))
+        if "connected" in body:
+            self.check_connected(body["connected"])
         if replace:
-            self.__init__()
+            self.__init__(None if self.root is self else self.root, self.account_id)
         ids = {k: [] for k in self.KINDS}
         if "account" in body:
             if not isinstance(body["account"], dict):
                 raise AdminError("account must be an object")
-            self.account = deep_merge(TEMPLATE_ACCOUNT, body["account"])
+            base = TEMPLATE_ACCOUNT if self.account_id is None else \
+                deep_merge(TEMPLATE_ACCOUNT, {"id": self.account_id})
+            self.account = deep_merge(base, body["account"])
         if "keys" in body:
             if not isinstance(body["keys"], dict):
                 raise AdminError("keys must be an object")
@@ -1001,6 +1068,30 @@ class State:
                 if not isinstance(it, dict):
                     raise AdminError("each of %s must be an object" % kind)
                 getattr(self, "add_" + kind[:-1])(it, ids)
+        if "connected" in body:
+            # after the platform's objects: their generated `created` times are as without it
+            conn = body["connected"]
+            if conn is None:
+                self.connected = None
+            else:
+                if self.connected is None:
+                    self.connected = {}
+                for acct, sub in conn.items():
+                    if sub is None:     # POST: the account's data set is removed
+                        self.connected.pop(acct, None)
+                        continue
+                    d = self.connected.get(acct)
+                    new = d is None
+                    if new:
+                        d = self.connected[acct] = State(root=self, account_id=acct)
+                    try:
+                        got = d.load(sub, replace=False)
+                    except AdminError:
+                        if new:     # no half-made data set for an account the body failed
+                            del self.connected[acct]
+                        raise
+                    if connected_ids is not None:
+                        connected_ids[acct] = got
         return ids
 
     def _put(self, kind, obj, ids):
@@ -1224,6 +1315,10 @@ class State:
     def dump(self):
         d = {k: list(v.values()) for k, v in self.coll.items()}
         d["account"] = self.account
+        if self.root is not self:
+            return d
+        if self.connected is not None:
+            d["connected"] = {a: x.dump() for a, x in self.connected.items()}
         d["keys"] = self.keys
         d["strict_keys"] = self.strict_keys
         d["connected_accounts"] = self.connected_accounts
@@ -1406,6 +1501,7 @@ class Standin:
         self.state = State()
         self.cur_key = None         # the key of the request being answered (under lock)
         self.cur_missing = []
+        self.cur_data = self.state  # the data set it reads (Stripe-Account), set with cur_key
         self.faults = {}        # endpoint -> [rule dict with "_seen"]
         self.total = 0
         self.by_endpoint = {}
@@ -1539,8 +1635,7 @@ class Standin:
         if perm and perm in (info.get("missing") or []):
             raise StandinError(403, self.permission_message(key, perm))
         acct = headers.get("Stripe-Account")
-        ca = self.state.connected_accounts
-        if acct and ca is not None and acct not in ca:
+        if acct and not self.state.account_allowed(acct):
             raise StandinError(403, "The provided key '%s' does not have access to account "
                                "'%s' (or that account does not exist). Application access may "
                                "have been revoked." % (mask_key(key), acct),
@@ -1580,7 +1675,7 @@ class Standin:
         for name, cur in (("starting_after", sa), ("ending_before", eb)):
             if cur is None:
                 continue
-            ref = self.state.coll[coll].get(cur)
+            ref = self.cur_data.coll[coll].get(cur)
             if ref is None:
                 raise StandinError(400, "No such %s: '%s'" % (coll[:-1], cur),
                                    code="resource_missing", param=name)
@@ -1618,7 +1713,7 @@ class Standin:
         eq = {k: p_str(params, k) for k in ("customer", "payment_intent", "payment_link",
                                              "subscription")}
         cf = created_filter(params)
-        objs = [o for o in self.state.coll["checkout_sessions"].values() if cf(o)
+        objs = [o for o in self.cur_data.coll["checkout_sessions"].values() if cf(o)
                 and (email is None or (o.get("customer_details") or {}).get("email") == email)
                 and (status is None or o.get("status") == status)
                 and all(v is None or o.get(k) == v for k, v in eq.items())]
@@ -1638,11 +1733,11 @@ class Standin:
                                param="type")
         rx = re.compile("^" + ".*".join(re.escape(x) for x in typ.split("*")) + "$") if typ else None
         cf = created_filter(params)
-        return [e for e in self.state.coll["events"].values() if cf(e)
+        return [e for e in self.cur_data.coll["events"].values() if cf(e)
                 and (rx is None or rx.match(e["type"])) and (types is None or e["type"] in types)]
 
     def get_one(self, coll, ident, what):
-        o = self.state.coll[coll].get(ident)
+        o = self.cur_data.coll[coll].get(ident)
         if o is None:
             raise StandinError(404, "No such %s: '%s'" % (what, ident), code="resource_missing",
                                param="id")
@@ -1656,7 +1751,7 @@ class Standin:
             if k not in allowed:
                 raise StandinError(400, "Received unknown parameter: %s" % k,
                                    code="parameter_unknown", param=k)
-        st = self.state
+        st = self.cur_data     # the platform's data set, or the Stripe-Account's
         c = st.coll
         if endpoint == "customers":
             email = p_str(params, "email")
@@ -1804,7 +1899,7 @@ class Standin:
                 if coll is None:
                     raise StandinError(400, "This property cannot be expanded (%s)." % path,
                                        param="expand")
-                got = self.state.coll[coll].get(v)
+                got = self.cur_data.coll[coll].get(v)
                 if got is not None:
                     o[f] = copy.deepcopy(got)
         walk(obj, parts)
@@ -1815,7 +1910,7 @@ class Standin:
         if "rak_subscription_read" in (self.cur_missing or []):
             raise StandinError(403, self.permission_message(self.cur_key,
                                                             "rak_subscription_read"))
-        subs = sorted([s for s in self.state.coll["subscriptions"].values()
+        subs = sorted([s for s in self.cur_data.coll["subscriptions"].values()
                        if s.get("customer") == cust.get("id") and s.get("status") != "canceled"],
                       key=sort_key, reverse=True)
         cust["subscriptions"] = {"object": "list", "data": copy.deepcopy(subs[:10]),
@@ -1846,7 +1941,7 @@ class Standin:
             raise StandinError(400, e.message, param="query")
         ok = query.matches
         cutoff = time.time() - self.state.search_lag_s
-        objs = sorted([o for o in self.state.coll[coll].values()
+        objs = sorted([o for o in self.cur_data.coll[coll].values()
                        if not o.get("deleted") and ok(o)
                        and (self.state.search_lag_s <= 0 or (o.get("created") or 0) <= cutoff)],
                       key=sort_key, reverse=True)
@@ -1874,6 +1969,10 @@ class Standin:
           update             fields merged into the stored object first (the change itself)
           previous_attributes  data.previous_attributes
           created            event time (default: now)
+          account            a connected account in the state's "connected": the object is
+                             looked up and changed in its data set, the event recorded there
+                             (served to requests with that Stripe-Account) with "account" set,
+                             as Stripe's Connect events carry
           webhook            {"url", "secret", "timestamp" (default now), "signature" (a forged
                              v1 instead of the right one), "header" (the whole header instead),
                              "body" (bytes to send instead of the event)}
@@ -1881,13 +1980,19 @@ class Standin:
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             raise AdminError("an event needs a type")
         with self.lock:
+            acct = body.get("account")
+            dset = self.state
+            if acct is not None:
+                dset = (self.state.connected or {}).get(acct)
+                if dset is None:
+                    raise AdminError("no connected account %r in the state's connected" % (acct,))
             obj = body.get("object")
             oid = body.get("object_id")
             if oid is not None:
                 found = None
                 for kind in State.KINDS:
-                    if oid in self.state.coll[kind]:
-                        found = self.state.coll[kind][oid]
+                    if oid in dset.coll[kind]:
+                        found = dset.coll[kind][oid]
                 if found is None:
                     raise AdminError("no object %r" % oid)
                 if isinstance(body.get("update"), dict):
@@ -1902,11 +2007,13 @@ class Standin:
                 data["previous_attributes"] = body["previous_attributes"]
             ev = {"api_version": DEFAULT_STRIPE_VERSION,
                   "created": int(body.get("created") or time.time()),
-                  "data": data, "id": self.state.new_id("evt_", 24),
+                  "data": data, "id": dset.new_id("evt_", 24),
                   "livemode": False, "object": "event",
                   "pending_webhooks": 1 if body.get("webhook") else 0,
                   "request": {"id": None, "idempotency_key": None}, "type": body["type"]}
-            self.state.coll["events"][ev["id"]] = ev
+            if acct is not None:
+                ev["account"] = acct
+            dset.coll["events"][ev["id"]] = ev
         hook = body.get("webhook")
         delivery = None
         if isinstance(hook, dict):
@@ -2139,14 +2246,18 @@ class Handler(BaseHTTPRequestHandler):
             return self.admin_json(200, {"ok": True})
         if path == "/_standin/state" and m in ("PUT", "POST"):
             new = js()
+            cids = {}
             with S.lock:
                 if m == "PUT":
                     st = State()
-                    ids = st.load(new, replace=True)
+                    ids = st.load(new, replace=True, connected_ids=cids)
                     S.state = st
                 else:
-                    ids = S.state.load(new, replace=False)
-            return self.admin_json(200, {"ok": True, "ids": ids})
+                    ids = S.state.load(new, replace=False, connected_ids=cids)
+            ans = {"ok": True, "ids": ids}
+            if isinstance(new, dict) and "connected" in new:
+                ans["connected_ids"] = cids
+            return self.admin_json(200, ans)
         if path == "/_standin/state" and m == "GET":
             with S.lock:
                 return self.admin_json(200, S.state.dump())
@@ -2216,6 +2327,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 S.cur_key = S.check_auth(self.headers, endpoint)
                 S.cur_missing = (S.state.keys.get(S.cur_key) or {}).get("missing") or []
+                S.cur_data = S.state.data_set(self.headers.get("Stripe-Account"))
                 S.check_rate()
                 ver = self.headers.get("Stripe-Version")
                 if ver is not None and not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", ver):

@@ -607,6 +607,210 @@ def t_connect():
 
 t.run("Stripe-Account: allowed connected account 200, other 403", t_connect)
 
+# ------------------------------------------------------------------ connected accounts' data
+# "connected": {"acct_...": {data set}}: a request with Stripe-Account reads that account's data
+# (docs.stripe.com/connect/authentication), one without it the platform's. Added with POST so
+# the platform data the later cases use (cus_s) stays.
+def acct(a):
+    return {"Stripe-Account": a}
+
+
+CONN = S.add({
+    "customers": [{"id": "cus_cplat", "email": "same@conn.example", "name": "Platform"}],
+    "connected": {
+        "acct_one": {"customers": [{"id": "cus_c1", "email": "same@conn.example", "name": "One",
+                                    "metadata": {"tier": "gold"},
+                                    "subscriptions": [{"id": "sub_c1", "items": [
+                                        {"price": {"product": {"name": "One Pro"},
+                                                   "unit_amount": 900}}]}],
+                                    "charges": [{"id": "ch_c1", "amount": 900}]}],
+                     "account": {"email": "owner@one.example"}},
+        "acct_two": {"customers": [{"email": "same@conn.example", "name": "Two",
+                                    "charges": [{"amount": 1200, "currency": "eur"}]}],
+                     "checkout_sessions": [{"id": "cs_test_c2",
+                                            "customer_details": {"email": "same@conn.example"}}]},
+    }})
+
+
+def t_connected_ids():
+    c1, c2 = CONN["connected_ids"]["acct_one"], CONN["connected_ids"]["acct_two"]
+    t.diag("ids %r; connected_ids %r" % (CONN["ids"]["customers"], CONN["connected_ids"]))
+    return (CONN["ids"]["customers"] == ["cus_cplat"] and set(CONN["connected_ids"]) ==
+            {"acct_one", "acct_two"} and set(c1) == set(CONN["ids"])
+            and c1["customers"] == ["cus_c1"] and c1["subscriptions"] == ["sub_c1"]
+            and c1["charges"] == ["ch_c1"] and len(c1["prices"]) == 1 and len(c1["products"]) == 1
+            and len(c2["customers"]) == 1 and c2["customers"][0].startswith("cus_")
+            and len(c2["charges"]) == 1 and c2["checkout_sessions"] == ["cs_test_c2"]
+            and "connected_ids" not in S.add({}))
+
+
+t.run("connected: the state answer's connected_ids lists each account's ids like ids (nested "
+      "ones included); absent without connected", t_connected_ids)
+
+
+def t_connected_reads():
+    """The same email in two connected accounts and on the platform: each header reads its own."""
+    got = {}
+    for a in (None, "acct_one", "acct_two"):
+        h = acct(a) if a else None
+        _, _, cl = get("/v1/customers?email=same%40conn.example&expand[]=data.subscriptions",
+                       headers=h)
+        cus = cl["data"][0] if len(cl["data"]) == 1 else {}
+        _, _, ch = get("/v1/charges?customer=%s" % cus.get("id"), headers=h)
+        _, _, sb = get("/v1/subscriptions?customer=%s&expand[]=data.customer" % cus.get("id"),
+                       headers=h)
+        _, _, pr = get("/v1/prices?limit=100&expand[]=data.product", headers=h)
+        _, _, cs = get("/v1/checkout/sessions?customer_details%5Bemail%5D=same%40conn.example",
+                       headers=h)
+        _, _, ac = get("/v1/account", headers=h)
+        got[a] = (len(cl["data"]), cus.get("name"), len(cus.get("subscriptions", {})["data"]),
+                  [(x["amount"], x["currency"]) for x in ch["data"]],
+                  [(x["customer"]["name"], x["items"]["data"][0]["price"]["unit_amount"])
+                   for x in sb["data"]],
+                  "One Pro" in [x["product"]["name"] for x in pr["data"]],
+                  [x["id"] for x in cs["data"]], ac["id"], ac["email"])
+    t.diag(repr(got))
+    return got == {
+        None: (1, "Platform", 0, [], [], False, [], "acct_standin1", "site@stripe.com"),
+        "acct_one": (1, "One", 1, [(900, "usd")], [("One", 900)], True, [], "acct_one",
+                     "owner@one.example"),
+        "acct_two": (1, "Two", 0, [(1200, "eur")], [], False, ["cs_test_c2"], "acct_two",
+                     "site@stripe.com")}
+
+
+t.run("connected: the same email in two accounts and the platform, each read through its "
+      "Stripe-Account (list, expand, charges, subscriptions, checkout sessions, account)",
+      t_connected_reads)
+
+
+def t_connected_isolated():
+    """Another data set's objects are not there: 404 on retrieve, 400 as a cursor; the
+    platform's lists do not see the accounts' objects."""
+    st1, _, b1 = get("/v1/customers/cus_c1", headers=acct("acct_one"))
+    st2, _, b2 = get("/v1/customers/cus_c1", headers=acct("acct_two"))
+    st3, _, b3 = get("/v1/customers/cus_c1")
+    st4, _, b4 = get("/v1/charges?customer=cus_c1")
+    st5, _, b5 = get("/v1/customers?starting_after=cus_c1", headers=dict(
+        acct("acct_two"), **bad("a cursor from another account")))
+    st6, _, b6 = get("/v1/customers/cus_s", headers=acct("acct_one"))
+    st7, _, b7 = get("/v1/customers/cus_s")
+    _, _, b8 = get("/v1/charges?limit=100")
+    return (st1 == 200 and b1["name"] == "One" and st2 == 404
+            and err(b2).get("code") == "resource_missing" and st3 == 404
+            and st4 == 200 and b4["data"] == []
+            and st5 == 400 and err(b5).get("param") == "starting_after"
+            and st6 == 404 and st7 == 200 and b7["id"] == "cus_s"
+            and not [c for c in b8["data"] if c["id"] == "ch_c1"])
+
+
+t.run("connected: an account's objects are not the platform's nor another account's (404, "
+      "cursor 400); platform data unaffected", t_connected_isolated)
+
+
+def t_connected_search():
+    got = {}
+    for a in (None, "acct_one", "acct_two"):
+        h = acct(a) if a else None
+        _, _, b = get("/v1/customers/search?query=" + urllib.parse.quote(
+            "email:'same@conn.example'"), headers=h)
+        _, _, g = get("/v1/customers/search?query=" + urllib.parse.quote(
+            "metadata['tier']:'gold' AND email~'conn.example'"), headers=h)
+        _, _, c = get("/v1/charges/search?query=" + urllib.parse.quote("currency:'eur'"),
+                      headers=h)
+        got[a] = ([x["name"] for x in b["data"]], [x["name"] for x in g["data"]],
+                  [x["amount"] for x in c["data"]])
+    t.diag(repr(got))
+    return got == {None: (["Platform"], [], []), "acct_one": (["One"], ["One"], []),
+                   "acct_two": (["Two"], [], [1200])}
+
+
+t.run("connected: customers and charges search per account", t_connected_search)
+
+
+def t_connected_refused():
+    """An account in neither connected nor connected_accounts: Stripe's 403; one listed in
+    connected_accounts only reads the platform's data, as before."""
+    st1, _, b1 = get("/v1/customers", headers=dict(acct("acct_three"),
+                                                   **bad("an account the key cannot reach")))
+    S.add({"connected_accounts": ["acct_listed"]})
+    st2, _, b2 = get("/v1/customers?email=same%40conn.example", headers=acct("acct_listed"))
+    st3, _, b3 = get("/v1/customers?email=same%40conn.example", headers=acct("acct_one"))
+    st4, _, _ = get("/v1/customers", headers=dict(acct("acct_three"),
+                                                  **bad("an account the key cannot reach")))
+    S.add({"connected_accounts": None})
+    return (st1 == 403 and err(b1).get("code") == "account_invalid"
+            and "does not have access to account 'acct_three'" in err(b1)["message"]
+            and st2 == 200 and [c["name"] for c in b2["data"]] == ["Platform"]
+            and st3 == 200 and [c["name"] for c in b3["data"]] == ["One"] and st4 == 403)
+
+
+t.run("connected: an unknown account is refused (403 account_invalid); connected_accounts "
+      "alone still reads the platform's data", t_connected_refused)
+
+
+def t_connected_events_log():
+    """Events per account; POST adds to an account's data set; the log keeps the header."""
+    ev = S.admin("POST", "/_standin/events", {"type": "customer.updated", "account": "acct_one",
+                                              "object_id": "cus_c1", "update": {"name": "One+"}})
+    st0, _, _ = smtest.http_call(S.url, "POST", "/_standin/events",
+                                 {"type": "customer.updated", "account": "acct_two",
+                                  "object_id": "cus_c1"})
+    added = S.add({"connected": {"acct_two": {"customers": [{"id": "cus_c2b",
+                                                             "email": "same@conn.example"}]}}})
+    S.reset()
+    _, _, e1 = get("/v1/events?type=customer.*", headers=acct("acct_one"))
+    _, _, e2 = get("/v1/events?type=customer.*", headers=acct("acct_two"))
+    _, _, e0 = get("/v1/events?type=customer.*")
+    _, _, c1 = get("/v1/customers/cus_c1", headers=acct("acct_one"))
+    _, _, c2 = get("/v1/customers?email=same%40conn.example", headers=acct("acct_two"))
+    log = S.requests(endpoint="events")["log"]
+    t.diag("events: one %s two %s platform %s" % ([e["id"] for e in e1["data"]], e2["data"],
+                                                   [e["id"] for e in e0["data"]]))
+    return (ev["event"]["account"] == "acct_one" and st0 == 400
+            and [e["id"] for e in e1["data"]] == [ev["event"]["id"]]
+            and e1["data"][0]["data"]["object"]["name"] == "One+" and e2["data"] == []
+            and ev["event"]["id"] not in [e["id"] for e in e0["data"]]
+            and c1["name"] == "One+" and added["connected_ids"]["acct_two"]["customers"] == [
+                "cus_c2b"] and len(c2["data"]) == 2
+            and [e["headers"].get("Stripe-Account") for e in log] == ["acct_one", "acct_two", None])
+
+
+t.run("connected: events per account (POST /_standin/events \"account\"); POST state adds to "
+      "an account; the request log keeps Stripe-Account", t_connected_events_log)
+
+
+def t_connected_admin():
+    """GET /_standin/state shows each data set; bad connected fields are 400; null removes an
+    account's data set (POST) or all of them."""
+    _, _, raw = smtest.http_call(S.url, "GET", "/_standin/state")
+    dump = json.loads(raw)
+    bads = []
+    for body in ({"connected": []}, {"connected": {"nope": {}}},
+                 {"connected": {"acct_x": {"keys": {}}}},
+                 {"connected": {"acct_x": {"customers": {}}}},
+                 {"connected": {"acct_x": {"account": {"id": "acct_y"}}}},
+                 {"connected": {"acct_x": {"connected": {}}}}):
+        st, _, b = smtest.http_call(S.url, "POST", "/_standin/state", body)
+        bads.append(st)
+    S.add({"connected": {"acct_two": None}})
+    st1, _, _ = get("/v1/customers", headers=dict(acct("acct_two"),
+                                                  **bad("an account whose data set was removed")))
+    st2, _, _ = get("/v1/customers", headers=acct("acct_one"))
+    S.add({"connected": None})
+    st3, _, b3 = get("/v1/customers/cus_c1", headers=acct("acct_one"))
+    _, _, raw2 = smtest.http_call(S.url, "GET", "/_standin/state")
+    t.diag("400s %r; after removals %d %d %d" % (bads, st1, st2, st3))
+    return (sorted(dump["connected"]) == ["acct_one", "acct_two"]
+            and [c["id"] for c in dump["connected"]["acct_one"]["customers"]] == ["cus_c1"]
+            and dump["connected"]["acct_one"]["account"]["id"] == "acct_one"
+            and "keys" not in dump["connected"]["acct_one"]
+            and bads == [400] * 6 and st1 == 403 and st2 == 200
+            and st3 == 404 and "connected" not in json.loads(raw2))
+
+
+t.run("connected: GET /_standin/state per account; bad shapes 400; null removes one "
+      "account's data set (POST) or all of them", t_connected_admin)
+
 # ------------------------------------------------------------------ faults
 def t_fault_permission():
     S.faults({"customers": {"status": 403, "permission": "rak_customer_read"}})
