@@ -153,6 +153,11 @@ struct fleet *fleet_new(const struct fleet_config *cfg, const struct fleet_hooks
 		snprintf(f->instance, sizeof(f->instance), "%s:%ld", host, (long)getpid());
 	}
 	f->cfg.instance = f->instance;
+	if (cfg->connect && sm_strlcpy(f->connect, cfg->connect, sizeof(f->connect)) >= sizeof(f->connect)) {
+		snprintf(err, errlen, "connect account too long");
+		goto fail;
+	}
+	f->cfg.connect = f->connect;
 	f->cfg.prefix = f->prefix;
 	for (i = 0; i < FLEET_SECRETS; i++) {
 		f->cfg.secrets[i] = NULL;

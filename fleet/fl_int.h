@@ -45,6 +45,7 @@ struct fl_local_budget {
 struct fleet {
 	struct fleet_config cfg;
 	char prefix[80];
+	char connect[STRIPE_ID_MAX];	/* cfg.connect, "" = none */
 	char instance[128];
 	char token[40];			/* random: tells this object's lease from a sibling's */
 	char *secrets[FLEET_SECRETS];

@@ -67,6 +67,28 @@ static void fl_reject(struct fleet *f, enum fleet_reject r, const char *what, ch
 	    fleet_reject_name(r), what ? ": " : "", what ? what : "");
 }
 
+int fleet_webhook_match(struct fleet *f, const char *sig_header, const char *body, size_t len)
+{
+	const char *secrets[FLEET_SECRETS];
+	struct stripe_event ev;
+	char msg[160];
+	int i;
+
+	if (len > f->cfg.max_body)
+		return 0;
+	for (i = 0; i < FLEET_SECRETS; i++)
+		secrets[i] = f->secrets[i];
+	if (fl_sig_verify(sig_header, body, len, secrets, FLEET_SECRETS, sm_wall_ms() / 1000,
+	    f->cfg.tolerance_s, NULL) != FL_SIG_OK)
+		return 0;
+	if (f->connect[0] == '\0')
+		return 1;
+	/* a Connect endpoint signs every connected account's events with one secret */
+	if (stripe_event_parse(body, len, &ev, msg, sizeof(msg)) != 0 || strcmp(ev.account, f->connect) != 0)
+		return 0;
+	return 2;
+}
+
 int fleet_webhook(struct fleet *f, const char *sig_header, const char *body, size_t len,
     bool too_large, char *why, size_t whylen)
 {

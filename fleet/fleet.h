@@ -55,6 +55,8 @@ struct fleet_config {
 					 * NULL = no Redis: everything per process */
 	const char *prefix;		/* the cache's prefix; NULL = "stripe-milter" */
 	const char *instance;		/* name in stats and the poller lease; NULL = host:pid */
+	const char *connect;		/* the connected account (acct_...) this fleet's Stripe
+					 * account is, for Connect; NULL = none (fleet_webhook_match) */
 	/* budget: requests per second for the whole fleet; 0 = no fleet budget */
 	double rate;
 	int burst;			/* 0 = rate */
@@ -108,6 +110,11 @@ enum fleet_src { FLEET_SRC_WEBHOOK = 0, FLEET_SRC_POLL };
 enum fleet_apply { FLEET_APPLIED = 0, FLEET_DUPLICATE, FLEET_IGNORED, FLEET_FAILED };
 enum fleet_apply fleet_event_apply(struct fleet *f, const struct stripe_event *ev, enum fleet_src src);
 
+/* Whether a delivery is this fleet's (several accounts may share one listener): 0 when
+ * its signature does not verify with f's secrets within the tolerance (or f has none),
+ * 2 when it does and f's connect account is the event's "account", 1 when it does and
+ * f has no connect account. Counts nothing, logs nothing. */
+int fleet_webhook_match(struct fleet *f, const char *sig_header, const char *body, size_t len);
 /* HTTP status for one webhook delivery (200, 400); why gets a short reason. */
 int fleet_webhook(struct fleet *f, const char *sig_header, const char *body, size_t len,
     bool too_large, char *why, size_t whylen);

@@ -137,7 +137,8 @@ static char *lk_cache_sig(const struct cache_config *k)
 	return b.data;
 }
 
-/* Every field of a Stripe config but the product hooks. malloc'd or NULL. */
+/* Every field of a Stripe config but the product hooks (the gate by address: an account's
+ * gate is the same for the life of the process). malloc'd or NULL. */
 static char *lk_stripe_sig(const struct stripe_config *s)
 {
 	struct sm_buf b;
@@ -155,6 +156,7 @@ static char *lk_stripe_sig(const struct stripe_config *s)
 	    s->search_rate, s->no_search, s->no_guest, s->no_invoices);
 	for (i = 0; i < s->nmetadata_keys; i++)
 		lk_sig_add(&b, &bad, "|%zu:%s", strlen(s->metadata_keys[i]), s->metadata_keys[i]);
+	lk_sig_add(&b, &bad, "|%p", (const void *)s->gate);
 	if (bad || b.data == NULL) {
 		if (b.data)
 			explicit_bzero(b.data, b.len);
@@ -175,6 +177,11 @@ static int lk_new_caches(struct lk *lk, const struct lk_config *cfg, const struc
 	if (sig == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
+	}
+	if (cfg->cache_from && cfg->cache_from->cache_ref && strcmp(cfg->cache_from->cache_ref->sig, sig) == 0) {
+		lk->cache_ref = lk_shared_ref(cfg->cache_from->cache_ref);
+		rc = 0;
+		goto set;
 	}
 	if (prev && prev->cache_ref && strcmp(prev->cache_ref->sig, sig) == 0) {
 		lk->cache_ref = lk_shared_ref(prev->cache_ref);

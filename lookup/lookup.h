@@ -96,6 +96,10 @@ struct lk_config {
 	 * Stripe events about that customer can purge it); NULL = none. Any thread. */
 	void (*on_fill)(void *arg, const char *customer_id, const char *key);
 	void *on_fill_arg;
+	/* Another service whose caches (summaries and plan names, one Redis pool) this one
+	 * uses when its cache settings are the same: the accounts of one instance share
+	 * them (their keys differ by account). NULL = prev's, else new ones. */
+	const struct lk *cache_from;
 };
 
 struct lk;

@@ -308,6 +308,13 @@ void stripe_client_free(struct stripe_client *c);
 enum stripe_errclass stripe_lookup(struct stripe_client *c, const char *email, int64_t deadline_ms,
     struct stripe_summary *out, struct stripe_result *res);
 
+/* The best status over a summary's subscriptions (STRIPE_SUB_NONE without any). */
+enum stripe_sub_status stripe_summary_best_status(const struct stripe_summary *s);
+/* Which of two found customers (e.g. of two accounts) comes first in the order a lookup
+ * chooses among matches: subscription status group (active/trialing, past_due, the
+ * rest), then newest, then smallest id. < 0: a first, > 0: b first, 0: the same. */
+int stripe_summary_cmp(const struct stripe_summary *a, const struct stripe_summary *b);
+
 /* Decimal places of a currency (0 for JPY, 3 for KWD, 2 for most). */
 int stripe_currency_exponent(const char *currency);
 /* Writes "49.00 USD", "-5.00 USD", "1200 JPY", "1.500 KWD". Returns chars written, or -1. */
@@ -431,6 +438,8 @@ struct stripe_event {
 	char type[STRIPE_EVENT_TYPE_MAX];	/* "customer.updated" */
 	int64_t created;		/* Unix seconds */
 	bool livemode;
+	char account[STRIPE_ID_MAX];	/* "account": the connected account a Connect event
+					 * comes from, "" on the platform's own events */
 	char object[32];		/* data.object.object: "customer", "subscription", ... */
 	char customer_id[STRIPE_ID_MAX];	/* the customer the object belongs to, "" if none */
 	int nemails;			/* addresses named: current, and the previous one on */

@@ -87,6 +87,7 @@ static int stripe_event_from_json(json_t *root, struct stripe_event *ev, char *e
 	v = json_object_get(root, "created");
 	ev->created = json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 	ev->livemode = json_is_true(json_object_get(root, "livemode"));
+	stripe_ev_id(json_object_get(root, "account"), ev->account, sizeof(ev->account));
 	data = json_object_get(root, "data");
 	obj = json_is_object(data) ? json_object_get(data, "object") : NULL;
 	if (!json_is_object(obj))

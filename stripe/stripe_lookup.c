@@ -85,6 +85,30 @@ int stripe_choose_customer(const struct stripe_customer *c, int n)
 	return best;
 }
 
+enum stripe_sub_status stripe_summary_best_status(const struct stripe_summary *s)
+{
+	int k;
+
+	for (k = STRIPE_SUB__COUNT - 1; k > STRIPE_SUB_NONE; k--)
+		if (s->subs_by_status[k] > 0)
+			return (enum stripe_sub_status)k;
+	if (s->nsubs > 0)
+		return s->subs[0].status;
+	return STRIPE_SUB_NONE;
+}
+
+int stripe_summary_cmp(const struct stripe_summary *a, const struct stripe_summary *b)
+{
+	int ga = stripe_choice_group(stripe_summary_best_status(a));
+	int gb = stripe_choice_group(stripe_summary_best_status(b));
+
+	if (ga != gb)
+		return gb - ga;
+	if (a->created != b->created)
+		return a->created > b->created ? -1 : 1;
+	return strcmp(a->customer_id, b->customer_id);
+}
+
 static int stripe_sub_cmp(const void *a, const void *b)
 {
 	const struct stripe_subscription *x = a, *y = b;
