@@ -2,7 +2,8 @@
 dist_man_MANS += conf/stripe-milter.8 conf/stripe-milter.conf.5 conf/stripe-milterctl.8
 examplesdir = $(pkgdatadir)/examples
 dist_examples_DATA = conf/stripe-milter.conf conf/postfix-main.cf conf/header_checks \
-	conf/milter_header_checks conf/sendmail.mc conf/stripe.sieve conf/stripe.procmailrc
+	conf/milter_header_checks conf/sendmail.mc conf/stripe.sieve conf/stripe.procmailrc \
+	conf/stripe-milter.accounts
 
 # The unit, with the configured paths (sbindir, sysconfdir as make expands them).
 conf/stripe-milter.service: $(srcdir)/conf/stripe-milter.service.in Makefile

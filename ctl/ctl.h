@@ -5,7 +5,7 @@
  *	struct ctl		what every subcommand gets: the runtime built from the daemon's
  *				config (publishing nothing), --json, and the arguments left.
  *	ctl_stats()		`stats [--watch N [--count K]]`
- *	ctl_lookup()		`lookup ADDRESS [--no-cache]`
+ *	ctl_lookup()		`lookup ADDRESS [--no-cache] [--account NAME]`
  *	ctl_purge(), ctl_flush(), ctl_check_key(), ctl_check_config()
  * Each returns the exit code: 0 ok, 1 a problem found, 2 usage or config error.
  */

@@ -27,10 +27,11 @@ static void ctl_usage(FILE *out)
 	    "  stats [--local] [--watch N [--count K]]\n"
 	    "                                  counters per instance and fleet-wide from Redis;\n"
 	    "                                  without Redis (or with --local) this host's own\n"
-	    "  lookup ADDRESS [--no-cache]     what the milter would add for ADDRESS, and from where\n"
-	    "  purge ADDRESS                   forget ADDRESS in the shared cache\n"
+	    "  lookup ADDRESS [--no-cache] [--account NAME]\n"
+	    "                                  what the milter would add for ADDRESS, and from where\n"
+	    "  purge ADDRESS [--account NAME]  forget ADDRESS in the shared cache (every account)\n"
 	    "  flush --yes                     delete every cache entry under the prefix\n"
-	    "  check-key                       permissions of the Stripe key, per header group\n"
+	    "  check-key [--account NAME]      permissions of each account's Stripe key, per header group\n"
 	    "  check-config                    the config, the key, Redis and Stripe\n"
 	    "exit status: 0 ok, 1 a problem was found, 2 usage or configuration error\n");
 }

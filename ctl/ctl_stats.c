@@ -12,7 +12,9 @@
  * another thread's fill; Stripe lookups (one per address) apart from Stripe HTTP requests
  * (by outcome); Stripe events, the fleet budget and the breaker (fleet/'s "fleet_*" fields:
  * the last event, the poller and the breaker state are read instance by instance, never
- * summed). --json prints the same groups, for the fleet and for every instance.
+ * summed). Each Stripe account's own figures ("acct.<name>.*" fields) are a table of their
+ * own ("accounts" in --json). --json prints the same groups, for the fleet and for every
+ * instance.
  * Latency percentiles come from summed histogram buckets, so they are upper bounds
  * ("p95 <= 250 ms"). --watch N prints rates per second between refreshes; --count K stops
  * after K refreshes.
@@ -355,6 +357,52 @@ static json_t *ctl_jfleet(const struct mf_fleet *f, view_t *t, int64_t now)
 	    "breaker_opened", (json_int_t)V(t, "fleet_breaker_opened"));
 }
 
+/* The per-account fields ("acct.<name>.<field>") of a view. */
+static const char *const ctl_acct_fields[] = { "found", "not_found", "guest", "error", "requests", "req_429",
+	"budget_denied", "breaker_opened" };
+#define CTL_ACCT_NF (sizeof(ctl_acct_fields) / sizeof(ctl_acct_fields[0]))
+
+/* Account i's name among the view's "acct.<name>.found" fields (in field order); false
+ * past the last. */
+static bool ctl_acct_name(view_t *in, int i, char *name, size_t len)
+{
+	size_t k, n;
+	int seen = 0;
+
+	for (k = 0; in && k < in->nfields; k++) {
+		const char *f = in->fields[k].name;
+
+		n = strlen(f);
+		if (strncmp(f, "acct.", 5) != 0 || n < 12 || strcmp(f + n - 6, ".found") != 0 ||
+		    strchr(f + 5, '.') != f + n - 6)
+			continue;
+		if (seen++ == i) {
+			snprintf(name, len, "%.*s", (int)(n - 11), f + 5);
+			return true;
+		}
+	}
+	return false;
+}
+
+static json_t *ctl_jaccounts(view_t *t)
+{
+	json_t *o = json_object();
+	char name[64], field[128];
+	size_t k;
+	int i;
+
+	for (i = 0; ctl_acct_name(t, i, name, sizeof(name)); i++) {
+		json_t *a = json_object();
+
+		for (k = 0; k < CTL_ACCT_NF; k++) {
+			snprintf(field, sizeof(field), "acct.%s.%s", name, ctl_acct_fields[k]);
+			json_object_set_new(a, ctl_acct_fields[k], JI(V(t, field)));
+		}
+		json_object_set_new(o, name, a);
+	}
+	return o;
+}
+
 static json_t *ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3], int64_t now,
     const struct cache_keyspace *ks, const struct ctl_local *loc)
 {
@@ -382,6 +430,7 @@ static json_t *ctl_json(const struct mf_fleet *f, view_t *t, const int counts[3]
 	    "stopped", counts[MF_FLEET_STOPPED], "stale", counts[MF_FLEET_STALE]));
 	json_object_set_new(o, "retention_s", JI(MF_FLEET_RETAIN_S));
 	json_object_set_new(o, "totals", ctl_jgroups(t));
+	json_object_set_new(o, "accounts", ctl_jaccounts(t));
 	json_object_set_new(o, "fleet", ctl_jfleet(f, t, now));
 	if (ks)
 		json_object_set_new(o, "keys", json_pack("{s:I,s:b,s:I}", "count", (json_int_t)ks->keys,
@@ -542,6 +591,29 @@ static void ctl_text_stripe(const struct ctl_out *o, const struct cache_keyspace
 		    (unsigned long long)ks->keys, (unsigned long long)ks->est_bytes);
 }
 
+/* Each Stripe account's answers and requests (one row per account). */
+static void ctl_text_accounts(const struct ctl_out *o)
+{
+	char name[64], field[128];
+	size_t k;
+	int i;
+
+	if (!ctl_acct_name(o->t, 0, name, sizeof(name)))
+		return;
+	printf("\nStripe accounts (every account is asked for each message):\n  %-16s", "ACCOUNT");
+	for (k = 0; k < CTL_ACCT_NF; k++)
+		printf(" %14s", ctl_acct_fields[k]);
+	printf("\n");
+	for (i = 0; ctl_acct_name(o->t, i, name, sizeof(name)); i++) {
+		printf("  %-16s", name);
+		for (k = 0; k < CTL_ACCT_NF; k++) {
+			snprintf(field, sizeof(field), "acct.%s.%s", name, ctl_acct_fields[k]);
+			printf(" %14llu", (unsigned long long)V(o->t, field));
+		}
+		printf("\n");
+	}
+}
+
 static void ctl_text_fleet(const struct mf_fleet *f, const struct ctl_out *o, int64_t now)
 {
 	view_t *t = o->t;
@@ -681,6 +753,7 @@ static void ctl_text(const struct mf_fleet *f, const struct ctl_out *o, const in
 	ctl_text_msgs(o);
 	ctl_text_cache(o);
 	ctl_text_stripe(o, ks);
+	ctl_text_accounts(o);
 	ctl_text_fleet(f, o, now);
 	ctl_text_listeners(o);
 }

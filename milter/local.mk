@@ -4,7 +4,7 @@ milter_libmf_a_CFLAGS = $(AM_CFLAGS) $(MILTER_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CF
 milter_libmf_a_SOURCES = milter/mf_conf.c milter/mf_conf.h milter/mf_runtime.c milter/mf_runtime.h \
 	milter/mf_milter.c milter/mf_milter.h milter/mf_stats.c milter/mf_stats.h \
 	milter/mf_results.c milter/mf_results.h milter/mf_fleet.c milter/mf_fleet.h \
-	milter/mf_coord.c milter/mf_coord.h \
+	milter/mf_coord.c milter/mf_coord.h milter/mf_accounts.c milter/mf_accounts.h \
 	milter/mf_textfile.c milter/mf_textfile.h
 
 sbin_PROGRAMS += milter/stripe-milter

@@ -280,11 +280,14 @@ static void mf_reload(void)
 {
 	struct mf_runtime *cur = mf_runtime_get(), *rt;
 
+	char what[1024];
+
 	rt = mf_build(NULL, cur);
 	if (rt) {
 		mf_runtime_install(rt);
-		sm_log(LOG_NOTICE, "configuration reloaded from %s (Stripe key %s, %s mode)",
-		    mf_conf_path, mf_runtime_key_masked(rt), mf_runtime_mode(rt));
+		mf_runtime_describe(rt, what, sizeof(what));
+		sm_log(LOG_NOTICE, "configuration reloaded from %s (%s, %s mode)", mf_conf_path, what,
+		    mf_runtime_mode(rt));
 	} else {
 		sm_log(LOG_ERR, "reload failed: keeping the previous configuration");
 	}
@@ -456,7 +459,7 @@ static int mf_check_socket_dir(const char *sock, char *err, size_t errlen)
 /* -n: load everything as a reload would (as UserID when set), print it. */
 static int mf_check_only(void)
 {
-	char err[1024];
+	char err[1024], what[1024];
 	struct mf_conf *conf = mf_conf_load(mf_conf_path, err, sizeof(err));
 	struct mf_runtime *rt;
 	int rc = 1;
@@ -476,7 +479,8 @@ static int mf_check_only(void)
 			    "files as", conf->user_id);
 		goto out;
 	}
-	printf("# %s: OK (Stripe key %s, %s mode%s%s)\n", mf_conf_path, mf_runtime_key_masked(rt), mf_runtime_mode(rt),
+	mf_runtime_describe(rt, what, sizeof(what));
+	printf("# %s: OK (%s, %s mode%s%s)\n", mf_conf_path, what, mf_runtime_mode(rt),
 	    conf->user_id ? "; files readable by " : "", conf->user_id ? conf->user_id : "");
 	/* A missing socket folder is a warning only: /run/stripe-milter is made by systemd
 	 * (RuntimeDirectory) when the daemon starts. The start itself says so as an error. */
@@ -499,7 +503,7 @@ int main(int argc, char **argv)
 	struct mf_runtime *rt = NULL;
 	struct mf_conf *first = NULL;
 	const struct mf_conf *conf;
-	char err[1024];
+	char err[1024], what[1024];
 	pthread_t milter_thread;
 	int opt, rc = 1, level, facility;
 
@@ -615,8 +619,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mf_ready();
-	sm_log(LOG_NOTICE, "stripe-milter %s listening on %s (Stripe key %s, %s mode, cache %s)",
-	    PACKAGE_VERSION, conf->socket, mf_runtime_key_masked(rt), mf_runtime_mode(rt),
+	mf_runtime_describe(rt, what, sizeof(what));
+	sm_log(LOG_NOTICE, "stripe-milter %s listening on %s (%s, %s mode, cache %s)",
+	    PACKAGE_VERSION, conf->socket, what, mf_runtime_mode(rt),
 	    conf->redis_host || conf->redis_socket || conf->redis_sentinels ? "in-process + Redis" : "in-process only");
 
 	/* 6. libmilter runs in its own thread; this one takes the signals. */

@@ -74,6 +74,9 @@ static const struct mf_opt mf_conf_opts[] = {
 	NUM("ListenerLogInterval", listener_log_interval_s, "60", 1, 86400,
 	    "seconds between summaries of rejected requests; within one, each reason is logged once"),
 	/* Stripe */
+	STR("AccountTable", account_table, NULL,
+	    "file naming several Stripe accounts, one per line: NAME KEYFILE [connect=acct_...] [api-base=URL] "
+	    "[webhook-secret=FILE] [webhook-previous-secret=FILE]; replaces StripeKeyFile/StripeKey/StripeAccount"),
 	STR("StripeKeyFile", stripe_key_file, NULL,
 	    "file holding the Stripe secret or restricted key; read as UserID; root's or UserID's, none for others (root:<UserID group> 0440)"),
 	SECRET("StripeKey", stripe_key, "the key itself (prefer StripeKeyFile; STRIPE_API_KEY in the environment is the last resort)"),
@@ -318,7 +321,7 @@ static int mf_conf_validate(const struct mf_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "StripeRateBurst must be at least 1");
 		return -1;
 	}
-	if (c->webhook_listen && c->webhook_secret_file == NULL) {
+	if (c->webhook_listen && c->webhook_secret_file == NULL && c->account_table == NULL) {
 		snprintf(err, errlen, "WebhookListen needs WebhookSecretFile (the endpoint's signing "
 		    "secret, whsec_...): without it every delivery would be refused");
 		return -1;

@@ -48,6 +48,7 @@ struct mf_conf {
 	long metrics_file_interval_s;
 	long listener_log_interval_s;
 	/* Stripe */
+	char *account_table;		/* AccountTable: several accounts (mf_accounts.h) */
 	char *stripe_key_file;
 	char *stripe_key;
 	char *stripe_api_base;

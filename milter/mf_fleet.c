@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 #include "redis/rds.h"
 #include "stripe/stripe.h"
 
-#define MF_PUB_MAX	192
+#define MF_PUB_MAX	320	/* ~190 fields, and 8 per Stripe account */
 
 struct mf_pub {
 	int n;
@@ -172,13 +173,36 @@ static void mf_pub_results(struct mf_pub *p)
 	mf_pub_add(p, "msg_lat_sum_ms", r.lat_sum_ms);
 }
 
-static void mf_pub_stripe(struct mf_pub *p, struct stripe_client *sc)
+/* The Stripe clients' counters summed over the accounts (the latency buckets too). */
+static void mf_pub_stripe_sum(const struct mf_runtime *rt, struct stripe_stats *ss)
+{
+	struct stripe_stats one;
+	uint64_t *dst = (uint64_t *)ss;
+	const uint64_t *src = (const uint64_t *)&one;
+	size_t k;
+	int a;
+
+	stripe_stats_get(lk_stripe(mf_runtime_account_lookup(rt, 0)), ss);
+	for (a = 1; a < mf_runtime_accounts(rt); a++) {
+		stripe_stats_get(lk_stripe(mf_runtime_account_lookup(rt, a)), &one);
+		/* every field but search_off is a uint64_t counter, in order */
+		for (k = 0; k < offsetof(struct stripe_stats, search_off) / sizeof(uint64_t); k++)
+			dst[k] += src[k];
+		ss->search_off = ss->search_off || one.search_off;
+		ss->search_backoffs += one.search_backoffs;
+		for (k = 0; k < (size_t)STRIPE_EP__COUNT * STRIPE_REJ__COUNT; k++)
+			ss->rejected[k / STRIPE_REJ__COUNT][k % STRIPE_REJ__COUNT] +=
+			    one.rejected[k / STRIPE_REJ__COUNT][k % STRIPE_REJ__COUNT];
+	}
+}
+
+static void mf_pub_stripe(struct mf_pub *p, const struct mf_runtime *rt)
 {
 	struct stripe_stats ss;
 	char name[64];
 	int i;
 
-	stripe_stats_get(sc, &ss);
+	mf_pub_stripe_sum(rt, &ss);
 	for (i = 0; i < STRIPE_OUT__COUNT; i++)
 		mf_pub_addf(p, ss.requests[i], "stripe_req_", stripe_outcome_name((enum stripe_outcome)i));
 	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
@@ -198,10 +222,64 @@ static void mf_pub_stripe(struct mf_pub *p, struct stripe_client *sc)
 	}
 }
 
-/* fleet/'s counters (events, poller, budget, breaker) as "fleet_*" fields. */
+/* fleet/'s counters (events, poller, budget, breaker) as "fleet_*" fields; the listeners'. */
 static void mf_pub_emit(void *ctx, const char *name, uint64_t v)
 {
 	mf_pub_add(ctx, name, v);
+}
+
+/* fleet/'s counters of every account into one set of "fleet_*" fields: counters add up,
+ * the breaker state, the poller flag and the last event's time are the largest. */
+static void mf_pub_emit_sum(void *ctx, const char *name, uint64_t v)
+{
+	struct mf_pub *p = ctx;
+	bool gauge = strcmp(name, "fleet_breaker_state") == 0 || strcmp(name, "fleet_poller_owner") == 0 ||
+	    strcmp(name, "fleet_last_event_created") == 0;
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->f[i].name, name) == 0) {
+			p->f[i].v = gauge ? (v > p->f[i].v ? v : p->f[i].v) : p->f[i].v + v;
+			snprintf(p->f[i].val, sizeof(p->f[i].val), "%llu", (unsigned long long)p->f[i].v);
+			return;
+		}
+	mf_pub_add(p, name, v);
+}
+
+/* Each account's own figures, "acct.<name>.<field>" ('.' is never in a name; stripe-milterctl
+ * stats shows them). */
+static void mf_pub_accounts(struct mf_pub *p, const struct mf_runtime *rt)
+{
+	char name[64];
+	int a, i;
+
+	for (a = 0; a < mf_runtime_accounts(rt); a++) {
+		const char *an = mf_runtime_account_name(rt, a);
+		struct mf_acct_results r;
+		struct stripe_stats ss;
+		struct fleet_counters fc;
+		uint64_t err = 0, req = 0;
+
+		mf_results_account_get(an, &r);
+		stripe_stats_get(lk_stripe(mf_runtime_account_lookup(rt, a)), &ss);
+		for (i = 0; i < MF_RES_NERR; i++)
+			err += r.error[i];
+		for (i = 0; i < STRIPE_OUT__COUNT; i++)
+			req += ss.requests[i];
+#define MF_PUB_A(field, v) do { snprintf(name, sizeof(name), "acct.%s.%s", an, field); mf_pub_add(p, name, v); } while (0)
+		MF_PUB_A("found", r.found);
+		MF_PUB_A("not_found", r.not_found);
+		MF_PUB_A("guest", r.guest);
+		MF_PUB_A("error", err);
+		MF_PUB_A("requests", req);
+		MF_PUB_A("req_429", ss.requests[STRIPE_OUT_429]);
+		if (mf_runtime_account_fleet(rt, a)) {
+			fleet_counters_get(mf_runtime_account_fleet(rt, a), &fc);
+			MF_PUB_A("budget_denied", fc.budget_denied);
+			MF_PUB_A("breaker_opened", fc.breaker_opened);
+		}
+#undef MF_PUB_A
+	}
 }
 
 static void mf_fleet_instance_name(const struct mf_runtime *rt, char *buf, size_t len)
@@ -224,14 +302,17 @@ static void mf_fleet_instance_name(const struct mf_runtime *rt, char *buf, size_
 static struct mf_pub *mf_fleet_gather(struct mf_runtime *rt, bool stopped)
 {
 	struct mf_pub *p = calloc(1, sizeof(*p));
+	int i;
 
 	if (p == NULL)
 		return NULL;
 	mf_pub_cache(p, lk_cache(mf_runtime_lookup(rt)));
 	mf_pub_results(p);
-	mf_pub_stripe(p, lk_stripe(mf_runtime_lookup(rt)));
-	if (mf_runtime_fleet(rt))
-		fleet_emit(mf_runtime_fleet(rt), mf_pub_emit, p);
+	mf_pub_stripe(p, rt);
+	for (i = 0; i < mf_runtime_accounts(rt); i++)
+		if (mf_runtime_account_fleet(rt, i))
+			fleet_emit(mf_runtime_account_fleet(rt, i), mf_pub_emit_sum, p);
+	mf_pub_accounts(p, rt);
 	mf_stats_emit_listeners(mf_pub_emit, p);
 	mf_pub_add(p, "interval_s", (uint64_t)mf_runtime_conf(rt)->stats_interval_s);
 	mf_pub_add(p, "started_ms", (uint64_t)(mf_fl_started_ms > 0 ? mf_fl_started_ms : sm_wall_ms()));

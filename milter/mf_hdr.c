@@ -36,6 +36,17 @@
  *		not read, or one whose request Stripe refused (a 4xx, logged with Stripe's
  *		request id): customer, subscriptions, plan-names, charges, invoices, guest
  *		(the Checkout Sessions of a sender who is no customer: also on not-found).
+ *		account=<name> (AccountTable only): the account whose customer (or guest
+ *		buyer) the headers below show; the last item.
+ *	Accounts	token	(AccountTable only, right after Lookup, not on skipped=)
+ *				eu=found; eu.status=past_due; eu.delinquent=yes; us=not-found;
+ *				apac=error; apac.error=timeout
+ *		Every account's own answer, in table order: "<name>=found|not-found|guest|
+ *		error", then that account's "<name>.status=" (best subscription status, group
+ *		subscription), "<name>.delinquent=yes|no" (group customer), "<name>.stale=yes",
+ *		"<name>.error=<class>" and "<name>.missing=<parts>" items as they apply. Names
+ *		are [a-z0-9_-]: "." and "=" never occur in one, so "eu.status=past_due" says
+ *		past due at account eu whichever account's customer is shown.
  *	Customer-Id	token	cus_NffrFeUfNV2Hib
  *	Customer	token	created=2024-03-01; delinquent=no; balance=0.00 USD; matches=1
  *		matches=N counts the customers with the address (all casings), up to 100;
@@ -309,6 +320,24 @@ static bool mf_guest(const struct mf_ctx *c, const struct mf_lookup_info *li,
 	    (li->state == LK_NOT_FOUND || li->state == LK_ERROR);
 }
 
+/* "charges,plan-names": the words of the STRIPE_PART_* bits set; false when none. */
+static bool mf_missing_list(unsigned missing, char *miss, size_t len)
+{
+	unsigned bit;
+	size_t n = 0;
+
+	miss[0] = '\0';
+	for (bit = 1; bit < (1u << STRIPE_PARTS); bit <<= 1) {
+		const char *w = (missing & bit) ? stripe_part_name(bit) : NULL;
+
+		if (mf_word_ok(w))
+			n += (size_t)snprintf(miss + n, len - n, "%s%s", n > 0 ? "," : "", w);
+		if (n >= len)
+			return false;
+	}
+	return n > 0;
+}
+
 static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
     const struct stripe_summary *s)
 {
@@ -316,7 +345,8 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 	bool data = s != NULL && li->state != LK_SKIPPED;
 	bool found = data && s->found && li->state != LK_NOT_FOUND;
 	bool guest = data && mf_guest(c, li, s);
-	unsigned bit, missing;
+	char miss[128];
+	unsigned missing;
 
 	memset(&l, 0, sizeof(l));
 	mf_line_item(&l, "v=%d", MF_HDR_VERSION);
@@ -345,28 +375,63 @@ static void mf_render_lookup(struct mf_ctx *c, const struct mf_lookup_info *li,
 		mf_line_item(&l, "error=%s", mf_word_ok(li->error_class) ? li->error_class : "internal");
 	/* a customer's parts; without one, only the guest part concerns the sender */
 	missing = data ? (found ? mf_gone(s) : mf_gone(s) & STRIPE_PART_GUEST) : 0;
-	if (missing != 0) {
-		char miss[128] = "";
-		size_t n = 0;
-
-		for (bit = 1; bit < (1u << STRIPE_PARTS); bit <<= 1) {
-			const char *w = (missing & bit) ? stripe_part_name(bit) : NULL;
-
-			if (mf_word_ok(w))
-				n += (size_t)snprintf(miss + n, sizeof(miss) - n, "%s%s",
-				    n > 0 ? "," : "", w);
-		}
-		if (n > 0 && n < sizeof(miss))
-			mf_line_item(&l, "missing=%s", miss);
-	}
+	if (mf_missing_list(missing, miss, sizeof(miss)))
+		mf_line_item(&l, "missing=%s", miss);
 	if (li->from_count > 1)
 		mf_line_item(&l, "from-count=%d", li->from_count);
 	if (found && s->found_by == STRIPE_BY_SEARCH)
 		mf_line_item(&l, "by=search");
 	if (data && !found && s->search_skipped)
 		mf_line_item(&l, "search=skipped");
+	if (li->account && mf_word_ok(li->account) && (found || guest))
+		mf_line_item(&l, "account=%s", li->account);
 out:
 	mf_emit(c, "Lookup", &l);
+}
+
+/* The Accounts line: every account's answer, "<name>=<result>" then "<name>.<key>=<value>"
+ * items (names are [a-z0-9_-], so '.' and '=' cannot occur in one). */
+static void mf_render_accounts(struct mf_ctx *c, const struct mf_lookup_info *li, unsigned g)
+{
+	struct mf_line l;
+	char miss[128];
+	int i;
+
+	memset(&l, 0, sizeof(l));
+	for (i = 0; i < li->naccounts; i++) {
+		const struct mf_hdr_account *a = &li->accounts[i];
+		const struct stripe_summary *s = a->s;
+		bool data = s != NULL && a->li->state != LK_SKIPPED;
+		bool found = data && s->found && a->li->state != LK_NOT_FOUND;
+		bool guest = data && !found && mf_guest(c, a->li, s);
+
+		if (!mf_word_ok(a->name))
+			continue;
+		if (a->li->state == LK_ERROR && !data) {
+			mf_line_item(&l, "%s=error", a->name);
+			mf_line_item(&l, "%s.error=%s", a->name, mf_word_ok(a->li->error_class) ?
+			    a->li->error_class : "internal");
+			continue;
+		}
+		if (!data) {
+			mf_line_item(&l, "%s=error", a->name);
+			mf_line_item(&l, "%s.error=internal", a->name);
+			continue;
+		}
+		mf_line_item(&l, "%s=%s", a->name, found ? "found" : guest ? "guest" : "not-found");
+		if (found && (g & MF_HG_SUBSCRIPTION) && !(mf_gone(s) & STRIPE_PART_SUBSCRIPTIONS))
+			mf_line_item(&l, "%s.status=%s", a->name, mf_status_word(stripe_summary_best_status(s)));
+		if (found && (g & MF_HG_CUSTOMER))
+			mf_line_item(&l, "%s.delinquent=%s", a->name, s->delinquent ? "yes" : "no");
+		if (a->li->stale)
+			mf_line_item(&l, "%s.stale=yes", a->name);
+		if (a->li->state == LK_ERROR || (a->li->stale && a->li->error_class))
+			mf_line_item(&l, "%s.error=%s", a->name, mf_word_ok(a->li->error_class) ?
+			    a->li->error_class : "internal");
+		if (mf_missing_list(found ? mf_gone(s) : mf_gone(s) & STRIPE_PART_GUEST, miss, sizeof(miss)))
+			mf_line_item(&l, "%s.missing=%s", a->name, miss);
+	}
+	mf_emit(c, "Accounts", &l);
 }
 
 static void mf_render_customer(struct mf_ctx *c, const struct stripe_summary *s)
@@ -387,18 +452,6 @@ static void mf_render_customer(struct mf_ctx *c, const struct stripe_summary *s)
 	mf_emit(c, "Customer", &l);
 	if (!c->o->privacy)
 		mf_emit_text(c, "Name", NULL, s->name, sizeof(s->name));
-}
-
-static enum stripe_sub_status mf_best_status(const struct stripe_summary *s)
-{
-	int k;
-
-	for (k = STRIPE_SUB__COUNT - 1; k > STRIPE_SUB_NONE; k--)
-		if (s->subs_by_status[k] > 0)
-			return (enum stripe_sub_status)k;
-	if (s->nsubs > 0)
-		return s->subs[0].status;
-	return STRIPE_SUB_NONE;
 }
 
 /* The price as the amount= value: money, or a word when it has no single amount. */
@@ -460,7 +513,7 @@ static void mf_render_subscriptions(struct mf_ctx *c, const struct stripe_summar
 	if (mf_gone(s) & STRIPE_PART_SUBSCRIPTIONS)
 		return;
 	memset(&l, 0, sizeof(l));
-	mf_line_item(&l, "%s", mf_status_word(mf_best_status(s)));
+	mf_line_item(&l, "%s", mf_status_word(stripe_summary_best_status(s)));
 	mf_emit(c, "Subscription-Status", &l);
 	if (c->o->privacy)
 		return;
@@ -630,6 +683,8 @@ int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
 	if (o->privacy)
 		g &= MF_HG_LOOKUP | MF_HG_CUSTOMER | MF_HG_SUBSCRIPTION;
 	mf_render_lookup(&c, li, s);
+	if (li->naccounts > 0 && li->state != LK_SKIPPED)
+		mf_render_accounts(&c, li, g);
 	if (mf_guest(&c, li, s)) {	/* a guest buyer: only the checkout */
 		if (g & MF_HG_CHARGES)
 			mf_render_checkout(&c, s);
@@ -656,6 +711,29 @@ int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
 	if (g & MF_HG_METADATA)
 		mf_render_metadata(&c, s);
 	return out->n;
+}
+
+/* 3: a customer (stale data too), 2: a guest buyer, 1: an error, 0: not found. */
+static int mf_hdr_rank(const struct mf_hdr_account *a)
+{
+	if (a->s != NULL && a->li->state != LK_NOT_FOUND && a->li->state != LK_SKIPPED && a->s->found)
+		return 3;
+	if (a->s != NULL && !a->s->found && a->s->found_by == STRIPE_BY_GUEST)
+		return 2;
+	return a->li->state == LK_ERROR ? 1 : 0;
+}
+
+int mf_hdr_pick(const struct mf_hdr_account *a, int n)
+{
+	int i, best = 0;
+
+	for (i = 1; i < n; i++) {
+		int ri = mf_hdr_rank(&a[i]), rb = mf_hdr_rank(&a[best]);
+
+		if (ri > rb || (ri == 3 && rb == 3 && stripe_summary_cmp(a[i].s, a[best].s) < 0))
+			best = i;
+	}
+	return best;
 }
 
 bool mf_hdr_has_prefix(const char *header_name, const char *prefix)

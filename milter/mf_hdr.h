@@ -7,6 +7,7 @@
  *	mf_hdr_has_prefix(name, prefix)			case-insensitive prefix test, for stripping.
  *	mf_hdr_info_fill(result, &info)			a lookup's result (lookup/) as the
  *							renderer's input.
+ *	mf_hdr_pick(accounts, n)			which account's answer to show.
  *
  * The exact forms are documented at the top of mf_hdr.c; the RFC 2047 encoding and folding
  * are mail/'s (mail_text_value, mail_fold). Pure functions: no allocation beyond the
@@ -46,6 +47,15 @@ struct mf_hdr_opts {
 	bool privacy;		/* statuses only: no names, amounts, ids */
 };
 
+struct mf_lookup_info;
+
+/* One Stripe account's answer, for the Accounts line (AccountTable). */
+struct mf_hdr_account {
+	const char *name;			/* [a-z0-9_-] */
+	const struct mf_lookup_info *li;	/* its state, error, stale */
+	const struct stripe_summary *s;		/* as mf_hdr_info_fill() returned it */
+};
+
 struct mf_lookup_info {
 	enum lk_state state;		/* lookup/lookup.h */
 	const char *error_class;	/* "timeout", "rate-limited", ... (LK_ERROR) */
@@ -55,6 +65,10 @@ struct mf_lookup_info {
 	bool livemode;
 	bool stale;			/* data served past its TTL (with an error, usually) */
 	int from_count;			/* > 1: several From addresses, say so */
+	const char *account;		/* the account the shown data is from: "account=" on
+					 * Lookup (found, guest); NULL = not said */
+	const struct mf_hdr_account *accounts;	/* every account's answer: the Accounts line */
+	int naccounts;			/* 0 = no Accounts line */
 };
 
 struct mf_hdr {
@@ -72,6 +86,12 @@ struct mf_hdr_list {
  * unless data is to be shown (state FOUND/NOT_FOUND, or ERROR with stale data). */
 int mf_hdr_render(const struct mf_hdr_opts *o, const struct mf_lookup_info *li,
     const struct stripe_summary *s, struct mf_hdr_list *out);
+
+/* Which account's answer the headers show: a customer (stale data too) over a guest buyer
+ * over an error (the sender may be a customer there) over not-found; among customers,
+ * the lookup's own order (stripe_summary_cmp: subscription status, then newest); else
+ * the first in the array. 0 when n <= 1. */
+int mf_hdr_pick(const struct mf_hdr_account *a, int n);
 
 /* True when header_name starts with prefix, ignoring case. False for an empty prefix. */
 bool mf_hdr_has_prefix(const char *header_name, const char *prefix);

@@ -64,7 +64,8 @@ struct mf_msg {
 	bool msg_null_sender;
 	char msg_envfrom[MAIL_ADDR_MAX + 1];		/* "" when unparseable */
 	bool msg_rcpt_match;
-	struct lk_prefetch msg_jobs;		/* the envelope sender's and the From address's */
+	struct lk_prefetch msg_jobs[MF_ACCOUNTS_MAX];	/* per account: the envelope sender's
+							 * and the From address's */
 	bool msg_hdr_started;			/* the From address's lookup was started */
 	int msg_from_headers;
 	enum mail_addr_rc msg_from_rc;
@@ -155,7 +156,8 @@ static void mf_msg_free(struct mf_msg *m)
 	if (m == NULL)
 		return;
 	__atomic_sub_fetch(&mf_msgs_open, 1, __ATOMIC_RELEASE);
-	lk_prefetch_release(&m->msg_jobs);
+	for (i = 0; i < MF_ACCOUNTS_MAX; i++)
+		lk_prefetch_release(&m->msg_jobs[i]);
 	for (i = 0; i < m->msg_nforged; i++)
 		free(m->msg_forged[i].fg_name);
 	free(m->msg_forged);
@@ -195,10 +197,11 @@ static void mf_start_env(struct mf_msg *m)
 {
 	if (!mf_may_start(m) || m->msg_envfrom[0] == '\0' || mf_addr_skip(m->msg_rt, m->msg_envfrom))
 		return;
-	if (mf_runtime_conf(m->msg_rt)->lookup_address == MF_ADDR_ENVELOPE)
-		lk_prefetch(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_envfrom);
-	else
-		lk_prefetch_probe(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_envfrom);
+	for (int i = 0; i < mf_runtime_accounts(m->msg_rt); i++)
+		if (mf_runtime_conf(m->msg_rt)->lookup_address == MF_ADDR_ENVELOPE)
+			lk_prefetch(&m->msg_jobs[i], mf_runtime_account_lookup(m->msg_rt, i), m->msg_envfrom);
+		else
+			lk_prefetch_probe(&m->msg_jobs[i], mf_runtime_account_lookup(m->msg_rt, i), m->msg_envfrom);
 }
 
 static void mf_start_hdr(struct mf_msg *m)
@@ -209,7 +212,8 @@ static void mf_start_hdr(struct mf_msg *m)
 	    mf_addr_skip(m->msg_rt, m->msg_from))
 		return;
 	m->msg_hdr_started = true;
-	lk_prefetch(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), m->msg_from);
+	for (int i = 0; i < mf_runtime_accounts(m->msg_rt); i++)
+		lk_prefetch(&m->msg_jobs[i], mf_runtime_account_lookup(m->msg_rt, i), m->msg_from);
 }
 
 /* ---- callbacks ---- */
@@ -479,22 +483,30 @@ static const char *mf_pick_addr(struct mf_msg *m, const char **skip)
 	return addr;
 }
 
-/* Fills li (and *sum) for addr from its lookup, waiting up to the lookup's deadline. */
-static void mf_result(struct mf_msg *m, const char *addr, struct mf_lookup_info *li,
-    const struct stripe_summary **sum, const struct lk_result **res_out)
+/* One account's answer for the message. */
+struct mf_answer {
+	struct mf_lookup_info li;
+	const struct stripe_summary *sum;	/* NULL unless found or not-found */
+	const struct lk_result *res;		/* NULL when there is none (timeout) */
+};
+
+/* Fills account i's answer for addr from its lookup, waiting up to the lookup's deadline
+ * (counted from when the lookup started: the accounts' lookups run at once, so waiting
+ * for one after the other adds no time). */
+static void mf_result(struct mf_msg *m, int i, const char *addr, struct mf_answer *a)
 {
-	const struct lk_result *res;
 	const char *why = "internal";
 
-	res = lk_prefetch_result(&m->msg_jobs, mf_runtime_lookup(m->msg_rt), addr,
+	memset(a, 0, sizeof(*a));
+	a->li.livemode = mf_runtime_livemode(m->msg_rt);
+	a->res = lk_prefetch_result(&m->msg_jobs[i], mf_runtime_account_lookup(m->msg_rt, i), addr,
 	    mf_runtime_conf(m->msg_rt)->lookup_timeout_ms, &why);
-	if (res == NULL) {
-		li->state = LK_ERROR;
-		li->error_class = why;
+	if (a->res == NULL) {
+		a->li.state = LK_ERROR;
+		a->li.error_class = why;
 		return;
 	}
-	*res_out = res;
-	*sum = mf_hdr_info_fill(res, li);
+	a->sum = mf_hdr_info_fill(a->res, &a->li);
 }
 
 static void mf_log_line(SMFICTX *ctx, const struct mf_msg *m, const char *addr,
@@ -510,13 +522,41 @@ static void mf_log_line(SMFICTX *ctx, const struct mf_msg *m, const char *addr,
 	case LK_ERROR: snprintf(result, sizeof(result), "error=%s", li->error_class ? li->error_class : "internal"); break;
 	case LK_SKIPPED: snprintf(result, sizeof(result), "skipped=%s", li->skip_reason); break;
 	}
-	sm_log(LOG_INFO, "%s: sender=%s result=%s%s cache=%s latency_ms=%lld forged_removed=%d%s%s%s%s",
+	sm_log(LOG_INFO, "%s: sender=%s result=%s%s%s%s cache=%s latency_ms=%lld forged_removed=%d%s%s%s%s",
 	    qid && *qid ? qid : "NOQUEUE", addr ? who : "-", result, li->stale ? " stale=yes" : "",
+	    li->account ? " account=" : "", li->account ? li->account : "",
 	    li->cache ? li->cache : "-",
 	    (long long)(sm_now_ms() - m->msg_t0), nforged,
 	    res && res->lr_request_id[0] ? " stripe_request_id=" : "", res ? res->lr_request_id : "",
 	    res && res->lr_error_message[0] && li->state == LK_ERROR ? " why=" : "",
 	    res && li->state == LK_ERROR ? res->lr_error_message : "");
+}
+
+/* Every account's answer for addr, and the one the headers show in *li, *sum, *res (with
+ * the Accounts line's input when AccountTable is set); *latency_ms the longest lookup. */
+static void mf_answers(struct mf_msg *m, const char *addr, struct mf_answer *ans, struct mf_hdr_account *hacct,
+    struct mf_lookup_info *li, const struct stripe_summary **sum, const struct lk_result **res,
+    int64_t *latency_ms)
+{
+	int i, best, n = mf_runtime_accounts(m->msg_rt);
+
+	*latency_ms = 0;
+	for (i = 0; i < n; i++) {
+		mf_result(m, i, addr, &ans[i]);
+		if (ans[i].res == NULL || ans[i].res->lr_latency_ms > *latency_ms)
+			*latency_ms = ans[i].res ? ans[i].res->lr_latency_ms :
+			    mf_runtime_conf(m->msg_rt)->lookup_timeout_ms;
+		hacct[i] = (struct mf_hdr_account){ mf_runtime_account_name(m->msg_rt, i), &ans[i].li, ans[i].sum };
+	}
+	best = mf_hdr_pick(hacct, n);
+	*li = ans[best].li;
+	*sum = ans[best].sum;
+	*res = ans[best].res;
+	if (mf_runtime_named(m->msg_rt)) {
+		li->account = mf_runtime_account_name(m->msg_rt, best);
+		li->accounts = hacct;
+		li->naccounts = n;
+	}
 }
 
 static sfsistat mlfi_eom(SMFICTX *ctx)
@@ -525,6 +565,9 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 	struct mf_msg *m = c ? c->conn_msg : NULL;
 	const struct stripe_summary *sum = NULL;
 	const struct lk_result *res = NULL;
+	struct mf_answer ans[MF_ACCOUNTS_MAX];
+	struct mf_hdr_account hacct[MF_ACCOUNTS_MAX];
+	int64_t latency = 0;
 	struct mf_lookup_info li;
 	struct mf_hdr_list *hl = NULL;
 	const char *addr, *skip = NULL;
@@ -549,14 +592,14 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 	}
 	memset(&li, 0, sizeof(li));
 	li.livemode = mf_runtime_livemode(m->msg_rt);
-	li.from_count = m->msg_from_naddrs;
 	addr = mf_pick_addr(m, &skip);
 	if (addr == NULL) {
 		li.state = LK_SKIPPED;
 		li.skip_reason = skip;
 	} else {
-		mf_result(m, addr, &li, &sum, &res);
+		mf_answers(m, addr, ans, hacct, &li, &sum, &res, &latency);
 	}
+	li.from_count = m->msg_from_naddrs;
 	hl = malloc(sizeof(*hl));	/* ~13 KB: mf_hdr_render() sets what it uses */
 	if (hl == NULL || mf_hdr_render(mf_runtime_hdr(m->msg_rt), &li, sum, hl) < 0) {
 		st = mf_internal_error(ctx, m->msg_rt, "could not render headers");
@@ -572,8 +615,9 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 			break;
 		}
 	mf_log_line(ctx, m, addr, &li, res, m->msg_nforged);
-	mf_results_count(&li, sum, addr == NULL ? -1 :
-	    res ? res->lr_latency_ms : mf_runtime_conf(m->msg_rt)->lookup_timeout_ms);
+	mf_results_count(&li, sum, addr == NULL ? -1 : latency);
+	for (i = 0; addr != NULL && i < mf_runtime_accounts(m->msg_rt); i++)
+		mf_results_account_count(mf_runtime_account_name(m->msg_rt, i), &ans[i].li, ans[i].sum);
 out:
 	free(hl);
 	mf_msg_free(m);

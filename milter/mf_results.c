@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "milter/mf_results.h"
@@ -97,6 +98,67 @@ void mf_results_count(const struct mf_lookup_info *li, const struct stripe_summa
 		;
 	MF_RES_INC(mf_res.lat_hist[i]);
 	__atomic_add_fetch(&mf_res.lat_sum_ms, (uint64_t)latency_ms, __ATOMIC_RELAXED);
+}
+
+/* Per-account counts: names are added under the lock and never removed. */
+static struct {
+	char name[64];
+	struct mf_acct_results r;
+} mf_res_acct[MF_RES_ACCOUNTS];
+static int mf_res_nacct;
+static pthread_mutex_t mf_res_acct_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct mf_acct_results *mf_res_account(const char *account, bool add)
+{
+	struct mf_acct_results *r = NULL;
+	int i;
+
+	pthread_mutex_lock(&mf_res_acct_mu);
+	for (i = 0; i < mf_res_nacct && r == NULL; i++)
+		if (strcmp(mf_res_acct[i].name, account) == 0)
+			r = &mf_res_acct[i].r;
+	if (r == NULL && add && mf_res_nacct < MF_RES_ACCOUNTS && strlen(account) < sizeof(mf_res_acct[0].name)) {
+		strcpy(mf_res_acct[mf_res_nacct].name, account);
+		r = &mf_res_acct[mf_res_nacct++].r;
+	}
+	pthread_mutex_unlock(&mf_res_acct_mu);
+	return r;
+}
+
+void mf_results_account_count(const char *account, const struct mf_lookup_info *li,
+    const struct stripe_summary *sum)
+{
+	struct mf_acct_results *r = mf_res_account(account, true);
+
+	if (r == NULL)
+		return;
+	switch (li->state) {
+	case LK_FOUND: MF_RES_INC(r->found); break;
+	case LK_NOT_FOUND:
+		if (sum != NULL && !sum->found && sum->found_by == STRIPE_BY_GUEST)
+			MF_RES_INC(r->guest);
+		else
+			MF_RES_INC(r->not_found);
+		break;
+	case LK_ERROR:
+		MF_RES_INC(r->error[mf_res_slot(li->error_class ? li->error_class : "internal",
+		    mf_results_error_name, MF_RES_NERR)]);
+		break;
+	default:
+		break;
+	}
+}
+
+void mf_results_account_get(const char *account, struct mf_acct_results *out)
+{
+	struct mf_acct_results *r = mf_res_account(account, false);
+	const uint64_t *src = (const uint64_t *)r;
+	uint64_t *dst = (uint64_t *)out;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; r && i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
 
 void mf_results_get(struct mf_results *out)

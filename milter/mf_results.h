@@ -12,6 +12,10 @@
  *		latency_ms < 0: nothing to observe (skipped messages).
  *	mf_results_get(out)	a copy of the counters (relaxed atomic reads).
  *	mf_results_error_name(i), mf_results_skip_name(i)	label of each slot.
+ *	mf_results_account_count(name, li, sum) / mf_results_account_get(name, &out)	what
+ *		each Stripe account answered (a message asks every account: one count per
+ *		account per looked-up message), by account name; at most MF_RES_ACCOUNTS names
+ *		for the life of the process (more are not counted).
  *
  * "guest" counts not-found senders whose completed Checkout Sessions were found by email (a guest
  * buyer, GuestLookup); it is counted so even under HeaderPrivacy, where the header itself
@@ -44,6 +48,17 @@ struct mf_results {
 
 void mf_results_count(const struct mf_lookup_info *li, const struct stripe_summary *sum,
     int64_t latency_ms);
+
+#define MF_RES_ACCOUNTS 64
+struct mf_acct_results {
+	uint64_t found, not_found, guest;
+	uint64_t error[MF_RES_NERR];
+};
+/* li->state FOUND, NOT_FOUND (guest when sum says so) or ERROR; others are not counted. */
+void mf_results_account_count(const char *account, const struct mf_lookup_info *li,
+    const struct stripe_summary *sum);
+/* Zeros when the account has no count yet. */
+void mf_results_account_get(const char *account, struct mf_acct_results *out);
 void mf_results_get(struct mf_results *out);
 /* "auth", ..., "overloaded", "other"; NULL past the end. */
 const char *mf_results_error_name(int i);

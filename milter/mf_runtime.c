@@ -18,22 +18,33 @@
 #include "common/sm_log.h"
 #include "common/sm_secret.h"
 #include "common/sm_util.h"
+#include "milter/mf_accounts.h"
 #include "milter/mf_coord.h"
 #include "milter/mf_runtime.h"
+
+/* One Stripe account of the snapshot: its lookup service (its own Stripe client, the
+ * caches shared with the other accounts) and its fleet. */
+struct mf_rt_account {
+	char name[MF_ACCOUNT_NAME_MAX];
+	char connect[64];		/* "" = none */
+	struct lk *lk;
+	struct mf_coord *coord;		/* budget, breaker, invalidation, polling */
+	char key_masked[48];
+};
 
 struct mf_runtime {
 	int rt_refs;
 	struct mf_conf *rt_conf;
-	struct lk *rt_lk;
-	struct mf_coord *rt_coord;	/* the fleet: budget, breaker, invalidation */
+	int rt_naccts;
+	bool rt_named;			/* AccountTable: headers name the accounts */
+	struct mf_rt_account rt_acct[MF_ACCOUNTS_MAX];
 	struct mf_cidr_list *rt_internal;
 	struct mf_match_list *rt_recipients;
 	struct mf_match_list *rt_skip_domains;
 	struct mf_match_list *rt_authserv;
 	struct mf_hdr_opts rt_hdr;
 	bool rt_livemode;
-	char rt_mode[8];		/* "live" or "test" */
-	char rt_key_masked[48];
+	char rt_mode[8];		/* "live" or "test" (every account's) */
 };
 
 static pthread_mutex_t mf_rt_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -109,17 +120,18 @@ static int mf_rt_cache_config(const struct mf_conf *c, unsigned flags, struct ca
 	return 0;
 }
 
-/* The Stripe client's settings from the config (key and metadata list are the caller's). */
-static void mf_rt_stripe_config(const struct mf_runtime *rt, const char *key, char **meta, int nmeta,
-    struct stripe_config *sc)
+/* The Stripe client's settings from the config and the account (key and metadata list
+ * are the caller's). */
+static void mf_rt_stripe_config(const struct mf_runtime *rt, const struct mf_account_spec *a, const char *key,
+    char **meta, int nmeta, struct stripe_config *sc)
 {
 	const struct mf_conf *c = rt->rt_conf;
 
 	memset(sc, 0, sizeof(*sc));
 	sc->api_key = key;
-	sc->base_url = c->stripe_api_base;
+	sc->base_url = a->api_base;
 	sc->api_version = c->stripe_api_version;
-	sc->account = c->stripe_account;
+	sc->account = a->connect;
 	sc->ca_file = c->stripe_ca_file;
 	sc->connect_timeout_ms = c->stripe_connect_timeout_ms;
 	sc->max_retries = (int)c->stripe_max_retries;
@@ -140,57 +152,139 @@ static void mf_rt_stripe_config(const struct mf_runtime *rt, const char *key, ch
 	sc->nmetadata_keys = nmeta;
 }
 
-/* The lookup service: key, client and cache settings; prev's parts reused when unchanged. */
+/* The MetadataKeys list, checked: each key names a header. *meta is malloc'd (one block). */
+static int mf_rt_meta(const struct mf_conf *c, char ***meta, int *nmeta, char *err, size_t errlen)
+{
+	*meta = NULL;
+	*nmeta = 0;
+	if (c->metadata_keys && (*meta = mf_split(c->metadata_keys, nmeta)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < *nmeta; i++) {
+		/* each key names a header (X-Stripe-Metadata-<key>): no ':' or spaces in it */
+		if ((*meta)[i][strspn((*meta)[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789._+/@-")] != '\0') {
+			snprintf(err, errlen, "MetadataKeys: '%s' cannot be part of a header name "
+			    "(letters, digits and . _ + / @ - only)", (*meta)[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The previous snapshot's account of that name, NULL when none. */
+static const struct mf_rt_account *mf_rt_prev_account(const struct mf_runtime *prev, const char *name)
+{
+	int i;
+
+	for (i = 0; prev && i < prev->rt_naccts; i++)
+		if (strcmp(prev->rt_acct[i].name, name) == 0)
+			return &prev->rt_acct[i];
+	return NULL;
+}
+
+/* Account i's lookup service and fleet: its key read, the caches shared with account 0,
+ * the client and fleet of the previous snapshot's account of that name reused when
+ * unchanged. lc has the settings every account shares. */
+static int mf_rt_account(struct mf_runtime *rt, const struct mf_account_table *t, int i, struct lk_config *lc,
+    const struct mf_runtime *prev, const struct sm_secret_who *who, unsigned flags, char *err, size_t errlen)
+{
+	const struct mf_conf *c = rt->rt_conf;
+	const struct mf_account_spec *a = &t->a[i];
+	const struct mf_rt_account *pa = mf_rt_prev_account(prev, a->name);
+	struct mf_rt_account *ra = &rt->rt_acct[i];
+	struct mf_coord_account ca;
+	char key[STRIPE_KEY_MAX], why[512], prefix[128];
+	const char *mode;
+	int rc = -1;
+
+	sm_strlcpy(ra->name, a->name, sizeof(ra->name));
+	sm_strlcpy(ra->connect, a->connect ? a->connect : "", sizeof(ra->connect));
+	if (stripe_key_load(a->key_file, who, t->from_table ? NULL : c->stripe_key, key, sizeof(key), why,
+	    sizeof(why)) != 0) {
+		if (t->from_table)
+			snprintf(err, errlen, "account %s: Stripe key: %s", a->name, why);
+		else
+			snprintf(err, errlen, "Stripe key: %s", why);
+		goto out;
+	}
+	stripe_key_mask(key, ra->key_masked, sizeof(ra->key_masked));
+	mode = stripe_key_livemode(key) ? "live" : "test";
+	if (i == 0) {
+		rt->rt_livemode = stripe_key_livemode(key);
+		sm_strlcpy(rt->rt_mode, mode, sizeof(rt->rt_mode));
+	} else if (strcmp(mode, rt->rt_mode) != 0) {
+		snprintf(err, errlen, "account %s: a %s key among %s ones: one instance serves one mode "
+		    "(run a second instance for the other)", a->name, mode, rt->rt_mode);
+		goto out;
+	}
+	lc->stripe.api_key = key;
+	lc->stripe.base_url = a->api_base;
+	lc->stripe.account = a->connect;
+	/* a table's accounts are told apart by name in cache keys; a table of one keeps the
+	 * keys it always had (the Connect account or "-") */
+	lc->account = t->from_table ? a->name : a->connect;
+	lc->stripe.gate = mf_coord_gate(a->name, err, errlen);
+	if (lc->stripe.gate == NULL)
+		goto out;
+	lc->on_fill_arg = lc->stripe.gate->arg;
+	lc->cache_from = i > 0 ? rt->rt_acct[0].lk : NULL;
+	ra->lk = lk_new(lc, pa ? pa->lk : prev ? prev->rt_acct[0].lk : NULL, why, sizeof(why));
+	if (ra->lk == NULL) {
+		if (t->from_table)
+			snprintf(err, errlen, "account %s: %s", a->name, why);
+		else
+			sm_strlcpy(err, why, errlen);
+		goto out;
+	}
+	/* a table of one keeps the fleet keys it always had */
+	if (t->from_table)
+		snprintf(prefix, sizeof(prefix), "%s:acct:%s", c->cache_prefix, a->name);
+	else
+		sm_strlcpy(prefix, c->cache_prefix, sizeof(prefix));
+	ca = (struct mf_coord_account){ .name = a->name, .key_part = lc->account, .fleet_prefix = prefix,
+		.connect = a->connect, .secret_file = a->webhook_secret_file,
+		.previous_secret_file = a->webhook_previous_secret_file };
+	ra->coord = mf_coord_get(c, ra->lk, rt->rt_mode, &ca, pa ? pa->coord : NULL, flags, err, errlen);
+	if (ra->coord != NULL)
+		rc = 0;
+out:
+	explicit_bzero(key, sizeof(key));
+	lc->stripe.api_key = NULL;
+	return rc;
+}
+
+/* The lookup services and fleets of every account. */
 static int mf_rt_lookup(struct mf_runtime *rt, const struct mf_runtime *prev, unsigned flags,
     char *err, size_t errlen)
 {
 	const struct mf_conf *c = rt->rt_conf;
+	struct mf_account_table t;
 	struct lk_config lc;
-	char key[STRIPE_KEY_MAX], why[512];
 	struct sm_secret_who who;
 	char **meta = NULL, *password = NULL;
-	int nmeta = 0, rc = -1;
+	int nmeta = 0, rc = -1, i;
 
 	memset(&lc, 0, sizeof(lc));
-	if (mf_conf_secret_who(c, &who, err, errlen) != 0)
+	if (mf_accounts_load(c, &t, err, errlen) != 0)
+		return -1;
+	rt->rt_named = t.from_table;
+	if (mf_conf_secret_who(c, &who, err, errlen) != 0 || mf_rt_meta(c, &meta, &nmeta, err, errlen) != 0 ||
+	    mf_rt_cache_config(c, flags, &lc.cache, &password, err, errlen) != 0)
 		goto out;
-	if (stripe_key_load(c->stripe_key_file, &who, c->stripe_key, key, sizeof(key), why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "Stripe key: %s", why);
-		goto out;
-	}
-	stripe_key_mask(key, rt->rt_key_masked, sizeof(rt->rt_key_masked));
-	rt->rt_livemode = stripe_key_livemode(key);
-	sm_strlcpy(rt->rt_mode, rt->rt_livemode ? "live" : "test", sizeof(rt->rt_mode));
-	if (c->metadata_keys && (meta = mf_split(c->metadata_keys, &nmeta)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	for (int i = 0; i < nmeta; i++) {
-		/* each key names a header (X-Stripe-Metadata-<key>): no ':' or spaces in it */
-		if (meta[i][strspn(meta[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789._+/@-")] != '\0') {
-			snprintf(err, errlen, "MetadataKeys: '%s' cannot be part of a header name "
-			    "(letters, digits and . _ + / @ - only)", meta[i]);
-			goto out;
-		}
-	}
-	if (mf_rt_cache_config(c, flags, &lc.cache, &password, err, errlen) != 0)
-		goto out;
-	mf_rt_stripe_config(rt, key, meta, nmeta, &lc.stripe);
-	lc.stripe.gate = mf_coord_gate();
+	mf_rt_stripe_config(rt, &t.a[0], NULL, meta, nmeta, &lc.stripe);
 	lc.on_fill = mf_coord_on_fill;
 	lc.mode = rt->rt_mode;
-	lc.account = c->stripe_account;
 	lc.stripe_timeout_ms = c->stripe_timeout_ms;
-	rt->rt_lk = lk_new(&lc, prev ? prev->rt_lk : NULL, err, errlen);
-	if (rt->rt_lk == NULL)
-		goto out;
-	rt->rt_coord = mf_coord_get(c, rt->rt_lk, rt->rt_mode, c->stripe_account,
-	    prev ? prev->rt_coord : NULL, flags, err, errlen);
-	if (rt->rt_coord != NULL)
-		rc = 0;
+	for (i = 0; i < t.n; i++) {
+		rt->rt_naccts = i + 1;
+		if (mf_rt_account(rt, &t, i, &lc, prev, &who, flags, err, errlen) != 0)
+			goto out;
+	}
+	rc = 0;
 out:
-	explicit_bzero(key, sizeof(key));
+	mf_accounts_free(&t);
 	if (password) {
 		explicit_bzero(password, strlen(password));
 		free(password);
@@ -267,8 +361,12 @@ static int mf_rt_policy(struct mf_runtime *rt, char *err, size_t errlen)
 
 static void mf_runtime_free(struct mf_runtime *rt)
 {
-	mf_coord_put(rt->rt_coord);	/* first: it uses the lookup service's cache and client */
-	lk_put(rt->rt_lk);
+	int i;
+
+	for (i = rt->rt_naccts - 1; i >= 0; i--) {
+		mf_coord_put(rt->rt_acct[i].coord);	/* first: it uses the service's cache and client */
+		lk_put(rt->rt_acct[i].lk);
+	}
 	mf_cidr_free(rt->rt_internal);
 	mf_match_free(rt->rt_recipients);
 	mf_match_free(rt->rt_skip_domains);
@@ -300,7 +398,12 @@ void mf_runtime_install(struct mf_runtime *rt)
 {
 	struct mf_runtime *old;
 
-	mf_coord_install(rt ? rt->rt_coord : NULL);
+	struct mf_coord *coords[MF_ACCOUNTS_MAX];
+	int i, n = rt ? rt->rt_naccts : 0;
+
+	for (i = 0; i < n; i++)
+		coords[i] = rt->rt_acct[i].coord;
+	mf_coord_install(coords, n);
 	pthread_mutex_lock(&mf_rt_lock);
 	old = mf_rt_current;
 	mf_rt_current = rt;
@@ -355,29 +458,30 @@ const char *mf_runtime_perm_need(const struct mf_runtime *rt, unsigned part)
 	}
 }
 
-int mf_runtime_print_perms(const struct mf_runtime *rt, FILE *out)
+/* mf_runtime_print_perms() for account i; "what" prefixes the lines ("" or "account eu: "). */
+static int mf_rt_print_perms_one(const struct mf_runtime *rt, int a, const char *what, FILE *out)
 {
 	struct stripe_perm perms[STRIPE_PERMS];
 	struct stripe_result res;
 	int i, rc = 0;
 
-	stripe_check_permissions(lk_stripe(rt->rt_lk), sm_now_ms() + 10000, perms, &res);
+	stripe_check_permissions(lk_stripe(rt->rt_acct[a].lk), sm_now_ms() + 10000, perms, &res);
 	for (i = 0; i < STRIPE_PERMS; i++) {
 		const char *need = mf_runtime_perm_need(rt, perms[i].part);
 
 		if (need == NULL)
 			continue;
 		if (perms[i].err != STRIPE_OK) {
-			fprintf(out, "# permission %s (%s): not probed: %s%s%s\n", perms[i].permission,
+			fprintf(out, "# %spermission %s (%s): not probed: %s%s%s\n", what, perms[i].permission,
 			    perms[i].dashboard, stripe_errclass_name(perms[i].err),
 			    perms[i].message[0] || res.message[0] ? ": " : "",
 			    perms[i].message[0] ? perms[i].message : res.message);
 			rc = 1;
 		} else if (perms[i].granted) {
-			fprintf(out, "# permission %s (%s): granted\n", perms[i].permission,
+			fprintf(out, "# %spermission %s (%s): granted\n", what, perms[i].permission,
 			    perms[i].dashboard);
 		} else {
-			fprintf(out, "# warning: permission %s (%s) MISSING: without it, %s\n",
+			fprintf(out, "# warning: %spermission %s (%s) MISSING: without it, %s\n", what,
 			    perms[i].permission, perms[i].dashboard, need);
 			rc = 1;
 		}
@@ -385,9 +489,58 @@ int mf_runtime_print_perms(const struct mf_runtime *rt, FILE *out)
 	return rc;
 }
 
+int mf_runtime_print_perms(const struct mf_runtime *rt, FILE *out)
+{
+	char what[MF_ACCOUNT_NAME_MAX + 16] = "";
+	int a, rc = 0;
+
+	for (a = 0; a < rt->rt_naccts; a++) {
+		if (rt->rt_named)
+			snprintf(what, sizeof(what), "account %s: ", rt->rt_acct[a].name);
+		rc |= mf_rt_print_perms_one(rt, a, what, out);
+	}
+	return rc;
+}
+
+void mf_runtime_describe(const struct mf_runtime *rt, char *buf, size_t len)
+{
+	size_t n = 0;
+	int a;
+
+	if (!rt->rt_named) {
+		snprintf(buf, len, "Stripe key %s", rt->rt_acct[0].key_masked);
+		return;
+	}
+	n = (size_t)snprintf(buf, len, "Stripe accounts");
+	for (a = 0; a < rt->rt_naccts && n < len; a++)
+		n += (size_t)snprintf(buf + n, len - n, "%s %s (key %s%s%s)", a ? "," : "", rt->rt_acct[a].name,
+		    rt->rt_acct[a].key_masked, rt->rt_acct[a].connect[0] ? ", Connect " : "",
+		    rt->rt_acct[a].connect);
+}
+
 const struct mf_conf *mf_runtime_conf(const struct mf_runtime *rt) { return rt->rt_conf; }
-struct fleet *mf_runtime_fleet(const struct mf_runtime *rt) { return mf_coord_fleet(rt->rt_coord); }
-struct lk *mf_runtime_lookup(const struct mf_runtime *rt) { return rt->rt_lk; }
+struct fleet *mf_runtime_fleet(const struct mf_runtime *rt) { return mf_coord_fleet(rt->rt_acct[0].coord); }
+struct lk *mf_runtime_lookup(const struct mf_runtime *rt) { return rt->rt_acct[0].lk; }
+int mf_runtime_accounts(const struct mf_runtime *rt) { return rt->rt_naccts; }
+bool mf_runtime_named(const struct mf_runtime *rt) { return rt->rt_named; }
+const char *mf_runtime_account_name(const struct mf_runtime *rt, int i) { return rt->rt_acct[i].name; }
+const char *mf_runtime_account_connect(const struct mf_runtime *rt, int i) { return rt->rt_acct[i].connect; }
+struct lk *mf_runtime_account_lookup(const struct mf_runtime *rt, int i) { return rt->rt_acct[i].lk; }
+struct fleet *mf_runtime_account_fleet(const struct mf_runtime *rt, int i)
+{
+	return mf_coord_fleet(rt->rt_acct[i].coord);
+}
+const char *mf_runtime_account_key_masked(const struct mf_runtime *rt, int i) { return rt->rt_acct[i].key_masked; }
+
+int mf_runtime_account_find(const struct mf_runtime *rt, const char *name)
+{
+	int i;
+
+	for (i = 0; i < rt->rt_naccts; i++)
+		if (strcmp(rt->rt_acct[i].name, name) == 0)
+			return i;
+	return -1;
+}
 const struct mf_hdr_opts *mf_runtime_hdr(const struct mf_runtime *rt) { return &rt->rt_hdr; }
 const struct mf_cidr_list *mf_runtime_internal(const struct mf_runtime *rt) { return rt->rt_internal; }
 const struct mf_match_list *mf_runtime_recipients(const struct mf_runtime *rt) { return rt->rt_recipients; }
@@ -395,4 +548,4 @@ const struct mf_match_list *mf_runtime_skip_domains(const struct mf_runtime *rt)
 const struct mf_match_list *mf_runtime_authserv(const struct mf_runtime *rt) { return rt->rt_authserv; }
 bool mf_runtime_livemode(const struct mf_runtime *rt) { return rt->rt_livemode; }
 const char *mf_runtime_mode(const struct mf_runtime *rt) { return rt->rt_mode; }
-const char *mf_runtime_key_masked(const struct mf_runtime *rt) { return rt->rt_key_masked; }
+const char *mf_runtime_key_masked(const struct mf_runtime *rt) { return rt->rt_acct[0].key_masked; }

@@ -17,7 +17,14 @@
  *		config under a message in flight.
  *	mf_runtime_conf(), _lookup(), _hdr(), _internal(), _recipients(), _skip_domains(),
  *	_authserv(), _livemode(), _mode(), _key_masked()	read-only views (the struct is
- *		private); valid while the caller holds its reference.
+ *		private); valid while the caller holds its reference. _lookup(), _fleet() and
+ *		_key_masked() are the first account's.
+ *	mf_runtime_accounts(), _account_name(i), _account_lookup(i), _account_fleet(i),
+ *	_account_connect(i), _account_key_masked(i), _account_find(name)	the Stripe
+ *		accounts (mf_accounts.h): a table of one named "default" unless AccountTable
+ *		is set (mf_runtime_named()). Each has its own Stripe client and fleet; the
+ *		caches are shared (cache keys differ by account). Every account's key must be
+ *		of the same mode (live or test).
  *
  * Diagnostics: mf_runtime_new() returns NULL with the reason in err (bad key, bad list,
  *	unreadable password file); it never logs the key.
@@ -30,6 +37,7 @@
 #include <stddef.h>
 
 #include "lookup/lookup.h"
+#include "milter/mf_accounts.h"
 #include "milter/mf_conf.h"
 #include "milter/mf_hdr.h"
 #include "milter/mf_policy.h"
@@ -64,8 +72,21 @@ const char *mf_runtime_perm_need(const struct mf_runtime *rt, unsigned part);
 /* Probes every permission (stripe_check_permissions) and prints one "# " line per
  * permission the configuration needs (for -n); 0 when all are granted, 1 otherwise. */
 int mf_runtime_print_perms(const struct mf_runtime *rt, FILE *out);
+/* "Stripe key sk_live_...abcd", or with AccountTable "Stripe accounts eu (key ...), us
+ * (key ..., Connect acct_...)": safe to log. */
+void mf_runtime_describe(const struct mf_runtime *rt, char *buf, size_t len);
 /* Budget, breaker and invalidation shared with the other instances (mf_coord.c). */
 struct fleet *mf_runtime_fleet(const struct mf_runtime *rt);
+
+int mf_runtime_accounts(const struct mf_runtime *rt);
+bool mf_runtime_named(const struct mf_runtime *rt);	/* AccountTable is set */
+const char *mf_runtime_account_name(const struct mf_runtime *rt, int i);
+const char *mf_runtime_account_connect(const struct mf_runtime *rt, int i);	/* "" = none */
+struct lk *mf_runtime_account_lookup(const struct mf_runtime *rt, int i);
+struct fleet *mf_runtime_account_fleet(const struct mf_runtime *rt, int i);
+const char *mf_runtime_account_key_masked(const struct mf_runtime *rt, int i);
+/* Index of the account of that name, -1 when none. */
+int mf_runtime_account_find(const struct mf_runtime *rt, const char *name);
 
 /* Parses a HeaderGroups value into MF_HG_* bits; -1 with err on an unknown word. */
 int mf_runtime_groups(const char *list, unsigned *out, char *err, size_t errlen);

@@ -185,51 +185,100 @@ static void mf_render_redis_conf(struct sm_buf *b, const struct mf_conf *c)
 	    c->redis_host || c->redis_socket || c->redis_sentinels);
 }
 
-static void mf_render_stripe(struct sm_buf *b, struct stripe_client *sc)
+/* One row per account: name{account="<acct>"[,extra]} value. */
+static void mf_acct_row(struct sm_buf *b, const char *name, const char *acct, const char *extra, uint64_t v)
 {
-	struct stripe_stats ss;
-	uint64_t cum = 0;
-	int i;
+	sm_buf_printf(b, "%s{account=\"%s\"%s%s} %llu\n", name, acct, extra ? "," : "", extra ? extra : "",
+	    (unsigned long long)v);
+}
 
-	stripe_stats_get(sc, &ss);
-	for (i = 0; i < STRIPE_OUT__COUNT; i++) {
-		char lab[64];
+static void mf_head(struct sm_buf *b, const char *name, const char *type, const char *help)
+{
+	sm_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
 
-		snprintf(lab, sizeof(lab), "{outcome=\"%s\"}", stripe_outcome_name((enum stripe_outcome)i));
-		mf_counter(b, "stripe_milter_stripe_requests_total", "Stripe HTTP requests by outcome.", lab,
-		    ss.requests[i], i == 0);
-	}
-	sm_buf_printf(b, "# HELP stripe_milter_stripe_request_duration_seconds Stripe request latency.\n"
-	    "# TYPE stripe_milter_stripe_request_duration_seconds histogram\n");
-	for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
-		cum += ss.latency_hist[i];
-		if (i == STRIPE_LATENCY_BUCKETS - 1)
-			sm_buf_printf(b, "stripe_milter_stripe_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-			    (unsigned long long)cum);
-		else
-			sm_buf_printf(b, "stripe_milter_stripe_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-			    (double)stripe_latency_bounds_ms[i] / 1000.0, (unsigned long long)cum);
-	}
-	sm_buf_printf(b, "stripe_milter_stripe_request_duration_seconds_sum %.3f\n"
-	    "stripe_milter_stripe_request_duration_seconds_count %llu\n",
-	    (double)ss.latency_sum_ms / 1000.0, (unsigned long long)cum);
-	for (i = 0; i < STRIPE_EP__COUNT * STRIPE_REJ__COUNT; i++) {
-		char lab[96];
+/* What each account answered (a message asks every account). */
+static void mf_render_account_results(struct sm_buf *b, const struct mf_runtime *rt)
+{
+	struct mf_acct_results r[MF_ACCOUNTS_MAX];
+	char lab[128];
+	int a, i, n = mf_runtime_accounts(rt);
 
-		snprintf(lab, sizeof(lab), "{endpoint=\"%s\",status=\"%s\"}",
-		    stripe_endpoint_name((enum stripe_endpoint)(i / STRIPE_REJ__COUNT)),
-		    stripe_rejected_name((enum stripe_rejected)(i % STRIPE_REJ__COUNT)));
-		mf_counter(b, "stripe_milter_stripe_rejected_total", "Requests Stripe refused as "
-		    "invalid (4xx other than 401, 403, 429): a defect to report, by endpoint and status.",
-		    lab, ss.rejected[i / STRIPE_REJ__COUNT][i % STRIPE_REJ__COUNT], i == 0);
+	for (a = 0; a < n; a++)
+		mf_results_account_get(mf_runtime_account_name(rt, a), &r[a]);
+	mf_head(b, "stripe_milter_account_results_total", "counter", "What each Stripe account answered, "
+	    "per looked-up message (every account is asked), by result (error by class).");
+	for (a = 0; a < n; a++) {
+		const char *an = mf_runtime_account_name(rt, a);
+
+		mf_acct_row(b, "stripe_milter_account_results_total", an, "result=\"found\"", r[a].found);
+		mf_acct_row(b, "stripe_milter_account_results_total", an, "result=\"not_found\"", r[a].not_found);
+		mf_acct_row(b, "stripe_milter_account_results_total", an, "result=\"guest\"", r[a].guest);
+		for (i = 0; i < MF_RES_NERR; i++) {
+			snprintf(lab, sizeof(lab), "result=\"error\",class=\"%s\"", mf_results_error_name(i));
+			mf_acct_row(b, "stripe_milter_account_results_total", an, lab, r[a].error[i]);
+		}
 	}
-	mf_counter(b, "stripe_milter_stripe_search_backoffs_total", "Times customer search was "
-	    "backed off after repeated refusals.", NULL, ss.search_backoffs, true);
-	mf_gauge(b, "stripe_milter_stripe_search_backed_off", "1 while customer search is backed off.",
-	    ss.search_off ? 1 : 0);
-	mf_gauge(b, "stripe_milter_stripe_inflight", "Stripe requests in flight.", ss.inflight);
-	mf_counter(b, "stripe_milter_stripe_lookups_total", "Stripe lookups (one per address filled; each makes 1 or more requests).",
-	    NULL, ss.lookups, true);
+}
+
+/* The Stripe clients' counters, one series per account (label account). */
+static void mf_render_stripe(struct sm_buf *b, const struct mf_runtime *rt)
+{
+	struct stripe_stats ss[MF_ACCOUNTS_MAX];
+	const char *an[MF_ACCOUNTS_MAX];
+	char lab[128];
+	int i, a, n = mf_runtime_accounts(rt);
+
+	for (a = 0; a < n; a++) {
+		stripe_stats_get(lk_stripe(mf_runtime_account_lookup(rt, a)), &ss[a]);
+		an[a] = mf_runtime_account_name(rt, a);
+	}
+	mf_head(b, "stripe_milter_stripe_requests_total", "counter", "Stripe HTTP requests by outcome.");
+	for (i = 0; i < STRIPE_OUT__COUNT; i++)
+		for (a = 0; a < n; a++) {
+			snprintf(lab, sizeof(lab), "outcome=\"%s\"", stripe_outcome_name((enum stripe_outcome)i));
+			mf_acct_row(b, "stripe_milter_stripe_requests_total", an[a], lab, ss[a].requests[i]);
+		}
+	mf_head(b, "stripe_milter_stripe_request_duration_seconds", "histogram", "Stripe request latency.");
+	for (a = 0; a < n; a++) {
+		uint64_t cum = 0;
+
+		for (i = 0; i < STRIPE_LATENCY_BUCKETS; i++) {
+			cum += ss[a].latency_hist[i];
+			if (i == STRIPE_LATENCY_BUCKETS - 1)
+				snprintf(lab, sizeof(lab), "le=\"+Inf\"");
+			else
+				snprintf(lab, sizeof(lab), "le=\"%g\"", (double)stripe_latency_bounds_ms[i] / 1000.0);
+			mf_acct_row(b, "stripe_milter_stripe_request_duration_seconds_bucket", an[a], lab, cum);
+		}
+		sm_buf_printf(b, "stripe_milter_stripe_request_duration_seconds_sum{account=\"%s\"} %.3f\n",
+		    an[a], (double)ss[a].latency_sum_ms / 1000.0);
+		mf_acct_row(b, "stripe_milter_stripe_request_duration_seconds_count", an[a], NULL, cum);
+	}
+	mf_head(b, "stripe_milter_stripe_rejected_total", "counter", "Requests Stripe refused as "
+	    "invalid (4xx other than 401, 403, 429): a defect to report, by endpoint and status.");
+	for (i = 0; i < STRIPE_EP__COUNT * STRIPE_REJ__COUNT; i++)
+		for (a = 0; a < n; a++) {
+			snprintf(lab, sizeof(lab), "endpoint=\"%s\",status=\"%s\"",
+			    stripe_endpoint_name((enum stripe_endpoint)(i / STRIPE_REJ__COUNT)),
+			    stripe_rejected_name((enum stripe_rejected)(i % STRIPE_REJ__COUNT)));
+			mf_acct_row(b, "stripe_milter_stripe_rejected_total", an[a], lab,
+			    ss[a].rejected[i / STRIPE_REJ__COUNT][i % STRIPE_REJ__COUNT]);
+		}
+	mf_head(b, "stripe_milter_stripe_search_backoffs_total", "counter", "Times customer search was "
+	    "backed off after repeated refusals.");
+	for (a = 0; a < n; a++)
+		mf_acct_row(b, "stripe_milter_stripe_search_backoffs_total", an[a], NULL, ss[a].search_backoffs);
+	mf_head(b, "stripe_milter_stripe_search_backed_off", "gauge", "1 while customer search is backed off.");
+	for (a = 0; a < n; a++)
+		mf_acct_row(b, "stripe_milter_stripe_search_backed_off", an[a], NULL, ss[a].search_off ? 1 : 0);
+	mf_head(b, "stripe_milter_stripe_inflight", "gauge", "Stripe requests in flight.");
+	for (a = 0; a < n; a++)
+		mf_acct_row(b, "stripe_milter_stripe_inflight", an[a], NULL, ss[a].inflight);
+	mf_head(b, "stripe_milter_stripe_lookups_total", "counter",
+	    "Stripe lookups (one per address filled; each makes 1 or more requests).");
+	for (a = 0; a < n; a++)
+		mf_acct_row(b, "stripe_milter_stripe_lookups_total", an[a], NULL, ss[a].lookups);
 }
 
 /* ---- the listeners' own counters (webhook and metrics) --------------------------------- */
@@ -355,9 +404,9 @@ int mf_stats_render(struct sm_buf *b)
 	if (rt) {
 		mf_render_cache(b, lk_cache(mf_runtime_lookup(rt)));
 		mf_render_redis_conf(b, mf_runtime_conf(rt));
-		mf_render_stripe(b, lk_stripe(mf_runtime_lookup(rt)));
-		if (mf_runtime_fleet(rt))
-			mf_coord_metrics(b, mf_runtime_fleet(rt));
+		mf_render_stripe(b, rt);
+		mf_render_account_results(b, rt);
+		mf_coord_metrics(b, rt);
 	}
 	mf_runtime_put(rt);
 	mf_render_listeners(b);
@@ -389,12 +438,20 @@ void mf_stats_log(void)
 	struct lk_counters lc;
 	struct cache_counters cc;
 	struct stripe_stats ss;
+	int a, i;
 
 	if (rt == NULL)
 		return;
 	lk_counters_get(&lc);
 	cache_counters_get(lk_cache(mf_runtime_lookup(rt)), &cc);
-	stripe_stats_get(lk_stripe(mf_runtime_lookup(rt)), &ss);
+	stripe_stats_get(lk_stripe(mf_runtime_account_lookup(rt, 0)), &ss);
+	for (a = 1; a < mf_runtime_accounts(rt); a++) {	/* every account's requests */
+		struct stripe_stats one;
+
+		stripe_stats_get(lk_stripe(mf_runtime_account_lookup(rt, a)), &one);
+		for (i = 0; i < STRIPE_OUT__COUNT; i++)
+			ss.requests[i] += one.requests[i];
+	}
 	sm_log(LOG_NOTICE, "stats: lookups found=%llu not_found=%llu error=%llu stale=%llu wait_timeouts=%llu "
 	    "cache l1_hits=%llu redis_hits=%llu misses=%llu redis_errors=%llu stripe ok=%llu 429=%llu 5xx=%llu "
 	    "timeout=%llu network=%llu",
@@ -641,7 +698,7 @@ static int mf_snap_parse(char *text, struct mf_stats_snapshot *out, char *err, s
 			sm_strlcpy(out->in.name, sp, sizeof(out->in.name));
 			continue;
 		}
-		if (strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(line) || *sp < '0' || *sp > '9')
+		if (strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != strlen(line) || *sp < '0' || *sp > '9')
 			goto bad;
 		errno = 0;
 		v = strtoull(sp, &end, 10);

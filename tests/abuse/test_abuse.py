@@ -440,13 +440,13 @@ def t_flood(t, w):
     body = json.dumps({"id": "evt_forged", "object": "event", "type": "customer.updated"}).encode()
     req = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nStripe-Signature: " +
            signed(body, "whsec_wrong").encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    sig0 = ctr(w, 'stripe_milter_events_rejected_total{reason="signature"}')
+    sig0 = ctr(w, 'stripe_milter_events_rejected_total{account="default",reason="signature"}')
     log0 = logsize(w.m)
     t0 = time.monotonic()
     got = during(t, w, "webhook flood x%d" % N_FLOOD, lambda: flood(w.wport, N_FLOOD, req))
     took = time.monotonic() - t0
     grew = logsize(w.m) - log0
-    sig = ctr(w, 'stripe_milter_events_rejected_total{reason="signature"}') - sig0
+    sig = ctr(w, 'stripe_milter_events_rejected_total{account="default",reason="signature"}') - sig0
     figure(t, "webhook flood: %d bad signatures in %.1f s (%.0f/s), answers %s, counted %d, log grew %d bytes"
            % (N_FLOOD, took, N_FLOOD / max(took, 0.001), got, sig, grew))
     t.is_(got.get(400, 0), N_FLOOD, "webhook flood: every bad signature answered 400")

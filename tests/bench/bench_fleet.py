@@ -176,7 +176,7 @@ def bench_breaker(s, r):
         while time.time() < t0 + OUTAGE:
             el, hdr = timed(ms[i % 2], "o%d@example.com" % i)
             i += 1
-            if open_at is None and metrics(ms[0])["stripe_milter_breaker_state"] == 1:
+            if open_at is None and metrics(ms[0])['stripe_milter_breaker_state{account="default"}'] == 1:
                 open_at, before = time.time(), s.count()
             elif open_at is not None:
                 lat_open.append(el)

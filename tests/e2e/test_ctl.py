@@ -72,15 +72,15 @@ def run(t, redis, s, m1, m2, mport):
     t.is_(after['stripe_milter_lookups_total{result="found"}'], 3.0, "metrics: 3 found on mx1")
     t.is_(after['stripe_milter_lookups_total{result="not_found"}'], 1.0, "metrics: 1 not found")
     t.is_(after['stripe_milter_cache_hits_total{level="l1"}'], 1.0, "metrics: the repeat was an L1 hit")
-    t.ok(after['stripe_milter_stripe_requests_total{outcome="ok"}'] >= 5,
-         "metrics: Stripe requests counted (%s)" % after.get('stripe_milter_stripe_requests_total{outcome="ok"}'))
+    t.ok(after['stripe_milter_stripe_requests_total{account="default",outcome="ok"}'] >= 5,
+         "metrics: Stripe requests counted (%s)" % after.get('stripe_milter_stripe_requests_total{account="default",outcome="ok"}'))
     t.is_(after.get("stripe_milter_redis_up"), 1.0, "metrics: Redis up")
     t.ok(after.get("stripe_milter_redis_pool_open", 0) >= 1 and
          0 <= after.get("stripe_milter_redis_pool_in_use", -1) <= after["stripe_milter_redis_pool_open"],
          "metrics: Redis pool gauges (open %s, in use %s)" % (after.get("stripe_milter_redis_pool_open"),
                                                              after.get("stripe_milter_redis_pool_in_use")))
-    t.ok(after["stripe_milter_stripe_request_duration_seconds_count"] ==
-         after['stripe_milter_stripe_request_duration_seconds_bucket{le="+Inf"}'] > 0,
+    t.ok(after['stripe_milter_stripe_request_duration_seconds_count{account="default"}'] ==
+         after['stripe_milter_stripe_request_duration_seconds_bucket{account="default",le="+Inf"}'] > 0,
          "metrics: latency histogram consistent")
     # wait for both instances' publications (StatsInterval 1 s in the fixture) to hold the traffic
     last = {}

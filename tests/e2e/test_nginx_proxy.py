@@ -140,7 +140,7 @@ def main():
             c.close()
             t.is_(st, want, "%s %s: %d from nginx" % (method, path, want))
         mt = smtest.metrics(mport)[1]
-        t.is_((mt['stripe_milter_events_rejected_total{reason="signature"}'],
+        t.is_((mt['stripe_milter_events_rejected_total{account="default",reason="signature"}'],
                mt['stripe_milter_http_requests_rejected_total{listener="webhook",reason="too_large"}'],
                mt['stripe_milter_http_connections_refused_total{listener="webhook",reason="per_client"}']),
               (1, 0, 0), "the daemon saw one forged delivery, no oversized body, refused no connection of nginx")

@@ -63,7 +63,7 @@ def start(s, r, d, name, extra=None):
     m.metrics = o["MetricsListen"]
     m.name = name
     # a purge published before an instance listens would not reach its L1
-    wait_for(lambda: metrics(m).get("stripe_milter_events_subscribed") == 1, what="the purge subscriber")
+    wait_for(lambda: metrics(m).get('stripe_milter_events_subscribed{account="default"}') == 1, what="the purge subscriber")
     return m
 
 
@@ -141,30 +141,30 @@ def t_webhook(t, s, r, d):
         t.like(send(b, "pay@example.com")["X-Stripe-Subscription-Status"], "active|past_due", "B answers")
         t.like(send(a, "pay@example.com")["X-Stripe-Lookup"], r"cache=hit", "A: still cached")
         m = metrics(a)
-        t.is_((m['stripe_milter_events_rejected_total{reason="signature"}'],
-               m['stripe_milter_events_rejected_total{reason="stale"}'],
-               m['stripe_milter_events_rejected_total{reason="malformed"}'],
+        t.is_((m['stripe_milter_events_rejected_total{account="default",reason="signature"}'],
+               m['stripe_milter_events_rejected_total{account="default",reason="stale"}'],
+               m['stripe_milter_events_rejected_total{account="default",reason="malformed"}'],
                m['stripe_milter_http_requests_rejected_total{listener="webhook",reason="too_large"}'],
-               m["stripe_milter_events_applied_total"]), (1, 1, 1, 1, 0), "rejections counted by reason")
+               m['stripe_milter_events_applied_total{account="default"}']), (1, 1, 1, 1, 0), "rejections counted by reason")
 
         # the real one, signed with the previous secret (a rotation in progress)
-        mark = metrics(b).get("stripe_milter_events_applied_total", 0)
-        b_purges = metrics(b)["stripe_milter_events_purges_received_total"]
+        mark = metrics(b).get('stripe_milter_events_applied_total{account="default"}', 0)
+        b_purges = metrics(b)['stripe_milter_events_purges_received_total{account="default"}']
         res = s.admin("POST", "/_standin/events", dict(ev, webhook={"url": url, "secret": OLD_SECRET}))
         t.is_((res["delivery"]["status"], res["delivery"]["body"].strip()), (200, "applied"),
               "signed event: 200 applied")
         t.is_(len(r.cmd("KEYS", "stripe-milter:v1:*")), 0, "the entry is gone from Redis")
         # B's L1 is purged through pub/sub: wait for B to have received the purge
-        wait_for(lambda: metrics(b)["stripe_milter_events_purges_received_total"] > b_purges,
+        wait_for(lambda: metrics(b)['stripe_milter_events_purges_received_total{account="default"}'] > b_purges,
                  what="B to receive the purge")
         h = send(b, "pay@example.com")
         t.is_(h["X-Stripe-Subscription-Status"], "active", "B: the new status at once")
         t.like(h["X-Stripe-Lookup"], r"cache=miss", "B: fetched again")
         t.is_(send(a, "pay@example.com")["X-Stripe-Subscription-Status"], "active", "A: new status")
-        t.is_(metrics(b).get("stripe_milter_events_applied_total", 0), mark, "B applied nothing itself")
+        t.is_(metrics(b).get('stripe_milter_events_applied_total{account="default"}', 0), mark, "B applied nothing itself")
 
         # a replay of that delivery (same body and header, within the tolerance): 200, no purge
-        n_purged = metrics(a)["stripe_milter_events_keys_purged_total"]
+        n_purged = metrics(a)['stripe_milter_events_keys_purged_total{account="default"}']
         body = json.dumps(res["event"], separators=(",", ":"))
         ts = int(time.time())
         import hmac
@@ -176,7 +176,7 @@ def t_webhook(t, s, r, d):
                                           headers={"Stripe-Signature": sig})
             t.is_((st, out.decode().strip()), (200, "duplicate"), "replay %d: 200 duplicate" % i)
         t.is_(len(r.cmd("KEYS", "stripe-milter:v1:*")), 1, "the refilled entry stays")
-        t.is_(metrics(a)["stripe_milter_events_keys_purged_total"], n_purged, "replays purged nothing")
+        t.is_(metrics(a)['stripe_milter_events_keys_purged_total{account="default"}'], n_purged, "replays purged nothing")
 
         # customer.updated: the email changed; the old address's entry (found) and the new
         # address's (not found yet) are both purged
@@ -199,8 +199,8 @@ def t_webhook(t, s, r, d):
 def poller_of(m):
     """(1 when m is the poller, owner name it reports)."""
     for k, v in metrics(m).items():
-        if k.startswith("stripe_milter_events_poller{"):
-            return int(v), k.split('"')[1]
+        if k.startswith('stripe_milter_events_poller{account="default",'):
+            return int(v), k.split('owner="')[1].split('"')[0]
     return 0, ""
 
 
@@ -220,18 +220,18 @@ def t_polling(t, s, r, d):
         for m in ms:
             t.is_(send(m, "poll@example.com")["X-Stripe-Subscription-Status"], "past_due",
                   "%s: past_due cached" % m.name)
-        polls0 = metrics(own)["stripe_milter_events_polls_total"]
+        polls0 = metrics(own)['stripe_milter_events_polls_total{account="default"}']
         s.admin("POST", "/_standin/events", {"type": "customer.subscription.updated", "object_id": sub,
                                              "update": {"status": "active"}})
-        wait_for(lambda: metrics(own)["stripe_milter_events_applied_total"] >= 1, what="event polled")
-        t.ok(metrics(own)["stripe_milter_events_polls_total"] <= polls0 + 2,
+        wait_for(lambda: metrics(own)['stripe_milter_events_applied_total{account="default"}'] >= 1, what="event polled")
+        t.ok(metrics(own)['stripe_milter_events_polls_total{account="default"}'] <= polls0 + 2,
              "applied by the next poll (polls before: %d)" % polls0)
-        wait_for(lambda: metrics(other)["stripe_milter_events_purges_received_total"] >= 1,
+        wait_for(lambda: metrics(other)['stripe_milter_events_purges_received_total{account="default"}'] >= 1,
                  what="the other instance's L1 purged")
         for m in ms:
             t.is_(send(m, "poll@example.com")["X-Stripe-Subscription-Status"], "active",
                   "%s: active after the event" % m.name)
-        t.is_(metrics(other)["stripe_milter_events_polls_total"], 0, "the other instance never polled")
+        t.is_(metrics(other)['stripe_milter_events_polls_total{account="default"}'], 0, "the other instance never polled")
         log = s.requests("events")["log"]
         t.ok(log and all("gt" in e["params"].get("created", {}) for e in log), "created[gt] sent")
         t.ok(all("types" not in e["params"] and "type" not in e["params"] for e in log),
@@ -247,11 +247,11 @@ def t_polling(t, s, r, d):
         t.is_(poller_of(other), (1, other.name), "the other instance took over")
         s.admin("POST", "/_standin/events", {"type": "customer.subscription.updated", "object_id": sub,
                                              "update": {"status": "canceled"}})
-        wait_for(lambda: metrics(other)["stripe_milter_events_applied_total"] >= 1, what="new poller applies")
+        wait_for(lambda: metrics(other)['stripe_milter_events_applied_total{account="default"}'] >= 1, what="new poller applies")
         t.is_(send(other, "poll@example.com")["X-Stripe-Subscription-Status"], "canceled",
               "the change shows after the takeover")
-        t.is_(metrics(other)["stripe_milter_events_duplicate_total"] +
-              metrics(other)["stripe_milter_events_applied_total"] >= 1, True, "events counted")
+        t.is_(metrics(other)['stripe_milter_events_duplicate_total{account="default"}'] +
+              metrics(other)['stripe_milter_events_applied_total{account="default"}'] >= 1, True, "events counted")
     finally:
         for m in ms:
             m.stop()
@@ -275,7 +275,7 @@ def t_breaker(t, s, r, d):
         t.ok(n_open >= 3 and all(e["status"] in (500, 0) for e in log),
              "failed attempts open the breaker (%d requests: %s)" % (n_open, ", ".join(
                  "%s %s" % (e["endpoint"], e["status"]) for e in log)))
-        wait_for(lambda: metrics(ms[0])["stripe_milter_breaker_state"] == 1, what="breaker open")
+        wait_for(lambda: metrics(ms[0])['stripe_milter_breaker_state{account="default"}'] == 1, what="breaker open")
         t_open = time.time()
         answers = []
         i = 1
@@ -296,7 +296,7 @@ def t_breaker(t, s, r, d):
         t.ok(all(("error=unavailable" in a) or ("error=network" in a) for a in answers),
              "every answer is unavailable or the failed probe's error")
         for m in ms:
-            t.ok(metrics(m)["stripe_milter_breaker_rejected_total"] >= 1, "%s counted rejections" % m.name)
+            t.ok(metrics(m)['stripe_milter_breaker_rejected_total{account="default"}'] >= 1, "%s counted rejections" % m.name)
         # Stripe recovers: lookups resume once one probe succeeded. First let every lookup
         # of the failing phase end (a probe still in flight would be logged after the reset)
         wait_for(lambda: all(metrics(m)["stripe_milter_lookups_inflight"] == 0 for m in ms)
@@ -316,9 +316,9 @@ def t_breaker(t, s, r, d):
         t.ok(len(log) == 3 and all(e["status"] == 200 for e in log),
              "recovery: the probe and the rest of its lookup, nothing more (%d requests: %s)"
              % (len(log), ", ".join("%s %s" % (e["endpoint"], e["status"]) for e in log)))
-        wait_for(lambda: all(metrics(m)["stripe_milter_breaker_state"] == 0 or
+        wait_for(lambda: all(metrics(m)['stripe_milter_breaker_state{account="default"}'] == 0 or
                              send(m, "b0@example.com") is not None and
-                             metrics(m)["stripe_milter_breaker_state"] == 0 for m in ms),
+                             metrics(m)['stripe_milter_breaker_state{account="default"}'] == 0 for m in ms),
                  what="closed everywhere")
         t.ok(True, "closed on both instances")
     finally:
@@ -380,12 +380,12 @@ def t_budget(t, s, r, d):
     ms = budget_fleet(s, r, d, "I", ["r%d@example.com" % i for i in range(0, 40, 2)])
     try:
         n = budget_burst(t, s, ms, "r%d@example.com", "")
-        denied = sum(metrics(m)["stripe_milter_budget_total{decision=\"denied\"}"] for m in ms)
-        granted = sum(metrics(m)["stripe_milter_budget_total{decision=\"granted\"}"] -
-                      metrics(m)["stripe_milter_budget_total{decision=\"refunded\"}"] for m in ms)
+        denied = sum(metrics(m)['stripe_milter_budget_total{account="default",decision="denied"}'] for m in ms)
+        granted = sum(metrics(m)['stripe_milter_budget_total{account="default",decision="granted"}'] -
+                      metrics(m)['stripe_milter_budget_total{account="default",decision="refunded"}'] for m in ms)
         # A gate call Redis did not answer in time (a loaded machine) is decided locally and
         # counted as a fallback; with none, the slots must match the requests exactly.
-        fallbacks = sum(metrics(m)["stripe_milter_fleet_redis_fallbacks_total"] for m in ms)
+        fallbacks = sum(metrics(m)['stripe_milter_fleet_redis_fallbacks_total{account="default"}'] for m in ms)
         t.ok(abs(n - int(granted)) <= int(fallbacks),
              "every request Stripe saw had a slot of the fleet budget (%d requests, granted - "
              "handed back = %d, decided locally because Redis did not answer: %d)"
@@ -411,16 +411,16 @@ def t_budget_stalled(t, s, r, d):
                 send(m, "w%d@example.com" % (rnd * 4 + i))
         wait_for(lambda: all(metrics(m)["stripe_milter_lookups_inflight"] == 0 for m in ms),
                  what="warm-up lookups to finish")
-        peers = [metrics(m).get("stripe_milter_fleet_peers") for m in ms]
+        peers = [metrics(m).get('stripe_milter_fleet_peers{account="default"}') for m in ms]
         t.is_(peers, [4] * 4, "every instance counts 4 instances in the fleet budget")
-        before = sum(metrics(m)["stripe_milter_fleet_redis_fallbacks_total"] for m in ms)
+        before = sum(metrics(m)['stripe_milter_fleet_redis_fallbacks_total{account="default"}'] for m in ms)
         r.proc.send_signal(signal.SIGSTOP)
         try:
             wait_for(lambda: smtest.process_state(r.proc.pid) in ("T", "t"), what="redis-server stopped")
             budget_burst(t, s, ms, "q%d@example.com", " (4 shares of rate/4, burst/4)")
         finally:
             r.proc.send_signal(signal.SIGCONT)
-        fallbacks = sum(metrics(m)["stripe_milter_fleet_redis_fallbacks_total"] for m in ms) - before
+        fallbacks = sum(metrics(m)['stripe_milter_fleet_redis_fallbacks_total{account="default"}'] for m in ms) - before
         t.ok(fallbacks > 0, "Redis stalled: budget decisions made locally (%d)" % fallbacks)
     finally:
         r.proc.send_signal(signal.SIGCONT)

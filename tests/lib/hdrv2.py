@@ -25,7 +25,10 @@ import re
 
 TEXT_HEADERS = ("Name", "Plan")
 TEXT_PREFIXES = ("Metadata-",)
-TOKEN_ITEM = re.compile(r"^(?:[a-z][a-z_-]*|[a-z][a-z_-]*=[A-Za-z0-9._,/+-]+(?: [A-Za-z0-9._,/+-]+)*)$")
+# "found", "status=active", and X-Stripe-Accounts' "<account>=found", "<account>.status=past_due"
+# (account names are [a-z0-9][a-z0-9_-]*)
+TOKEN_ITEM = re.compile(r"^(?:[a-z][a-z_-]*|[a-z0-9][a-z0-9_-]*(?:\.[a-z_-]+)?=[A-Za-z0-9._,/+-]+"
+                        r"(?: [A-Za-z0-9._,/+-]+)*)$")
 ID = re.compile(r"^[A-Za-z0-9_]+$")
 STATUS = re.compile(r"^[a-z_]+$")
 Q_LITERAL = re.compile(r"^(?:[A-Za-z0-9!*+/_-]|=[0-9A-F]{2})*$")

@@ -10,8 +10,8 @@ tests_milter_test_conf_SOURCES = tests/milter/test_conf.c
 tests_milter_test_conf_LDADD = milter/libmf.a $(TH_LDADD)
 TESTS += tests/milter/test_conf
 endif
-TESTS += tests/milter/test_daemon.py
-EXTRA_DIST += tests/milter/test_daemon.py
+TESTS += tests/milter/test_daemon.py tests/milter/test_accounts.py
+EXTRA_DIST += tests/milter/test_daemon.py tests/milter/test_accounts.py
 
 # A daemon whose summary codec is version 2 (the build-time override LK_SUMMARY_VERSION):
 # test_codec_upgrade.py runs it beside milter/stripe-milter on one Redis, as a rolling

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "milter/mf_accounts.h"
 #include "milter/mf_conf.h"
 #include "tests/harness/th.h"
 
@@ -210,6 +211,91 @@ static void check_documented(const char *file, const char *before)
 	free(doc);
 }
 
+/* AccountTable (mf_accounts.c): the table of one the single-account options make, a table's
+ * options and what it takes from the global ones, and its errors. */
+START_TEST(account_table)
+{
+	struct mf_account_table t;
+	struct mf_conf *c;
+	char err[512], text[1024];
+
+	ck_assert_str_eq(load("StripeKeyFile /k\nStripeAccount acct_1\nWebhookSecretFile /w\n"
+	    "WebhookPreviousSecretFile /w0\nStripeAPIBase http://127.0.0.1:1\n", &c), "");
+	ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), 0);
+	ck_assert(!t.from_table);
+	ck_assert_int_eq(t.n, 1);
+	ck_assert_str_eq(t.a[0].name, "default");
+	ck_assert_str_eq(t.a[0].key_file, "/k");
+	ck_assert_str_eq(t.a[0].connect, "acct_1");
+	ck_assert_str_eq(t.a[0].api_base, "http://127.0.0.1:1");
+	ck_assert_str_eq(t.a[0].webhook_secret_file, "/w");
+	ck_assert_str_eq(t.a[0].webhook_previous_secret_file, "/w0");
+	mf_accounts_free(&t);
+	mf_conf_free(c);
+
+	snprintf(text, sizeof(text), "AccountTable %s\nWebhookSecretFile /w\nWebhookPreviousSecretFile /w0\n",
+	    write_conf("accounts", "# comment\n\n eu\t/keys/eu webhook-secret=/eu.whsec\n"
+	    "us /keys/us api-base=http://127.0.0.1:2\r\n"
+	    "shop-1 /keys/p connect=acct_A webhook-previous-secret=/old\n"));
+	ck_assert_str_eq(load(text, &c), "");
+	ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), 0);
+	ck_assert(t.from_table);
+	ck_assert_int_eq(t.n, 3);
+	ck_assert_str_eq(t.a[0].name, "eu");
+	ck_assert_str_eq(t.a[0].webhook_secret_file, "/eu.whsec");
+	ck_assert_ptr_null(t.a[0].webhook_previous_secret_file);	/* the global one is WebhookSecretFile's */
+	ck_assert_str_eq(t.a[0].api_base, "https://api.stripe.com");
+	ck_assert_str_eq(t.a[1].api_base, "http://127.0.0.1:2");
+	ck_assert_str_eq(t.a[1].webhook_secret_file, "/w");
+	ck_assert_str_eq(t.a[1].webhook_previous_secret_file, "/w0");
+	ck_assert_str_eq(t.a[2].connect, "acct_A");
+	ck_assert_str_eq(t.a[2].webhook_previous_secret_file, "/old");
+	mf_accounts_free(&t);
+	mf_conf_free(c);
+
+	static const struct { const char *table, *err; } bad[] = {
+		{ "eu /k\neu /k2\n", "accounts:2: account eu is already named above" },
+		{ "eu /k\nus /k\n", "accounts:2: account us reads the same account as eu" },
+		{ "Eu /k\n", "accounts:1: 'Eu' is not an account name" },
+		{ "-eu /k\n", "accounts:1: '-eu' is not an account name" },
+		{ "abcdefghijklmnopqrstuvwxyz0123456 /k\n", "is not an account name" },
+		{ "eu\n", "accounts:1: account eu: no key file" },
+		{ "eu connect=acct_1\n", "accounts:1: account eu: no key file" },
+		{ "eu /k connect=acct_1 connect=acct_2\n", "connect is given twice" },
+		{ "eu /k api-base=\n", "api-base has no value" },
+		{ "eu /k nope\n", "unknown option 'nope'" },
+		{ "\n# none\n", "names no account" },
+		{ "a /1\nb /2\nc /3\nd /4\ne /5\nf /6\ng /7\nh /8\ni /9\n", "accounts:9: more than 8 accounts" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "AccountTable %s\n", write_conf("accounts", bad[i].table));
+		ck_assert_str_eq(load(text, &c), "");
+		ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, bad[i].err) != NULL, "table %d: [%s] lacks [%s]", (int)i, err, bad[i].err);
+		ck_assert_int_eq(t.n, 0);
+		mf_conf_free(c);
+	}
+	snprintf(text, sizeof(text), "AccountTable %s\nStripeKeyFile /k\n", write_conf("accounts", "eu /k\n"));
+	ck_assert_str_eq(load(text, &c), "");
+	ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "AccountTable is set with StripeKeyFile"));
+	mf_conf_free(c);
+	snprintf(text, sizeof(text), "AccountTable %s\nWebhookListen 127.0.0.1:1\n",
+	    write_conf("accounts", "eu /k webhook-secret=/s\nus /k2\n"));
+	ck_assert_str_eq(load(text, &c), "");
+	ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "account us has no webhook secret"));
+	mf_conf_free(c);
+	snprintf(text, sizeof(text), "AccountTable %s/none\n", dir);
+	ck_assert_str_eq(load(text, &c), "");
+	ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "No such file"));
+	mf_conf_free(c);
+	ck_assert(mf_account_name_ok("a") && mf_account_name_ok("shop_1-b") && !mf_account_name_ok("") &&
+	    !mf_account_name_ok("a.b") && !mf_account_name_ok("_a"));
+}
+END_TEST
+
 START_TEST(every_option_documented)
 {
 	check_documented("stripe-milter.conf", "\n#");
@@ -244,6 +330,7 @@ int main(void)
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, secret_files);
 	tcase_add_test(tc, secrets_not_dumped);
+	tcase_add_test(tc, account_table);
 	tcase_add_test(tc, every_option_documented);
 	tcase_add_test(tc, sample_config_loads);
 	suite_add_tcase(s, tc);

@@ -945,6 +945,92 @@ START_TEST(amount_kinds_and_ids)
 }
 END_TEST
 
+/* AccountTable: "account=" on Lookup and the Accounts line right after it, byte for byte;
+ * every state of an account; privacy; the choice among accounts (mf_hdr_pick). */
+START_TEST(accounts_line)
+{
+	struct stripe_summary eu, us, guest;
+	struct mf_lookup_info li_eu = found_hit, li_us = found_hit, li_nf = { .state = LK_NOT_FOUND, .cache = "miss" };
+	struct mf_lookup_info li_err = { .state = LK_ERROR, .error_class = "timeout" };
+	struct mf_lookup_info li_g = { .state = LK_NOT_FOUND, .cache = "miss" }, li;
+	struct mf_hdr_account a[4];
+	struct mf_hdr_opts o = opts_all();
+	struct mf_hdr_list l;
+
+	jenny(&eu);
+	eu.subs_by_status[STRIPE_SUB_ACTIVE] = 0;
+	eu.subs_by_status[STRIPE_SUB_PAST_DUE] = 1;
+	eu.subs[0].status = STRIPE_SUB_PAST_DUE;
+	eu.delinquent = true;
+	eu.parts_missing = STRIPE_PART_CHARGES;
+	jenny(&us);
+	sm_strlcpy(us.customer_id, "cus_us", sizeof(us.customer_id));
+	memset(&guest, 0, sizeof(guest));
+	guest.found_by = STRIPE_BY_GUEST;
+	guest.checkout.sessions = 1;
+	a[0] = (struct mf_hdr_account){ "eu", &li_eu, &eu };
+	a[1] = (struct mf_hdr_account){ "us", &li_us, &us };
+	a[2] = (struct mf_hdr_account){ "apac", &li_err, NULL };
+	a[3] = (struct mf_hdr_account){ "uk", &li_nf, &guest };
+	li_nf.state = LK_NOT_FOUND;
+	memset(&guest.charges, 0, sizeof(guest.charges));
+	/* active at us beats past_due at eu; a guest or an error never beats a customer */
+	ck_assert_int_eq(mf_hdr_pick(a, 4), 1);
+	ck_assert_int_eq(mf_hdr_pick(a, 1), 0);
+	ck_assert_int_eq(mf_hdr_pick(&a[2], 2), 1);	/* a guest over an error */
+	li = li_us;
+	li.account = "us";
+	li.accounts = a;
+	li.naccounts = 4;
+	ck_assert_int_eq(mf_hdr_render(&o, &li, &us, &l), l.n);
+	check_list(&l, 900);
+	want(&l, 0, "X-Stripe-Lookup", "v=2; found; cache=hit; age=120; mode=live; account=us");
+	want(&l, 1, "X-Stripe-Accounts", "eu=found; eu.status=past_due; eu.delinquent=yes;\n"
+	    "\teu.missing=charges; us=found; us.status=active; us.delinquent=no; apac=error;\n"
+	    "\tapac.error=timeout; uk=guest");
+	ck_assert_str_eq(find(&l, "X-Stripe-Customer-Id"), "cus_us");
+	/* privacy: statuses only, a guest reads not-found */
+	o.privacy = true;
+	mf_hdr_render(&o, &li, &us, &l);
+	want(&l, 1, "X-Stripe-Accounts", "eu=found; eu.status=past_due; eu.delinquent=yes;\n"
+	    "\teu.missing=charges; us=found; us.status=active; us.delinquent=no; apac=error;\n"
+	    "\tapac.error=timeout; uk=not-found");
+	/* groups off: no status or delinquent items */
+	o = opts_all();
+	o.groups = MF_HG_LOOKUP;
+	mf_hdr_render(&o, &li, &us, &l);
+	want(&l, 1, "X-Stripe-Accounts", "eu=found; eu.missing=charges; us=found; apac=error;\n"
+	    "\tapac.error=timeout; uk=guest");
+	/* a guest shown: account= names it; no customer anywhere */
+	o = opts_all();
+	li_g.account = "uk";
+	li_g.accounts = &a[2];
+	li_g.naccounts = 2;
+	mf_hdr_render(&o, &li_g, &guest, &l);
+	ck_assert_str_eq(l.h[0].value, "v=2; guest; cache=miss; mode=test; account=uk");
+	want(&l, 1, "X-Stripe-Accounts", "apac=error; apac.error=timeout; uk=guest");
+	/* an error shown (nothing found anywhere): no account=, every account listed */
+	li = li_err;
+	li.account = "apac";
+	li.accounts = &a[2];
+	li.naccounts = 1;
+	mf_hdr_render(&o, &li, NULL, &l);
+	want(&l, 0, "X-Stripe-Lookup", "v=2; error=timeout");
+	want(&l, 1, "X-Stripe-Accounts", "apac=error; apac.error=timeout");
+	/* skipped: no Accounts line; a name outside the grammar is left out */
+	li.state = LK_SKIPPED;
+	li.skip_reason = "bounce";
+	mf_hdr_render(&o, &li, NULL, &l);
+	ck_assert_int_eq(l.n, 1);
+	a[0].name = "E U";
+	li = li_us;
+	li.accounts = a;
+	li.naccounts = 2;
+	mf_hdr_render(&o, &li, &us, &l);
+	ck_assert_str_eq(find(&l, "X-Stripe-Accounts"), "us=found; us.status=active; us.delinquent=no");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mf_hdr");
@@ -970,6 +1056,7 @@ int main(void)
 	tcase_add_test(tc, invoice_line);
 	tcase_add_test(tc, guest_and_search_words);
 	tcase_add_test(tc, amount_kinds_and_ids);
+	tcase_add_test(tc, accounts_line);
 	suite_add_tcase(s, tc);
 	return th_run(s);
 }

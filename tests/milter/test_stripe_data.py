@@ -185,13 +185,13 @@ def main():
             "X-Stripe-Lookup": r"^v=2; not-found; cache=miss; mode=test; search=skipped$"})
         t.is_(s.count("checkout_sessions"), 1, "the guest's sessions were still asked")
         met = smtest.metrics(mport)[1]
-        t.is_((met.get('stripe_milter_stripe_rejected_total{endpoint="/v1/checkout/sessions",'
+        t.is_((met.get('stripe_milter_stripe_rejected_total{account="default",endpoint="/v1/checkout/sessions",'
                        'status="400"}'),
-               met.get('stripe_milter_stripe_rejected_total{endpoint="/v1/customers/search",'
+               met.get('stripe_milter_stripe_rejected_total{account="default",endpoint="/v1/customers/search",'
                        'status="400"}'),
-               met.get('stripe_milter_stripe_rejected_total{endpoint="/v1/customers",'
+               met.get('stripe_milter_stripe_rejected_total{account="default",endpoint="/v1/customers",'
                        'status="404"}'),
-               met.get("stripe_milter_stripe_search_backed_off")),
+               met.get('stripe_milter_stripe_search_backed_off{account="default"}')),
               (3.0, 1.0, 0.0, 0.0), "/metrics counts each refusal by endpoint and status")
         s.faults({})
     finally:
