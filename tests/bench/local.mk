@@ -8,6 +8,7 @@ tests_bench_mload_LDADD = $(PTHREAD_LIBS)
 tests_bench_null_milter_SOURCES = tests/bench/null_milter.c
 tests_bench_null_milter_CFLAGS = $(AM_CFLAGS) $(MILTER_CFLAGS)
 tests_bench_null_milter_LDADD = $(MILTER_LIBS) $(PTHREAD_LIBS)
-EXTRA_DIST += tests/bench/run.sh tests/bench/bench.py tests/bench/benchlib.py tests/bench/soak.py
+EXTRA_DIST += tests/bench/run.sh tests/bench/bench.py tests/bench/benchlib.py tests/bench/soak.py \
+	tests/bench/bench_accounts.py
 TESTS += tests/bench/test_mload.py
 EXTRA_DIST += tests/bench/test_mload.py
