@@ -267,6 +267,18 @@ def t_accounts(t, s1, s2, r, d):
              and "# account us: permission rak_customer_read" in out, "-n: every account's key and permissions",
              out[:2000])
         t.ok(KEY_EU not in out and KEY_EU not in m.log(), "keys never printed or logged")
+        # stats: a row per account, from Redis and from the local snapshot
+        want = {"eu": 3, "us": 2}
+        for args in (("--json", "stats"), ("--json", "stats", "--local")):
+            wait_for(lambda: {a: v["found"] for a, v in json.loads(mta.ctl(m.conf, *args)[1] or "{}")
+                              .get("accounts", {}).items()} == want, what="stats %s to show every account" % " ".join(args))
+            st = json.loads(mta.ctl(m.conf, *args)[1])
+            t.is_(sorted(st["accounts"]), ["eu", "us"], "stats %s: a row per account" % args[-1])
+            t.ok(st["accounts"]["eu"]["requests"] >= 3 and st["accounts"]["us"]["not_found"] == 3,
+                 "... with its own figures", st["accounts"])
+        rc, out, err = mta.ctl(m.conf, "stats")
+        t.ok(re.search(r"\n  eu +3 +2 +0 +0 ", out) and re.search(r"\n  us +2 +3 +0 +0 ", out),
+             "stats: the accounts table (found, not_found, guest, error)", out)
         t.like(m.log(), r"result=found account=eu ", "the log line names the account")
     finally:
         m.stop()
@@ -323,7 +335,9 @@ def t_connect(t, s1, s2, r, d):
     }})
     tbl = table(d, [("a", KEY_PLATFORM, "connect=" + ACCT_A + " api-base=" + s1.url),
                     ("b", KEY_PLATFORM, "connect=" + ACCT_B + " api-base=" + s1.url)])
-    m = start(d, tbl, r)
+    sec = write(os.path.join(d, "connect.whsec"), SECRET_US + "\n")
+    port = smtest.free_port()
+    m = start(d, tbl, r, {"WebhookListen": "127.0.0.1:%d" % port, "WebhookSecretFile": sec})
     try:
         s1.reset()
         # each account's customer list request is held until the other's is in flight too
@@ -342,6 +356,20 @@ def t_connect(t, s1, s2, r, d):
         t.is_(h.get("X-Stripe-Name"), "Only B", "... read from b's data")
         h = send(m, "platform@example.com")
         t.like(h["X-Stripe-Lookup"], r"^v=2; not-found", "the platform's own customer is in neither account")
+        # one Connect endpoint signs both accounts' events: each goes to the account it names
+        keys = lambda a: [k for k in r.cmd("KEYS", "stripe-milter:v1:sum*") if ":%s:" % a in k]  # noqa: E731
+        n_a, n_b = len(keys("a")), len(keys("b"))
+        ev = {"type": "customer.subscription.updated", "account": ACCT_B,
+              "object_id": ids["connected_ids"][ACCT_B]["subscriptions"][0], "update": {"status": "active"},
+              "webhook": {"url": "http://127.0.0.1:%d/" % port, "secret": SECRET_US}}
+        res = s1.admin("POST", "/_standin/events", ev)
+        t.is_((res["delivery"]["status"], res["event"].get("account")), (200, ACCT_B), "b's Connect event applied")
+        t.is_((len(keys("a")), len(keys("b"))), (n_a, n_b - 1), "... it purged b's entry only")
+        met = metrics(m)
+        t.is_((met.get('stripe_milter_events_applied_total{account="b"}'),
+               met.get('stripe_milter_events_applied_total{account="a"}')), (1.0, 0.0), "... counted on b")
+        h = send(m, "shop@example.com")
+        t.is_(tokens(h.get("X-Stripe-Accounts")).get("b.status"), "active", "b's change shows")
         accts = set((e.get("headers") or {}).get("Stripe-Account") for e in s1.requests()["log"])
         t.is_(accts, {ACCT_A, ACCT_B}, "every request named its connected account")
         t.is_(auth_keys(s1), {KEY_PLATFORM}, "with the platform's key")
@@ -358,7 +386,12 @@ def t_fleet(t, s1, s2, r, d):
     tbl = table(d, [("eu", KEY_EU, "api-base=" + s1.url), ("us", KEY_US, "api-base=" + s2.url)])
     m = start(d, tbl, r, {"FleetRateLimit": "50", "BreakerFailures": "2", "BreakerCooldown": "60000"})
     try:
-        send(m, "f0@example.com")
+        for i in (0, 10, 11):
+            send(m, "f%d@example.com" % i)
+        met = metrics(m)
+        t.is_((met.get('stripe_milter_budget_total{account="eu",decision="granted"}'),
+               met.get('stripe_milter_budget_total{account="us",decision="granted"}')),
+              (float(s1.count()), float(s2.count())), "each account's requests charged to its own budget")
         for a in ("eu", "us"):
             t.ok(r.cmd("EXISTS", "stripe-milter:acct:%s:fleet:gcra" % a) == 1, "%s's own fleet budget in Redis" % a)
         t.ok(r.cmd("EXISTS", "stripe-milter:fleet:gcra") == 0, "no budget shared across accounts")
