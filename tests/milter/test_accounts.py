@@ -48,14 +48,7 @@ ACCT_B = "acct_1AccountsTestB"
 
 
 def wait_for(cond, timeout=30.0, what="condition"):
-    """Polls cond() until it is true; the deadline only guards against a hang."""
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+    return smtest.wait_for(cond, timeout=timeout, what=what)
 
 
 def write(path, text, mode=0o600):

@@ -253,44 +253,35 @@ START_TEST(account_table)
 	mf_accounts_free(&t);
 	mf_conf_free(c);
 
-	static const struct { const char *table, *err; } bad[] = {
-		{ "eu /k\neu /k2\n", "accounts:2: account eu is already named above" },
-		{ "eu /k\nus /k\n", "accounts:2: account us reads the same account as eu" },
-		{ "Eu /k\n", "accounts:1: 'Eu' is not an account name" },
-		{ "-eu /k\n", "accounts:1: '-eu' is not an account name" },
-		{ "abcdefghijklmnopqrstuvwxyz0123456 /k\n", "is not an account name" },
-		{ "eu\n", "accounts:1: account eu: no key file" },
-		{ "eu connect=acct_1\n", "accounts:1: account eu: no key file" },
-		{ "eu /k connect=acct_1 connect=acct_2\n", "connect is given twice" },
-		{ "eu /k api-base=\n", "api-base has no value" },
-		{ "eu /k nope\n", "unknown option 'nope'" },
-		{ "\n# none\n", "names no account" },
-		{ "a /1\nb /2\nc /3\nd /4\ne /5\nf /6\ng /7\nh /8\ni /9\n", "accounts:9: more than 8 accounts" },
+	/* extra: more config lines; table NULL: AccountTable names a file that does not exist */
+	static const struct { const char *extra, *table, *err; } bad[] = {
+		{ "", "eu /k\neu /k2\n", "accounts:2: account eu is already named above" },
+		{ "", "eu /k\nus /k\n", "accounts:2: account us reads the same account as eu" },
+		{ "", "Eu /k\n", "accounts:1: 'Eu' is not an account name" },
+		{ "", "-eu /k\n", "accounts:1: '-eu' is not an account name" },
+		{ "", "abcdefghijklmnopqrstuvwxyz0123456 /k\n", "is not an account name" },
+		{ "", "eu\n", "accounts:1: account eu: no key file" },
+		{ "", "eu connect=acct_1\n", "accounts:1: account eu: no key file" },
+		{ "", "eu /k connect=acct_1 connect=acct_2\n", "connect is given twice" },
+		{ "", "eu /k api-base=\n", "api-base has no value" },
+		{ "", "eu /k nope\n", "unknown option 'nope'" },
+		{ "", "\n# none\n", "names no account" },
+		{ "", "a /1\nb /2\nc /3\nd /4\ne /5\nf /6\ng /7\nh /8\ni /9\n", "accounts:9: more than 8 accounts" },
+		{ "StripeKeyFile /k\n", "eu /k\n", "AccountTable is set with StripeKeyFile" },
+		{ "WebhookListen 127.0.0.1:1\n", "eu /k webhook-secret=/s\nus /k2\n", "account us has no webhook secret" },
+		{ "", NULL, "No such file" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(text, sizeof(text), "AccountTable %s\n", write_conf("accounts", bad[i].table));
+		if (bad[i].table)
+			snprintf(text, sizeof(text), "AccountTable %s\n%s", write_conf("accounts", bad[i].table), bad[i].extra);
+		else
+			snprintf(text, sizeof(text), "AccountTable %s/none\n%s", dir, bad[i].extra);
 		ck_assert_str_eq(load(text, &c), "");
 		ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), -1);
 		ck_assert_msg(strstr(err, bad[i].err) != NULL, "table %d: [%s] lacks [%s]", (int)i, err, bad[i].err);
 		ck_assert_int_eq(t.n, 0);
 		mf_conf_free(c);
 	}
-	snprintf(text, sizeof(text), "AccountTable %s\nStripeKeyFile /k\n", write_conf("accounts", "eu /k\n"));
-	ck_assert_str_eq(load(text, &c), "");
-	ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "AccountTable is set with StripeKeyFile"));
-	mf_conf_free(c);
-	snprintf(text, sizeof(text), "AccountTable %s\nWebhookListen 127.0.0.1:1\n",
-	    write_conf("accounts", "eu /k webhook-secret=/s\nus /k2\n"));
-	ck_assert_str_eq(load(text, &c), "");
-	ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "account us has no webhook secret"));
-	mf_conf_free(c);
-	snprintf(text, sizeof(text), "AccountTable %s/none\n", dir);
-	ck_assert_str_eq(load(text, &c), "");
-	ck_assert_int_eq(mf_accounts_load(c, &t, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "No such file"));
-	mf_conf_free(c);
 	ck_assert(mf_account_name_ok("a") && mf_account_name_ok("shop_1-b") && !mf_account_name_ok("") &&
 	    !mf_account_name_ok("a.b") && !mf_account_name_ok("_a"));
 }
