@@ -267,6 +267,61 @@ START_TEST(webhook_without_secret)
 }
 END_TEST
 
+/* Several accounts on one listener: which fleet's secret signs a delivery, and for a
+ * Connect account whether the event is its own (fleet_webhook_match counts nothing). */
+START_TEST(webhook_match_by_secret_and_account)
+{
+	const char *plat = "{\"id\":\"evt_1\",\"object\":\"event\",\"type\":\"customer.updated\",\"created\":1,"
+	    "\"data\":{\"object\":{\"object\":\"customer\",\"id\":\"cus_1\"}}}";
+	const char *conn = "{\"id\":\"evt_2\",\"object\":\"event\",\"type\":\"customer.updated\",\"created\":1,"
+	    "\"account\":\"acct_B\",\"data\":{\"object\":{\"object\":\"customer\",\"id\":\"cus_2\"}}}";
+	struct fleet_config fc;
+	struct fleet_hooks fh;
+	struct fleet *eu = fleet_plain("whsec_eu"), *a, *b;
+	struct fleet_counters c;
+	char hdr[200], hex[FL_SIG_HEX_LEN + 1], err[128];
+	int64_t now = (int64_t)time(NULL);
+
+	memset(&fc, 0, sizeof(fc));
+	memset(&fh, 0, sizeof(fh));
+	fc.secrets[0] = "whsec_platform";
+	fc.max_body = 4096;
+	fc.connect = "acct_A";
+	ck_assert_ptr_nonnull(a = fleet_new(&fc, &fh, err, sizeof(err)));
+	fc.connect = "acct_B";
+	ck_assert_ptr_nonnull(b = fleet_new(&fc, &fh, err, sizeof(err)));
+	/* the Connect endpoint's secret, an event of acct_B: b's only */
+	ck_assert_int_eq(fl_sig_sign("whsec_platform", now, conn, strlen(conn), hex), 0);
+	snprintf(hdr, sizeof(hdr), "t=%lld,v1=%s", (long long)now, hex);
+	ck_assert_int_eq(fleet_webhook_match(b, hdr, conn, strlen(conn)), 2);
+	ck_assert_int_eq(fleet_webhook_match(a, hdr, conn, strlen(conn)), 0);
+	ck_assert_int_eq(fleet_webhook_match(eu, hdr, conn, strlen(conn)), 0);
+	/* eu's own endpoint: eu's (no connect account: whatever the event says) */
+	ck_assert_int_eq(fl_sig_sign("whsec_eu", now, plat, strlen(plat), hex), 0);
+	snprintf(hdr, sizeof(hdr), "t=%lld,v1=%s", (long long)now, hex);
+	ck_assert_int_eq(fleet_webhook_match(eu, hdr, plat, strlen(plat)), 1);
+	ck_assert_int_eq(fleet_webhook_match(a, hdr, plat, strlen(plat)), 0);
+	/* stale, tampered or oversized: nobody's */
+	ck_assert_int_eq(fleet_webhook_match(eu, hdr, plat, strlen(plat) - 1), 0);
+	ck_assert_int_eq(fl_sig_sign("whsec_eu", now - 400, plat, strlen(plat), hex), 0);
+	snprintf(hdr, sizeof(hdr), "t=%lld,v1=%s", (long long)(now - 400), hex);
+	ck_assert_int_eq(fleet_webhook_match(eu, hdr, plat, strlen(plat)), 0);
+	ck_assert_int_eq(fleet_webhook_match(eu, NULL, plat, strlen(plat)), 0);
+	ck_assert_int_eq(fleet_webhook_match(eu, hdr, plat, 5000), 0);
+	/* the platform's own event on the Connect secret: no connected account's */
+	ck_assert_int_eq(fl_sig_sign("whsec_platform", now, plat, strlen(plat), hex), 0);
+	snprintf(hdr, sizeof(hdr), "t=%lld,v1=%s", (long long)now, hex);
+	ck_assert_int_eq(fleet_webhook_match(a, hdr, plat, strlen(plat)), 0);
+	ck_assert_int_eq(fleet_webhook_match(b, hdr, plat, strlen(plat)), 0);
+	fleet_counters_get(eu, &c);
+	for (int i = 0; i < FLEET_REJ__COUNT; i++)
+		ck_assert_int_eq(c.events_rejected[i], 0);
+	fleet_free(a);
+	fleet_free(b);
+	fleet_free(eu);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fleet_unit");
@@ -283,6 +338,7 @@ int main(void)
 	tcase_add_test(tc, event_hostile);
 	tcase_add_test(tc, webhook_rejections_counted);
 	tcase_add_test(tc, webhook_without_secret);
+	tcase_add_test(tc, webhook_match_by_secret_and_account);
 	suite_add_tcase(s, tc);
 	return th_run(s);
 }

@@ -626,6 +626,49 @@ START_TEST(choose_among_customers)
 }
 END_TEST
 
+/* Customers of two accounts compare in the same order as customers of one. */
+static void summ(struct stripe_summary *s, const char *id, int64_t created, enum stripe_sub_status st)
+{
+	memset(s, 0, sizeof(*s));
+	s->found = true;
+	sm_strlcpy(s->customer_id, id, sizeof(s->customer_id));
+	s->created = created;
+	if (st != STRIPE_SUB_NONE) {
+		s->subs_by_status[st] = 1;
+		s->nsubs = 1;
+		s->subs[0].status = st;
+	}
+}
+
+START_TEST(summary_cmp_is_the_choice_order)
+{
+	static const struct { const char *id; int64_t created; enum stripe_sub_status st; } v[] = {
+		{ "cus_new", 300, STRIPE_SUB_NONE }, { "cus_pd", 200, STRIPE_SUB_PAST_DUE },
+		{ "cus_old", 100, STRIPE_SUB_CANCELED }, { "cus_trial", 50, STRIPE_SUB_TRIALING },
+		{ "cus_act", 40, STRIPE_SUB_ACTIVE }, { "cus_b", 300, STRIPE_SUB_UNPAID },
+		{ "cus_a", 300, STRIPE_SUB_INCOMPLETE },
+	};
+	struct stripe_customer c[2];
+	struct stripe_summary a, b;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		for (j = 0; j < sizeof(v) / sizeof(v[0]); j++) {
+			summ(&a, v[i].id, v[i].created, v[i].st);
+			summ(&b, v[j].id, v[j].created, v[j].st);
+			c[0] = cust(v[i].id, v[i].created, v[i].st);
+			c[1] = cust(v[j].id, v[j].created, v[j].st);
+			ck_assert_int_eq(stripe_summary_cmp(&a, &b) <= 0, stripe_choose_customer(c, 2) == 0);
+			ck_assert_int_eq(stripe_summary_cmp(&a, &b) == 0, i == j);
+		}
+	summ(&a, "cus_x", 1, STRIPE_SUB_NONE);
+	ck_assert_int_eq(stripe_summary_best_status(&a), STRIPE_SUB_NONE);
+	a.subs_by_status[STRIPE_SUB_CANCELED] = 2;
+	a.subs_by_status[STRIPE_SUB_PAST_DUE] = 1;
+	ck_assert_int_eq(stripe_summary_best_status(&a), STRIPE_SUB_PAST_DUE);
+}
+END_TEST
+
 START_TEST(subs_ranking_and_summary)
 {
 	static const enum stripe_sub_status st[] = {
@@ -936,6 +979,7 @@ int main(void)
 	tcase_add_test(tc, parse_charges_every_kind);
 	tcase_add_test(tc, parse_products_and_errors);
 	tcase_add_test(tc, choose_among_customers);
+	tcase_add_test(tc, summary_cmp_is_the_choice_order);
 	tcase_add_test(tc, subs_ranking_and_summary);
 	tcase_add_test(tc, client_config_checks);
 	tcase_add_test(tc, lookup_rejects_bad_address_without_requests);
