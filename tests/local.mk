@@ -43,7 +43,8 @@ EXTRA_DIST += tests/prism/package.json tests/prism/package-lock.json \
 	tests/data/stripe/openapi-lookup-errors.json tests/data/stripe/extend_spec.py docs/DESIGN.md
 # `make check-stress` (STRESS_N rounds, default 5, of the daemon-level tests under two busy
 # loops per core, then 200 stops in a row; tests/stress.sh). Not in `make check`.
-STRESS_TESTS = tests/milter/test_miltertest.py tests/e2e/test_postfix.py tests/fleet/test_fleet_daemon.py
+STRESS_TESTS = tests/milter/test_miltertest.py tests/e2e/test_postfix.py tests/fleet/test_fleet_daemon.py \
+	tests/milter/test_accounts.py
 check-stress: all
 	STRESS_TESTS='$(STRESS_TESTS)' MAKE='$(MAKE)' top_srcdir='$(abs_top_srcdir)' $(SHELL) $(srcdir)/tests/stress.sh
 .PHONY: check-stress

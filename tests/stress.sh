@@ -11,7 +11,8 @@
 #
 # The tests ($STRESS_TESTS, set by tests/local.mk): the milter under miltertest
 # (tests/milter/test_miltertest.py), behind Postfix (tests/e2e/test_postfix.py), the fleet's
-# daemons (tests/fleet/test_fleet_daemon.py); then tests/milter/test_stop.py with STOP_N=200.
+# daemons (tests/fleet/test_fleet_daemon.py), several Stripe accounts in one daemon
+# (tests/milter/test_accounts.py); then tests/milter/test_stop.py with STOP_N=200.
 # The package test's mail path (tests/pkg/test_deb.py) is not here: it needs the package
 # installed on this machine (make check-package).
 #
