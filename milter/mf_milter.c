@@ -541,6 +541,11 @@ static void mf_answers(struct mf_msg *m, const char *addr, struct mf_answer *ans
 	int i, best, n = mf_runtime_accounts(m->msg_rt);
 
 	*latency_ms = 0;
+	/* every account's lookup runs before any is waited for: one not started yet (the
+	 * envelope sender only probed, the From header unusable) starts here, all at once
+	 * (with one account lk_prefetch_result() does the same, after the probe's answer) */
+	for (i = 0; n > 1 && i < n; i++)
+		lk_prefetch(&m->msg_jobs[i], mf_runtime_account_lookup(m->msg_rt, i), addr);
 	for (i = 0; i < n; i++) {
 		mf_result(m, i, addr, &ans[i]);
 		if (ans[i].res == NULL || ans[i].res->lr_latency_ms > *latency_ms)

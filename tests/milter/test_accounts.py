@@ -330,7 +330,8 @@ def t_connect(t, s1, s2, r, d):
                     ("b", KEY_PLATFORM, "connect=" + ACCT_B + " api-base=" + s1.url)])
     sec = write(os.path.join(d, "connect.whsec"), SECRET_US + "\n")
     port = smtest.free_port()
-    m = start(d, tbl, r, {"WebhookListen": "127.0.0.1:%d" % port, "WebhookSecretFile": sec})
+    m = start(d, tbl, r, {"WebhookListen": "127.0.0.1:%d" % port, "WebhookSecretFile": sec,
+                          "LookupAddress": "header-from-or-envelope"})
     try:
         s1.reset()
         # each account's customer list request is held until the other's is in flight too
@@ -344,6 +345,15 @@ def t_connect(t, s1, s2, r, d):
         t.is_(h.get("X-Stripe-Customer-Id"), ids["connected_ids"][ACCT_A]["customers"][0], "a's customer id")
         tk = tokens(h.get("X-Stripe-Accounts"))
         t.is_((tk.get("a.status"), tk.get("b.status")), ("active", "past_due"), "both listed")
+        # no From: the envelope sender was only probed at MAIL FROM; at the end both
+        # accounts' lookups start together (gathered), not one after the other's deadline
+        s1.faults({"customers": {"gather": 2, "gather_ms": 20000, "times": 2}})
+        h = milterclient.message(m.socket, "<b-only@example.com>", from_=None)
+        s1.faults({})
+        t.like(h["X-Stripe-Lookup"], r"^v=2; found; cache=miss; .*account=b$",
+               "envelope fallback: b's customer")
+        t.is_(tokens(h.get("X-Stripe-Accounts")).get("a"), "not-found",
+              "... both accounts asked at once: a answered too (asked after b's deadline it would time out)")
         h = send(m, "b-only@example.com")
         t.like(h["X-Stripe-Lookup"], r"account=b$", "a customer of b only")
         t.is_(h.get("X-Stripe-Name"), "Only B", "... read from b's data")
