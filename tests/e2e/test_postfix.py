@@ -214,11 +214,14 @@ def run(t, env):
         env.milter.reload({"LookupTimeout": "10000"})
         failure("Stripe resets", {"*": {"reset": True}}, r"^v=2; error=network$", "e5@elsewhere.test")
         env.milter.reload({"LookupTimeout": "1500"})
+        t0 = time.time()
         el = failure("Stripe hangs", {"*": {"hang": True, "hang_s": 60}}, r"^v=2; error=timeout$",
                      "e6@elsewhere.test")
-        # Stripe hangs 60 s, LookupTimeout is 1.5 s: a generous 15 s bound (SMTP session and
-        # delivery included) still shows that only the deadline ended the wait.
-        t.ok(el < 15.0, "hanging Stripe held the message %.2f s (LookupTimeout 1.5 s)" % el)
+        # Stripe hangs 60 s (or until the lookup's StripeTimeout closes it), LookupTimeout is
+        # 1.5 s: the mail was accepted while Stripe still held the request, so only the
+        # deadline ended the wait (no bound on the time it took).
+        t.ok(s.hangs_outlived(t0, t0 + el), "hanging Stripe: mail accepted while Stripe still held the "
+             "request (%.2f s, SMTP included; LookupTimeout 1.5 s)" % el)
     t.run("Stripe failures deliver mail", stripe_down)
 
     def permission():
@@ -390,8 +393,8 @@ def run(t, env):
         env.milter.reload({"CacheL1Entries": "0", "CachePrefix": "redisdown"})
         env.redis.kill()
         msg, el = env.send("jenny@customer.test")
-        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; found;", "Redis dead: still found through Stripe")
-        t.ok(el < 15.0, "Redis dead: message delivered in %.2f s (LookupTimeout 1.5 s)" % el)
+        t.like(mta.hdr(msg, "X-Stripe-Lookup")[0], r"^v=2; found; cache=miss",
+               "Redis dead: still found through Stripe (%.2f s)" % el)
     t.run("Redis down", redis_down)
 
 

@@ -564,6 +564,16 @@ class Standin:
                 return c
             time.sleep(0.02)
 
+    def hangs_outlived(self, since, answered):
+        """True when the stand-in held at least one request with a hang fault that started at
+        or after `since`, and every such request was still unanswered at `answered` (still
+        open, or ended after it): the client answered its mail while Stripe had not, so only
+        its own deadline can have ended the wait. Wall-clock times from time.time(); no bound
+        on how long anything took."""
+        hangs = [e for e in self.requests()["log"] if "hang" in (e.get("fault") or "") and e["time"] >= since]
+        return bool(hangs) and all(e.get("status") is None or e["time"] + (e.get("ms") or 0) / 1000.0 > answered
+                                   for e in hangs)
+
     def get(self, path, key=KEY, headers=None, timeout=10.0):
         """GET a Stripe path; returns (status, headers, parsed JSON or raw bytes)."""
         h = dict(headers or {})

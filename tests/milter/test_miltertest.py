@@ -159,13 +159,15 @@ def main():
         smtest.wait_for(lambda: re.search(r"stats: lookups found=\d+", m.log()[mark:]), timeout=30)
         t.like(m.log()[mark:], r"stats: lookups found=\d+", "SIGUSR2 logs the counters")
 
-        # Stripe hangs for 30 s; LookupTimeout is 1 s. The bound (10 s) is generous for a loaded
-        # machine and still far below the hang: only the deadline can have ended the wait.
+        # Stripe hangs for 30 s (or until the lookup's own StripeTimeout closes it); LookupTimeout
+        # is 1 s: the message is answered while Stripe still holds the request, so only the
+        # deadline can have ended the wait (no bound on the time it took).
         s.faults({"*": {"hang": True, "hang_s": 30}})
+        t0 = time.time()
         el = case("Stripe hangs: error=timeout", r"^v=2; error=timeout$", mt_envfrom="<h1@elsewhere.test>",
                   mt_from="h1@elsewhere.test")
-        t.ok(el < 10.0, "deadline held: message done in %.2f s (LookupTimeout 1 s, Stripe hangs "
-             "30 s)" % el)
+        t.ok(s.hangs_outlived(t0, time.time()), "deadline held: answered while Stripe still held the request "
+             "(%.2f s; LookupTimeout 1 s)" % el)
         s.faults({"*": {"status": 429}})
         case("Stripe 429: error=rate-limited", r"^v=2; error=rate%-limited$",
              mt_envfrom="<h2@elsewhere.test>", mt_from="h2@elsewhere.test")
@@ -191,14 +193,16 @@ def main():
                             what="redis-server stopped")
             el = case("Redis stalled: found through Stripe", r"^v=2; found; cache=miss", "past_due",
                       mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
-            t.ok(el < 10.0, "Redis stalled: message done in %.2f s (LookupTimeout 1 s)" % el)
+            t.ok(smtest.process_state(redis.proc.pid) in ("T", "t"), "Redis stalled: answered while "
+                 "redis-server was still stopped (%.2f s; LookupTimeout 1 s)" % el)
         finally:
             redis.proc.send_signal(signal.SIGCONT)
         m.reload({"CachePrefix": "stripe-milter"})
         redis.kill()
-        el = case("Redis down: found through Stripe", r"^v=2; found;", "past_due",
-                  mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
-        t.ok(el < 10.0, "Redis down: message done in %.2f s (LookupTimeout 1 s)" % el)
+        case("Redis down: found through Stripe", r"^v=2; found;", "past_due",
+             mt_envfrom="<pat@customer.test>", mt_from="pat@customer.test")
+        t.ok(not smtest.wait_port(redis.port, 0.2), "... with nothing listening on Redis's port "
+             "(a stalled Redis, above, shows the deadline)")
         m.stop()
         m2 = mta.Milter(s, None, socket="inet")
         try:
