@@ -54,7 +54,7 @@ EXTRA_DIST += tests/stress.sh
 # test on any report.
 TSAN_DAEMON_TESTS = tests/milter/test_miltertest.py tests/milter/test_daemon.py \
 	tests/milter/test_stop.py tests/milter/test_drain.py tests/milter/test_stripe_data.py \
-	tests/fleet/test_fleet_daemon.py \
+	tests/fleet/test_fleet_daemon.py tests/milter/test_accounts.py \
 	tests/e2e/test_postfix.py tests/e2e/test_ctl.py tests/e2e/test_stats.py tests/e2e/test_libmilter_log.py
 check-tsan: all
 	@tests=; for t in $(TESTS); do case $$t in *.py|*.sh) ;; *) tests="$$tests $$t" ;; esac; done; \
