@@ -120,18 +120,14 @@ static int mf_rt_cache_config(const struct mf_conf *c, unsigned flags, struct ca
 	return 0;
 }
 
-/* The Stripe client's settings from the config and the account (key and metadata list
- * are the caller's). */
-static void mf_rt_stripe_config(const struct mf_runtime *rt, const struct mf_account_spec *a, const char *key,
-    char **meta, int nmeta, struct stripe_config *sc)
+/* The Stripe client's settings every account shares (the metadata list is the caller's;
+ * key, base URL and connected account are each account's: mf_rt_account()). */
+static void mf_rt_stripe_config(const struct mf_runtime *rt, char **meta, int nmeta, struct stripe_config *sc)
 {
 	const struct mf_conf *c = rt->rt_conf;
 
 	memset(sc, 0, sizeof(*sc));
-	sc->api_key = key;
-	sc->base_url = a->api_base;
 	sc->api_version = c->stripe_api_version;
-	sc->account = a->connect;
 	sc->ca_file = c->stripe_ca_file;
 	sc->connect_timeout_ms = c->stripe_connect_timeout_ms;
 	sc->max_retries = (int)c->stripe_max_retries;
@@ -273,7 +269,7 @@ static int mf_rt_lookup(struct mf_runtime *rt, const struct mf_runtime *prev, un
 	if (mf_conf_secret_who(c, &who, err, errlen) != 0 || mf_rt_meta(c, &meta, &nmeta, err, errlen) != 0 ||
 	    mf_rt_cache_config(c, flags, &lc.cache, &password, err, errlen) != 0)
 		goto out;
-	mf_rt_stripe_config(rt, &t.a[0], NULL, meta, nmeta, &lc.stripe);
+	mf_rt_stripe_config(rt, meta, nmeta, &lc.stripe);
 	lc.on_fill = mf_coord_on_fill;
 	lc.mode = rt->rt_mode;
 	lc.stripe_timeout_ms = c->stripe_timeout_ms;
