@@ -622,7 +622,7 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 	mf_log_line(ctx, m, addr, &li, res, m->msg_nforged);
 	mf_results_count(&li, sum, addr == NULL ? -1 : latency);
 	for (i = 0; addr != NULL && i < mf_runtime_accounts(m->msg_rt); i++)
-		mf_results_account_count(mf_runtime_account_name(m->msg_rt, i), &ans[i].li, ans[i].sum);
+		mf_results_account_count(mf_runtime_account_results(m->msg_rt, i), &ans[i].li, ans[i].sum);
 out:
 	free(hl);
 	mf_msg_free(m);

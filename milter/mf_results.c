@@ -125,11 +125,14 @@ static struct mf_acct_results *mf_res_account(const char *account, bool add)
 	return r;
 }
 
-void mf_results_account_count(const char *account, const struct mf_lookup_info *li,
+struct mf_acct_results *mf_results_account(const char *account)
+{
+	return mf_res_account(account, true);
+}
+
+void mf_results_account_count(struct mf_acct_results *r, const struct mf_lookup_info *li,
     const struct stripe_summary *sum)
 {
-	struct mf_acct_results *r = mf_res_account(account, true);
-
 	if (r == NULL)
 		return;
 	switch (li->state) {

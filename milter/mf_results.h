@@ -12,7 +12,8 @@
  *		latency_ms < 0: nothing to observe (skipped messages).
  *	mf_results_get(out)	a copy of the counters (relaxed atomic reads).
  *	mf_results_error_name(i), mf_results_skip_name(i)	label of each slot.
- *	mf_results_account_count(name, li, sum) / mf_results_account_get(name, &out)	what
+ *	mf_results_account(name), mf_results_account_count(slot, li, sum),
+ *	mf_results_account_get(name, &out)	what
  *		each Stripe account answered (a message asks every account: one count per
  *		account per looked-up message), by account name; at most MF_RES_ACCOUNTS names
  *		for the life of the process (more are not counted).
@@ -54,8 +55,12 @@ struct mf_acct_results {
 	uint64_t found, not_found, guest;
 	uint64_t error[MF_RES_NERR];
 };
-/* li->state FOUND, NOT_FOUND (guest when sum says so) or ERROR; others are not counted. */
-void mf_results_account_count(const char *account, const struct mf_lookup_info *li,
+/* The counters of an account name (made on first use; NULL past MF_RES_ACCOUNTS names):
+ * looked up once per config snapshot, not per message. */
+struct mf_acct_results *mf_results_account(const char *account);
+/* Counts one answer into r (NULL: nothing): li->state FOUND, NOT_FOUND (guest when sum
+ * says so) or ERROR; others are not counted. Lock-free. */
+void mf_results_account_count(struct mf_acct_results *r, const struct mf_lookup_info *li,
     const struct stripe_summary *sum);
 /* Zeros when the account has no count yet. */
 void mf_results_account_get(const char *account, struct mf_acct_results *out);

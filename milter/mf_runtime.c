@@ -20,6 +20,7 @@
 #include "common/sm_util.h"
 #include "milter/mf_accounts.h"
 #include "milter/mf_coord.h"
+#include "milter/mf_results.h"
 #include "milter/mf_runtime.h"
 
 /* One Stripe account of the snapshot: its lookup service (its own Stripe client, the
@@ -29,6 +30,7 @@ struct mf_rt_account {
 	char connect[64];		/* "" = none */
 	struct lk *lk;
 	struct mf_coord *coord;		/* budget, breaker, invalidation, polling */
+	struct mf_acct_results *results;	/* its answers' counters (mf_results.h) */
 	char key_masked[48];
 };
 
@@ -197,6 +199,7 @@ static int mf_rt_account(struct mf_runtime *rt, const struct mf_account_table *t
 
 	sm_strlcpy(ra->name, a->name, sizeof(ra->name));
 	sm_strlcpy(ra->connect, a->connect ? a->connect : "", sizeof(ra->connect));
+	ra->results = mf_results_account(a->name);
 	if (stripe_key_load(a->key_file, who, t->from_table ? NULL : c->stripe_key, key, sizeof(key), why,
 	    sizeof(why)) != 0) {
 		if (t->from_table)
@@ -527,6 +530,10 @@ struct fleet *mf_runtime_account_fleet(const struct mf_runtime *rt, int i)
 	return mf_coord_fleet(rt->rt_acct[i].coord);
 }
 const char *mf_runtime_account_key_masked(const struct mf_runtime *rt, int i) { return rt->rt_acct[i].key_masked; }
+struct mf_acct_results *mf_runtime_account_results(const struct mf_runtime *rt, int i)
+{
+	return rt->rt_acct[i].results;
+}
 
 int mf_runtime_account_find(const struct mf_runtime *rt, const char *name)
 {

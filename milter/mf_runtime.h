@@ -85,6 +85,9 @@ const char *mf_runtime_account_connect(const struct mf_runtime *rt, int i);	/* "
 struct lk *mf_runtime_account_lookup(const struct mf_runtime *rt, int i);
 struct fleet *mf_runtime_account_fleet(const struct mf_runtime *rt, int i);
 const char *mf_runtime_account_key_masked(const struct mf_runtime *rt, int i);
+struct mf_acct_results;
+/* Account i's answer counters (mf_results.h), NULL when the name table was full. */
+struct mf_acct_results *mf_runtime_account_results(const struct mf_runtime *rt, int i);
 /* Index of the account of that name, -1 when none. */
 int mf_runtime_account_find(const struct mf_runtime *rt, const char *name);
 
